@@ -1,0 +1,188 @@
+//! Configuration in two stages: raw serde structs (`deny_unknown_fields`) merged by figment from
+//! defaults < TOML file < `FILLGUARD_*` environment < legacy environment names, then validated
+//! into the typed `Config` below, which cannot hold an invalid value. Every error names the key
+//! and where its value came from.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+
+use crate::core::domain::{ProtectionMode, Side};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VenueKind {
+    Paper,
+    CryptoCom,
+}
+
+/// A secret value whose `Debug` and `Display` print a mask.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: String) -> Secret {
+        Secret(value)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("\"********\"")
+    }
+}
+
+impl std::fmt::Display for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("********")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub venue: VenueConfig,
+    pub store: StoreConfig,
+    pub metrics: MetricsConfig,
+    pub loop_: LoopConfig,
+    pub poll: PollConfig,
+    pub protection: ProtectionConfig,
+    pub failsafe: FailsafeConfig,
+    pub signals: SignalsConfig,
+    pub watchlist: Vec<WatchItem>,
+    pub paper: PaperConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct VenueConfig {
+    pub kind: VenueKind,
+    /// Prefix before the method name, e.g. `https://api.crypto.com/exchange/v1`.
+    pub base_url: String,
+    pub api_key: Option<String>,
+    pub api_secret_file: Option<PathBuf>,
+    /// The secret itself, read from `api_secret_file` or `$CREDENTIALS_DIRECTORY/api-secret`.
+    pub api_secret: Option<Secret>,
+    /// Confirms trading on a non-loopback `base_url`.
+    pub live: bool,
+    /// Total timeout of one HTTP request.
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct MetricsConfig {
+    /// `None` when `metrics.listen = "off"`.
+    pub listen: Option<SocketAddr>,
+}
+
+#[derive(Debug, Clone)]
+pub struct LoopConfig {
+    /// How often signals are checked when nothing else is due.
+    pub interval: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct PollConfig {
+    /// 1..=100.
+    pub max_attempts: u32,
+    /// 0.05 s ..= 60 s; the longest gap between two fill checks.
+    pub interval: Duration,
+    /// ≥ interval; the longest an entry is polled before it is cancelled.
+    pub deadline: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct ProtectionConfig {
+    pub mode: ProtectionMode,
+    /// Attempts to place protection (per trade, per protection round) before the failsafe.
+    pub max_attempts: u32,
+    /// How often a protected trade re-creates protection that was cancelled outside fillguard.
+    pub reprotect_max: u32,
+    /// How often protective orders of open trades are checked.
+    pub watch_interval: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct FailsafeConfig {
+    pub on_protection_error: bool,
+    pub flatten: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct SignalsConfig {
+    /// Signals older than this are dropped with a logged reason.
+    pub ttl: Duration,
+    /// Whether a second trade may open on a symbol that already has an open trade.
+    pub allow_concurrent_trades: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Size {
+    Quantity(Decimal),
+    /// Value in the quote asset.
+    Notional(Decimal),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Strategy {
+    /// Trades only on inbox signals.
+    None,
+    /// BUY when the fast SMA of closes crosses above the slow one, SELL when it crosses below.
+    SmaCross {
+        fast: u32,
+        slow: u32,
+        timeframe_seconds: u32,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct WatchItem {
+    pub symbol: String,
+    pub strategy: Strategy,
+    pub size: Size,
+    /// Percent distance of the stop-loss from the entry price, e.g. 1.5 for 1.5 %.
+    pub stop_loss_pct: Decimal,
+    pub take_profit_pct: Decimal,
+    /// Entry sides the strategy may open.
+    pub sides: Vec<Side>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PaperInstrument {
+    pub symbol: String,
+    pub base: String,
+    pub quote: String,
+    pub price_tick: Decimal,
+    pub quantity_tick: Decimal,
+    pub min_quantity: Decimal,
+    pub min_notional: Decimal,
+    pub start_price: Decimal,
+}
+
+#[derive(Debug, Clone)]
+pub struct PaperConfig {
+    /// Seed of the synthetic price path.
+    pub seed: u64,
+    /// Paper time runs this many times faster than the wall clock (1 = real time).
+    pub speed: u32,
+    pub balances: BTreeMap<String, Decimal>,
+    pub instruments: Vec<PaperInstrument>,
+    /// Delay before an accepted order's fills become visible.
+    pub fill_delay: Duration,
+    pub taker_fee_rate: Decimal,
+    /// Paper time between two steps of the price path.
+    pub step: Duration,
+    /// Standard deviation of one step's relative price change, e.g. 0.002.
+    pub volatility: Decimal,
+    /// Replays candles from this CSV instead of the synthetic walk.
+    pub candles_csv: Option<PathBuf>,
+}

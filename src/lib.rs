@@ -1,0 +1,7 @@
+//! fillguard: an edge trading agent that gives every filled position its stop-loss and
+//! take-profit exactly once, or halts, alerts and (if configured) flattens.
+//! See ARCHITECTURE.md for the map.
+
+pub mod config;
+pub mod core;
+pub mod venue;

@@ -1,0 +1,100 @@
+//! The boundary to an exchange: `trait Venue` and its error type. Implementations live in
+//! sub-modules (`paper` now, `cryptocom` next). Only a venue implementation knows a wire format;
+//! this module knows none.
+
+pub mod paper;
+
+use rust_decimal::Decimal;
+use thiserror::Error;
+
+use crate::core::domain::{Candle, Instrument, ListAck, OrderAck, OrderReport, OrderRequest};
+
+/// Why a venue call failed. Callers branch on the variant: an ambiguous failure of a create call
+/// means the order may exist, so it must be looked up by client_oid before anything is re-sent.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum VenueError {
+    #[error("request timed out: {0}")]
+    Timeout(String),
+    #[error("transport error: {0}")]
+    Transport(String),
+    #[error("server error (http {status}): {message}")]
+    Server { status: u16, message: String },
+    #[error("rate limited: {0}")]
+    RateLimited(String),
+    #[error("not found")]
+    NotFound,
+    #[error("duplicate client_oid {0}")]
+    DuplicateClientOid(String),
+    #[error("rejected by the exchange (code {code}): {message}")]
+    Rejected { code: i64, message: String },
+    #[error("authentication failed (code {code}): {message}")]
+    Auth { code: i64, message: String },
+    #[error("malformed response: {0}")]
+    Malformed(String),
+}
+
+impl VenueError {
+    /// True when the request may have taken effect on the exchange although no success was seen:
+    /// timeouts, lost connections, server errors and unreadable answers.
+    pub fn is_ambiguous(&self) -> bool {
+        matches!(
+            self,
+            VenueError::Timeout(_)
+                | VenueError::Transport(_)
+                | VenueError::Server { .. }
+                | VenueError::Malformed(_)
+        )
+    }
+
+    /// The exchange's error code, when it gave one.
+    pub fn code(&self) -> Option<i64> {
+        match self {
+            VenueError::Rejected { code, .. } | VenueError::Auth { code, .. } => Some(*code),
+            VenueError::RateLimited(_) => Some(42901),
+            VenueError::NotFound => Some(40401),
+            VenueError::DuplicateClientOid(_) => Some(204),
+            _ => None,
+        }
+    }
+}
+
+/// One exchange account. Every method is one bounded request (or, for the paper venue, an
+/// in-process call). Decimals are exact; no method rounds.
+pub trait Venue {
+    /// Short name for logs and metrics (`paper`, `cryptocom`).
+    fn name(&self) -> &'static str;
+    fn instrument(&mut self, symbol: &str) -> Result<Instrument, VenueError>;
+    fn last_price(&mut self, symbol: &str) -> Result<Decimal, VenueError>;
+    /// The most recent `count` closed candles of `timeframe_seconds`, oldest first.
+    fn candles(
+        &mut self,
+        symbol: &str,
+        timeframe_seconds: u32,
+        count: usize,
+    ) -> Result<Vec<Candle>, VenueError>;
+    /// Balance of `asset` that is free to trade (total less reserved).
+    fn free_balance(&mut self, asset: &str) -> Result<Decimal, VenueError>;
+    fn create_order(&mut self, order: &OrderRequest) -> Result<OrderAck, VenueError>;
+    /// Two protective legs that cancel each other: a stop-loss and a take-profit.
+    fn create_oco(
+        &mut self,
+        stop_loss: &OrderRequest,
+        take_profit: &OrderRequest,
+    ) -> Result<ListAck, VenueError>;
+    /// Entry plus two protective legs that activate only once the entry is completely filled.
+    fn create_otoco(
+        &mut self,
+        entry: &OrderRequest,
+        stop_loss: &OrderRequest,
+        take_profit: &OrderRequest,
+    ) -> Result<ListAck, VenueError>;
+    fn cancel_order(&mut self, symbol: &str, order_id: &str) -> Result<(), VenueError>;
+    fn cancel_list(&mut self, symbol: &str, list_id: &str) -> Result<(), VenueError>;
+    /// `Ok(None)` when the venue does not know the client_oid (order detail lookup).
+    fn order_by_client_oid(&mut self, client_oid: &str)
+    -> Result<Option<OrderReport>, VenueError>;
+    /// Every open order of the account, plain and advanced.
+    fn open_orders(&mut self) -> Result<Vec<OrderReport>, VenueError>;
+    /// Recent terminal orders of one instrument.
+    fn order_history(&mut self, symbol: &str) -> Result<Vec<OrderReport>, VenueError>;
+}
