@@ -2,6 +2,10 @@
 //! take-profit exactly once, or halts, alerts and (if configured) flattens.
 //! See ARCHITECTURE.md for the map.
 
+pub mod cli;
 pub mod config;
 pub mod core;
+pub mod shell;
+pub mod store;
+pub mod telemetry;
 pub mod venue;

@@ -99,6 +99,8 @@ pub struct Instrument {
     pub min_quantity: Decimal,
     /// Minimum order value in the quote asset.
     pub min_notional: Decimal,
+    /// Fee rate of a taker fill (0.001 = 0.1 %), used to size protection before the fill.
+    pub taker_fee_rate: Decimal,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -1,0 +1,304 @@
+//! The command line (DESIGN §5): parses arguments, loads configuration, and runs one command.
+//! Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error. Bad input is
+//! refused before the database is opened, so it never changes stored state.
+
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use rust_decimal::Decimal;
+
+use crate::config::{self, Config, VenueKind};
+use crate::core::breaker::{Breaker, GLOBAL};
+use crate::core::clock::Clock;
+use crate::core::domain::Side;
+use crate::shell::Agent;
+use crate::shell::clock::{ScaledClock, SystemClock, wall_now_ms};
+use crate::store::{self, SignalRow, SignalStatus, Store};
+use crate::venue::Venue;
+use crate::venue::paper::PaperVenue;
+
+mod status;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "fillguard",
+    version,
+    about = "Gives every filled position its stop-loss and take-profit exactly once, or halts, alerts and flattens"
+)]
+pub struct Cli {
+    /// Configuration file (default: /etc/fillguard/fillguard.toml when present).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the agent loop (with no configuration: the offline paper venue).
+    Run {
+        /// Stop after this many loop turns.
+        #[arg(long, value_name = "N")]
+        max_ticks: Option<u64>,
+    },
+    /// Validate the configuration and print it with secrets masked.
+    CheckConfig,
+    /// Show trades, their orders, protection coverage and breakers.
+    Status {
+        /// One JSON object instead of tables.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put a signal into the inbox; the running agent takes it on its next signal check.
+    Signal {
+        #[arg(long)]
+        symbol: String,
+        #[arg(long, value_enum)]
+        side: SideArg,
+        /// Size in the base asset.
+        #[arg(long, conflicts_with = "notional", required_unless_present = "notional")]
+        quantity: Option<String>,
+        /// Size in the quote asset.
+        #[arg(long)]
+        notional: Option<String>,
+    },
+    /// Inspect and operate circuit breakers.
+    Breaker {
+        #[command(subcommand)]
+        action: BreakerCommand,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+#[value(rename_all = "UPPER")]
+enum SideArg {
+    Buy,
+    Sell,
+}
+
+#[derive(Debug, Subcommand)]
+enum BreakerCommand {
+    /// List every breaker.
+    List,
+    /// Open a symbol's breaker (`*` for the global one): no new entries there.
+    Trip {
+        symbol: String,
+        #[arg(long, default_value = "manual")]
+        reason: String,
+    },
+    /// Close a symbol's breaker (`*` for the global one).
+    Reset { symbol: String },
+}
+
+/// A failure with its exit code.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: u8,
+    pub message: String,
+}
+
+impl Failure {
+    fn usage(message: impl Into<String>) -> Failure {
+        Failure {
+            code: 2,
+            message: message.into(),
+        }
+    }
+
+    fn runtime(error: impl std::fmt::Display) -> Failure {
+        Failure {
+            code: 1,
+            message: error.to_string(),
+        }
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(error: anyhow::Error) -> Failure {
+        Failure::runtime(format!("{error:#}"))
+    }
+}
+
+impl From<store::StoreError> for Failure {
+    fn from(error: store::StoreError) -> Failure {
+        Failure::runtime(error)
+    }
+}
+
+pub fn run(cli: Cli) -> Result<(), Failure> {
+    let config = config::load(cli.config.as_deref()).map_err(|e| Failure::usage(e.to_string()))?;
+    match cli.command {
+        Command::Run { max_ticks } => run_agent(config, max_ticks),
+        Command::CheckConfig => {
+            print!("{}", config::render_masked(&config));
+            Ok(())
+        }
+        Command::Status { json } => status::print(&config, json),
+        Command::Signal {
+            symbol,
+            side,
+            quantity,
+            notional,
+        } => put_signal(&config, &symbol, side, quantity, notional),
+        Command::Breaker { action } => breaker(&config, action),
+    }
+}
+
+fn run_agent(config: Config, max_ticks: Option<u64>) -> Result<(), Failure> {
+    crate::telemetry::logging::init();
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(signal, Arc::clone(&stop)).map_err(Failure::runtime)?;
+    }
+    let (venue, clock) = open_venue(&config)?;
+    let store = Store::open(&config.store.path)?;
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        venue = venue.name(),
+        store = %config.store.path.display(),
+        mode = config.protection.mode.as_str(),
+        "fillguard starting"
+    );
+    let mut agent = Agent::new(config, store, venue, clock, Rc::new(SystemClock), stop);
+    let summary = agent.run(max_ticks)?;
+    tracing::info!(
+        ticks = summary.ticks,
+        trades_opened = summary.trades_opened,
+        signals_dropped = summary.signals_dropped,
+        "fillguard stopped"
+    );
+    Ok(())
+}
+
+/// Where the paper account lives: beside the database, so it survives restarts with it.
+pub fn paper_state_path(store_path: &Path) -> PathBuf {
+    store_path.with_extension("paper.json")
+}
+
+fn open_venue(config: &Config) -> Result<(Box<dyn Venue>, Rc<dyn Clock>), Failure> {
+    match config.venue.kind {
+        VenueKind::Paper => {
+            let state = paper_state_path(&config.store.path);
+            let origin = PaperVenue::saved_time(&state)
+                .map_err(Failure::runtime)?
+                .unwrap_or_else(wall_now_ms);
+            let clock: Rc<dyn Clock> = Rc::new(ScaledClock::new(origin, config.paper.speed));
+            let venue = PaperVenue::open(&config.paper, Rc::clone(&clock), state)
+                .map_err(|e| Failure::runtime(format!("paper venue: {e}")))?;
+            Ok((Box::new(venue), clock))
+        }
+        VenueKind::CryptoCom => Err(Failure::usage(
+            "venue.kind = \"cryptocom\" is not available in this build yet; use venue.kind = \"paper\"",
+        )),
+    }
+}
+
+fn parse_size(flag: &str, text: &str) -> Result<Decimal, Failure> {
+    let value: Decimal = text
+        .parse()
+        .map_err(|_| Failure::usage(format!("--{flag} {text:?} is not a decimal number")))?;
+    if value <= Decimal::ZERO {
+        return Err(Failure::usage(format!(
+            "--{flag} must be greater than zero, got {text}"
+        )));
+    }
+    Ok(value)
+}
+
+fn put_signal(
+    config: &Config,
+    symbol: &str,
+    side: SideArg,
+    quantity: Option<String>,
+    notional: Option<String>,
+) -> Result<(), Failure> {
+    if !config.watchlist.iter().any(|item| item.symbol == symbol) {
+        let known: Vec<&str> = config.watchlist.iter().map(|i| i.symbol.as_str()).collect();
+        return Err(Failure::usage(format!(
+            "unknown symbol {symbol:?}: not on the watchlist ({})",
+            known.join(", ")
+        )));
+    }
+    let quantity = quantity.map(|q| parse_size("quantity", &q)).transpose()?;
+    let notional = notional.map(|n| parse_size("notional", &n)).transpose()?;
+    let side = match side {
+        SideArg::Buy => Side::Buy,
+        SideArg::Sell => Side::Sell,
+    };
+    let store = Store::open(&config.store.path)?;
+    let signal = SignalRow {
+        id: 0,
+        symbol: symbol.to_string(),
+        side,
+        quantity,
+        notional,
+        source: "cli".into(),
+        dedup_key: None,
+        created_at_ms: wall_now_ms(),
+        status: SignalStatus::New,
+        reason: None,
+        trade_id: None,
+    };
+    let id = store::insert_signal(store.conn(), &signal)?;
+    println!(
+        "signal {} queued: {side} {symbol}",
+        id.map(|id| id.to_string()).unwrap_or_default()
+    );
+    Ok(())
+}
+
+fn breaker(config: &Config, action: BreakerCommand) -> Result<(), Failure> {
+    if let BreakerCommand::Trip { symbol, .. } = &action {
+        check_breaker_symbol(config, symbol, false)?;
+    }
+    let mut store = Store::open(&config.store.path)?;
+    let now = wall_now_ms();
+    match action {
+        BreakerCommand::List => {
+            let breakers = store::breakers(store.conn())?;
+            if breakers.is_empty() {
+                println!("no breakers have tripped");
+            }
+            for breaker in breakers {
+                println!(
+                    "{:<12} {:<6} trips={} reason={}",
+                    breaker.symbol,
+                    if breaker.open { "OPEN" } else { "closed" },
+                    breaker.trip_count,
+                    breaker.reason.as_deref().unwrap_or("-")
+                );
+            }
+        }
+        BreakerCommand::Trip { symbol, reason } => {
+            store.transaction(|conn| {
+                crate::shell::trip_breaker(conn, &symbol, &reason, now)?;
+                store::record_event(conn, now, None, Some(&symbol), "breaker", &format!("tripped by operator: {reason}"))
+            })?;
+            println!("breaker {symbol} OPEN: new entries on it are blocked; protective orders are not");
+        }
+        BreakerCommand::Reset { symbol } => {
+            let known = store::breaker(store.conn(), &symbol)?.is_some();
+            check_breaker_symbol(config, &symbol, known)?;
+            store.transaction(|conn| {
+                let mut breaker = store::breaker(conn, &symbol)?.unwrap_or_else(|| Breaker::closed(&symbol));
+                breaker.reset();
+                store::save_breaker(conn, &breaker, Some((now, "cli")))?;
+                store::record_event(conn, now, None, Some(&symbol), "breaker", "reset by operator")
+            })?;
+            println!("breaker {symbol} closed: new entries allowed");
+        }
+    }
+    Ok(())
+}
+
+fn check_breaker_symbol(config: &Config, symbol: &str, has_row: bool) -> Result<(), Failure> {
+    if has_row || symbol == GLOBAL || config.watchlist.iter().any(|item| item.symbol == symbol) {
+        return Ok(());
+    }
+    Err(Failure::usage(format!(
+        "unknown symbol {symbol:?}: not on the watchlist (use \"*\" for the global breaker)"
+    )))
+}

@@ -1,0 +1,150 @@
+//! `fillguard status`: trades with their orders, protection coverage and breakers, as tables
+//! for a person or as one JSON object for scripts (shape in DESIGN §5).
+
+use serde_json::{Value, json};
+
+use crate::cli::Failure;
+use crate::config::Config;
+use crate::core::ids::Role;
+use crate::core::normalize::plain;
+use crate::core::trade::{Order, TradeView};
+use crate::store::{self, Store};
+
+pub fn print(config: &Config, as_json: bool) -> Result<(), Failure> {
+    if !config.store.path.exists() {
+        return Err(Failure::runtime(format!(
+            "no database at {} (has fillguard run with this configuration?)",
+            config.store.path.display()
+        )));
+    }
+    let store = Store::open(&config.store.path)?;
+    let conn = store.conn();
+    let mut views = Vec::new();
+    for id in store::all_trade_ids(conn)? {
+        views.push(store::load_view(conn, id)?);
+    }
+    let breakers = store::breakers(conn)?;
+    let alerts = store::all_alerts(conn)?;
+    if as_json {
+        let value = json!({
+            "trades": views.iter().map(trade_json).collect::<Vec<_>>(),
+            "breakers": breakers.iter().map(|b| json!({
+                "symbol": b.symbol, "open": b.open, "reason": b.reason, "trip_count": b.trip_count,
+            })).collect::<Vec<_>>(),
+            "alerts": alerts.iter().map(|a| json!({
+                "severity": a.severity, "key": a.key, "sent": a.sent_at_ms.is_some(), "text": a.text,
+            })).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&value).map_err(Failure::runtime)?);
+        return Ok(());
+    }
+    print_tables(&views, &breakers, &alerts);
+    Ok(())
+}
+
+/// The order of `role` with the highest generation (the current protection).
+fn latest(view: &TradeView, role: Role) -> Option<&Order> {
+    view.orders
+        .iter()
+        .filter(|order| order.role == role)
+        .max_by_key(|order| order.generation)
+}
+
+fn order_json(order: Option<&Order>) -> Value {
+    match order {
+        None => Value::Null,
+        Some(order) => json!({
+            "client_oid": order.client_oid,
+            "order_id": order.order_id,
+            "list_id": order.list_id,
+            "status": order.status.as_str(),
+            "type": order.order_type.as_str(),
+            "side": order.side.as_str(),
+            "quantity": plain(order.quantity),
+            "cumulative_quantity": plain(order.cumulative_quantity),
+            "price": order.price.map(plain),
+            "trigger_price": order.trigger_price.map(plain),
+            "generation": order.generation,
+            "last_error": order.last_error,
+        }),
+    }
+}
+
+fn trade_json(view: &TradeView) -> Value {
+    let trade = &view.trade;
+    json!({
+        "id": trade.id,
+        "symbol": trade.symbol,
+        "side": trade.side.as_str(),
+        "state": trade.state.as_str(),
+        "mode": trade.mode.as_str(),
+        "filled_quantity": plain(trade.filled_quantity),
+        "avg_price": plain(trade.avg_price),
+        "protect_quantity": trade.protect_quantity.map(plain),
+        "close_reason": trade.close_reason,
+        "entry": order_json(latest(view, Role::Entry)),
+        "stop_loss": order_json(latest(view, Role::StopLoss)),
+        "take_profit": order_json(latest(view, Role::TakeProfit)),
+        "exit": order_json(latest(view, Role::Exit)),
+        "orders": view.orders.iter().map(|order| order_json(Some(order))).collect::<Vec<_>>(),
+    })
+}
+
+fn leg_text(order: Option<&Order>) -> String {
+    match order {
+        None => "-".into(),
+        Some(order) => format!(
+            "{} {} @{}",
+            order.status.as_str(),
+            plain(order.quantity),
+            order.trigger_price.or(order.price).map(plain).unwrap_or_default()
+        ),
+    }
+}
+
+fn print_tables(
+    views: &[TradeView],
+    breakers: &[crate::core::breaker::Breaker],
+    alerts: &[store::AlertRow],
+) {
+    println!(
+        "{:<5} {:<10} {:<4} {:<16} {:>12} {:>12}  {:<28} {:<28} reason",
+        "id", "symbol", "side", "state", "filled", "avg price", "stop-loss", "take-profit"
+    );
+    for view in views {
+        let trade = &view.trade;
+        println!(
+            "{:<5} {:<10} {:<4} {:<16} {:>12} {:>12}  {:<28} {:<28} {}",
+            trade.id,
+            trade.symbol,
+            trade.side.as_str(),
+            trade.state.as_str(),
+            plain(trade.filled_quantity),
+            plain(trade.avg_price),
+            leg_text(latest(view, Role::StopLoss)),
+            leg_text(latest(view, Role::TakeProfit)),
+            trade.close_reason.as_deref().unwrap_or("")
+        );
+    }
+    let open = views.iter().filter(|v| !v.trade.state.is_terminal()).count();
+    let protected = views
+        .iter()
+        .filter(|v| v.trade.state == crate::core::trade::TradeState::Protected)
+        .count();
+    println!("\nopen trades: {open}, protected: {protected}");
+    println!("\nbreakers:");
+    if breakers.is_empty() {
+        println!("  none tripped");
+    }
+    for breaker in breakers {
+        println!(
+            "  {:<12} {:<6} trips={} reason={}",
+            breaker.symbol,
+            if breaker.open { "OPEN" } else { "closed" },
+            breaker.trip_count,
+            breaker.reason.as_deref().unwrap_or("-")
+        );
+    }
+    let critical = alerts.iter().filter(|a| a.severity == "CRITICAL").count();
+    println!("\nalerts: {} ({} critical)", alerts.len(), critical);
+}

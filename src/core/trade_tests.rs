@@ -1,0 +1,656 @@
+//! Table-style tests of `step`: each names one outcome of DESIGN §1 and feeds the events a venue
+//! would produce, checking the actions and the resulting state.
+
+use rust_decimal::Decimal;
+
+use super::*;
+use crate::core::breaker::Breaker;
+use crate::core::entry::{EntryContext, EntryRequest, EntrySize, plan_entry};
+
+const T0: Millis = 1_700_000_000_000;
+
+fn d(text: &str) -> Decimal {
+    text.parse().unwrap()
+}
+
+fn instrument() -> Instrument {
+    Instrument {
+        symbol: "BTC_USDT".into(),
+        base: "BTC".into(),
+        quote: "USDT".into(),
+        price_tick: d("0.01"),
+        quantity_tick: d("0.0001"),
+        min_quantity: d("0.0001"),
+        min_notional: d("1"),
+        taker_fee_rate: d("0.001"),
+    }
+}
+
+fn limits() -> Limits {
+    Limits {
+        poll_attempts_max: 4,
+        poll_interval_ms: 1_000,
+        poll_deadline_ms: 30_000,
+        protect_attempts_max: 2,
+        reprotect_max: 1,
+        watch_interval_ms: 5_000,
+        on_protection_error: true,
+        flatten: false,
+    }
+}
+
+fn new_view(side: Side, mode: ProtectionMode) -> TradeView {
+    let instrument = instrument();
+    let request = EntryRequest {
+        symbol: "BTC_USDT".into(),
+        side,
+        size: EntrySize::Quantity(d("0.5")),
+        stop_loss_pct: d("1"),
+        take_profit_pct: d("2"),
+        mode,
+        signal_id: None,
+    };
+    let context = EntryContext {
+        instrument: &instrument,
+        last_price: d("100"),
+        free_base: d("10"),
+        free_quote: d("100000"),
+        symbol_breaker: None,
+        global_breaker: None,
+        open_trade_on_symbol: false,
+        allow_concurrent_trades: false,
+    };
+    plan_entry(7, &request, &context, T0).expect("a valid entry")
+}
+
+/// A venue report for one of the view's orders.
+fn report(view: &TradeView, oid: &str, status: VenueStatus, filled: &str) -> OrderReport {
+    let order = view.orders.iter().find(|o| o.client_oid == oid).unwrap();
+    let filled = d(filled);
+    let fee = if order.role == Role::Entry && order.side == Side::Buy {
+        filled * d("0.001")
+    } else {
+        Decimal::ZERO
+    };
+    OrderReport {
+        order_id: format!("900{}", order.client_oid.len()),
+        client_oid: oid.to_string(),
+        symbol: "BTC_USDT".into(),
+        side: order.side,
+        order_type: order.order_type,
+        status,
+        quantity: order.quantity,
+        price: order.price,
+        trigger_price: order.trigger_price,
+        cumulative_quantity: filled,
+        avg_price: if filled.is_zero() { Decimal::ZERO } else { d("100") },
+        cumulative_fee: fee,
+        fee_currency: if order.side == Side::Buy { "BTC" } else { "USDT" }.into(),
+        list_id: order.list_id.clone(),
+        reason: None,
+        update_time_ms: T0,
+    }
+}
+
+fn market(last: &str, free_base: &str) -> Event {
+    Event::Market(MarketOutcome::Ready(Market {
+        instrument: instrument(),
+        last_price: d(last),
+        free_base: d(free_base),
+    }))
+}
+
+fn looked(view: &TradeView, oid: &str, status: VenueStatus, filled: &str) -> Event {
+    Event::Looked {
+        client_oid: oid.into(),
+        outcome: LookOutcome::Found(report(view, oid, status, filled)),
+    }
+}
+
+fn not_found(oid: &str) -> Event {
+    Event::Looked {
+        client_oid: oid.into(),
+        outcome: LookOutcome::NotFound,
+    }
+}
+
+fn ack(oids: &[&str], order_id: Option<&str>, list_id: Option<&str>) -> Event {
+    Event::Sent {
+        client_oids: oids.iter().map(|s| s.to_string()).collect(),
+        outcome: SendOutcome::Ack {
+            order_id: order_id.map(str::to_string),
+            list_id: list_id.map(str::to_string),
+        },
+    }
+}
+
+fn has_send(actions: &[Action]) -> bool {
+    actions.iter().any(|a| matches!(a, Action::Send { .. }))
+}
+
+fn critical_alert(actions: &[Action]) -> Option<String> {
+    actions.iter().find_map(|a| match a {
+        Action::Alert(alert) if alert.severity == Severity::Critical => Some(alert.text.clone()),
+        _ => None,
+    })
+}
+
+fn trips_breaker(actions: &[Action]) -> bool {
+    actions
+        .iter()
+        .any(|a| matches!(a, Action::TripBreaker { symbol, .. } if symbol == "BTC_USDT"))
+}
+
+const E: &str = "fg-7-E0";
+const S1: &str = "fg-7-S1";
+const T1: &str = "fg-7-T1";
+
+/// Entry sent, acknowledged and reported FILLED: the trade is waiting for market data.
+fn filled_view(side: Side, mode: ProtectionMode) -> TradeView {
+    let mut view = new_view(side, mode);
+    let limits = limits();
+    let actions = step(&mut view, Event::Due, T0, &limits);
+    assert!(matches!(&actions[..], [Action::Send { kind: SendKind::Single, client_oids }] if client_oids == &vec![E.to_string()]));
+    step(&mut view, ack(&[E], Some("111"), None), T0 + 10, &limits);
+    assert_eq!(view.trade.state, TradeState::AwaitingFill);
+    let event = looked(&view, E, VenueStatus::Filled, "0.5");
+    let actions = step(&mut view, event, T0 + 300, &limits);
+    assert_eq!(actions, vec![Action::FetchMarket]);
+    assert_eq!(view.trade.state, TradeState::Protecting);
+    view
+}
+
+/// A trade with a verified OCO (or separate pair) resting.
+fn protected_view(side: Side, mode: ProtectionMode) -> TradeView {
+    let mut view = filled_view(side, mode);
+    let limits = limits();
+    let actions = step(&mut view, market("100", "10"), T0 + 400, &limits);
+    assert!(has_send(&actions));
+    let acks = if mode == ProtectionMode::Separate {
+        vec![ack(&[S1], Some("201"), None), ack(&[T1], Some("202"), None)]
+    } else {
+        vec![ack(&[S1, T1], None, Some("L1"))]
+    };
+    for event in acks {
+        step(&mut view, event, T0 + 450, &limits);
+    }
+    assert_eq!(view.trade.state, TradeState::Verifying);
+    step(&mut view, looked(&view, S1, VenueStatus::Pending, "0"), T0 + 700, &limits);
+    step(&mut view, looked(&view, T1, VenueStatus::Active, "0"), T0 + 700, &limits);
+    assert_eq!(view.trade.state, TradeState::Protected);
+    view
+}
+
+#[test]
+fn immediate_fill_is_protected_by_one_oco_with_fee_deducted() {
+    let mut view = filled_view(Side::Buy, ProtectionMode::Oco);
+    let actions = step(&mut view, market("100", "10"), T0 + 400, &limits());
+    let [Action::Send { kind: SendKind::Oco, client_oids }] = &actions[..] else {
+        panic!("expected one OCO send, got {actions:?}");
+    };
+    assert_eq!(client_oids, &vec![S1.to_string(), T1.to_string()]);
+    // 0.5 filled less 0.0005 BTC fee, floored to 0.0001.
+    assert_eq!(view.trade.protect_quantity, Some(d("0.4995")));
+    let stop = view.orders.iter().find(|o| o.client_oid == S1).unwrap();
+    assert_eq!((stop.side, stop.order_type), (Side::Sell, OrderType::StopLoss));
+    assert_eq!(stop.trigger_price, Some(d("99")));
+    let profit = view.orders.iter().find(|o| o.client_oid == T1).unwrap();
+    assert_eq!((profit.order_type, profit.price), (OrderType::Limit, Some(d("102"))));
+}
+
+#[test]
+fn sell_entry_is_protected_above_and_below() {
+    let view = protected_view(Side::Sell, ProtectionMode::Oco);
+    let stop = view.orders.iter().find(|o| o.client_oid == S1).unwrap();
+    assert_eq!((stop.side, stop.trigger_price), (Side::Buy, Some(d("101"))));
+    assert_eq!(view.trade.protect_quantity, Some(d("0.5")));
+}
+
+#[test]
+fn fill_after_several_polls_backs_off_up_to_the_interval() {
+    let mut view = new_view(Side::Buy, ProtectionMode::Oco);
+    let limits = limits();
+    step(&mut view, Event::Due, T0, &limits);
+    step(&mut view, ack(&[E], Some("111"), None), T0, &limits);
+    assert_eq!(view.trade.due_ms, Some(T0 + 200));
+    let mut delays = Vec::new();
+    for _ in 0..3 {
+        let now = view.trade.due_ms.unwrap();
+        assert_eq!(step(&mut view, Event::Due, now, &limits), vec![Action::Lookup { client_oid: E.into() }]);
+        step(&mut view, looked(&view, E, VenueStatus::Active, "0"), now, &limits);
+        delays.push(view.trade.due_ms.unwrap() - now);
+    }
+    assert_eq!(delays, vec![400, 800, 1_000]);
+    let actions = step(&mut view, looked(&view, E, VenueStatus::Filled, "0.5"), T0 + 3_000, &limits);
+    assert_eq!(actions, vec![Action::FetchMarket]);
+}
+
+#[test]
+fn poll_budget_spent_with_entry_open_cancels_then_protects_what_filled() {
+    let mut view = new_view(Side::Buy, ProtectionMode::Oco);
+    let limits = limits();
+    step(&mut view, Event::Due, T0, &limits);
+    step(&mut view, ack(&[E], Some("111"), None), T0, &limits);
+    let mut actions = Vec::new();
+    for attempt in 0..limits.poll_attempts_max {
+        actions = step(&mut view, looked(&view, E, VenueStatus::Active, "0.2"), T0 + i64::from(attempt), &limits);
+    }
+    assert_eq!(actions, vec![Action::Cancel { client_oid: E.into() }]);
+    assert_eq!(view.trade.state, TradeState::CancellingEntry);
+    let actions = step(&mut view, Event::Cancelled { client_oid: E.into(), outcome: Ok(()) }, T0 + 10, &limits);
+    assert_eq!(actions, vec![Action::Lookup { client_oid: E.into() }]);
+    let actions = step(&mut view, looked(&view, E, VenueStatus::Canceled, "0.2"), T0 + 20, &limits);
+    assert_eq!(actions, vec![Action::FetchMarket]);
+    assert_eq!(view.trade.filled_quantity, d("0.2"));
+}
+
+#[test]
+fn poll_budget_spent_with_nothing_filled_closes_without_protection() {
+    let mut view = new_view(Side::Buy, ProtectionMode::Oco);
+    let limits = limits();
+    step(&mut view, Event::Due, T0, &limits);
+    step(&mut view, ack(&[E], Some("111"), None), T0, &limits);
+    for _ in 0..limits.poll_attempts_max {
+        step(&mut view, looked(&view, E, VenueStatus::Active, "0"), T0, &limits);
+    }
+    step(&mut view, Event::Cancelled { client_oid: E.into(), outcome: Ok(()) }, T0, &limits);
+    let actions = step(&mut view, looked(&view, E, VenueStatus::Canceled, "0"), T0, &limits);
+    assert!(actions.is_empty(), "{actions:?}");
+    assert_eq!(view.trade.state, TradeState::Closed);
+    assert_eq!(view.trade.close_reason.as_deref(), Some("entry_not_filled"));
+}
+
+#[test]
+fn entry_never_seen_anywhere_halts_with_breaker_and_alert() {
+    let mut view = new_view(Side::Buy, ProtectionMode::Oco);
+    let limits = limits();
+    step(&mut view, Event::Due, T0, &limits);
+    step(&mut view, ack(&[E], Some("111"), None), T0, &limits);
+    let mut actions = Vec::new();
+    for _ in 0..limits.poll_attempts_max {
+        actions = step(&mut view, not_found(E), T0 + 1_000, &limits);
+    }
+    assert_eq!(view.trade.state, TradeState::Halted);
+    assert_eq!(view.trade.close_reason.as_deref(), Some("entry_not_found"));
+    assert!(trips_breaker(&actions));
+    let text = critical_alert(&actions).expect("a critical alert");
+    assert!(text.contains("never found"), "{text}");
+}
+
+#[test]
+fn entry_seen_open_but_not_filled_is_cancelled_not_halted() {
+    let mut view = new_view(Side::Buy, ProtectionMode::Oco);
+    let limits = limits();
+    step(&mut view, Event::Due, T0, &limits);
+    step(&mut view, ack(&[E], Some("111"), None), T0, &limits);
+    step(&mut view, looked(&view, E, VenueStatus::New, "0"), T0, &limits);
+    assert!(view.trade.entry_seen);
+    let mut actions = Vec::new();
+    for _ in 1..limits.poll_attempts_max {
+        actions = step(&mut view, looked(&view, E, VenueStatus::Active, "0"), T0, &limits);
+    }
+    assert_eq!(actions, vec![Action::Cancel { client_oid: E.into() }]);
+    assert!(critical_alert(&actions).is_none());
+}
+
+#[test]
+fn filled_with_zero_cumulative_quantity_is_not_a_fill() {
+    let mut view = new_view(Side::Buy, ProtectionMode::Oco);
+    let limits = limits();
+    step(&mut view, Event::Due, T0, &limits);
+    step(&mut view, ack(&[E], Some("111"), None), T0, &limits);
+    let actions = step(&mut view, looked(&view, E, VenueStatus::Filled, "0"), T0, &limits);
+    assert!(!actions.contains(&Action::FetchMarket));
+    assert_eq!(view.trade.state, TradeState::AwaitingFill);
+    let entry = view.orders.iter().find(|o| o.client_oid == E).unwrap();
+    assert!(entry.last_error.as_deref().unwrap().contains("cumulative_quantity 0"));
+    let mut actions = Vec::new();
+    for _ in 0..10 {
+        actions = step(&mut view, looked(&view, E, VenueStatus::Filled, "0"), T0, &limits);
+        if view.trade.state.is_terminal() {
+            break;
+        }
+    }
+    assert_eq!(view.trade.state, TradeState::Halted);
+    assert!(trips_breaker(&actions));
+}
+
+#[test]
+fn partial_fill_then_expired_protects_the_filled_part() {
+    let mut view = new_view(Side::Buy, ProtectionMode::Oco);
+    let limits = limits();
+    step(&mut view, Event::Due, T0, &limits);
+    step(&mut view, ack(&[E], Some("111"), None), T0, &limits);
+    let actions = step(&mut view, looked(&view, E, VenueStatus::Expired, "0.3"), T0, &limits);
+    assert_eq!(actions, vec![Action::FetchMarket]);
+    step(&mut view, market("100", "10"), T0, &limits);
+    // 0.3 less 0.0003 fee.
+    assert_eq!(view.trade.protect_quantity, Some(d("0.2997")));
+}
+
+#[test]
+fn ambiguous_send_is_resolved_by_client_oid_and_never_resent() {
+    let mut view = new_view(Side::Buy, ProtectionMode::Oco);
+    let limits = limits();
+    step(&mut view, Event::Due, T0, &limits);
+    let timeout = Event::Sent {
+        client_oids: vec![E.into()],
+        outcome: SendOutcome::Ambiguous { message: "timed out".into() },
+    };
+    step(&mut view, timeout, T0 + 10, &limits);
+    assert_eq!(view.trade.state, TradeState::EntryUnknown);
+    for now in [T0 + 1_000, T0 + 30_000, T0 + 64_000] {
+        let actions = step(&mut view, Event::Due, now, &limits);
+        assert_eq!(actions, vec![Action::Lookup { client_oid: E.into() }]);
+        let actions = step(&mut view, not_found(E), now, &limits);
+        assert!(!has_send(&actions), "resent inside the nonce window: {actions:?}");
+    }
+    let actions = step(&mut view, not_found(E), T0 + 66_000, &limits);
+    assert!(!has_send(&actions));
+    assert_eq!(view.trade.close_reason.as_deref(), Some("entry_not_placed"));
+}
+
+#[test]
+fn ambiguous_send_found_later_continues_to_fill_polling() {
+    let mut view = new_view(Side::Buy, ProtectionMode::Oco);
+    let limits = limits();
+    step(&mut view, Event::Due, T0, &limits);
+    let lost = Event::Sent {
+        client_oids: vec![E.into()],
+        outcome: SendOutcome::Ambiguous { message: "connection reset".into() },
+    };
+    step(&mut view, lost, T0, &limits);
+    step(&mut view, looked(&view, E, VenueStatus::Active, "0"), T0 + 500, &limits);
+    assert_eq!(view.trade.state, TradeState::AwaitingFill);
+    let actions = step(&mut view, looked(&view, E, VenueStatus::Filled, "0.5"), T0 + 900, &limits);
+    assert_eq!(actions, vec![Action::FetchMarket]);
+}
+
+#[test]
+fn duplicate_client_oid_on_resend_means_the_entry_exists() {
+    let mut view = new_view(Side::Buy, ProtectionMode::Oco);
+    let limits = limits();
+    step(&mut view, Event::Due, T0, &limits);
+    let duplicate = Event::Sent {
+        client_oids: vec![E.into()],
+        outcome: SendOutcome::Rejected { code: Some(204), message: "DUPLICATE_CLORDID".into() },
+    };
+    step(&mut view, duplicate, T0, &limits);
+    assert_eq!(view.trade.state, TradeState::EntryUnknown);
+    assert_eq!(step(&mut view, Event::Due, T0 + 200, &limits), vec![Action::Lookup { client_oid: E.into() }]);
+}
+
+#[test]
+fn entry_rejected_closes_with_a_warning() {
+    let mut view = new_view(Side::Buy, ProtectionMode::Oco);
+    let limits = limits();
+    step(&mut view, Event::Due, T0, &limits);
+    let rejected = Event::Sent {
+        client_oids: vec![E.into()],
+        outcome: SendOutcome::Rejected { code: Some(306), message: "INSUFFICIENT_AVAILABLE_BALANCE".into() },
+    };
+    let actions = step(&mut view, rejected, T0, &limits);
+    assert_eq!(view.trade.close_reason.as_deref(), Some("entry_rejected"));
+    assert!(matches!(&actions[..], [Action::Alert(alert)] if alert.severity == Severity::Warning));
+}
+
+#[test]
+fn unprotectable_dust_trips_the_breaker_and_alerts() {
+    let mut view = filled_view(Side::Buy, ProtectionMode::Oco);
+    // The free balance left is dust: 0.00005 floors to zero.
+    let actions = step(&mut view, market("100", "0.00005"), T0, &limits());
+    assert_eq!(view.trade.state, TradeState::Halted);
+    assert_eq!(view.trade.close_reason.as_deref(), Some("unprotectable"));
+    assert!(trips_breaker(&actions));
+    assert!(!has_send(&actions));
+}
+
+#[test]
+fn crossed_stop_goes_straight_to_the_exit_when_flatten_is_on() {
+    let mut view = filled_view(Side::Buy, ProtectionMode::Oco);
+    let limits = Limits { flatten: true, ..limits() };
+    let actions = step(&mut view, market("98.5", "10"), T0, &limits);
+    assert_eq!(view.trade.state, TradeState::Exiting);
+    let exit = view.orders.iter().find(|o| o.role == Role::Exit).unwrap();
+    assert_eq!((exit.side, exit.order_type, exit.quantity), (Side::Sell, OrderType::Market, d("0.4995")));
+    assert!(matches!(&actions[..], [Action::Alert(_), Action::TripBreaker { .. }, Action::Send { .. }]));
+    step(&mut view, ack(&["fg-7-X0"], Some("301"), None), T0 + 10, &limits);
+    step(&mut view, looked(&view, "fg-7-X0", VenueStatus::Filled, "0.4995"), T0 + 300, &limits);
+    assert_eq!(view.trade.state, TradeState::Closed);
+    assert_eq!(view.trade.close_reason.as_deref(), Some("flattened after stop_crossed"));
+}
+
+#[test]
+fn crossed_stop_without_flatten_halts_and_places_no_stop() {
+    let mut view = filled_view(Side::Sell, ProtectionMode::Oco);
+    let actions = step(&mut view, market("101.5", "10"), T0, &limits());
+    assert_eq!(view.trade.state, TradeState::Halted);
+    assert!(!has_send(&actions));
+    assert!(critical_alert(&actions).unwrap().contains("already crossed"));
+}
+
+#[test]
+fn rejected_protection_is_retried_then_fails_safe_with_every_order_id() {
+    let mut view = filled_view(Side::Buy, ProtectionMode::Oco);
+    let limits = limits();
+    step(&mut view, market("100", "10"), T0, &limits);
+    let rejected = |oids: [&str; 2]| Event::Sent {
+        client_oids: oids.iter().map(|s| s.to_string()).collect(),
+        outcome: SendOutcome::Rejected { code: Some(229), message: "INVALID_REF_PRICE".into() },
+    };
+    step(&mut view, rejected([S1, T1]), T0, &limits);
+    assert_eq!(view.trade.state, TradeState::Protecting);
+    assert_eq!(step(&mut view, Event::Due, T0 + 500, &limits), vec![Action::FetchMarket]);
+    step(&mut view, market("100", "10"), T0 + 500, &limits);
+    let actions = step(&mut view, rejected(["fg-7-S2", "fg-7-T2"]), T0 + 600, &limits);
+    assert_eq!(view.trade.state, TradeState::Halted);
+    assert!(trips_breaker(&actions));
+    let text = critical_alert(&actions).unwrap();
+    for needle in ["BTC_USDT", "BUY", "filled 0.5", "order_id=9007", "fg-7-S1", "fg-7-T2", "code 229", "OPEN", "breaker reset"] {
+        assert!(text.contains(needle), "alert lacks {needle}: {text}");
+    }
+}
+
+#[test]
+fn separate_mode_leg_fill_closes_after_cancelling_the_sibling() {
+    let mut view = protected_view(Side::Buy, ProtectionMode::Separate);
+    let limits = limits();
+    let actions = step(&mut view, looked(&view, S1, VenueStatus::Filled, "0.4995"), T0 + 9_000, &limits);
+    assert_eq!(actions, vec![Action::Cancel { client_oid: T1.into() }]);
+    assert_eq!(view.trade.state, TradeState::Closing);
+    step(&mut view, Event::Cancelled { client_oid: T1.into(), outcome: Ok(()) }, T0 + 9_010, &limits);
+    step(&mut view, looked(&view, T1, VenueStatus::Canceled, "0"), T0 + 9_020, &limits);
+    assert_eq!(view.trade.state, TradeState::Closed);
+    assert_eq!(view.trade.close_reason.as_deref(), Some("stop_loss_filled"));
+}
+
+#[test]
+fn oco_take_profit_fill_closes_once_the_sibling_is_seen_cancelled() {
+    let mut view = protected_view(Side::Buy, ProtectionMode::Oco);
+    let limits = limits();
+    step(&mut view, looked(&view, T1, VenueStatus::Filled, "0.4995"), T0 + 9_000, &limits);
+    step(&mut view, looked(&view, S1, VenueStatus::Canceled, "0"), T0 + 9_010, &limits);
+    assert_eq!(view.trade.state, TradeState::Closed);
+    assert_eq!(view.trade.close_reason.as_deref(), Some("take_profit_filled"));
+}
+
+#[test]
+fn leg_cancelled_outside_fillguard_is_reprotected_once_then_fails_safe() {
+    let mut view = protected_view(Side::Buy, ProtectionMode::Separate);
+    let limits = limits();
+    let actions = step(&mut view, looked(&view, S1, VenueStatus::Canceled, "0"), T0 + 9_000, &limits);
+    // The sibling is cancelled and confirmed before a new stop is placed (S1).
+    assert_eq!(actions, vec![Action::Cancel { client_oid: T1.into() }]);
+    step(&mut view, Event::Cancelled { client_oid: T1.into(), outcome: Ok(()) }, T0 + 9_010, &limits);
+    let actions = step(&mut view, looked(&view, T1, VenueStatus::Canceled, "0"), T0 + 9_020, &limits);
+    assert_eq!(actions, vec![Action::FetchMarket]);
+    let actions = step(&mut view, market("100", "10"), T0 + 9_030, &limits);
+    assert_eq!(actions.len(), 2, "two separate sends: {actions:?}");
+    assert_eq!(view.trade.generation, 2);
+    step(&mut view, ack(&["fg-7-S2"], Some("401"), None), T0 + 9_040, &limits);
+    step(&mut view, ack(&["fg-7-T2"], Some("402"), None), T0 + 9_040, &limits);
+    step(&mut view, looked(&view, "fg-7-S2", VenueStatus::Pending, "0"), T0 + 9_100, &limits);
+    step(&mut view, looked(&view, "fg-7-T2", VenueStatus::Pending, "0"), T0 + 9_100, &limits);
+    assert_eq!(view.trade.state, TradeState::Protected);
+    step(&mut view, looked(&view, "fg-7-S2", VenueStatus::Expired, "0"), T0 + 20_000, &limits);
+    assert_eq!(view.trade.reprotects, 1);
+    let actions = step(&mut view, Event::Cancelled { client_oid: "fg-7-T2".into(), outcome: Ok(()) }, T0 + 20_010, &limits);
+    assert_eq!(actions, vec![Action::Lookup { client_oid: "fg-7-T2".into() }]);
+    let actions = step(&mut view, looked(&view, "fg-7-T2", VenueStatus::Canceled, "0"), T0 + 20_020, &limits);
+    assert!(view.trade.state == TradeState::Halted, "{:?}", view.trade.state);
+    assert!(critical_alert(&actions).unwrap().contains("reprotect_exhausted"));
+}
+
+#[test]
+fn partial_take_profit_with_stop_cancelled_reprotects_the_remainder() {
+    let mut view = protected_view(Side::Buy, ProtectionMode::Oco);
+    let limits = limits();
+    step(&mut view, looked(&view, T1, VenueStatus::Active, "0.2"), T0 + 9_000, &limits);
+    let actions = step(&mut view, looked(&view, S1, VenueStatus::Canceled, "0"), T0 + 9_000, &limits);
+    assert_eq!(actions, vec![Action::Cancel { client_oid: T1.into() }]);
+    step(&mut view, Event::Cancelled { client_oid: T1.into(), outcome: Ok(()) }, T0 + 9_010, &limits);
+    step(&mut view, looked(&view, T1, VenueStatus::Canceled, "0.2"), T0 + 9_020, &limits);
+    step(&mut view, market("100", "10"), T0 + 9_030, &limits);
+    assert_eq!(view.trade.protect_quantity, Some(d("0.2995")));
+}
+
+#[test]
+fn read_back_mismatch_fails_safe_and_cancels_the_wrong_order() {
+    let mut view = filled_view(Side::Buy, ProtectionMode::Oco);
+    let limits = limits();
+    step(&mut view, market("100", "10"), T0, &limits);
+    step(&mut view, ack(&[S1, T1], None, Some("L1")), T0, &limits);
+    let mut wrong = report(&view, S1, VenueStatus::Pending, "0");
+    wrong.side = Side::Buy;
+    let event = Event::Looked { client_oid: S1.into(), outcome: LookOutcome::Found(wrong) };
+    let actions = step(&mut view, event, T0 + 200, &limits);
+    assert_eq!(view.trade.state, TradeState::Halted);
+    assert!(actions.contains(&Action::Cancel { client_oid: S1.into() }));
+    assert!(critical_alert(&actions).unwrap().contains("side BUY instead of SELL"));
+}
+
+#[test]
+fn otoco_full_fill_reads_back_the_exchange_activated_legs() {
+    let mut view = new_view(Side::Buy, ProtectionMode::Otoco);
+    let limits = limits();
+    let actions = step(&mut view, Event::Due, T0, &limits);
+    assert!(matches!(&actions[..], [Action::Send { kind: SendKind::Otoco, client_oids }] if client_oids.len() == 3));
+    step(&mut view, ack(&[E, "fg-7-S0", "fg-7-T0"], None, Some("L9")), T0, &limits);
+    let actions = step(&mut view, looked(&view, E, VenueStatus::Filled, "0.5"), T0 + 300, &limits);
+    assert!(actions.is_empty());
+    assert_eq!(view.trade.state, TradeState::Verifying);
+    step(&mut view, looked(&view, "fg-7-S0", VenueStatus::Pending, "0"), T0 + 600, &limits);
+    step(&mut view, looked(&view, "fg-7-T0", VenueStatus::Pending, "0"), T0 + 600, &limits);
+    assert_eq!(view.trade.state, TradeState::Protected);
+    assert_eq!(view.trade.protect_quantity, Some(d("0.4995")));
+}
+
+#[test]
+fn otoco_partial_fill_cancels_the_list_and_protects_as_oco() {
+    let mut view = new_view(Side::Buy, ProtectionMode::Otoco);
+    let limits = limits();
+    step(&mut view, Event::Due, T0, &limits);
+    step(&mut view, ack(&[E, "fg-7-S0", "fg-7-T0"], None, Some("L9")), T0, &limits);
+    let actions = step(&mut view, looked(&view, E, VenueStatus::Expired, "0.2"), T0 + 300, &limits);
+    assert_eq!(actions, vec![
+        Action::Cancel { client_oid: "fg-7-S0".into() },
+        Action::Cancel { client_oid: "fg-7-T0".into() },
+    ]);
+    step(&mut view, looked(&view, "fg-7-S0", VenueStatus::Canceled, "0"), T0 + 400, &limits);
+    let actions = step(&mut view, looked(&view, "fg-7-T0", VenueStatus::Canceled, "0"), T0 + 400, &limits);
+    assert_eq!(actions, vec![Action::FetchMarket]);
+    let actions = step(&mut view, market("100", "10"), T0 + 500, &limits);
+    assert!(matches!(&actions[..], [Action::Send { kind: SendKind::Oco, .. }]));
+    assert_eq!(view.trade.protect_quantity, Some(d("0.1998")));
+}
+
+#[test]
+fn crash_before_protective_send_resends_the_same_client_oids() {
+    let mut view = filled_view(Side::Buy, ProtectionMode::Oco);
+    let limits = limits();
+    step(&mut view, market("100", "10"), T0, &limits);
+    // The process died here: intents stored, send never answered. After restart:
+    let actions = step(&mut view, Event::Due, T0 + 5_000, &limits);
+    assert_eq!(actions.len(), 2);
+    let actions = step(&mut view, not_found(S1), T0 + 5_000, &limits);
+    assert_eq!(actions, vec![Action::Send { kind: SendKind::Oco, client_oids: vec![S1.into(), T1.into()] }]);
+}
+
+#[test]
+fn blocked_entry_that_never_reached_the_exchange_closes() {
+    let mut view = new_view(Side::Buy, ProtectionMode::Oco);
+    let actions = step(&mut view, Event::EntryBlocked { reason: "breaker open".into() }, T0, &limits());
+    assert!(actions.is_empty());
+    assert_eq!(view.trade.close_reason.as_deref(), Some("entry_blocked"));
+    assert_eq!(view.orders[0].status, OrderStatus::NotPlaced);
+}
+
+#[test]
+fn terminal_trades_ignore_every_event() {
+    let mut view = new_view(Side::Buy, ProtectionMode::Oco);
+    step(&mut view, Event::EntryBlocked { reason: "x".into() }, T0, &limits());
+    let before = view.clone();
+    let actions = step(&mut view, looked(&before, E, VenueStatus::Filled, "0.5"), T0 + 1, &limits());
+    assert!(actions.is_empty());
+    assert_eq!(view.trade.state, before.trade.state);
+}
+
+#[test]
+fn open_breaker_refuses_the_entry_before_any_intent() {
+    let instrument = instrument();
+    let mut breaker = Breaker::closed("BTC_USDT");
+    breaker.trip("protection_failed", T0);
+    let request = EntryRequest {
+        symbol: "BTC_USDT".into(),
+        side: Side::Buy,
+        size: EntrySize::Notional(d("50")),
+        stop_loss_pct: d("1"),
+        take_profit_pct: d("2"),
+        mode: ProtectionMode::Oco,
+        signal_id: Some(1),
+    };
+    let mut context = EntryContext {
+        instrument: &instrument,
+        last_price: d("100"),
+        free_base: d("0"),
+        free_quote: d("1000"),
+        symbol_breaker: Some(&breaker),
+        global_breaker: None,
+        open_trade_on_symbol: false,
+        allow_concurrent_trades: false,
+    };
+    assert!(plan_entry(1, &request, &context, T0).unwrap_err().contains("breaker"));
+    context.symbol_breaker = None;
+    let view = plan_entry(1, &request, &context, T0).unwrap();
+    assert_eq!(view.trade.entry_quantity, d("0.5"));
+    context.open_trade_on_symbol = true;
+    assert!(plan_entry(1, &request, &context, T0).unwrap_err().contains("open trade"));
+}
+
+#[test]
+fn entry_that_would_be_unprotectable_or_unaffordable_is_refused() {
+    let instrument = Instrument { min_notional: d("10"), ..instrument() };
+    let request = EntryRequest {
+        symbol: "BTC_USDT".into(),
+        side: Side::Buy,
+        size: EntrySize::Notional(d("10")),
+        stop_loss_pct: d("5"),
+        take_profit_pct: d("2"),
+        mode: ProtectionMode::Oco,
+        signal_id: None,
+    };
+    let context = EntryContext {
+        instrument: &instrument,
+        last_price: d("100"),
+        free_base: d("0"),
+        free_quote: d("1000"),
+        symbol_breaker: None,
+        global_breaker: None,
+        open_trade_on_symbol: false,
+        allow_concurrent_trades: false,
+    };
+    let refusal = plan_entry(1, &request, &context, T0).unwrap_err();
+    assert!(refusal.contains("unprotectable"), "{refusal}");
+    let rich = EntryRequest { size: EntrySize::Notional(d("5000")), ..request };
+    assert!(plan_entry(1, &rich, &context, T0).unwrap_err().contains("insufficient USDT"));
+}

@@ -1,0 +1,198 @@
+//! Executes the core's venue actions and turns each result into the event the core expects
+//! next. One action is at most a few bounded venue calls; errors become events, never panics.
+
+use tracing::{info, warn};
+
+use crate::core::domain::{OrderReport, OrderRequest, OrderType};
+use crate::core::ids::Role;
+use crate::core::trade::{
+    Action, Event, LookOutcome, Market, MarketOutcome, Order, SendKind, SendOutcome, TradeView,
+};
+use crate::venue::{Venue, VenueError};
+
+/// The order request for a stored intent. A MARKET order's limit and trigger prices are unset.
+pub fn order_request(symbol: &str, order: &Order) -> OrderRequest {
+    OrderRequest {
+        client_oid: order.client_oid.clone(),
+        symbol: symbol.to_string(),
+        side: order.side,
+        order_type: order.order_type,
+        quantity: Some(order.quantity),
+        notional: None,
+        price: order.price.filter(|_| order.order_type == OrderType::Limit),
+        trigger_price: order.trigger_price.filter(|_| {
+            matches!(
+                order.order_type,
+                OrderType::StopLoss | OrderType::TakeProfit
+            )
+        }),
+    }
+}
+
+fn find<'a>(view: &'a TradeView, client_oid: &str) -> Option<&'a Order> {
+    view.orders
+        .iter()
+        .find(|order| order.client_oid == client_oid)
+}
+
+/// Runs one venue action. `entry_block` is the reason new entries are blocked, if they are.
+pub fn execute(
+    venue: &mut dyn Venue,
+    view: &TradeView,
+    action: &Action,
+    entry_block: Option<&str>,
+) -> Option<Event> {
+    match action {
+        Action::Send { kind, client_oids } => {
+            Some(send(venue, view, kind, client_oids, entry_block))
+        }
+        Action::Lookup { client_oid } => Some(Event::Looked {
+            client_oid: client_oid.clone(),
+            outcome: lookup(venue, &view.trade.symbol, client_oid),
+        }),
+        Action::Cancel { client_oid } => Some(Event::Cancelled {
+            client_oid: client_oid.clone(),
+            outcome: cancel(venue, view, client_oid),
+        }),
+        Action::FetchMarket => Some(Event::Market(fetch_market(venue, &view.trade.symbol))),
+        Action::Alert(_) | Action::TripBreaker { .. } => None,
+    }
+}
+
+fn send(
+    venue: &mut dyn Venue,
+    view: &TradeView,
+    kind: &SendKind,
+    client_oids: &[String],
+    entry_block: Option<&str>,
+) -> Event {
+    let orders: Vec<&Order> = client_oids
+        .iter()
+        .filter_map(|oid| find(view, oid))
+        .collect();
+    let is_entry = orders.first().is_some_and(|order| order.role == Role::Entry);
+    if let (true, Some(reason)) = (is_entry, entry_block) {
+        // The entry may have gone out before a crash: only its absence proves it is safe to drop.
+        let oid = &client_oids[0];
+        return match lookup(venue, &view.trade.symbol, oid) {
+            LookOutcome::NotFound => Event::EntryBlocked {
+                reason: reason.to_string(),
+            },
+            outcome => Event::Looked {
+                client_oid: oid.clone(),
+                outcome,
+            },
+        };
+    }
+    let requests: Vec<OrderRequest> = orders
+        .iter()
+        .map(|order| order_request(&view.trade.symbol, order))
+        .collect();
+    let result = match (kind, requests.as_slice()) {
+        (SendKind::Single, [order]) => venue
+            .create_order(order)
+            .map(|ack| (Some(ack.order_id), None)),
+        (SendKind::Oco, [stop_loss, take_profit]) => venue
+            .create_oco(stop_loss, take_profit)
+            .map(|ack| (None, Some(ack.list_id))),
+        (SendKind::Otoco, [entry, stop_loss, take_profit]) => venue
+            .create_otoco(entry, stop_loss, take_profit)
+            .map(|ack| (None, Some(ack.list_id))),
+        _ => Err(VenueError::Rejected {
+            code: 0,
+            message: format!("internal: {kind:?} with {} orders", requests.len()),
+        }),
+    };
+    let outcome = match result {
+        Ok((order_id, list_id)) => {
+            info!(trade_id = view.trade.id, symbol = %view.trade.symbol, client_oid = %client_oids.join(","),
+                order_id = order_id.as_deref().unwrap_or(""), list_id = list_id.as_deref().unwrap_or(""),
+                "order acknowledged");
+            SendOutcome::Ack { order_id, list_id }
+        }
+        Err(error) => {
+            warn!(trade_id = view.trade.id, symbol = %view.trade.symbol, client_oid = %client_oids.join(","),
+                error = %error, "order not acknowledged");
+            send_error_outcome(error)
+        }
+    };
+    Event::Sent {
+        client_oids: client_oids.to_vec(),
+        outcome,
+    }
+}
+
+fn send_error_outcome(error: VenueError) -> SendOutcome {
+    if error.is_ambiguous() {
+        return SendOutcome::Ambiguous {
+            message: error.to_string(),
+        };
+    }
+    SendOutcome::Rejected {
+        code: error.code(),
+        message: error.to_string(),
+    }
+}
+
+/// Finds an order by client_oid: order detail first, then open orders, then history. "Not
+/// found anywhere" is an answer of its own, distinct from "found but not filled".
+pub fn lookup(venue: &mut dyn Venue, symbol: &str, client_oid: &str) -> LookOutcome {
+    let matches = |report: &OrderReport| report.client_oid == client_oid;
+    let failed = |error: VenueError| LookOutcome::Failed {
+        message: error.to_string(),
+    };
+    match venue.order_by_client_oid(client_oid) {
+        Ok(Some(report)) => return LookOutcome::Found(report),
+        Ok(None) | Err(VenueError::NotFound) => {}
+        Err(error) => return failed(error),
+    }
+    match venue.open_orders() {
+        Ok(orders) => {
+            if let Some(report) = orders.into_iter().find(matches) {
+                return LookOutcome::Found(report);
+            }
+        }
+        Err(error) => return failed(error),
+    }
+    match venue.order_history(symbol) {
+        Ok(orders) => match orders.into_iter().find(matches) {
+            Some(report) => LookOutcome::Found(report),
+            None => LookOutcome::NotFound,
+        },
+        Err(error) => failed(error),
+    }
+}
+
+fn cancel(venue: &mut dyn Venue, view: &TradeView, client_oid: &str) -> Result<(), String> {
+    let order = find(view, client_oid).ok_or_else(|| format!("unknown order {client_oid}"))?;
+    let symbol = &view.trade.symbol;
+    let result = match (&order.list_id, &order.order_id) {
+        (Some(list_id), _) => venue.cancel_list(symbol, list_id),
+        (None, Some(order_id)) => venue.cancel_order(symbol, order_id),
+        (None, None) => match lookup(venue, symbol, client_oid) {
+            LookOutcome::Found(report) => venue.cancel_order(symbol, &report.order_id),
+            LookOutcome::NotFound => return Err("not found on the exchange".into()),
+            LookOutcome::Failed { message } => return Err(message),
+        },
+    };
+    result.map_err(|error| error.to_string())
+}
+
+fn fetch_market(venue: &mut dyn Venue, symbol: &str) -> MarketOutcome {
+    let fetched = (|| -> Result<Market, VenueError> {
+        let instrument = venue.instrument(symbol)?;
+        let last_price = venue.last_price(symbol)?;
+        let free_base = venue.free_balance(&instrument.base)?;
+        Ok(Market {
+            instrument,
+            last_price,
+            free_base,
+        })
+    })();
+    match fetched {
+        Ok(market) => MarketOutcome::Ready(market),
+        Err(error) => MarketOutcome::Failed {
+            message: error.to_string(),
+        },
+    }
+}

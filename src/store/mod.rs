@@ -1,0 +1,283 @@
+//! SQLite persistence, the source of idempotency: trades, orders (intent rows written before any
+//! network call), signals, breakers, the alert outbox, the audit trail and cached instruments.
+//! Opens with WAL, `synchronous=FULL` and an explicit busy timeout; applies the numbered
+//! migrations of `sql/` in one transaction. Knows `core`'s types and nothing of venues or shell.
+
+mod rows;
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use thiserror::Error;
+
+use crate::core::breaker::Breaker;
+use crate::core::domain::{Instrument, Millis};
+use crate::core::trade::{Alert, TradeView};
+
+pub use rows::{AlertRow, SignalRow, SignalStatus};
+
+/// Migrations in order; the schema version is the number of migrations applied.
+const MIGRATIONS: [&str; 1] = [include_str!("../../sql/0001_initial.sql")];
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("database {path}: {source}")]
+    Open {
+        path: String,
+        source: rusqlite::Error,
+    },
+    #[error(
+        "database {path} has schema version {found}, newer than this fillguard supports ({supported}); run a newer fillguard or restore a backup"
+    )]
+    TooNew {
+        path: String,
+        found: i64,
+        supported: i64,
+    },
+    #[error("database error: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("stored row is invalid: {0}")]
+    Corrupt(String),
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+pub struct Store {
+    conn: Connection,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Store> {
+        let open_error = |source| StoreError::Open {
+            path: path.display().to_string(),
+            source,
+        };
+        let mut conn = Connection::open(path).map_err(open_error)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(open_error)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(open_error)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(open_error)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(open_error)?;
+        migrate(&mut conn, path)?;
+        Ok(Store { conn })
+    }
+
+    /// Runs `work` in one `BEGIN IMMEDIATE` transaction; commits only if it succeeds.
+    pub fn transaction<T>(&mut self, work: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let value = work(&tx)?;
+        tx.commit()?;
+        Ok(value)
+    }
+
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
+    let supported = MIGRATIONS.len() as i64;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let found: i64 = tx.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    if found > supported {
+        return Err(StoreError::TooNew {
+            path: path.display().to_string(),
+            found,
+            supported,
+        });
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", index as i64 + 1)?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// Saves a trade and all its orders (insert or update, in the view's order, so an old leg is
+/// marked terminal before a new generation is inserted).
+pub fn save_view(conn: &Connection, view: &TradeView) -> Result<()> {
+    rows::validate_view(view)?;
+    rows::upsert_trade(conn, &view.trade)?;
+    for order in &view.orders {
+        rows::upsert_order(conn, view.trade.id, order, view.trade.updated_ms)?;
+    }
+    Ok(())
+}
+
+pub fn load_view(conn: &Connection, trade_id: i64) -> Result<TradeView> {
+    let trade = rows::load_trade(conn, trade_id)?;
+    let orders = rows::load_orders(conn, trade_id)?;
+    let view = TradeView { trade, orders };
+    rows::validate_view(&view)?;
+    Ok(view)
+}
+
+pub fn next_trade_id(conn: &Connection) -> Result<i64> {
+    let max: Option<i64> = conn.query_row("SELECT MAX(id) FROM trades", [], |row| row.get(0))?;
+    Ok(max.unwrap_or(0) + 1)
+}
+
+/// Ids of trades that are not closed or halted, oldest first, with their due time.
+pub fn active_trades(conn: &Connection) -> Result<Vec<(i64, Option<Millis>)>> {
+    let mut statement = conn.prepare(
+        "SELECT id, due_ms FROM trades WHERE state NOT IN ('CLOSED', 'HALTED') ORDER BY id",
+    )?;
+    let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
+pub fn all_trade_ids(conn: &Connection) -> Result<Vec<i64>> {
+    let mut statement = conn.prepare("SELECT id FROM trades ORDER BY id")?;
+    let rows = statement.query_map([], |row| row.get(0))?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
+pub fn open_trade_on(conn: &Connection, symbol: &str) -> Result<bool> {
+    let count: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM trades WHERE symbol = ?1 AND state NOT IN ('CLOSED', 'HALTED')",
+        [symbol],
+        |row| row.get(0),
+    )?;
+    Ok(count > 0)
+}
+
+/// Whether any stored order carries this client_oid (reconciliation of the exchange's orders).
+pub fn knows_client_oid(conn: &Connection, client_oid: &str) -> Result<bool> {
+    let found: Option<i64> = conn
+        .query_row(
+            "SELECT id FROM orders WHERE client_oid = ?1",
+            [client_oid],
+            |row| row.get(0),
+        )
+        .optional()?;
+    Ok(found.is_some())
+}
+
+pub fn record_event(
+    conn: &Connection,
+    at_ms: Millis,
+    trade_id: Option<i64>,
+    symbol: Option<&str>,
+    kind: &str,
+    detail: &str,
+) -> Result<()> {
+    conn.execute(
+        "INSERT INTO events (at_ms, trade_id, symbol, kind, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![at_ms, trade_id, symbol, kind, detail],
+    )?;
+    Ok(())
+}
+
+pub fn events_for(conn: &Connection, trade_id: i64) -> Result<Vec<(Millis, String, String)>> {
+    let mut statement =
+        conn.prepare("SELECT at_ms, kind, detail FROM events WHERE trade_id = ?1 ORDER BY id")?;
+    let rows = statement.query_map([trade_id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
+// Breakers.
+
+pub fn breakers(conn: &Connection) -> Result<Vec<Breaker>> {
+    rows::load_breakers(conn, None)
+}
+
+pub fn breaker(conn: &Connection, symbol: &str) -> Result<Option<Breaker>> {
+    Ok(rows::load_breakers(conn, Some(symbol))?.pop())
+}
+
+pub fn save_breaker(
+    conn: &Connection,
+    breaker: &Breaker,
+    reset: Option<(Millis, &str)>,
+) -> Result<()> {
+    rows::save_breaker(conn, breaker, reset)
+}
+
+// Alerts outbox.
+
+/// Queues an alert unless one with the same key is already queued or sent. Returns whether a
+/// new row was written.
+pub fn enqueue_alert(
+    conn: &Connection,
+    alert: &Alert,
+    trade_id: Option<i64>,
+    symbol: Option<&str>,
+    now: Millis,
+) -> Result<bool> {
+    let written = conn.execute(
+        "INSERT OR IGNORE INTO alerts (dedup_key, severity, trade_id, symbol, text, created_ms, next_at_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+        params![alert.key, alert.severity.as_str(), trade_id, symbol, alert.text, now],
+    )?;
+    Ok(written == 1)
+}
+
+pub fn due_alerts(conn: &Connection, now: Millis, limit: usize) -> Result<Vec<AlertRow>> {
+    rows::due_alerts(conn, now, limit)
+}
+
+pub fn all_alerts(conn: &Connection) -> Result<Vec<AlertRow>> {
+    rows::all_alerts(conn)
+}
+
+pub fn mark_alert_sent(conn: &Connection, id: i64, now: Millis) -> Result<()> {
+    conn.execute(
+        "UPDATE alerts SET sent_at_ms = ?2, attempts = attempts + 1, last_error = NULL WHERE id = ?1",
+        params![id, now],
+    )?;
+    Ok(())
+}
+
+pub fn mark_alert_failed(conn: &Connection, id: i64, error: &str, next_at_ms: Millis) -> Result<()> {
+    conn.execute(
+        "UPDATE alerts SET attempts = attempts + 1, last_error = ?2, next_at_ms = ?3 WHERE id = ?1",
+        params![id, error, next_at_ms],
+    )?;
+    Ok(())
+}
+
+// Signals.
+
+pub fn insert_signal(conn: &Connection, signal: &SignalRow) -> Result<Option<i64>> {
+    rows::insert_signal(conn, signal)
+}
+
+pub fn new_signals(conn: &Connection, limit: usize) -> Result<Vec<SignalRow>> {
+    rows::new_signals(conn, limit)
+}
+
+pub fn all_signals(conn: &Connection) -> Result<Vec<SignalRow>> {
+    rows::all_signals(conn)
+}
+
+pub fn settle_signal(
+    conn: &Connection,
+    id: i64,
+    status: SignalStatus,
+    reason: Option<&str>,
+    trade_id: Option<i64>,
+) -> Result<()> {
+    conn.execute(
+        "UPDATE signals SET status = ?2, reason = ?3, trade_id = ?4 WHERE id = ?1 AND status = 'NEW'",
+        params![id, status.as_str(), reason, trade_id],
+    )?;
+    Ok(())
+}
+
+// Instruments.
+
+pub fn cache_instrument(conn: &Connection, instrument: &Instrument, now: Millis) -> Result<()> {
+    rows::cache_instrument(conn, instrument, now)
+}
+
+pub fn cached_instrument(conn: &Connection, symbol: &str) -> Result<Option<Instrument>> {
+    rows::cached_instrument(conn, symbol)
+}

@@ -1,0 +1,508 @@
+//! Row mapping between SQLite and the core's types. Decimals are stored as their exact text and
+//! parsed back strictly; a row that does not parse or breaks an invariant is reported as
+//! corrupt with its table, id and column, never guessed at.
+
+use std::str::FromStr;
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use rust_decimal::Decimal;
+
+use crate::core::breaker::Breaker;
+use crate::core::domain::{Instrument, Millis, OrderType, ProtectionMode, Side};
+use crate::core::ids::{Role, client_oid};
+use crate::core::trade::{Order, OrderStatus, Trade, TradeState, TradeView};
+use crate::store::{Result, StoreError};
+
+fn text(value: Decimal) -> String {
+    value.normalize().to_string()
+}
+
+fn opt_text(value: Option<Decimal>) -> Option<String> {
+    value.map(text)
+}
+
+/// Reads a column and parses it, naming table, id and column on failure.
+fn parsed<T: FromStr>(row: &Row<'_>, column: &str, table: &str) -> rusqlite::Result<T>
+where
+    T::Err: std::fmt::Display,
+{
+    let raw: String = row.get(column)?;
+    raw.parse::<T>().map_err(|error| corrupt(row, table, column, &raw, error))
+}
+
+fn parsed_opt<T: FromStr>(row: &Row<'_>, column: &str, table: &str) -> rusqlite::Result<Option<T>>
+where
+    T::Err: std::fmt::Display,
+{
+    let raw: Option<String> = row.get(column)?;
+    raw.map(|raw| {
+        raw.parse::<T>()
+            .map_err(|error| corrupt(row, table, column, &raw, error))
+    })
+    .transpose()
+}
+
+fn corrupt(
+    row: &Row<'_>,
+    table: &str,
+    column: &str,
+    raw: &str,
+    error: impl std::fmt::Display,
+) -> rusqlite::Error {
+    let id: i64 = row.get("id").unwrap_or(-1);
+    let message = format!("{table} row {id}: column {column} = {raw:?}: {error}");
+    rusqlite::Error::ToSqlConversionFailure(message.into())
+}
+
+fn map_corrupt(error: rusqlite::Error) -> StoreError {
+    match error {
+        rusqlite::Error::ToSqlConversionFailure(inner) => StoreError::Corrupt(inner.to_string()),
+        other => StoreError::Sql(other),
+    }
+}
+
+struct Parse<T>(T);
+
+macro_rules! from_str_via {
+    ($type:ty, $parse:expr) => {
+        impl FromStr for Parse<$type> {
+            type Err = String;
+            fn from_str(text: &str) -> std::result::Result<Self, String> {
+                $parse(text).map(Parse)
+            }
+        }
+    };
+}
+
+from_str_via!(TradeState, |text: &str| TradeState::parse(text)
+    .ok_or_else(|| format!("unknown trade state {text:?}")));
+from_str_via!(OrderStatus, |text: &str| OrderStatus::parse(text)
+    .ok_or_else(|| format!("unknown order status {text:?}")));
+
+pub fn validate_view(view: &TradeView) -> Result<()> {
+    let trade = &view.trade;
+    let problem = |what: String| Err(StoreError::Corrupt(format!("trade {}: {what}", trade.id)));
+    if trade.id <= 0 {
+        return problem("id must be positive".into());
+    }
+    let entries = view.orders.iter().filter(|o| o.role == Role::Entry).count();
+    if entries != 1 {
+        return problem(format!("{entries} entry orders, expected 1"));
+    }
+    for order in &view.orders {
+        if order.client_oid != client_oid(trade.id, order.role, order.generation) {
+            return problem(format!("order {} has a foreign client_oid", order.client_oid));
+        }
+        if order.quantity < Decimal::ZERO || order.cumulative_quantity < Decimal::ZERO {
+            return problem(format!("order {} has a negative quantity", order.client_oid));
+        }
+    }
+    if trade.filled_quantity < Decimal::ZERO || trade.entry_quantity <= Decimal::ZERO {
+        return problem("quantities out of range".into());
+    }
+    Ok(())
+}
+
+pub fn upsert_trade(conn: &Connection, trade: &Trade) -> Result<()> {
+    conn.execute(
+        "INSERT INTO trades (id, symbol, side, mode, state, signal_id, entry_quantity, quantity_tick,
+            price_tick, stop_loss_pct, take_profit_pct, filled_quantity, avg_price, fee, fee_currency,
+            protect_quantity, stop_loss_price, take_profit_price, attempts, phase_started_ms, due_ms,
+            generation, protect_attempts, reprotects, entry_seen, filled_at_ms, protected_at_ms,
+            close_reason, created_ms, updated_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
+            ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30)
+         ON CONFLICT (id) DO UPDATE SET state = excluded.state,
+            filled_quantity = excluded.filled_quantity, avg_price = excluded.avg_price,
+            fee = excluded.fee, fee_currency = excluded.fee_currency,
+            protect_quantity = excluded.protect_quantity, stop_loss_price = excluded.stop_loss_price,
+            take_profit_price = excluded.take_profit_price, attempts = excluded.attempts,
+            phase_started_ms = excluded.phase_started_ms, due_ms = excluded.due_ms,
+            generation = excluded.generation, protect_attempts = excluded.protect_attempts,
+            reprotects = excluded.reprotects, entry_seen = excluded.entry_seen,
+            filled_at_ms = excluded.filled_at_ms, protected_at_ms = excluded.protected_at_ms,
+            close_reason = excluded.close_reason, updated_ms = excluded.updated_ms",
+        params![
+            trade.id,
+            trade.symbol,
+            trade.side.as_str(),
+            trade.mode.as_str(),
+            trade.state.as_str(),
+            trade.signal_id,
+            text(trade.entry_quantity),
+            text(trade.quantity_tick),
+            text(trade.price_tick),
+            text(trade.stop_loss_pct),
+            text(trade.take_profit_pct),
+            text(trade.filled_quantity),
+            text(trade.avg_price),
+            text(trade.fee),
+            trade.fee_currency,
+            opt_text(trade.protect_quantity),
+            opt_text(trade.stop_loss_price),
+            opt_text(trade.take_profit_price),
+            trade.attempts,
+            trade.phase_started_ms,
+            trade.due_ms,
+            trade.generation,
+            trade.protect_attempts,
+            trade.reprotects,
+            trade.entry_seen,
+            trade.filled_at_ms,
+            trade.protected_at_ms,
+            trade.close_reason,
+            trade.created_ms,
+            trade.updated_ms,
+        ],
+    )?;
+    Ok(())
+}
+
+pub fn upsert_order(conn: &Connection, trade_id: i64, order: &Order, now: Millis) -> Result<()> {
+    conn.execute(
+        "INSERT INTO orders (trade_id, role, generation, client_oid, side, order_type, quantity,
+            price, trigger_price, status, order_id, list_id, cumulative_quantity, avg_price, fee,
+            fee_currency, last_error, sent_at_ms, verified, updated_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)
+         ON CONFLICT (client_oid) DO UPDATE SET status = excluded.status,
+            order_id = excluded.order_id, list_id = excluded.list_id,
+            cumulative_quantity = excluded.cumulative_quantity, avg_price = excluded.avg_price,
+            fee = excluded.fee, fee_currency = excluded.fee_currency,
+            last_error = excluded.last_error, sent_at_ms = excluded.sent_at_ms,
+            verified = excluded.verified, updated_ms = excluded.updated_ms
+         WHERE trade_id = excluded.trade_id",
+        params![
+            trade_id,
+            order.role.as_str(),
+            order.generation,
+            order.client_oid,
+            order.side.as_str(),
+            order.order_type.as_str(),
+            text(order.quantity),
+            opt_text(order.price),
+            opt_text(order.trigger_price),
+            order.status.as_str(),
+            order.order_id,
+            order.list_id,
+            text(order.cumulative_quantity),
+            text(order.avg_price),
+            text(order.fee),
+            order.fee_currency,
+            order.last_error,
+            order.sent_at_ms,
+            order.verified,
+            now,
+        ],
+    )?;
+    Ok(())
+}
+
+fn trade_from_row(row: &Row<'_>) -> rusqlite::Result<Trade> {
+    const T: &str = "trades";
+    Ok(Trade {
+        id: row.get("id")?,
+        symbol: row.get("symbol")?,
+        side: parsed::<Side>(row, "side", T)?,
+        mode: parsed::<ProtectionMode>(row, "mode", T)?,
+        state: parsed::<Parse<TradeState>>(row, "state", T)?.0,
+        signal_id: row.get("signal_id")?,
+        entry_quantity: parsed(row, "entry_quantity", T)?,
+        quantity_tick: parsed(row, "quantity_tick", T)?,
+        price_tick: parsed(row, "price_tick", T)?,
+        stop_loss_pct: parsed(row, "stop_loss_pct", T)?,
+        take_profit_pct: parsed(row, "take_profit_pct", T)?,
+        filled_quantity: parsed(row, "filled_quantity", T)?,
+        avg_price: parsed(row, "avg_price", T)?,
+        fee: parsed(row, "fee", T)?,
+        fee_currency: row.get("fee_currency")?,
+        protect_quantity: parsed_opt(row, "protect_quantity", T)?,
+        stop_loss_price: parsed_opt(row, "stop_loss_price", T)?,
+        take_profit_price: parsed_opt(row, "take_profit_price", T)?,
+        attempts: row.get("attempts")?,
+        phase_started_ms: row.get("phase_started_ms")?,
+        due_ms: row.get("due_ms")?,
+        generation: row.get("generation")?,
+        protect_attempts: row.get("protect_attempts")?,
+        reprotects: row.get("reprotects")?,
+        entry_seen: row.get("entry_seen")?,
+        filled_at_ms: row.get("filled_at_ms")?,
+        protected_at_ms: row.get("protected_at_ms")?,
+        close_reason: row.get("close_reason")?,
+        created_ms: row.get("created_ms")?,
+        updated_ms: row.get("updated_ms")?,
+    })
+}
+
+fn order_from_row(row: &Row<'_>) -> rusqlite::Result<Order> {
+    const T: &str = "orders";
+    Ok(Order {
+        client_oid: row.get("client_oid")?,
+        role: parsed::<Role>(row, "role", T)?,
+        generation: row.get("generation")?,
+        side: parsed::<Side>(row, "side", T)?,
+        order_type: parsed::<OrderType>(row, "order_type", T)?,
+        quantity: parsed(row, "quantity", T)?,
+        price: parsed_opt(row, "price", T)?,
+        trigger_price: parsed_opt(row, "trigger_price", T)?,
+        status: parsed::<Parse<OrderStatus>>(row, "status", T)?.0,
+        order_id: row.get("order_id")?,
+        list_id: row.get("list_id")?,
+        cumulative_quantity: parsed(row, "cumulative_quantity", T)?,
+        avg_price: parsed(row, "avg_price", T)?,
+        fee: parsed(row, "fee", T)?,
+        fee_currency: row.get("fee_currency")?,
+        last_error: row.get("last_error")?,
+        sent_at_ms: row.get("sent_at_ms")?,
+        verified: row.get("verified")?,
+    })
+}
+
+pub fn load_trade(conn: &Connection, trade_id: i64) -> Result<Trade> {
+    conn.query_row("SELECT * FROM trades WHERE id = ?1", [trade_id], trade_from_row)
+        .optional()
+        .map_err(map_corrupt)?
+        .ok_or_else(|| StoreError::Corrupt(format!("trade {trade_id} not found")))
+}
+
+pub fn load_orders(conn: &Connection, trade_id: i64) -> Result<Vec<Order>> {
+    let mut statement = conn.prepare("SELECT * FROM orders WHERE trade_id = ?1 ORDER BY id")?;
+    let rows = statement.query_map([trade_id], order_from_row)?;
+    rows.collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(map_corrupt)
+}
+
+pub fn load_breakers(conn: &Connection, symbol: Option<&str>) -> Result<Vec<Breaker>> {
+    let mut statement = conn.prepare(
+        "SELECT symbol, open, reason, tripped_at_ms, trip_count FROM breakers
+         WHERE ?1 IS NULL OR symbol = ?1 ORDER BY symbol",
+    )?;
+    let rows = statement.query_map([symbol], |row| {
+        Ok(Breaker {
+            symbol: row.get(0)?,
+            open: row.get(1)?,
+            reason: row.get(2)?,
+            tripped_at_ms: row.get(3)?,
+            trip_count: row.get(4)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
+pub fn save_breaker(
+    conn: &Connection,
+    breaker: &Breaker,
+    reset: Option<(Millis, &str)>,
+) -> Result<()> {
+    conn.execute(
+        "INSERT INTO breakers (symbol, open, reason, tripped_at_ms, trip_count, reset_at_ms, reset_by)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (symbol) DO UPDATE SET open = excluded.open, reason = excluded.reason,
+            tripped_at_ms = excluded.tripped_at_ms, trip_count = excluded.trip_count,
+            reset_at_ms = COALESCE(excluded.reset_at_ms, breakers.reset_at_ms),
+            reset_by = COALESCE(excluded.reset_by, breakers.reset_by)",
+        params![
+            breaker.symbol,
+            breaker.open,
+            breaker.reason,
+            breaker.tripped_at_ms,
+            breaker.trip_count,
+            reset.map(|(at, _)| at),
+            reset.map(|(_, by)| by),
+        ],
+    )?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertRow {
+    pub id: i64,
+    pub key: String,
+    pub severity: String,
+    pub trade_id: Option<i64>,
+    pub symbol: Option<String>,
+    pub text: String,
+    pub created_ms: Millis,
+    pub attempts: u32,
+    pub sent_at_ms: Option<Millis>,
+    pub last_error: Option<String>,
+}
+
+fn alert_from_row(row: &Row<'_>) -> rusqlite::Result<AlertRow> {
+    Ok(AlertRow {
+        id: row.get("id")?,
+        key: row.get("dedup_key")?,
+        severity: row.get("severity")?,
+        trade_id: row.get("trade_id")?,
+        symbol: row.get("symbol")?,
+        text: row.get("text")?,
+        created_ms: row.get("created_ms")?,
+        attempts: row.get("attempts")?,
+        sent_at_ms: row.get("sent_at_ms")?,
+        last_error: row.get("last_error")?,
+    })
+}
+
+pub fn due_alerts(conn: &Connection, now: Millis, limit: usize) -> Result<Vec<AlertRow>> {
+    let mut statement = conn.prepare(
+        "SELECT * FROM alerts WHERE sent_at_ms IS NULL AND next_at_ms <= ?1 ORDER BY id LIMIT ?2",
+    )?;
+    let rows = statement.query_map(params![now, limit as i64], alert_from_row)?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
+pub fn all_alerts(conn: &Connection) -> Result<Vec<AlertRow>> {
+    let mut statement = conn.prepare("SELECT * FROM alerts ORDER BY id")?;
+    let rows = statement.query_map([], alert_from_row)?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignalStatus {
+    New,
+    Taken,
+    Dropped,
+}
+
+impl SignalStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignalStatus::New => "NEW",
+            SignalStatus::Taken => "TAKEN",
+            SignalStatus::Dropped => "DROPPED",
+        }
+    }
+}
+
+impl FromStr for SignalStatus {
+    type Err = String;
+    fn from_str(text: &str) -> std::result::Result<Self, String> {
+        match text {
+            "NEW" => Ok(SignalStatus::New),
+            "TAKEN" => Ok(SignalStatus::Taken),
+            "DROPPED" => Ok(SignalStatus::Dropped),
+            _ => Err(format!("unknown signal status {text:?}")),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignalRow {
+    pub id: i64,
+    pub symbol: String,
+    pub side: Side,
+    pub quantity: Option<Decimal>,
+    pub notional: Option<Decimal>,
+    pub source: String,
+    pub dedup_key: Option<String>,
+    /// Wall-clock time, also when the agent runs on a faster paper clock.
+    pub created_at_ms: Millis,
+    pub status: SignalStatus,
+    pub reason: Option<String>,
+    pub trade_id: Option<i64>,
+}
+
+fn signal_from_row(row: &Row<'_>) -> rusqlite::Result<SignalRow> {
+    const T: &str = "signals";
+    Ok(SignalRow {
+        id: row.get("id")?,
+        symbol: row.get("symbol")?,
+        side: parsed(row, "side", T)?,
+        quantity: parsed_opt(row, "quantity", T)?,
+        notional: parsed_opt(row, "notional", T)?,
+        source: row.get("source")?,
+        dedup_key: row.get("dedup_key")?,
+        created_at_ms: row.get("created_at_ms")?,
+        status: parsed(row, "status", T)?,
+        reason: row.get("reason")?,
+        trade_id: row.get("trade_id")?,
+    })
+}
+
+/// Inserts a signal; `None` when its dedup key was seen before.
+pub fn insert_signal(conn: &Connection, signal: &SignalRow) -> Result<Option<i64>> {
+    let size_ok = signal.quantity.is_some() != signal.notional.is_some()
+        && signal
+            .quantity
+            .or(signal.notional)
+            .is_some_and(|size| size > Decimal::ZERO);
+    if !size_ok {
+        return Err(StoreError::Corrupt(
+            "signal needs exactly one positive size".into(),
+        ));
+    }
+    let written = conn.execute(
+        "INSERT OR IGNORE INTO signals (symbol, side, quantity, notional, source, dedup_key, created_at_ms, status)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'NEW')",
+        params![
+            signal.symbol,
+            signal.side.as_str(),
+            opt_text(signal.quantity),
+            opt_text(signal.notional),
+            signal.source,
+            signal.dedup_key,
+            signal.created_at_ms,
+        ],
+    )?;
+    Ok((written == 1).then(|| conn.last_insert_rowid()))
+}
+
+pub fn new_signals(conn: &Connection, limit: usize) -> Result<Vec<SignalRow>> {
+    let mut statement =
+        conn.prepare("SELECT * FROM signals WHERE status = 'NEW' ORDER BY id LIMIT ?1")?;
+    let rows = statement.query_map([limit as i64], signal_from_row)?;
+    rows.collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(map_corrupt)
+}
+
+pub fn all_signals(conn: &Connection) -> Result<Vec<SignalRow>> {
+    let mut statement = conn.prepare("SELECT * FROM signals ORDER BY id")?;
+    let rows = statement.query_map([], signal_from_row)?;
+    rows.collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(map_corrupt)
+}
+
+pub fn cache_instrument(conn: &Connection, instrument: &Instrument, now: Millis) -> Result<()> {
+    conn.execute(
+        "INSERT INTO instruments (symbol, base, quote, price_tick, quantity_tick, min_quantity,
+            min_notional, taker_fee_rate, updated_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+         ON CONFLICT (symbol) DO UPDATE SET base = excluded.base, quote = excluded.quote,
+            price_tick = excluded.price_tick, quantity_tick = excluded.quantity_tick,
+            min_quantity = excluded.min_quantity, min_notional = excluded.min_notional,
+            taker_fee_rate = excluded.taker_fee_rate, updated_ms = excluded.updated_ms",
+        params![
+            instrument.symbol,
+            instrument.base,
+            instrument.quote,
+            text(instrument.price_tick),
+            text(instrument.quantity_tick),
+            text(instrument.min_quantity),
+            text(instrument.min_notional),
+            text(instrument.taker_fee_rate),
+            now,
+        ],
+    )?;
+    Ok(())
+}
+
+pub fn cached_instrument(conn: &Connection, symbol: &str) -> Result<Option<Instrument>> {
+    const T: &str = "instruments";
+    conn.query_row(
+        "SELECT rowid AS id, * FROM instruments WHERE symbol = ?1",
+        [symbol],
+        |row| {
+            Ok(Instrument {
+                symbol: row.get("symbol")?,
+                base: row.get("base")?,
+                quote: row.get("quote")?,
+                price_tick: parsed(row, "price_tick", T)?,
+                quantity_tick: parsed(row, "quantity_tick", T)?,
+                min_quantity: parsed(row, "min_quantity", T)?,
+                min_notional: parsed(row, "min_notional", T)?,
+                taker_fee_rate: parsed(row, "taker_fee_rate", T)?,
+            })
+        },
+    )
+    .optional()
+    .map_err(map_corrupt)
+}
