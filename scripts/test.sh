@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# fillguard's one test command (also what CI runs, through .ci/run).
+#
+#   scripts/test.sh            format, clippy, tests, MSRV (Rust 1.85) check
+#   scripts/test.sh --quick    format and tests only
+#
+# Run as root, it first installs the system packages the tests need.
+# Honours CARGO_TARGET_DIR (default target/).
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+usage() {
+    sed -n '2,8s/^# \{0,1\}//p' "$0"
+}
+
+QUICK=0
+for arg in "$@"; do
+    case "$arg" in
+        --quick) QUICK=1 ;;
+        -h | --help) usage; exit 0 ;;
+        *) echo "test.sh: unknown option: $arg" >&2; usage >&2; exit 2 ;;
+    esac
+done
+
+is_root() { [[ $(id -u) -eq 0 ]]; }
+
+# ---------------------------------------------------------------------------
+# install_system_packages: everything the tests need from the system.
+# Runs only as root; each installer must skip what is already installed.
+# Add later packages here (prometheus, qemu-user-static, systemd, ...).
+# ---------------------------------------------------------------------------
+install_system_packages() {
+    scripts/install-rust-1.85.sh
+}
+
+STEP_NAMES=()
+STEP_TIMES=()
+CURRENT_STEP=""
+
+on_exit() {
+    local status=$?
+    if [[ $status -ne 0 && -n "$CURRENT_STEP" ]]; then
+        printf '\n==> FAILED: %s (exit %s)\n' "$CURRENT_STEP" "$status" >&2
+    fi
+}
+trap on_exit EXIT
+
+step() {
+    local name="$1"
+    shift
+    printf '\n==> %s\n' "$name"
+    local start=$SECONDS
+    CURRENT_STEP="$name"
+    "$@"
+    CURRENT_STEP=""
+    STEP_NAMES+=("$name")
+    STEP_TIMES+=("$((SECONDS - start))")
+}
+
+skip() {
+    printf '\n==> %s: SKIPPED (%s)\n' "$1" "$2"
+    STEP_NAMES+=("$1")
+    STEP_TIMES+=("skipped")
+}
+
+summary() {
+    printf '\n==> timings\n'
+    local i
+    for i in "${!STEP_NAMES[@]}"; do
+        if [[ "${STEP_TIMES[$i]}" == skipped ]]; then
+            printf '  %-24s skipped\n' "${STEP_NAMES[$i]}"
+        else
+            printf '  %-24s %4ss\n' "${STEP_NAMES[$i]}" "${STEP_TIMES[$i]}"
+        fi
+    done
+}
+
+have_rust_185() {
+    [[ -x /usr/bin/rustc ]] && /usr/bin/rustc --version | grep -q '^rustc 1\.85\.'
+}
+
+if is_root; then
+    step "install system packages" install_system_packages
+fi
+
+step "cargo fmt" cargo fmt --all -- --check
+
+if [[ $QUICK -eq 1 ]]; then
+    skip "cargo clippy" "--quick"
+else
+    step "cargo clippy" cargo clippy --locked --all-targets -- -D warnings
+fi
+
+step "cargo test" cargo test --locked --all-targets
+
+if [[ $QUICK -eq 1 ]]; then
+    skip "msrv check (1.85)" "--quick"
+elif ! is_root && ! have_rust_185 && [[ "${CI:-}" != true ]]; then
+    skip "msrv check (1.85)" "/usr/bin/rustc 1.85 is not installed; run 'sudo scripts/install-rust-1.85.sh' to enable this check"
+else
+    step "msrv check (1.85)" scripts/check-msrv.sh
+fi
+
+summary
