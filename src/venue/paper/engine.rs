@@ -151,7 +151,10 @@ fn build_instruments(config: &PaperConfig) -> Result<BTreeMap<String, Instrument
             ));
         }
         if paper.min_quantity < Decimal::ZERO || paper.min_notional < Decimal::ZERO {
-            return Err(format!("paper instrument {}: negative minimum", paper.symbol));
+            return Err(format!(
+                "paper instrument {}: negative minimum",
+                paper.symbol
+            ));
         }
         let instrument = Instrument {
             symbol: paper.symbol.clone(),
@@ -162,7 +165,10 @@ fn build_instruments(config: &PaperConfig) -> Result<BTreeMap<String, Instrument
             min_quantity: paper.min_quantity,
             min_notional: paper.min_notional,
         };
-        if instruments.insert(paper.symbol.clone(), instrument).is_some() {
+        if instruments
+            .insert(paper.symbol.clone(), instrument)
+            .is_some()
+        {
             return Err(format!("paper instrument {} given twice", paper.symbol));
         }
     }
@@ -209,7 +215,11 @@ impl Engine {
         if config.volatility < Decimal::ZERO || config.volatility > Decimal::ONE {
             return Err("paper.volatility must be in [0, 1]".to_string());
         }
-        if let Some((asset, _)) = config.balances.iter().find(|(_, value)| **value < Decimal::ZERO) {
+        if let Some((asset, _)) = config
+            .balances
+            .iter()
+            .find(|(_, value)| **value < Decimal::ZERO)
+        {
             return Err(format!("paper balance of {asset} is negative"));
         }
         let instruments = build_instruments(config)?;
@@ -244,7 +254,10 @@ impl Engine {
 
     /// Every order ever created, in creation order.
     pub fn book(&self) -> Vec<OrderReport> {
-        self.orders.iter().map(|order| order.report.clone()).collect()
+        self.orders
+            .iter()
+            .map(|order| order.report.clone())
+            .collect()
     }
 
     /// Total balance per asset (free plus reserved).
@@ -260,7 +273,10 @@ impl Engine {
 
     pub fn instrument(&self, symbol: &str) -> Result<Instrument, EngineReject> {
         self.instruments.get(symbol).cloned().ok_or_else(|| {
-            EngineReject::new(CODE_INVALID_INSTRUMENT, format!("unknown instrument {symbol}"))
+            EngineReject::new(
+                CODE_INVALID_INSTRUMENT,
+                format!("unknown instrument {symbol}"),
+            )
         })
     }
 
@@ -300,16 +316,20 @@ impl Engine {
 
     /// NEW, PENDING and ACTIVE orders (plain and list members), in creation order.
     pub fn open_orders(&self) -> Vec<OrderReport> {
-        let reports = self.open.iter().map(|index| self.orders[*index].report.clone());
+        let reports = self
+            .open
+            .iter()
+            .map(|index| self.orders[*index].report.clone());
         reports.collect()
     }
 
     /// Terminal orders of `symbol`, in creation order.
     pub fn order_history(&self, symbol: &str) -> Result<Vec<OrderReport>, EngineReject> {
         self.instrument(symbol)?;
-        let terminal = self.orders.iter().filter(|order| {
-            order.report.symbol == symbol && order.report.status.is_terminal()
-        });
+        let terminal = self
+            .orders
+            .iter()
+            .filter(|order| order.report.symbol == symbol && order.report.status.is_terminal());
         Ok(terminal.map(|order| order.report.clone()).collect())
     }
 
@@ -322,7 +342,9 @@ impl Engine {
     }
 
     fn fill_delay_for(&self, symbol: &str) -> Millis {
-        self.behavior(symbol).fill_delay_ms.unwrap_or(self.fill_delay_ms)
+        self.behavior(symbol)
+            .fill_delay_ms
+            .unwrap_or(self.fill_delay_ms)
     }
 }
 
@@ -331,7 +353,10 @@ impl Engine {
 impl Engine {
     /// Sets the fill behaviour of `symbol` (a test knob; the symbol must be configured).
     pub fn set_behavior(&mut self, symbol: &str, behavior: FillBehavior) {
-        assert!(self.instruments.contains_key(symbol), "unknown symbol {symbol}");
+        assert!(
+            self.instruments.contains_key(symbol),
+            "unknown symbol {symbol}"
+        );
         if let Some(fraction) = behavior.partial_fill_fraction {
             assert!(fraction > Decimal::ZERO && fraction < Decimal::ONE);
         }
@@ -353,7 +378,10 @@ impl Engine {
         let instrument = self.instrument(symbol)?;
         let in_range = price > Decimal::ZERO && price <= Decimal::from(super::price::PRICE_MAX);
         if !in_range || !is_on_tick(price, instrument.price_tick) {
-            return Err(EngineReject::new(CODE_INVALID_PRICE, format!("bad price {price}")));
+            return Err(EngineReject::new(
+                CODE_INVALID_PRICE,
+                format!("bad price {price}"),
+            ));
         }
         self.paths
             .get_mut(symbol)
@@ -366,7 +394,11 @@ impl Engine {
 
     /// Cancels an open order as if the account owner did it in the exchange's UI. For a list
     /// member this cancels only that member.
-    pub fn cancel_externally(&mut self, order_id: &str, now_ms: Millis) -> Result<(), EngineReject> {
+    pub fn cancel_externally(
+        &mut self,
+        order_id: &str,
+        now_ms: Millis,
+    ) -> Result<(), EngineReject> {
         self.cancel_order(now_ms, order_id)
     }
 }
@@ -534,7 +566,11 @@ impl Engine {
     }
 
     fn check_protective_allowed(&self, symbol: &str) -> Result<(), EngineReject> {
-        match self.behaviors.get(symbol).and_then(|b| b.reject_protective.clone()) {
+        match self
+            .behaviors
+            .get(symbol)
+            .and_then(|behavior| behavior.reject_protective.clone())
+        {
             Some(reject) => Err(reject),
             None => Ok(()),
         }
@@ -573,7 +609,10 @@ impl Engine {
             (Side::Sell, Some(quantity), _) => (instrument.base.clone(), quantity),
             (Side::Buy, None, Some(notional)) => (instrument.quote.clone(), notional),
             (Side::Buy, Some(quantity), _) => {
-                let price = request.price.or(request.trigger_price).unwrap_or(last_price);
+                let price = request
+                    .price
+                    .or(request.trigger_price)
+                    .unwrap_or(last_price);
                 let amount = quantity * price * (Decimal::ONE + self.taker_fee_rate);
                 (instrument.quote.clone(), amount)
             }
@@ -652,7 +691,10 @@ impl Engine {
     }
 }
 
-fn check_oco_shape(stop_loss: &OrderRequest, take_profit: &OrderRequest) -> Result<(), EngineReject> {
+fn check_oco_shape(
+    stop_loss: &OrderRequest,
+    take_profit: &OrderRequest,
+) -> Result<(), EngineReject> {
     let profit_type_ok = matches!(
         take_profit.order_type,
         OrderType::TakeProfit | OrderType::Limit
@@ -819,7 +861,9 @@ impl Engine {
     fn match_trigger(&mut self, index: usize, time_ms: Millis) {
         let report = &self.orders[index].report;
         assert_eq!(report.status, VenueStatus::Pending);
-        let trigger_price = report.trigger_price.expect("a trigger order has a trigger price");
+        let trigger_price = report
+            .trigger_price
+            .expect("a trigger order has a trigger price");
         let market_price = self.price_of(&report.symbol);
         let fires_below = matches!(
             (report.side, report.order_type),
@@ -854,7 +898,12 @@ impl Engine {
 
     /// The quantity of an order; for a MARKET BUY by notional it is fixed at the first fill as
     /// notional / price rounded down to the quantity tick. `None` when it was rejected (415).
-    fn resolve_quantity(&mut self, index: usize, price: Decimal, time_ms: Millis) -> Option<Decimal> {
+    fn resolve_quantity(
+        &mut self,
+        index: usize,
+        price: Decimal,
+        time_ms: Millis,
+    ) -> Option<Decimal> {
         let order = &self.orders[index];
         let Some(notional) = order.notional else {
             return Some(order.report.quantity);
@@ -864,14 +913,26 @@ impl Engine {
         }
         let instrument = &self.instruments[&order.report.symbol];
         let tick = instrument.quantity_tick;
-        let ticks = (notional / price / tick).round_dp_with_strategy(0, RoundingStrategy::ToZero);
-        let mut quantity = ticks * tick;
+        let ticks = notional
+            .checked_div(price)
+            .and_then(|quantity| quantity.checked_div(tick))
+            .map(|ticks| ticks.round_dp_with_strategy(0, RoundingStrategy::ToZero));
+        let mut quantity = ticks.map_or(Decimal::ZERO, |ticks| ticks * tick);
+        // A quantity beyond what any order may hold is rejected like one too small.
+        if quantity > Decimal::from(validate::QUANTITY_MAX) {
+            quantity = Decimal::ZERO;
+        }
         // The divisions round internally at 28 digits; never spend more than the notional.
         if quantity * price > notional {
             quantity -= tick;
         }
         if quantity <= Decimal::ZERO || quantity < instrument.min_quantity {
-            self.finish(index, VenueStatus::Rejected, Some(CODE_BELOW_MINIMUM), time_ms);
+            self.finish(
+                index,
+                VenueStatus::Rejected,
+                Some(CODE_BELOW_MINIMUM),
+                time_ms,
+            );
             return None;
         }
         self.orders[index].report.quantity = quantity;
@@ -890,7 +951,8 @@ impl Engine {
             return remaining;
         }
         let tick = self.instruments[&report.symbol].quantity_tick;
-        let ticks = (remaining * fraction / tick).round_dp_with_strategy(0, RoundingStrategy::ToZero);
+        let ticks =
+            (remaining * fraction / tick).round_dp_with_strategy(0, RoundingStrategy::ToZero);
         let partial = ticks * tick;
         if partial <= Decimal::ZERO || partial >= remaining {
             remaining
@@ -945,11 +1007,23 @@ impl Engine {
         let (spend_asset, spend, receive_asset, receive, fee) = match side {
             Side::Buy => {
                 let fee = quantity * self.taker_fee_rate;
-                (instrument.quote, value, instrument.base, quantity - fee, fee)
+                (
+                    instrument.quote,
+                    value,
+                    instrument.base,
+                    quantity - fee,
+                    fee,
+                )
             }
             Side::Sell => {
                 let fee = value * self.taker_fee_rate;
-                (instrument.base, quantity, instrument.quote, value - fee, fee)
+                (
+                    instrument.base,
+                    quantity,
+                    instrument.quote,
+                    value - fee,
+                    fee,
+                )
             }
         };
         let from_reservation = spend.min(self.orders[index].reserved);
@@ -967,14 +1041,24 @@ impl Engine {
         self.after_fill(index, time_ms);
     }
 
-    fn record_fill(&mut self, index: usize, quantity: Decimal, value: Decimal, fee: Decimal, time_ms: Millis) {
+    fn record_fill(
+        &mut self,
+        index: usize,
+        quantity: Decimal,
+        value: Decimal,
+        fee: Decimal,
+        time_ms: Millis,
+    ) {
         let order = &mut self.orders[index];
         order.cumulative_value += value;
         let report = &mut order.report;
         report.cumulative_quantity += quantity;
         assert!(report.cumulative_quantity <= report.quantity);
         report.avg_price = (order.cumulative_value / report.cumulative_quantity)
-            .round_dp_with_strategy(AVERAGE_PRICE_DECIMALS, RoundingStrategy::MidpointNearestEven);
+            .round_dp_with_strategy(
+                AVERAGE_PRICE_DECIMALS,
+                RoundingStrategy::MidpointNearestEven,
+            );
         report.cumulative_fee += fee;
         report.status = VenueStatus::Active;
         report.update_time_ms = time_ms;
@@ -1017,7 +1101,10 @@ impl Engine {
     /// Ends an open order with a terminal status and releases what it still reserves.
     fn finish(&mut self, index: usize, status: VenueStatus, reason: Option<i64>, time_ms: Millis) {
         assert!(status.is_terminal());
-        assert!(self.open.remove(&index), "finishing an order that is not open");
+        assert!(
+            self.open.remove(&index),
+            "finishing an order that is not open"
+        );
         let reserved = self.orders[index].reserved;
         self.release(index, reserved);
         let order = &mut self.orders[index];
@@ -1034,7 +1121,10 @@ impl Engine {
         order.reserved = amount;
         let asset = order.reserve_asset.clone();
         *self.reserved.entry(asset.clone()).or_default() += amount;
-        assert!(self.free_balance(&asset) >= Decimal::ZERO, "over-reserved {asset}");
+        assert!(
+            self.free_balance(&asset) >= Decimal::ZERO,
+            "over-reserved {asset}"
+        );
     }
 
     fn release(&mut self, index: usize, amount: Decimal) {
@@ -1064,7 +1154,10 @@ impl Engine {
         }
         for (asset, total) in &self.balances {
             assert!(*total >= Decimal::ZERO, "{asset} negative");
-            assert!(self.free_balance(asset) >= Decimal::ZERO, "{asset} over-reserved");
+            assert!(
+                self.free_balance(asset) >= Decimal::ZERO,
+                "{asset} over-reserved"
+            );
         }
         for (asset, amount) in reserved {
             let booked = self.reserved.get(asset).copied().unwrap_or_default();
@@ -1146,11 +1239,23 @@ mod tests {
     }
 
     fn stop_loss(client_oid: &str, quantity: &str, trigger: &str) -> OrderRequest {
-        order(client_oid, Side::Sell, OrderType::StopLoss, quantity, Some(trigger))
+        order(
+            client_oid,
+            Side::Sell,
+            OrderType::StopLoss,
+            quantity,
+            Some(trigger),
+        )
     }
 
     fn take_profit(client_oid: &str, quantity: &str, trigger: &str) -> OrderRequest {
-        order(client_oid, Side::Sell, OrderType::TakeProfit, quantity, Some(trigger))
+        order(
+            client_oid,
+            Side::Sell,
+            OrderType::TakeProfit,
+            quantity,
+            Some(trigger),
+        )
     }
 
     fn report(engine: &Engine, client_oid: &str) -> OrderReport {
@@ -1165,7 +1270,7 @@ mod tests {
         result.expect_err("expected a rejection").code
     }
 
-    /// An engine holding 1 BTC bought at 100 (0.999 after the fee), at time 1_000.
+    /// An engine holding 10000 USD and 1 BTC, at time 1_000.
     fn engine_with_coins() -> Engine {
         let mut engine = engine();
         let mut config = config();
@@ -1226,12 +1331,17 @@ mod tests {
         request.notional = Some(decimal("250"));
         engine.create_order(0, &request).expect("accepted");
         assert_eq!(report(&engine, "notional-1").quantity, Decimal::ZERO);
-        engine.set_price("BTC_USD", decimal("30"), 100).expect("price");
+        engine
+            .set_price("BTC_USD", decimal("30"), 100)
+            .expect("price");
         engine.advance_to(500);
         let filled = report(&engine, "notional-1");
         assert_eq!(filled.status, VenueStatus::Filled);
         assert_eq!(filled.quantity, decimal("8.3333"));
-        assert_eq!(engine.balances()["USD"], decimal("10000") - decimal("249.999"));
+        assert_eq!(
+            engine.balances()["USD"],
+            decimal("10000") - decimal("249.999")
+        );
         engine.check_invariants();
     }
 
@@ -1241,9 +1351,13 @@ mod tests {
         let request = order("limit-1", Side::Buy, OrderType::Limit, "2", Some("90"));
         engine.create_order(0, &request).expect("accepted");
         assert_eq!(status(&engine, "limit-1"), VenueStatus::Active);
-        engine.set_price("BTC_USD", decimal("90.01"), 1_000).expect("price");
+        engine
+            .set_price("BTC_USD", decimal("90.01"), 1_000)
+            .expect("price");
         assert_eq!(status(&engine, "limit-1"), VenueStatus::Active);
-        engine.set_price("BTC_USD", decimal("89.5"), 2_000).expect("price");
+        engine
+            .set_price("BTC_USD", decimal("89.5"), 2_000)
+            .expect("price");
         let filled = report(&engine, "limit-1");
         assert_eq!(filled.status, VenueStatus::Filled);
         assert_eq!(filled.avg_price, decimal("90"));
@@ -1259,10 +1373,18 @@ mod tests {
             .create_order(1_000, &stop_loss("sl-1", "1", "95"))
             .expect("accepted");
         assert_eq!(status(&engine, "sl-1"), VenueStatus::Pending);
-        assert_eq!(engine.free_balance("BTC"), decimal("1"), "trigger orders reserve nothing");
-        engine.set_price("BTC_USD", decimal("95.01"), 2_000).expect("price");
+        assert_eq!(
+            engine.free_balance("BTC"),
+            decimal("1"),
+            "trigger orders reserve nothing"
+        );
+        engine
+            .set_price("BTC_USD", decimal("95.01"), 2_000)
+            .expect("price");
         assert_eq!(status(&engine, "sl-1"), VenueStatus::Pending);
-        engine.set_price("BTC_USD", decimal("94.5"), 3_000).expect("price");
+        engine
+            .set_price("BTC_USD", decimal("94.5"), 3_000)
+            .expect("price");
         let filled = report(&engine, "sl-1");
         assert_eq!(filled.status, VenueStatus::Filled);
         assert_eq!(filled.avg_price, decimal("94.5"));
@@ -1276,9 +1398,13 @@ mod tests {
         engine
             .create_order(1_000, &take_profit("tp-1", "1", "110"))
             .expect("accepted");
-        engine.set_price("BTC_USD", decimal("109.99"), 2_000).expect("price");
+        engine
+            .set_price("BTC_USD", decimal("109.99"), 2_000)
+            .expect("price");
         assert_eq!(status(&engine, "tp-1"), VenueStatus::Pending);
-        engine.set_price("BTC_USD", decimal("110"), 3_000).expect("price");
+        engine
+            .set_price("BTC_USD", decimal("110"), 3_000)
+            .expect("price");
         assert_eq!(status(&engine, "tp-1"), VenueStatus::Filled);
     }
 
@@ -1286,15 +1412,23 @@ mod tests {
     fn oco_leg_fill_cancels_sibling() {
         let mut engine = engine_with_coins();
         let ack = engine
-            .create_oco(1_000, &stop_loss("sl", "1", "95"), &take_profit("tp", "1", "110"))
+            .create_oco(
+                1_000,
+                &stop_loss("sl", "1", "95"),
+                &take_profit("tp", "1", "110"),
+            )
             .expect("accepted");
         assert_eq!(ack.list_id, LIST_ID_FIRST.to_string());
         assert_eq!(report(&engine, "sl").list_id, Some(ack.list_id.clone()));
         assert_eq!(report(&engine, "tp").list_id, Some(ack.list_id.clone()));
-        engine.set_price("BTC_USD", decimal("111"), 2_000).expect("price");
+        engine
+            .set_price("BTC_USD", decimal("111"), 2_000)
+            .expect("price");
         assert_eq!(status(&engine, "tp"), VenueStatus::Filled);
         assert_eq!(status(&engine, "sl"), VenueStatus::Canceled);
-        engine.set_price("BTC_USD", decimal("90"), 3_000).expect("price");
+        engine
+            .set_price("BTC_USD", decimal("90"), 3_000)
+            .expect("price");
         assert_eq!(status(&engine, "sl"), VenueStatus::Canceled);
         engine.check_invariants();
     }
@@ -1308,7 +1442,9 @@ mod tests {
             .expect("accepted");
         assert_eq!(status(&engine, "tp"), VenueStatus::Active);
         assert_eq!(engine.free_balance("BTC"), Decimal::ZERO);
-        engine.set_price("BTC_USD", decimal("94"), 2_000).expect("price");
+        engine
+            .set_price("BTC_USD", decimal("94"), 2_000)
+            .expect("price");
         assert_eq!(status(&engine, "sl"), VenueStatus::Filled);
         assert_eq!(status(&engine, "tp"), VenueStatus::Canceled);
         assert_eq!(engine.balances()["BTC"], Decimal::ZERO);
@@ -1318,24 +1454,40 @@ mod tests {
     #[test]
     fn oco_checks_balance_once_for_the_larger_leg() {
         let mut engine = engine_with_coins();
-        let too_much = engine.create_oco(1_000, &stop_loss("sl", "1", "95"), &take_profit("tp", "1.1", "110"));
+        let too_much = engine.create_oco(
+            1_000,
+            &stop_loss("sl", "1", "95"),
+            &take_profit("tp", "1.1", "110"),
+        );
         assert_eq!(reject_code(too_much), CODE_INSUFFICIENT_BALANCE);
         assert!(engine.book().is_empty(), "all or nothing");
         engine
-            .create_oco(1_000, &stop_loss("sl", "1", "95"), &take_profit("tp", "1", "110"))
+            .create_oco(
+                1_000,
+                &stop_loss("sl", "1", "95"),
+                &take_profit("tp", "1", "110"),
+            )
             .expect("both legs sell the same coin once");
     }
 
     #[test]
     fn oco_rejects_wrong_leg_types_and_sides() {
         let mut engine = engine_with_coins();
-        let swapped = engine.create_oco(1_000, &take_profit("a", "1", "110"), &stop_loss("b", "1", "95"));
+        let swapped = engine.create_oco(
+            1_000,
+            &take_profit("a", "1", "110"),
+            &stop_loss("b", "1", "95"),
+        );
         assert_eq!(reject_code(swapped), CODE_INVALID_ARGUMENT);
         let mut buy_leg = take_profit("c", "1", "90");
         buy_leg.side = Side::Buy;
         let mixed = engine.create_oco(1_000, &stop_loss("d", "1", "95"), &buy_leg);
         assert_eq!(reject_code(mixed), CODE_INVALID_ARGUMENT);
-        let bad_second = engine.create_oco(1_000, &stop_loss("e", "1", "95"), &take_profit("f", "1", "99"));
+        let bad_second = engine.create_oco(
+            1_000,
+            &stop_loss("e", "1", "95"),
+            &take_profit("f", "1", "99"),
+        );
         assert_eq!(reject_code(bad_second), CODE_INVALID_REFERENCE_PRICE);
         assert!(engine.book().is_empty());
     }
@@ -1366,13 +1518,23 @@ mod tests {
         engine.advance_to(500);
         assert_eq!(status(&engine, "entry"), VenueStatus::Active);
         assert_eq!(report(&engine, "entry").cumulative_quantity, decimal("0.5"));
-        engine.set_price("BTC_USD", decimal("94"), 600).expect("price");
-        assert_eq!(status(&engine, "sl"), VenueStatus::Pending, "entry not complete yet");
-        engine.set_price("BTC_USD", decimal("100"), 700).expect("price");
+        engine
+            .set_price("BTC_USD", decimal("94"), 600)
+            .expect("price");
+        assert_eq!(
+            status(&engine, "sl"),
+            VenueStatus::Pending,
+            "entry not complete yet"
+        );
+        engine
+            .set_price("BTC_USD", decimal("100"), 700)
+            .expect("price");
         engine.advance_to(1_000);
         assert_eq!(status(&engine, "entry"), VenueStatus::Filled);
         assert_eq!(status(&engine, "sl"), VenueStatus::Pending);
-        engine.set_price("BTC_USD", decimal("94"), 1_100).expect("price");
+        engine
+            .set_price("BTC_USD", decimal("94"), 1_100)
+            .expect("price");
         assert_eq!(status(&engine, "sl"), VenueStatus::Filled);
         assert_eq!(status(&engine, "tp"), VenueStatus::Canceled);
         engine.check_invariants();
@@ -1394,15 +1556,24 @@ mod tests {
         let entry = report(&engine, "entry");
         assert_eq!(entry.status, VenueStatus::Expired);
         assert_eq!(entry.cumulative_quantity, decimal("0.3"));
-        engine.set_price("BTC_USD", decimal("90"), 1_000).expect("price");
-        engine.set_price("BTC_USD", decimal("120"), 2_000).expect("price");
+        engine
+            .set_price("BTC_USD", decimal("90"), 1_000)
+            .expect("price");
+        engine
+            .set_price("BTC_USD", decimal("120"), 2_000)
+            .expect("price");
         assert_eq!(status(&engine, "sl"), VenueStatus::Pending);
         assert_eq!(status(&engine, "tp"), VenueStatus::Pending);
         assert_eq!(engine.open_orders().len(), 2);
-        engine.cancel_list(3_000, &ack.list_id).expect("cancel list");
+        engine
+            .cancel_list(3_000, &ack.list_id)
+            .expect("cancel list");
         assert_eq!(status(&engine, "sl"), VenueStatus::Canceled);
         assert_eq!(status(&engine, "tp"), VenueStatus::Canceled);
-        assert_eq!(reject_code(engine.cancel_list(3_000, &ack.list_id)), CODE_NO_ACTIVE_ORDER);
+        assert_eq!(
+            reject_code(engine.cancel_list(3_000, &ack.list_id)),
+            CODE_NO_ACTIVE_ORDER
+        );
         engine.check_invariants();
     }
 
@@ -1431,25 +1602,44 @@ mod tests {
     fn otoco_legs_are_judged_against_the_limit_entry_price() {
         let mut engine = engine();
         let entry = order("entry", Side::Buy, OrderType::Limit, "1", Some("80"));
-        let rejected = engine.create_otoco(0, &entry, &stop_loss("sl", "1", "85"), &take_profit("tp", "1", "90"));
+        let rejected = engine.create_otoco(
+            0,
+            &entry,
+            &stop_loss("sl", "1", "85"),
+            &take_profit("tp", "1", "90"),
+        );
         assert_eq!(reject_code(rejected), CODE_INVALID_REFERENCE_PRICE);
         engine
-            .create_otoco(0, &entry, &stop_loss("sl", "1", "75"), &take_profit("tp", "1", "90"))
+            .create_otoco(
+                0,
+                &entry,
+                &stop_loss("sl", "1", "75"),
+                &take_profit("tp", "1", "90"),
+            )
             .expect("legs on the right side of the entry price");
     }
 
     #[test]
     fn duplicate_client_oid_rejected_204() {
         let mut engine = engine();
-        engine.create_order(0, &market("same", Side::Buy, "1")).expect("accepted");
+        engine
+            .create_order(0, &market("same", Side::Buy, "1"))
+            .expect("accepted");
         engine.advance_to(1_000);
         assert_eq!(status(&engine, "same"), VenueStatus::Filled);
         let again = engine.create_order(1_000, &market("same", Side::Buy, "1"));
         assert_eq!(reject_code(again), CODE_DUPLICATE_CLIENT_OID);
-        let within_list = engine.create_oco(1_000, &stop_loss("x", "0.5", "95"), &take_profit("x", "0.5", "110"));
+        let within_list = engine.create_oco(
+            1_000,
+            &stop_loss("x", "0.5", "95"),
+            &take_profit("x", "0.5", "110"),
+        );
         assert_eq!(reject_code(within_list), CODE_DUPLICATE_CLIENT_OID);
         let too_long = market(&"y".repeat(37), Side::Buy, "1");
-        assert_eq!(reject_code(engine.create_order(1_000, &too_long)), CODE_INVALID_ARGUMENT);
+        assert_eq!(
+            reject_code(engine.create_order(1_000, &too_long)),
+            CODE_INVALID_ARGUMENT
+        );
         assert_eq!(engine.book().len(), 1);
     }
 
@@ -1468,11 +1658,20 @@ mod tests {
     fn off_tick_price_rejected_308() {
         let mut engine = engine_with_coins();
         let limit = order("a", Side::Buy, OrderType::Limit, "1", Some("90.005"));
-        assert_eq!(reject_code(engine.create_order(1_000, &limit)), CODE_INVALID_PRICE);
+        assert_eq!(
+            reject_code(engine.create_order(1_000, &limit)),
+            CODE_INVALID_PRICE
+        );
         let trigger = stop_loss("b", "1", "95.001");
-        assert_eq!(reject_code(engine.create_order(1_000, &trigger)), CODE_INVALID_PRICE);
+        assert_eq!(
+            reject_code(engine.create_order(1_000, &trigger)),
+            CODE_INVALID_PRICE
+        );
         let zero = order("c", Side::Buy, OrderType::Limit, "1", Some("0"));
-        assert_eq!(reject_code(engine.create_order(1_000, &zero)), CODE_INVALID_PRICE);
+        assert_eq!(
+            reject_code(engine.create_order(1_000, &zero)),
+            CODE_INVALID_PRICE
+        );
     }
 
     #[test]
@@ -1481,13 +1680,21 @@ mod tests {
         let small_quantity = engine.create_order(0, &market("a", Side::Buy, "0.0009"));
         assert_eq!(reject_code(small_quantity), CODE_BELOW_MINIMUM);
         let small_notional = order("b", Side::Buy, OrderType::Limit, "0.009", Some("100"));
-        assert_eq!(reject_code(engine.create_order(0, &small_notional)), CODE_BELOW_MINIMUM);
+        assert_eq!(
+            reject_code(engine.create_order(0, &small_notional)),
+            CODE_BELOW_MINIMUM
+        );
         let mut small_spend = market("c", Side::Buy, "1");
         small_spend.quantity = None;
         small_spend.notional = Some(decimal("0.99"));
-        assert_eq!(reject_code(engine.create_order(0, &small_spend)), CODE_BELOW_MINIMUM);
+        assert_eq!(
+            reject_code(engine.create_order(0, &small_spend)),
+            CODE_BELOW_MINIMUM
+        );
         let enough = order("d", Side::Buy, OrderType::Limit, "0.01", Some("100"));
-        engine.create_order(0, &enough).expect("notional 1 at the limit price");
+        engine
+            .create_order(0, &enough)
+            .expect("notional 1 at the limit price");
     }
 
     #[test]
@@ -1495,28 +1702,50 @@ mod tests {
         let mut engine = engine();
         let mut no_quantity = market("a", Side::Buy, "1");
         no_quantity.quantity = None;
-        assert_eq!(reject_code(engine.create_order(0, &no_quantity)), CODE_INVALID_ARGUMENT);
+        assert_eq!(
+            reject_code(engine.create_order(0, &no_quantity)),
+            CODE_INVALID_ARGUMENT
+        );
         let mut sell_by_notional = market("b", Side::Sell, "1");
         sell_by_notional.quantity = None;
         sell_by_notional.notional = Some(decimal("10"));
-        assert_eq!(reject_code(engine.create_order(0, &sell_by_notional)), CODE_INVALID_ARGUMENT);
+        assert_eq!(
+            reject_code(engine.create_order(0, &sell_by_notional)),
+            CODE_INVALID_ARGUMENT
+        );
         let limit_without_price = order("c", Side::Buy, OrderType::Limit, "1", None);
-        assert_eq!(reject_code(engine.create_order(0, &limit_without_price)), CODE_INVALID_ARGUMENT);
+        assert_eq!(
+            reject_code(engine.create_order(0, &limit_without_price)),
+            CODE_INVALID_ARGUMENT
+        );
         let mut unknown = market("d", Side::Buy, "1");
         unknown.symbol = "DOGE_USD".to_string();
-        assert_eq!(reject_code(engine.create_order(0, &unknown)), CODE_INVALID_INSTRUMENT);
+        assert_eq!(
+            reject_code(engine.create_order(0, &unknown)),
+            CODE_INVALID_INSTRUMENT
+        );
     }
 
     #[test]
     fn insufficient_balance_rejected_306() {
         let mut engine = engine();
         let too_big = engine.create_order(0, &market("a", Side::Buy, "100"));
-        assert_eq!(reject_code(too_big), CODE_INSUFFICIENT_BALANCE, "10010 USD with the fee buffer");
+        assert_eq!(
+            reject_code(too_big),
+            CODE_INSUFFICIENT_BALANCE,
+            "10010 USD with the fee buffer"
+        );
         let sell = engine.create_order(0, &market("b", Side::Sell, "1"));
         assert_eq!(reject_code(sell), CODE_INSUFFICIENT_BALANCE);
-        engine.create_order(0, &market("c", Side::Buy, "60")).expect("accepted");
+        engine
+            .create_order(0, &market("c", Side::Buy, "60"))
+            .expect("accepted");
         let second = engine.create_order(0, &market("d", Side::Buy, "40"));
-        assert_eq!(reject_code(second), CODE_INSUFFICIENT_BALANCE, "the first one reserved");
+        assert_eq!(
+            reject_code(second),
+            CODE_INSUFFICIENT_BALANCE,
+            "the first one reserved"
+        );
         engine.check_invariants();
     }
 
@@ -1531,9 +1760,14 @@ mod tests {
         assert_eq!(reject_code(profit_below), CODE_INVALID_REFERENCE_PRICE);
         let mut buy_stop = stop_loss("d", "1", "99");
         buy_stop.side = Side::Buy;
-        assert_eq!(reject_code(engine.create_order(1_000, &buy_stop)), CODE_INVALID_REFERENCE_PRICE);
+        assert_eq!(
+            reject_code(engine.create_order(1_000, &buy_stop)),
+            CODE_INVALID_REFERENCE_PRICE
+        );
         buy_stop.trigger_price = Some(decimal("101"));
-        engine.create_order(1_000, &buy_stop).expect("BUY STOP_LOSS above the market");
+        engine
+            .create_order(1_000, &buy_stop)
+            .expect("BUY STOP_LOSS above the market");
     }
 
     #[test]
@@ -1542,7 +1776,9 @@ mod tests {
         engine
             .create_order(0, &stop_loss("sl", "1", "95"))
             .expect("trigger orders are not checked against the balance");
-        engine.set_price("BTC_USD", decimal("94"), 1_000).expect("price");
+        engine
+            .set_price("BTC_USD", decimal("94"), 1_000)
+            .expect("price");
         let rejected = report(&engine, "sl");
         assert_eq!(rejected.status, VenueStatus::Rejected);
         assert_eq!(rejected.reason, Some(CODE_INSUFFICIENT_BALANCE));
@@ -1555,8 +1791,12 @@ mod tests {
     fn market_buy_rejected_at_fill_when_price_outruns_funds() {
         let mut engine = engine();
         engine.balances.insert("USD".to_string(), decimal("150"));
-        engine.create_order(0, &market("buy", Side::Buy, "1")).expect("accepted");
-        engine.set_price("BTC_USD", decimal("200"), 100).expect("price");
+        engine
+            .create_order(0, &market("buy", Side::Buy, "1"))
+            .expect("accepted");
+        engine
+            .set_price("BTC_USD", decimal("200"), 100)
+            .expect("price");
         engine.advance_to(500);
         let rejected = report(&engine, "buy");
         assert_eq!(rejected.status, VenueStatus::Rejected);
@@ -1576,13 +1816,19 @@ mod tests {
                 ..FillBehavior::default()
             },
         );
-        engine.create_order(0, &market("buy", Side::Buy, "1")).expect("accepted");
+        engine
+            .create_order(0, &market("buy", Side::Buy, "1"))
+            .expect("accepted");
         engine.advance_to(500);
         let expired = report(&engine, "buy");
         assert_eq!(expired.status, VenueStatus::Expired);
         assert_eq!(expired.cumulative_quantity, decimal("0.4"));
         assert_eq!(expired.cumulative_fee, decimal("0.0004"));
-        assert_eq!(engine.free_balance("USD"), decimal("9960"), "rest of the reservation released");
+        assert_eq!(
+            engine.free_balance("USD"),
+            decimal("9960"),
+            "rest of the reservation released"
+        );
         assert_eq!(engine.order_history("BTC_USD").expect("history").len(), 1);
         engine.check_invariants();
     }
@@ -1598,7 +1844,9 @@ mod tests {
                 ..FillBehavior::default()
             },
         );
-        engine.create_order(0, &market("buy", Side::Buy, "1")).expect("accepted");
+        engine
+            .create_order(0, &market("buy", Side::Buy, "1"))
+            .expect("accepted");
         engine.advance_to(1_999);
         assert_eq!(status(&engine, "buy"), VenueStatus::New);
         engine.advance_to(2_000);
@@ -1623,7 +1871,11 @@ mod tests {
         );
         let single = engine.create_order(1_000, &stop_loss("a", "1", "95"));
         assert_eq!(single.expect_err("rejected"), reject);
-        let list = engine.create_oco(1_000, &stop_loss("b", "1", "95"), &take_profit("c", "1", "110"));
+        let list = engine.create_oco(
+            1_000,
+            &stop_loss("b", "1", "95"),
+            &take_profit("c", "1", "110"),
+        );
         assert_eq!(list.expect_err("rejected"), reject);
         engine
             .create_order(1_000, &market("d", Side::Sell, "1"))
@@ -1633,45 +1885,85 @@ mod tests {
     #[test]
     fn cancel_unknown_is_212_and_closed_is_316() {
         let mut engine = engine();
-        assert_eq!(reject_code(engine.cancel_order(0, "123")), CODE_INVALID_ORDER_ID);
-        assert_eq!(reject_code(engine.cancel_list(0, "123")), CODE_INVALID_ORDER_ID);
-        let ack = engine.create_order(0, &market("a", Side::Buy, "1")).expect("accepted");
+        assert_eq!(
+            reject_code(engine.cancel_order(0, "123")),
+            CODE_INVALID_ORDER_ID
+        );
+        assert_eq!(
+            reject_code(engine.cancel_list(0, "123")),
+            CODE_INVALID_ORDER_ID
+        );
+        let ack = engine
+            .create_order(0, &market("a", Side::Buy, "1"))
+            .expect("accepted");
         engine.advance_to(500);
-        assert_eq!(reject_code(engine.cancel_order(500, &ack.order_id)), CODE_NO_ACTIVE_ORDER);
+        assert_eq!(
+            reject_code(engine.cancel_order(500, &ack.order_id)),
+            CODE_NO_ACTIVE_ORDER
+        );
     }
 
     #[test]
     fn cancel_externally_cancels_only_that_oco_leg() {
         let mut engine = engine_with_coins();
         engine
-            .create_oco(1_000, &stop_loss("sl", "1", "95"), &take_profit("tp", "1", "110"))
+            .create_oco(
+                1_000,
+                &stop_loss("sl", "1", "95"),
+                &take_profit("tp", "1", "110"),
+            )
             .expect("accepted");
         let stop_id = report(&engine, "sl").order_id;
         engine.cancel_externally(&stop_id, 1_500).expect("cancel");
         assert_eq!(status(&engine, "sl"), VenueStatus::Canceled);
         assert_eq!(report(&engine, "sl").update_time_ms, 1_500);
         assert_eq!(status(&engine, "tp"), VenueStatus::Pending);
-        engine.set_price("BTC_USD", decimal("111"), 2_000).expect("price");
+        engine
+            .set_price("BTC_USD", decimal("111"), 2_000)
+            .expect("price");
         assert_eq!(status(&engine, "tp"), VenueStatus::Filled);
     }
 
     #[test]
     fn open_orders_and_history_split_by_status() {
         let mut engine = engine_with_coins();
-        engine.create_order(1_000, &market("m", Side::Buy, "1")).expect("accepted");
-        engine.create_order(1_000, &stop_loss("s", "0.5", "90")).expect("accepted");
+        engine
+            .create_order(1_000, &market("m", Side::Buy, "1"))
+            .expect("accepted");
+        engine
+            .create_order(1_000, &stop_loss("s", "0.5", "90"))
+            .expect("accepted");
         let limit = order("l", Side::Buy, OrderType::Limit, "1", Some("50"));
         engine.create_order(1_000, &limit).expect("accepted");
-        let open: Vec<String> = engine.open_orders().into_iter().map(|r| r.client_oid).collect();
+        let open: Vec<String> = engine
+            .open_orders()
+            .into_iter()
+            .map(|report| report.client_oid)
+            .collect();
         assert_eq!(open, ["m", "s", "l"]);
         engine.advance_to(2_000);
-        let open: Vec<String> = engine.open_orders().into_iter().map(|r| r.client_oid).collect();
+        let open: Vec<String> = engine
+            .open_orders()
+            .into_iter()
+            .map(|report| report.client_oid)
+            .collect();
         assert_eq!(open, ["s", "l"]);
         let history = engine.order_history("BTC_USD").expect("history");
         assert_eq!(history.len(), 1);
         assert_eq!(history[0].client_oid, "m");
-        let ids: Vec<String> = engine.book().into_iter().map(|r| r.order_id).collect();
-        assert_eq!(ids, ["6530219599900000000", "6530219599900000001", "6530219599900000002"]);
+        let ids: Vec<String> = engine
+            .book()
+            .into_iter()
+            .map(|report| report.order_id)
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                "6530219599900000000",
+                "6530219599900000001",
+                "6530219599900000002"
+            ]
+        );
     }
 
     fn walking_engine(seed: u64) -> Engine {
@@ -1692,18 +1984,33 @@ mod tests {
         assert_eq!(candles(&first), candles(&second));
         assert_ne!(candles(&first), candles(&other));
         assert_eq!(candles(&first).len(), 10);
-        assert_ne!(first.last_price("BTC_USD"), Ok(decimal("100")), "the walk moved");
+        assert_ne!(
+            first.last_price("BTC_USD"),
+            Ok(decimal("100")),
+            "the walk moved"
+        );
     }
 
     #[test]
     fn candles_aggregate_steps() {
         let mut engine = engine();
-        for (time_ms, price) in [(10_000, "101"), (20_000, "97"), (59_000, "99"), (61_000, "105")] {
-            engine.set_price("BTC_USD", decimal(price), time_ms).expect("price");
+        for (time_ms, price) in [
+            (10_000, "101"),
+            (20_000, "97"),
+            (59_000, "99"),
+            (61_000, "105"),
+        ] {
+            engine
+                .set_price("BTC_USD", decimal(price), time_ms)
+                .expect("price");
         }
         engine.advance_to(125_000);
         let candles = engine.candles("BTC_USD", 60, 5).expect("candles");
-        assert_eq!(candles.len(), 2, "the candle starting at 120 s is still open");
+        assert_eq!(
+            candles.len(),
+            2,
+            "the candle starting at 120 s is still open"
+        );
         let first = &candles[0];
         assert_eq!(first.open_time_ms, 0);
         assert_eq!(
@@ -1716,8 +2023,14 @@ mod tests {
             [second.open, second.high, second.low, second.close],
             [decimal("99"), decimal("105"), decimal("99"), decimal("105")]
         );
-        assert_eq!(reject_code(engine.candles("BTC_USD", 60, 301)), CODE_INVALID_ARGUMENT);
-        assert_eq!(reject_code(engine.candles("X", 60, 1)), CODE_INVALID_INSTRUMENT);
+        assert_eq!(
+            reject_code(engine.candles("BTC_USD", 60, 301)),
+            CODE_INVALID_ARGUMENT
+        );
+        assert_eq!(
+            reject_code(engine.candles("X", 60, 1)),
+            CODE_INVALID_INSTRUMENT
+        );
     }
 
     #[test]
@@ -1741,7 +2054,11 @@ mod tests {
         let expected = [["100", "104", "98", "102"], ["102", "103", "95.5", "96"]];
         let expected: Vec<[Decimal; 4]> = expected.iter().map(|row| row.map(decimal)).collect();
         assert_eq!(ohlc, expected);
-        std::fs::write(&path, "symbol,open_time_ms,open,high,low,close\nBTC_USD,0,1,1,1\n").expect("write");
+        std::fs::write(
+            &path,
+            "symbol,open_time_ms,open,high,low,close\nBTC_USD,0,1,1,1\n",
+        )
+        .expect("write");
         let error = Engine::new(&config, 0).expect_err("bad row");
         assert!(error.contains("candles.csv:2:"), "{error}");
     }
@@ -1751,7 +2068,9 @@ mod tests {
         let mut config = config();
         config.volatility = decimal("0.001");
         let mut engine = Engine::new(&config, 0).expect("engine");
-        engine.create_order(0, &market("buy", Side::Buy, "1")).expect("accepted");
+        engine
+            .create_order(0, &market("buy", Side::Buy, "1"))
+            .expect("accepted");
         engine.advance_to(1_000_000_000_000);
         assert_eq!(engine.now_ms(), 1_000_000_000_000);
         assert_eq!(status(&engine, "buy"), VenueStatus::Filled);

@@ -85,7 +85,8 @@ pub fn snap_to_tick(price: Decimal, price_tick: Decimal) -> Decimal {
     if snapped <= Decimal::ZERO {
         price_tick
     } else if snapped > price_max {
-        let ticks_max = (price_max / price_tick).round_dp_with_strategy(0, RoundingStrategy::ToZero);
+        let ticks_max =
+            (price_max / price_tick).round_dp_with_strategy(0, RoundingStrategy::ToZero);
         ticks_max * price_tick
     } else {
         snapped
@@ -213,9 +214,8 @@ pub fn load_candles_csv(
 ) -> Result<BTreeMap<String, Vec<Decimal>>, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|error| format!("{}: cannot read candles csv: {error}", path.display()))?;
-    parse_candles_csv(&text, symbols).map_err(|(line, message)| {
-        format!("{}:{line}: {message}", path.display())
-    })
+    parse_candles_csv(&text, symbols)
+        .map_err(|(line, message)| format!("{}:{line}: {message}", path.display()))
 }
 
 /// Parses CSV text; an error carries the 1-based line number.
@@ -242,7 +242,10 @@ pub fn parse_candles_csv(
             parse_candle_row(line, symbols).map_err(|message| (line_number, message))?;
         if let Some(&previous_ms) = last_open_time_ms.get(&symbol) {
             if open_time_ms <= previous_ms {
-                return Err((line_number, format!("open_time_ms of {symbol} not increasing")));
+                return Err((
+                    line_number,
+                    format!("open_time_ms of {symbol} not increasing"),
+                ));
             }
         }
         last_open_time_ms.insert(symbol.clone(), open_time_ms);
@@ -261,7 +264,9 @@ fn parse_candle_row(
     }
     let symbol = fields[0].to_string();
     if !symbols.contains(&symbol) {
-        return Err(format!("symbol {symbol:?} is not a configured paper instrument"));
+        return Err(format!(
+            "symbol {symbol:?} is not a configured paper instrument"
+        ));
     }
     let open_time_ms: Millis = fields[1]
         .parse()
@@ -322,7 +327,11 @@ mod tests {
         assert_ne!(first, other_symbol);
         assert_ne!(first, other_seed);
         assert!(first.iter().all(|price| *price > Decimal::ZERO));
-        assert!(first.iter().all(|price| (*price % decimal("0.01")).is_zero()));
+        assert!(
+            first
+                .iter()
+                .all(|price| (*price % decimal("0.01")).is_zero())
+        );
     }
 
     #[test]
@@ -331,9 +340,16 @@ mod tests {
         let draws: Vec<Decimal> = (0..4_000).map(|_| generator.next_normal()).collect();
         let count = Decimal::from(draws.len());
         let mean = draws.iter().sum::<Decimal>() / count;
-        let variance = draws.iter().map(|draw| (*draw - mean) * (*draw - mean)).sum::<Decimal>() / count;
+        let variance = draws
+            .iter()
+            .map(|draw| (*draw - mean) * (*draw - mean))
+            .sum::<Decimal>()
+            / count;
         assert!(mean.abs() < decimal("0.1"), "mean {mean}");
-        assert!((variance - Decimal::ONE).abs() < decimal("0.1"), "variance {variance}");
+        assert!(
+            (variance - Decimal::ONE).abs() < decimal("0.1"),
+            "variance {variance}"
+        );
     }
 
     #[test]
@@ -357,14 +373,27 @@ mod tests {
     #[test]
     fn csv_errors_name_the_line() {
         let symbols: BTreeSet<String> = ["BTC_USD".to_string()].into_iter().collect();
-        let text = "symbol,open_time_ms,open,high,low,close\nBTC_USD,0,1,2,1,1\nBTC_USD,60000,1,x,1,1\n";
+        let text =
+            "symbol,open_time_ms,open,high,low,close\nBTC_USD,0,1,2,1,1\nBTC_USD,60000,1,x,1,1\n";
         let error = parse_candles_csv(text, &symbols).expect_err("bad price");
         assert_eq!(error.0, 3);
         let unknown = "symbol,open_time_ms,open,high,low,close\nETH_USD,0,1,2,1,1\n";
-        assert_eq!(parse_candles_csv(unknown, &symbols).expect_err("unknown").0, 2);
+        assert_eq!(
+            parse_candles_csv(unknown, &symbols).expect_err("unknown").0,
+            2
+        );
         let bad_header = "sym,open\n";
-        assert_eq!(parse_candles_csv(bad_header, &symbols).expect_err("header").0, 1);
-        let backwards = "symbol,open_time_ms,open,high,low,close\nBTC_USD,5,1,2,1,1\nBTC_USD,5,1,2,1,1\n";
-        assert_eq!(parse_candles_csv(backwards, &symbols).expect_err("order").0, 3);
+        assert_eq!(
+            parse_candles_csv(bad_header, &symbols)
+                .expect_err("header")
+                .0,
+            1
+        );
+        let backwards =
+            "symbol,open_time_ms,open,high,low,close\nBTC_USD,5,1,2,1,1\nBTC_USD,5,1,2,1,1\n";
+        assert_eq!(
+            parse_candles_csv(backwards, &symbols).expect_err("order").0,
+            3
+        );
     }
 }

@@ -78,7 +78,9 @@ fn check_shape(request: &OrderRequest) -> Result<(), EngineReject> {
     }
     let wants_price = request.order_type == OrderType::Limit;
     if request.price.is_some() != wants_price {
-        return Err(invalid_argument("price is required for LIMIT orders and only for them"));
+        return Err(invalid_argument(
+            "price is required for LIMIT orders and only for them",
+        ));
     }
     let wants_trigger = is_trigger(request.order_type);
     if request.trigger_price.is_some() != wants_trigger {
@@ -127,7 +129,10 @@ fn check_prices(request: &OrderRequest, instrument: &Instrument) -> Result<(), E
         if !is_on_tick(price, instrument.price_tick) {
             return Err(EngineReject::new(
                 CODE_INVALID_PRICE,
-                format!("price {price} is not a multiple of {}", instrument.price_tick),
+                format!(
+                    "price {price} is not a multiple of {}",
+                    instrument.price_tick
+                ),
             ));
         }
     }
@@ -162,7 +167,10 @@ fn check_minimums(
 
 /// SELL STOP_LOSS and BUY TAKE_PROFIT trigger below the market; SELL TAKE_PROFIT and BUY
 /// STOP_LOSS above it.
-fn check_trigger_side(request: &OrderRequest, reference_price: Decimal) -> Result<(), EngineReject> {
+fn check_trigger_side(
+    request: &OrderRequest,
+    reference_price: Decimal,
+) -> Result<(), EngineReject> {
     let Some(trigger_price) = request.trigger_price else {
         return Ok(());
     };
