@@ -1,1 +1,391 @@
-//! The embedded paper venue (placeholder).
+//! The embedded paper venue: the matching `Engine` behind `trait Venue`, driven by a `Clock`.
+//! Every call first advances the engine to the clock's now, then delegates and maps rejections
+//! to `VenueError`. It must not know a wire format or do IO; the engine reads the optional
+//! candles CSV once at construction.
+
+pub mod engine;
+mod price;
+mod validate;
+
+use std::rc::Rc;
+
+use rust_decimal::Decimal;
+
+use crate::config::PaperConfig;
+use crate::core::clock::Clock;
+use crate::core::domain::{
+    Candle, Instrument, ListAck, Millis, OrderAck, OrderReport, OrderRequest,
+};
+use crate::venue::{Venue, VenueError};
+
+pub use engine::{Engine, EngineReject, FillBehavior};
+
+/// Most orders one `order_history` call returns (the most recent ones), as on Crypto.com.
+pub const ORDER_HISTORY_LIMIT: usize = 100;
+
+pub struct PaperVenue {
+    engine: Engine,
+    clock: Rc<dyn Clock>,
+}
+
+impl PaperVenue {
+    pub fn new(config: &PaperConfig, clock: Rc<dyn Clock>) -> Result<PaperVenue, String> {
+        let engine = Engine::new(config, clock.now_ms())?;
+        Ok(PaperVenue { engine, clock })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub fn engine_mut(&mut self) -> &mut Engine {
+        &mut self.engine
+    }
+
+    /// Brings the engine up to the clock and returns the time used.
+    fn advance(&mut self) -> Millis {
+        let now_ms = self.clock.now_ms();
+        self.engine.advance_to(now_ms);
+        now_ms
+    }
+
+    /// The first client_oid of `requests` that the engine already knows or that repeats.
+    fn duplicate_client_oid(&self, requests: &[&OrderRequest]) -> String {
+        for (position, request) in requests.iter().enumerate() {
+            let known = self
+                .engine
+                .order_by_client_oid(&request.client_oid)
+                .is_some();
+            let repeated = requests[..position]
+                .iter()
+                .any(|earlier| earlier.client_oid == request.client_oid);
+            if known || repeated {
+                return request.client_oid.clone();
+            }
+        }
+        requests
+            .first()
+            .map(|request| request.client_oid.clone())
+            .unwrap_or_default()
+    }
+
+    fn map_create_error(&self, reject: EngineReject, requests: &[&OrderRequest]) -> VenueError {
+        if reject.code == engine::CODE_DUPLICATE_CLIENT_OID {
+            return VenueError::DuplicateClientOid(self.duplicate_client_oid(requests));
+        }
+        map_reject(reject)
+    }
+}
+
+fn map_reject(reject: EngineReject) -> VenueError {
+    VenueError::Rejected {
+        code: reject.code,
+        message: reject.message,
+    }
+}
+
+impl Venue for PaperVenue {
+    fn name(&self) -> &'static str {
+        "paper"
+    }
+
+    fn instrument(&mut self, symbol: &str) -> Result<Instrument, VenueError> {
+        self.advance();
+        self.engine.instrument(symbol).map_err(map_reject)
+    }
+
+    fn last_price(&mut self, symbol: &str) -> Result<Decimal, VenueError> {
+        self.advance();
+        self.engine.last_price(symbol).map_err(map_reject)
+    }
+
+    fn candles(
+        &mut self,
+        symbol: &str,
+        timeframe_seconds: u32,
+        count: usize,
+    ) -> Result<Vec<Candle>, VenueError> {
+        self.advance();
+        self.engine
+            .candles(symbol, timeframe_seconds, count)
+            .map_err(map_reject)
+    }
+
+    fn free_balance(&mut self, asset: &str) -> Result<Decimal, VenueError> {
+        self.advance();
+        Ok(self.engine.free_balance(asset))
+    }
+
+    fn create_order(&mut self, order: &OrderRequest) -> Result<OrderAck, VenueError> {
+        let now_ms = self.advance();
+        self.engine
+            .create_order(now_ms, order)
+            .map_err(|reject| self.map_create_error(reject, &[order]))
+    }
+
+    fn create_oco(
+        &mut self,
+        stop_loss: &OrderRequest,
+        take_profit: &OrderRequest,
+    ) -> Result<ListAck, VenueError> {
+        let now_ms = self.advance();
+        self.engine
+            .create_oco(now_ms, stop_loss, take_profit)
+            .map_err(|reject| self.map_create_error(reject, &[stop_loss, take_profit]))
+    }
+
+    fn create_otoco(
+        &mut self,
+        entry: &OrderRequest,
+        stop_loss: &OrderRequest,
+        take_profit: &OrderRequest,
+    ) -> Result<ListAck, VenueError> {
+        let now_ms = self.advance();
+        let requests = [entry, stop_loss, take_profit];
+        self.engine
+            .create_otoco(now_ms, entry, stop_loss, take_profit)
+            .map_err(|reject| self.map_create_error(reject, &requests))
+    }
+
+    /// The symbol must be the order's: a mismatch is answered like an unknown order id (212).
+    fn cancel_order(&mut self, symbol: &str, order_id: &str) -> Result<(), VenueError> {
+        let now_ms = self.advance();
+        let matches_symbol = self
+            .engine
+            .order_by_id(order_id)
+            .is_none_or(|report| report.symbol == symbol);
+        if !matches_symbol {
+            return Err(VenueError::Rejected {
+                code: engine::CODE_INVALID_ORDER_ID,
+                message: format!("order {order_id} is not on {symbol}"),
+            });
+        }
+        self.engine
+            .cancel_order(now_ms, order_id)
+            .map_err(map_reject)
+    }
+
+    fn cancel_list(&mut self, _symbol: &str, list_id: &str) -> Result<(), VenueError> {
+        let now_ms = self.advance();
+        self.engine.cancel_list(now_ms, list_id).map_err(map_reject)
+    }
+
+    fn order_by_client_oid(&mut self, client_oid: &str) -> Result<Option<OrderReport>, VenueError> {
+        self.advance();
+        Ok(self.engine.order_by_client_oid(client_oid))
+    }
+
+    fn open_orders(&mut self) -> Result<Vec<OrderReport>, VenueError> {
+        self.advance();
+        Ok(self.engine.open_orders())
+    }
+
+    /// The most recent `ORDER_HISTORY_LIMIT` terminal orders of `symbol`, oldest first.
+    fn order_history(&mut self, symbol: &str) -> Result<Vec<OrderReport>, VenueError> {
+        self.advance();
+        let mut history = self.engine.order_history(symbol).map_err(map_reject)?;
+        let skip = history.len().saturating_sub(ORDER_HISTORY_LIMIT);
+        Ok(history.split_off(skip))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::config::PaperInstrument;
+    use crate::core::domain::{OrderType, Side, VenueStatus};
+
+    struct TestClock {
+        now_ms: Cell<Millis>,
+    }
+
+    impl TestClock {
+        fn advance(&self, duration_ms: Millis) {
+            self.now_ms.set(self.now_ms.get() + duration_ms);
+        }
+    }
+
+    impl Clock for TestClock {
+        fn now_ms(&self) -> Millis {
+            self.now_ms.get()
+        }
+
+        fn sleep(&self, duration: Duration) {
+            let duration_ms = Millis::try_from(duration.as_millis()).expect("short sleep");
+            self.advance(duration_ms);
+        }
+    }
+
+    fn decimal(text: &str) -> Decimal {
+        Decimal::from_str_exact(text).expect("test decimal")
+    }
+
+    fn config() -> PaperConfig {
+        let balances: BTreeMap<String, Decimal> =
+            [("USD".to_string(), decimal("1000"))].into_iter().collect();
+        PaperConfig {
+            seed: 3,
+            speed: 1,
+            balances,
+            instruments: vec![PaperInstrument {
+                symbol: "ETH_USD".to_string(),
+                base: "ETH".to_string(),
+                quote: "USD".to_string(),
+                price_tick: decimal("0.01"),
+                quantity_tick: decimal("0.001"),
+                min_quantity: decimal("0.001"),
+                min_notional: decimal("1"),
+                start_price: decimal("50"),
+            }],
+            fill_delay: Duration::from_millis(200),
+            taker_fee_rate: decimal("0.001"),
+            step: Duration::from_secs(1),
+            volatility: Decimal::ZERO,
+            candles_csv: None,
+        }
+    }
+
+    fn venue() -> (PaperVenue, Rc<TestClock>) {
+        let clock = Rc::new(TestClock {
+            now_ms: Cell::new(1_700_000_000_000),
+        });
+        let venue = PaperVenue::new(&config(), clock.clone()).expect("venue");
+        (venue, clock)
+    }
+
+    fn request(client_oid: &str, side: Side, order_type: OrderType) -> OrderRequest {
+        OrderRequest {
+            client_oid: client_oid.to_string(),
+            symbol: "ETH_USD".to_string(),
+            side,
+            order_type,
+            quantity: Some(decimal("1")),
+            notional: None,
+            price: None,
+            trigger_price: None,
+        }
+    }
+
+    #[test]
+    fn market_order_fills_as_the_clock_moves() {
+        let (mut venue, clock) = venue();
+        assert_eq!(venue.name(), "paper");
+        venue
+            .create_order(&request("buy", Side::Buy, OrderType::Market))
+            .expect("accepted");
+        let created = venue
+            .order_by_client_oid("buy")
+            .expect("lookup")
+            .expect("known");
+        assert_eq!(created.status, VenueStatus::New);
+        clock.sleep(Duration::from_millis(200));
+        let filled = venue
+            .order_by_client_oid("buy")
+            .expect("lookup")
+            .expect("known");
+        assert_eq!(filled.status, VenueStatus::Filled);
+        assert_eq!(
+            venue.free_balance("ETH").expect("balance"),
+            decimal("0.999")
+        );
+        assert_eq!(venue.order_history("ETH_USD").expect("history").len(), 1);
+        assert!(venue.open_orders().expect("open").is_empty());
+    }
+
+    #[test]
+    fn unknown_client_oid_is_none() {
+        let (mut venue, _clock) = venue();
+        assert_eq!(venue.order_by_client_oid("nobody").expect("lookup"), None);
+    }
+
+    #[test]
+    fn duplicate_client_oid_maps_to_its_own_variant() {
+        let (mut venue, _clock) = venue();
+        let order = request("same", Side::Buy, OrderType::Market);
+        venue.create_order(&order).expect("accepted");
+        let error = venue.create_order(&order).expect_err("duplicate");
+        assert_eq!(error, VenueError::DuplicateClientOid("same".to_string()));
+        let mut stop = request("stop", Side::Sell, OrderType::StopLoss);
+        stop.trigger_price = Some(decimal("40"));
+        let mut profit = request("same", Side::Sell, OrderType::TakeProfit);
+        profit.trigger_price = Some(decimal("60"));
+        let error = venue.create_oco(&stop, &profit).expect_err("duplicate leg");
+        assert_eq!(error, VenueError::DuplicateClientOid("same".to_string()));
+    }
+
+    #[test]
+    fn rejections_carry_the_exchange_code() {
+        let (mut venue, _clock) = venue();
+        let order = request("sell", Side::Sell, OrderType::Market);
+        let error = venue.create_order(&order).expect_err("no ETH");
+        assert_eq!(error.code(), Some(306));
+        assert!(!error.is_ambiguous());
+        let unknown = venue.instrument("DOGE_USD").expect_err("unknown");
+        assert_eq!(unknown.code(), Some(209));
+        let cancel = venue.cancel_order("ETH_USD", "42").expect_err("unknown");
+        assert_eq!(cancel.code(), Some(212));
+    }
+
+    #[test]
+    fn cancel_checks_the_symbol() {
+        let (mut venue, _clock) = venue();
+        let mut limit = request("limit", Side::Buy, OrderType::Limit);
+        limit.price = Some(decimal("40"));
+        let ack = venue.create_order(&limit).expect("accepted");
+        let wrong = venue
+            .cancel_order("BTC_USD", &ack.order_id)
+            .expect_err("wrong symbol");
+        assert_eq!(wrong.code(), Some(212));
+        venue
+            .cancel_order("ETH_USD", &ack.order_id)
+            .expect("cancel");
+        let canceled = venue
+            .order_by_client_oid("limit")
+            .expect("lookup")
+            .expect("known");
+        assert_eq!(canceled.status, VenueStatus::Canceled);
+        assert_eq!(venue.free_balance("USD").expect("balance"), decimal("1000"));
+    }
+
+    #[test]
+    fn otoco_protects_the_entry_through_the_venue() {
+        let (mut venue, clock) = venue();
+        let entry = request("entry", Side::Buy, OrderType::Market);
+        let mut stop = request("stop", Side::Sell, OrderType::StopLoss);
+        stop.quantity = Some(decimal("0.999"));
+        stop.trigger_price = Some(decimal("45"));
+        let mut profit = request("profit", Side::Sell, OrderType::TakeProfit);
+        profit.quantity = Some(decimal("0.999"));
+        profit.trigger_price = Some(decimal("55"));
+        let ack = venue
+            .create_otoco(&entry, &stop, &profit)
+            .expect("accepted");
+        assert_eq!(venue.open_orders().expect("open").len(), 3);
+        clock.sleep(Duration::from_secs(1));
+        let now_ms = clock.now_ms();
+        venue
+            .engine_mut()
+            .set_price("ETH_USD", decimal("44"), now_ms)
+            .expect("price");
+        let stop = venue
+            .order_by_client_oid("stop")
+            .expect("lookup")
+            .expect("known");
+        assert_eq!(stop.status, VenueStatus::Filled);
+        assert_eq!(stop.list_id, Some(ack.list_id.clone()));
+        let profit = venue
+            .order_by_client_oid("profit")
+            .expect("lookup")
+            .expect("known");
+        assert_eq!(profit.status, VenueStatus::Canceled);
+        let error = venue
+            .cancel_list("ETH_USD", &ack.list_id)
+            .expect_err("nothing open");
+        assert_eq!(error.code(), Some(316));
+        venue.engine().check_invariants();
+    }
+}
