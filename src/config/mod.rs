@@ -1,12 +1,23 @@
 //! Configuration in two stages: raw serde structs (`deny_unknown_fields`) merged by figment from
 //! defaults < TOML file < `FILLGUARD_*` environment < legacy environment names, then validated
 //! into the typed `Config` below, which cannot hold an invalid value. Every error names the key
-//! and where its value came from.
+//! and where its value came from. This module reads files and the environment only at start-up and
+//! never prints a secret.
+
+mod defaults;
+mod raw;
+mod render;
+mod sources;
+#[cfg(test)]
+mod tests;
+mod validate;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+use figment::Figment;
 
 use rust_decimal::Decimal;
 
@@ -185,4 +196,130 @@ pub struct PaperConfig {
     pub volatility: Decimal,
     /// Replays candles from this CSV instead of the synthetic walk.
     pub candles_csv: Option<PathBuf>,
+}
+
+pub use render::render_masked;
+
+/// The configuration file read when no `--config` is given, if it exists.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/fillguard/fillguard.toml";
+
+/// Environment variables the configuration reads besides `FILLGUARD_*` and the legacy names.
+const SYSTEMD_ENV: [&str; 2] = ["STATE_DIRECTORY", "CREDENTIALS_DIRECTORY"];
+
+/// A configuration that could not be loaded. The message names the key and where its value came
+/// from (built-in defaults, a TOML file or an environment variable).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ConfigError {
+    key: Option<String>,
+    message: String,
+}
+
+impl ConfigError {
+    fn new(message: String) -> ConfigError {
+        ConfigError { key: None, message }
+    }
+
+    fn for_key(key: &str, message: String) -> ConfigError {
+        ConfigError {
+            key: Some(key.to_string()),
+            message,
+        }
+    }
+
+    /// The offending key, e.g. `poll.max_attempts` or `watchlist[1].notional`, when there is one.
+    pub fn key(&self) -> Option<&str> {
+        self.key.as_deref()
+    }
+}
+
+/// Loads the configuration from `file` (else [`DEFAULT_CONFIG_PATH`] if it exists) and the process
+/// environment.
+pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+    let default_path = Path::new(DEFAULT_CONFIG_PATH);
+    let file = match file {
+        Some(path) => Some(path),
+        None if default_path.exists() => Some(default_path),
+        None => None,
+    };
+    let env: BTreeMap<String, String> = std::env::vars_os()
+        .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
+        .filter(|(name, _)| is_config_env(name))
+        .collect();
+    load_from(file, &env)
+}
+
+fn is_config_env(name: &str) -> bool {
+    name.starts_with(sources::ENV_PREFIX)
+        || sources::LEGACY_ENV
+            .iter()
+            .any(|(legacy, _)| *legacy == name)
+        || SYSTEMD_ENV.contains(&name)
+}
+
+/// Loads the configuration from `file` (only that file; a missing file is an error) and the given
+/// environment map, never the process environment.
+pub fn load_from(
+    file: Option<&Path>,
+    env: &BTreeMap<String, String>,
+) -> Result<Config, ConfigError> {
+    let defaults = defaults::raw(env);
+    let figment = sources::figment(&defaults, file, env)?;
+    let raw: raw::RawConfig = figment
+        .extract()
+        .map_err(|error| from_figment(&figment, error))?;
+    validate::config(&figment, &raw, env)
+}
+
+/// Turns figment's first error into one that names the key and its source.
+fn from_figment(figment: &Figment, error: figment::Error) -> ConfigError {
+    let error = error
+        .into_iter()
+        .next()
+        .expect("a figment error holds at least one error");
+    let key = key_text(&error.path);
+    if let figment::error::Kind::UnknownField(field, _) = &error.kind {
+        // Figment's path usually ends with the unknown field already.
+        let full = if error.path.last() == Some(field) || key.is_empty() {
+            if key.is_empty() {
+                field.clone()
+            } else {
+                key.clone()
+            }
+        } else {
+            format!("{key}.{field}")
+        };
+        let origin = sources::origin(figment, &full);
+        return ConfigError::for_key(&full, format!("unknown key `{full}` in {origin}"));
+    }
+    let origin = sources::origin(figment, &key);
+    let reason = match &error.kind {
+        figment::error::Kind::InvalidType(actual, expected) => {
+            // The raw layer's struct names mean nothing to an operator.
+            let expected = if expected.starts_with("struct Raw") {
+                "a table"
+            } else {
+                expected
+            };
+            format!("invalid type: found {actual}, expected {expected}")
+        }
+        kind => kind.to_string(),
+    };
+    ConfigError::for_key(&key, format!("{key} (from {origin}): {reason}"))
+}
+
+/// `["watchlist", "1", "notional"]` → `watchlist[1].notional`.
+fn key_text(path: &[String]) -> String {
+    let mut text = String::new();
+    for part in path {
+        if part.parse::<usize>().is_ok() {
+            text.push_str(&format!("[{part}]"));
+        } else {
+            if !text.is_empty() {
+                text.push('.');
+            }
+            text.push_str(part);
+        }
+    }
+    text
 }

@@ -1,0 +1,172 @@
+//! Renders the effective configuration as TOML that `load` parses back, with every secret masked.
+//! The secret itself is never rendered: only a comment says where it was read from.
+
+use rust_decimal::Decimal;
+
+use super::defaults::seconds;
+use super::raw::{
+    Flag, Num, RawConfig, RawFailsafe, RawInstrument, RawLoop, RawMetrics, RawPaper, RawPoll,
+    RawProtection, RawSignals, RawStore, RawVenue, RawWatchItem,
+};
+use super::validate::CREDENTIAL_NAME;
+use super::{Config, PaperConfig, Size, Strategy, VenueConfig, VenueKind, WatchItem};
+
+/// What a secret or an API key renders as.
+pub const MASK: &str = "********";
+
+/// The effective configuration as TOML, with `venue.api_key` masked and `venue.api_secret` shown
+/// only as a masked comment.
+pub fn render_masked(config: &Config) -> String {
+    let raw = to_raw(config);
+    let text = toml::to_string(&raw).expect("a raw configuration serializes to TOML");
+    match secret_comment(&config.venue) {
+        Some(comment) => text.replacen("[venue]\n", &format!("[venue]\n{comment}\n"), 1),
+        None => text,
+    }
+}
+
+fn secret_comment(venue: &VenueConfig) -> Option<String> {
+    venue.api_secret.as_ref()?;
+    let source = match &venue.api_secret_file {
+        Some(path) => path.display().to_string(),
+        None => format!("$CREDENTIALS_DIRECTORY/{CREDENTIAL_NAME}"),
+    };
+    Some(format!("# api_secret = \"{MASK}\" (read from {source})"))
+}
+
+fn count(value: impl Into<Decimal>) -> Option<Num> {
+    Some(Num(value.into()))
+}
+
+fn to_raw(config: &Config) -> RawConfig {
+    RawConfig {
+        venue: venue(&config.venue),
+        store: RawStore {
+            path: Some(config.store.path.to_string_lossy().into_owned()),
+        },
+        metrics: RawMetrics {
+            listen: Some(match config.metrics.listen {
+                Some(address) => address.to_string(),
+                None => "off".to_string(),
+            }),
+        },
+        loop_: RawLoop {
+            interval_seconds: Some(seconds(config.loop_.interval)),
+        },
+        poll: RawPoll {
+            max_attempts: count(config.poll.max_attempts),
+            interval_seconds: Some(seconds(config.poll.interval)),
+            deadline_seconds: Some(seconds(config.poll.deadline)),
+        },
+        protection: RawProtection {
+            mode: Some(config.protection.mode.as_str().to_string()),
+            max_attempts: count(config.protection.max_attempts),
+            reprotect_max: count(config.protection.reprotect_max),
+            watch_interval_seconds: Some(seconds(config.protection.watch_interval)),
+        },
+        failsafe: RawFailsafe {
+            on_protection_error: Some(Flag(config.failsafe.on_protection_error)),
+            flatten: Some(Flag(config.failsafe.flatten)),
+        },
+        signals: RawSignals {
+            ttl_seconds: Some(seconds(config.signals.ttl)),
+            allow_concurrent_trades: Some(Flag(config.signals.allow_concurrent_trades)),
+        },
+        paper: paper(&config.paper),
+        watchlist: Some(config.watchlist.iter().map(watch_item).collect()),
+    }
+}
+
+fn venue(venue: &VenueConfig) -> RawVenue {
+    let kind = match venue.kind {
+        VenueKind::Paper => "paper",
+        VenueKind::CryptoCom => "cryptocom",
+    };
+    RawVenue {
+        kind: Some(kind.to_string()),
+        base_url: Some(venue.base_url.clone()),
+        api_key: venue.api_key.as_ref().map(|_| MASK.to_string()),
+        api_secret_file: venue
+            .api_secret_file
+            .as_ref()
+            .map(|path| path.to_string_lossy().into_owned()),
+        live: Some(Flag(venue.live)),
+        timeout_seconds: Some(seconds(venue.timeout)),
+    }
+}
+
+fn watch_item(item: &WatchItem) -> RawWatchItem {
+    let (strategy, sma_fast, sma_slow, timeframe_seconds) = match item.strategy {
+        Strategy::None => ("none", None, None, None),
+        Strategy::SmaCross {
+            fast,
+            slow,
+            timeframe_seconds,
+        } => (
+            "sma_cross",
+            count(fast),
+            count(slow),
+            count(timeframe_seconds),
+        ),
+    };
+    let (quantity, notional) = match item.size {
+        Size::Quantity(quantity) => (Some(Num(quantity)), None),
+        Size::Notional(notional) => (None, Some(Num(notional))),
+    };
+    RawWatchItem {
+        symbol: Some(item.symbol.clone()),
+        strategy: Some(strategy.to_string()),
+        sma_fast,
+        sma_slow,
+        timeframe_seconds,
+        quantity,
+        notional,
+        stop_loss_pct: Some(Num(item.stop_loss_pct)),
+        take_profit_pct: Some(Num(item.take_profit_pct)),
+        sides: Some(
+            item.sides
+                .iter()
+                .map(|side| side.as_str().to_string())
+                .collect(),
+        ),
+    }
+}
+
+fn paper(paper: &PaperConfig) -> RawPaper {
+    let fill_delay_ms = u64::try_from(paper.fill_delay.as_millis()).unwrap_or(u64::MAX);
+    RawPaper {
+        seed: count(paper.seed),
+        speed: count(paper.speed),
+        fill_delay_ms: count(fill_delay_ms),
+        taker_fee_rate: Some(Num(paper.taker_fee_rate)),
+        step_seconds: Some(seconds(paper.step)),
+        volatility: Some(Num(paper.volatility)),
+        candles_csv: paper
+            .candles_csv
+            .as_ref()
+            .map(|path| path.to_string_lossy().into_owned()),
+        balances: Some(
+            paper
+                .balances
+                .iter()
+                .map(|(asset, amount)| (asset.clone(), Num(*amount)))
+                .collect(),
+        ),
+        instruments: Some(
+            paper
+                .instruments
+                .iter()
+                .map(|instrument| RawInstrument {
+                    symbol: Some(instrument.symbol.clone()),
+                    base: Some(instrument.base.clone()),
+                    quote: Some(instrument.quote.clone()),
+                    price_tick: Some(Num(instrument.price_tick)),
+                    quantity_tick: Some(Num(instrument.quantity_tick)),
+                    min_quantity: Some(Num(instrument.min_quantity)),
+                    min_notional: Some(Num(instrument.min_notional)),
+                    start_price: Some(Num(instrument.start_price)),
+                })
+                .collect(),
+        ),
+    }
+}

@@ -1,0 +1,758 @@
+//! Validation of the merged raw layer into the typed `Config`. Every bound is a named constant;
+//! every error names the key, its value and the layer it came from. Reads only the secret file.
+
+use std::collections::BTreeMap;
+use std::fmt::Display;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use figment::Figment;
+use rust_decimal::{Decimal, RoundingStrategy};
+
+use super::defaults;
+use super::raw::{Num, RawConfig, RawInstrument, RawPaper, RawVenue, RawWatchItem};
+use super::sources::origin;
+use super::{
+    Config, ConfigError, FailsafeConfig, LoopConfig, MetricsConfig, PaperConfig, PaperInstrument,
+    PollConfig, ProtectionConfig, Secret, SignalsConfig, Size, StoreConfig, Strategy, VenueConfig,
+    VenueKind, WatchItem,
+};
+use crate::core::domain::{ProtectionMode, Side};
+
+pub(crate) const POLL_ATTEMPTS_MIN: u32 = 1;
+pub(crate) const POLL_ATTEMPTS_MAX: u32 = 100;
+pub(crate) const POLL_ATTEMPTS_DEFAULT: u32 = 10;
+pub(crate) const POLL_INTERVAL_MIN: Duration = Duration::from_millis(50);
+pub(crate) const POLL_INTERVAL_MAX: Duration = Duration::from_secs(60);
+pub(crate) const POLL_INTERVAL_DEFAULT: Duration = Duration::from_secs(1);
+pub(crate) const POLL_DEADLINE_MAX: Duration = Duration::from_secs(3600);
+pub(crate) const POLL_DEADLINE_DEFAULT: Duration = Duration::from_secs(30);
+pub(crate) const VENUE_TIMEOUT_MIN: Duration = Duration::from_secs(1);
+pub(crate) const VENUE_TIMEOUT_MAX: Duration = Duration::from_secs(120);
+pub(crate) const VENUE_TIMEOUT_DEFAULT: Duration = Duration::from_secs(10);
+pub(crate) const LOOP_INTERVAL_MIN: Duration = Duration::from_millis(50);
+pub(crate) const LOOP_INTERVAL_MAX: Duration = Duration::from_secs(3600);
+pub(crate) const LOOP_INTERVAL_DEFAULT: Duration = Duration::from_secs(5);
+pub(crate) const PROTECTION_ATTEMPTS_MIN: u32 = 1;
+pub(crate) const PROTECTION_ATTEMPTS_MAX: u32 = 10;
+pub(crate) const PROTECTION_ATTEMPTS_DEFAULT: u32 = 3;
+pub(crate) const REPROTECT_MIN: u32 = 0;
+pub(crate) const REPROTECT_MAX: u32 = 10;
+pub(crate) const REPROTECT_DEFAULT: u32 = 3;
+pub(crate) const WATCH_INTERVAL_MIN: Duration = Duration::from_millis(50);
+pub(crate) const WATCH_INTERVAL_MAX: Duration = Duration::from_secs(3600);
+pub(crate) const WATCH_INTERVAL_DEFAULT: Duration = Duration::from_secs(5);
+pub(crate) const SIGNAL_TTL_MIN: Duration = Duration::from_secs(1);
+pub(crate) const SIGNAL_TTL_MAX: Duration = Duration::from_secs(86_400);
+pub(crate) const SIGNAL_TTL_DEFAULT: Duration = Duration::from_secs(300);
+pub(crate) const WATCHLIST_MAX: usize = 100;
+pub(crate) const SMA_PERIOD_MIN: u32 = 1;
+pub(crate) const SMA_PERIOD_MAX: u32 = 500;
+pub(crate) const SMA_FAST_DEFAULT: u32 = 3;
+pub(crate) const SMA_SLOW_DEFAULT: u32 = 8;
+pub(crate) const TIMEFRAME_SECONDS_MIN: u32 = 1;
+pub(crate) const TIMEFRAME_SECONDS_MAX: u32 = 86_400;
+pub(crate) const TIMEFRAME_SECONDS_DEFAULT: u32 = 60;
+/// Stop-loss and take-profit distances are percentages strictly between 0 and this.
+pub(crate) const PERCENT_MAX: Decimal = Decimal::from_parts(100, 0, 0, false, 0);
+pub(crate) const SYMBOL_LENGTH_MAX: usize = 32;
+pub(crate) const PAPER_SEED_DEFAULT: u64 = 7;
+pub(crate) const PAPER_SPEED_MIN: u32 = 1;
+pub(crate) const PAPER_SPEED_MAX: u32 = 10_000;
+pub(crate) const PAPER_SPEED_DEFAULT: u32 = 50;
+pub(crate) const FILL_DELAY_MS_MAX: u64 = 60_000;
+pub(crate) const FILL_DELAY_MS_DEFAULT: u64 = 300;
+/// 0.1, i.e. 10 % of the traded value.
+pub(crate) const TAKER_FEE_RATE_MAX: Decimal = Decimal::from_parts(1, 0, 0, false, 1);
+pub(crate) const PAPER_STEP_MIN: Duration = Duration::from_millis(10);
+pub(crate) const PAPER_STEP_MAX: Duration = Duration::from_secs(3600);
+pub(crate) const PAPER_STEP_DEFAULT: Duration = Duration::from_secs(1);
+/// 0.5, a 50 % standard deviation per step: anything above is a typo.
+pub(crate) const VOLATILITY_MAX: Decimal = Decimal::from_parts(5, 0, 0, false, 1);
+pub(crate) const PAPER_INSTRUMENTS_MAX: usize = 100;
+pub(crate) const PAPER_BALANCES_MAX: usize = 100;
+/// File name of the secret inside systemd's `$CREDENTIALS_DIRECTORY`.
+pub(crate) const CREDENTIAL_NAME: &str = "api-secret";
+/// Permission bits of group and others; a secret file must have none of them.
+const MODE_GROUP_OTHERS: u32 = 0o077;
+
+const _: () = assert!(POLL_ATTEMPTS_MIN >= 1 && POLL_ATTEMPTS_MIN <= POLL_ATTEMPTS_DEFAULT);
+const _: () = assert!(POLL_ATTEMPTS_DEFAULT <= POLL_ATTEMPTS_MAX);
+const _: () = assert!(POLL_INTERVAL_MIN.as_nanos() <= POLL_INTERVAL_DEFAULT.as_nanos());
+const _: () = assert!(POLL_INTERVAL_DEFAULT.as_nanos() <= POLL_INTERVAL_MAX.as_nanos());
+// Any valid interval leaves room for a deadline, and the default deadline fits the default interval.
+const _: () = assert!(POLL_INTERVAL_MAX.as_nanos() <= POLL_DEADLINE_MAX.as_nanos());
+const _: () = assert!(POLL_INTERVAL_DEFAULT.as_nanos() <= POLL_DEADLINE_DEFAULT.as_nanos());
+const _: () = assert!(POLL_DEADLINE_DEFAULT.as_nanos() <= POLL_DEADLINE_MAX.as_nanos());
+const _: () = assert!(VENUE_TIMEOUT_MIN.as_nanos() <= VENUE_TIMEOUT_DEFAULT.as_nanos());
+const _: () = assert!(VENUE_TIMEOUT_DEFAULT.as_nanos() <= VENUE_TIMEOUT_MAX.as_nanos());
+const _: () = assert!(LOOP_INTERVAL_MIN.as_nanos() <= LOOP_INTERVAL_DEFAULT.as_nanos());
+const _: () = assert!(LOOP_INTERVAL_DEFAULT.as_nanos() <= LOOP_INTERVAL_MAX.as_nanos());
+const _: () = assert!(PROTECTION_ATTEMPTS_MIN >= 1);
+const _: () = assert!(PROTECTION_ATTEMPTS_MIN <= PROTECTION_ATTEMPTS_DEFAULT);
+const _: () = assert!(PROTECTION_ATTEMPTS_DEFAULT <= PROTECTION_ATTEMPTS_MAX);
+const _: () = assert!(REPROTECT_DEFAULT <= REPROTECT_MAX);
+const _: () = assert!(WATCH_INTERVAL_MIN.as_nanos() <= WATCH_INTERVAL_DEFAULT.as_nanos());
+const _: () = assert!(WATCH_INTERVAL_DEFAULT.as_nanos() <= WATCH_INTERVAL_MAX.as_nanos());
+const _: () = assert!(SIGNAL_TTL_MIN.as_nanos() <= SIGNAL_TTL_DEFAULT.as_nanos());
+const _: () = assert!(SIGNAL_TTL_DEFAULT.as_nanos() <= SIGNAL_TTL_MAX.as_nanos());
+const _: () = assert!(SMA_PERIOD_MIN >= 1 && SMA_PERIOD_MIN <= SMA_FAST_DEFAULT);
+const _: () = assert!(SMA_FAST_DEFAULT < SMA_SLOW_DEFAULT && SMA_SLOW_DEFAULT <= SMA_PERIOD_MAX);
+const _: () = assert!(TIMEFRAME_SECONDS_MIN >= 1);
+const _: () = assert!(TIMEFRAME_SECONDS_MIN <= TIMEFRAME_SECONDS_DEFAULT);
+const _: () = assert!(TIMEFRAME_SECONDS_DEFAULT <= TIMEFRAME_SECONDS_MAX);
+const _: () = assert!(PAPER_SPEED_MIN >= 1 && PAPER_SPEED_MIN <= PAPER_SPEED_DEFAULT);
+const _: () = assert!(PAPER_SPEED_DEFAULT <= PAPER_SPEED_MAX);
+const _: () = assert!(FILL_DELAY_MS_DEFAULT <= FILL_DELAY_MS_MAX);
+const _: () = assert!(PAPER_STEP_MIN.as_nanos() <= PAPER_STEP_DEFAULT.as_nanos());
+const _: () = assert!(PAPER_STEP_DEFAULT.as_nanos() <= PAPER_STEP_MAX.as_nanos());
+
+/// Looks up where a key's value came from while checking values.
+struct Check<'a> {
+    figment: &'a Figment,
+}
+
+impl Check<'_> {
+    fn invalid(&self, key: &str, value: &dyn Display, reason: &str) -> ConfigError {
+        let origin = origin(self.figment, key);
+        ConfigError::for_key(key, format!("{key} = {value} (from {origin}): {reason}"))
+    }
+
+    fn required<T>(&self, key: &str, value: Option<T>) -> Result<T, ConfigError> {
+        value.ok_or_else(|| {
+            let origin = origin(self.figment, key);
+            ConfigError::for_key(key, format!("{key} is required (in {origin})"))
+        })
+    }
+
+    fn text<'v>(&self, key: &str, value: Option<&'v String>) -> Result<&'v str, ConfigError> {
+        let value = self.required(key, value)?.trim();
+        if value.is_empty() {
+            return Err(self.invalid(key, &"\"\"", "must not be empty"));
+        }
+        Ok(value)
+    }
+
+    fn count(&self, key: &str, value: Option<Num>, min: u64, max: u64) -> Result<u64, ConfigError> {
+        let value = self.required(key, value)?;
+        let whole = value.0.fract().is_zero();
+        if !whole || value.0 < Decimal::from(min) || value.0 > Decimal::from(max) {
+            let reason = format!("must be a whole number between {min} and {max}");
+            return Err(self.invalid(key, &value, &reason));
+        }
+        Ok(u64::try_from(value.0).expect("a whole number within u64 bounds"))
+    }
+
+    fn count_u32(
+        &self,
+        key: &str,
+        value: Option<Num>,
+        min: u32,
+        max: u32,
+    ) -> Result<u32, ConfigError> {
+        let count = self.count(key, value, min.into(), max.into())?;
+        Ok(u32::try_from(count).expect("bounded by a u32 maximum"))
+    }
+
+    fn seconds(
+        &self,
+        key: &str,
+        value: Option<Num>,
+        min: Duration,
+        max: Duration,
+    ) -> Result<Duration, ConfigError> {
+        let value = self.required(key, value)?;
+        let (min_seconds, max_seconds) = (defaults::seconds(min), defaults::seconds(max));
+        if value.0 < min_seconds.0 || value.0 > max_seconds.0 {
+            let reason = format!("must be between {min_seconds} and {max_seconds} seconds");
+            return Err(self.invalid(key, &value, &reason));
+        }
+        // Sub-nanosecond digits are dropped; the bounds keep the product far inside u64.
+        let nanos = (value.0 * Decimal::from(1_000_000_000_u64))
+            .round_dp_with_strategy(0, RoundingStrategy::ToZero);
+        Ok(Duration::from_nanos(
+            u64::try_from(nanos).expect("bounded seconds fit in u64 nanoseconds"),
+        ))
+    }
+
+    /// A decimal in `min..=max` (or `min < value < max` when `exclusive`).
+    fn decimal(
+        &self,
+        key: &str,
+        value: Option<Num>,
+        (min, max): (Decimal, Option<Decimal>),
+        exclusive: bool,
+    ) -> Result<Decimal, ConfigError> {
+        let value = self.required(key, value)?;
+        let below = if exclusive {
+            value.0 <= min
+        } else {
+            value.0 < min
+        };
+        let above = max.is_some_and(|max| {
+            if exclusive {
+                value.0 >= max
+            } else {
+                value.0 > max
+            }
+        });
+        if below || above {
+            let (open, close) = if exclusive {
+                ("greater than", "less than")
+            } else {
+                ("at least", "at most")
+            };
+            let reason = match max {
+                Some(max) => format!("must be {open} {min} and {close} {max}"),
+                None => format!("must be {open} {min}"),
+            };
+            return Err(self.invalid(key, &value, &reason));
+        }
+        Ok(value.0.normalize())
+    }
+
+    fn positive(&self, key: &str, value: Option<Num>) -> Result<Decimal, ConfigError> {
+        self.decimal(key, value, (Decimal::ZERO, None), true)
+    }
+
+    fn symbol(&self, key: &str, value: Option<&String>) -> Result<String, ConfigError> {
+        let symbol = self.text(key, value)?;
+        let allowed = |c: char| c.is_ascii_uppercase() || c.is_ascii_digit() || "_-.".contains(c);
+        if symbol.len() > SYMBOL_LENGTH_MAX || !symbol.chars().all(allowed) {
+            let reason = format!(
+                "must be at most {SYMBOL_LENGTH_MAX} uppercase letters, digits, `_`, `-` or `.`, like BTC_USDT"
+            );
+            return Err(self.invalid(key, &format!("{symbol:?}"), &reason));
+        }
+        Ok(symbol.to_string())
+    }
+}
+
+pub(crate) fn config(
+    figment: &Figment,
+    raw: &RawConfig,
+    env: &BTreeMap<String, String>,
+) -> Result<Config, ConfigError> {
+    let c = Check { figment };
+    let config = Config {
+        venue: venue(&c, &raw.venue, env)?,
+        store: StoreConfig {
+            path: PathBuf::from(c.text("store.path", raw.store.path.as_ref())?),
+        },
+        metrics: MetricsConfig {
+            listen: listen(&c, raw.metrics.listen.as_ref())?,
+        },
+        loop_: LoopConfig {
+            interval: c.seconds(
+                "loop.interval_seconds",
+                raw.loop_.interval_seconds,
+                LOOP_INTERVAL_MIN,
+                LOOP_INTERVAL_MAX,
+            )?,
+        },
+        poll: poll(&c, raw)?,
+        protection: protection(&c, raw)?,
+        failsafe: FailsafeConfig {
+            on_protection_error: c
+                .required(
+                    "failsafe.on_protection_error",
+                    raw.failsafe.on_protection_error,
+                )?
+                .0,
+            flatten: c.required("failsafe.flatten", raw.failsafe.flatten)?.0,
+        },
+        signals: signals(&c, raw)?,
+        watchlist: watchlist(&c, raw.watchlist.as_ref())?,
+        paper: paper(&c, &raw.paper)?,
+    };
+    check_paper_symbols(&c, &config)?;
+    Ok(config)
+}
+
+fn venue(
+    c: &Check<'_>,
+    raw: &RawVenue,
+    env: &BTreeMap<String, String>,
+) -> Result<VenueConfig, ConfigError> {
+    let kind_text = c.text("venue.kind", raw.kind.as_ref())?;
+    let kind = match kind_text {
+        "paper" => VenueKind::Paper,
+        "cryptocom" => VenueKind::CryptoCom,
+        other => {
+            let reason = "must be paper or cryptocom";
+            return Err(c.invalid("venue.kind", &format!("{other:?}"), reason));
+        }
+    };
+    let api_key = raw
+        .api_key
+        .as_deref()
+        .map(str::trim)
+        .filter(|key| !key.is_empty());
+    let api_secret_file = raw
+        .api_secret_file
+        .as_deref()
+        .filter(|path| !path.is_empty())
+        .map(PathBuf::from);
+    let api_secret = secret(c, api_secret_file.as_deref(), env)?;
+    if kind == VenueKind::CryptoCom {
+        let origin = origin(c.figment, "venue.kind");
+        if api_key.is_none() {
+            let message =
+                format!("venue.api_key is required when venue.kind = cryptocom (from {origin})");
+            return Err(ConfigError::for_key("venue.api_key", message));
+        }
+        if api_secret.is_none() {
+            let message = format!(
+                "venue.api_secret_file is required when venue.kind = cryptocom (from {origin}); \
+                 set it or provide $CREDENTIALS_DIRECTORY/{CREDENTIAL_NAME}"
+            );
+            return Err(ConfigError::for_key("venue.api_secret_file", message));
+        }
+    }
+    Ok(VenueConfig {
+        kind,
+        base_url: base_url(c, raw.base_url.as_ref())?,
+        api_key: api_key.map(str::to_string),
+        api_secret_file,
+        api_secret,
+        live: c.required("venue.live", raw.live)?.0,
+        timeout: c.seconds(
+            "venue.timeout_seconds",
+            raw.timeout_seconds,
+            VENUE_TIMEOUT_MIN,
+            VENUE_TIMEOUT_MAX,
+        )?,
+    })
+}
+
+fn base_url(c: &Check<'_>, value: Option<&String>) -> Result<String, ConfigError> {
+    let key = "venue.base_url";
+    let url = c.text(key, value)?.trim_end_matches('/');
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    match rest {
+        Some(host) if !host.is_empty() => Ok(url.to_string()),
+        _ => Err(c.invalid(
+            key,
+            &format!("{url:?}"),
+            "must start with http:// or https://",
+        )),
+    }
+}
+
+/// The secret from `venue.api_secret_file`, else from `$CREDENTIALS_DIRECTORY/api-secret` if that
+/// file exists, else none.
+fn secret(
+    c: &Check<'_>,
+    file: Option<&Path>,
+    env: &BTreeMap<String, String>,
+) -> Result<Option<Secret>, ConfigError> {
+    if let Some(path) = file {
+        let origin = origin(c.figment, "venue.api_secret_file");
+        let label = format!("venue.api_secret_file {} (from {origin})", path.display());
+        return read_secret(&label, path).map(Some);
+    }
+    let Some(directory) = env
+        .get("CREDENTIALS_DIRECTORY")
+        .filter(|dir| !dir.is_empty())
+    else {
+        return Ok(None);
+    };
+    let path = Path::new(directory).join(CREDENTIAL_NAME);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let label = format!(
+        "credential {} (from environment variable CREDENTIALS_DIRECTORY)",
+        path.display()
+    );
+    read_secret(&label, &path).map(Some)
+}
+
+/// Reads a secret file that only its owner may access, without its trailing newline. Errors name
+/// the file, never its contents.
+fn read_secret(label: &str, path: &Path) -> Result<Secret, ConfigError> {
+    let key = "venue.api_secret_file";
+    let unreadable =
+        |error: std::io::Error| ConfigError::for_key(key, format!("{label}: cannot read: {error}"));
+    let metadata = std::fs::metadata(path).map_err(unreadable)?;
+    if let Some(mode) = group_or_other_mode(&metadata) {
+        let message = format!(
+            "{label}: mode {mode:04o} is readable by group or others; run chmod 600 {}",
+            path.display()
+        );
+        return Err(ConfigError::for_key(key, message));
+    }
+    let text = std::fs::read_to_string(path).map_err(unreadable)?;
+    let secret = match text.strip_suffix('\n') {
+        Some(line) => line.strip_suffix('\r').unwrap_or(line),
+        None => &text,
+    };
+    if secret.is_empty() {
+        return Err(ConfigError::for_key(
+            key,
+            format!("{label}: the file is empty"),
+        ));
+    }
+    Ok(Secret::new(secret.to_string()))
+}
+
+/// The permission bits when group or others have any access.
+#[cfg(unix)]
+fn group_or_other_mode(metadata: &std::fs::Metadata) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = metadata.permissions().mode() & 0o7777;
+    (mode & MODE_GROUP_OTHERS != 0).then_some(mode)
+}
+
+#[cfg(not(unix))]
+fn group_or_other_mode(_metadata: &std::fs::Metadata) -> Option<u32> {
+    let _ = MODE_GROUP_OTHERS;
+    None
+}
+
+fn listen(c: &Check<'_>, value: Option<&String>) -> Result<Option<SocketAddr>, ConfigError> {
+    let key = "metrics.listen";
+    let text = c.text(key, value)?;
+    if text.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    let reason = "must be an address and port like 127.0.0.1:9477, or off";
+    SocketAddr::from_str(text)
+        .map(Some)
+        .map_err(|_| c.invalid(key, &format!("{text:?}"), reason))
+}
+
+fn poll(c: &Check<'_>, raw: &RawConfig) -> Result<PollConfig, ConfigError> {
+    let max_attempts = c.count_u32(
+        "poll.max_attempts",
+        raw.poll.max_attempts,
+        POLL_ATTEMPTS_MIN,
+        POLL_ATTEMPTS_MAX,
+    )?;
+    let interval = c.seconds(
+        "poll.interval_seconds",
+        raw.poll.interval_seconds,
+        POLL_INTERVAL_MIN,
+        POLL_INTERVAL_MAX,
+    )?;
+    let deadline_key = "poll.deadline_seconds";
+    let deadline = c.seconds(
+        deadline_key,
+        raw.poll.deadline_seconds,
+        POLL_INTERVAL_MIN,
+        POLL_DEADLINE_MAX,
+    )?;
+    if deadline < interval {
+        let interval_seconds = defaults::seconds(interval);
+        let reason = format!("must be at least poll.interval_seconds = {interval_seconds}");
+        return Err(c.invalid(deadline_key, &defaults::seconds(deadline), &reason));
+    }
+    Ok(PollConfig {
+        max_attempts,
+        interval,
+        deadline,
+    })
+}
+
+fn protection(c: &Check<'_>, raw: &RawConfig) -> Result<ProtectionConfig, ConfigError> {
+    let raw = &raw.protection;
+    let mode_text = c.text("protection.mode", raw.mode.as_ref())?;
+    let mode = ProtectionMode::from_str(mode_text).map_err(|_| {
+        let reason = "must be oco, otoco or separate";
+        c.invalid("protection.mode", &format!("{mode_text:?}"), reason)
+    })?;
+    Ok(ProtectionConfig {
+        mode,
+        max_attempts: c.count_u32(
+            "protection.max_attempts",
+            raw.max_attempts,
+            PROTECTION_ATTEMPTS_MIN,
+            PROTECTION_ATTEMPTS_MAX,
+        )?,
+        reprotect_max: c.count_u32(
+            "protection.reprotect_max",
+            raw.reprotect_max,
+            REPROTECT_MIN,
+            REPROTECT_MAX,
+        )?,
+        watch_interval: c.seconds(
+            "protection.watch_interval_seconds",
+            raw.watch_interval_seconds,
+            WATCH_INTERVAL_MIN,
+            WATCH_INTERVAL_MAX,
+        )?,
+    })
+}
+
+fn signals(c: &Check<'_>, raw: &RawConfig) -> Result<SignalsConfig, ConfigError> {
+    Ok(SignalsConfig {
+        ttl: c.seconds(
+            "signals.ttl_seconds",
+            raw.signals.ttl_seconds,
+            SIGNAL_TTL_MIN,
+            SIGNAL_TTL_MAX,
+        )?,
+        allow_concurrent_trades: c
+            .required(
+                "signals.allow_concurrent_trades",
+                raw.signals.allow_concurrent_trades,
+            )?
+            .0,
+    })
+}
+
+fn watchlist(
+    c: &Check<'_>,
+    items: Option<&Vec<RawWatchItem>>,
+) -> Result<Vec<WatchItem>, ConfigError> {
+    let items = c.required("watchlist", items)?;
+    if items.len() > WATCHLIST_MAX {
+        let reason = format!("must have at most {WATCHLIST_MAX} entries");
+        return Err(c.invalid("watchlist", &format!("{} entries", items.len()), &reason));
+    }
+    let mut watchlist: Vec<WatchItem> = Vec::with_capacity(items.len());
+    for (index, item) in items.iter().enumerate() {
+        let parsed = watch_item(c, index, item)?;
+        if watchlist.iter().any(|other| other.symbol == parsed.symbol) {
+            let key = format!("watchlist[{index}].symbol");
+            let value = format!("{:?}", parsed.symbol);
+            return Err(c.invalid(&key, &value, "appears twice in the watchlist"));
+        }
+        watchlist.push(parsed);
+    }
+    Ok(watchlist)
+}
+
+fn watch_item(c: &Check<'_>, index: usize, item: &RawWatchItem) -> Result<WatchItem, ConfigError> {
+    let key = |field: &str| format!("watchlist[{index}].{field}");
+    Ok(WatchItem {
+        symbol: c.symbol(&key("symbol"), item.symbol.as_ref())?,
+        strategy: strategy(c, index, item)?,
+        size: size(c, index, item)?,
+        stop_loss_pct: c.decimal(
+            &key("stop_loss_pct"),
+            item.stop_loss_pct,
+            (Decimal::ZERO, Some(PERCENT_MAX)),
+            true,
+        )?,
+        take_profit_pct: c.decimal(
+            &key("take_profit_pct"),
+            item.take_profit_pct,
+            (Decimal::ZERO, Some(PERCENT_MAX)),
+            true,
+        )?,
+        sides: sides(c, &key("sides"), item.sides.as_ref())?,
+    })
+}
+
+fn strategy(c: &Check<'_>, index: usize, item: &RawWatchItem) -> Result<Strategy, ConfigError> {
+    let key = |field: &str| format!("watchlist[{index}].{field}");
+    let default = |value: u32| Some(Num(Decimal::from(value)));
+    match item.strategy.as_deref().unwrap_or("sma_cross") {
+        "none" => Ok(Strategy::None),
+        "sma_cross" => {
+            let (min, max) = (SMA_PERIOD_MIN, SMA_PERIOD_MAX);
+            let fast_value = item.sma_fast.or(default(SMA_FAST_DEFAULT));
+            let slow_value = item.sma_slow.or(default(SMA_SLOW_DEFAULT));
+            let fast = c.count_u32(&key("sma_fast"), fast_value, min, max)?;
+            let slow = c.count_u32(&key("sma_slow"), slow_value, min, max)?;
+            if fast >= slow {
+                let reason = format!("must be less than sma_slow = {slow}");
+                return Err(c.invalid(&key("sma_fast"), &fast, &reason));
+            }
+            let timeframe_seconds = c.count_u32(
+                &key("timeframe_seconds"),
+                item.timeframe_seconds
+                    .or(default(TIMEFRAME_SECONDS_DEFAULT)),
+                TIMEFRAME_SECONDS_MIN,
+                TIMEFRAME_SECONDS_MAX,
+            )?;
+            Ok(Strategy::SmaCross {
+                fast,
+                slow,
+                timeframe_seconds,
+            })
+        }
+        other => {
+            let reason = "must be sma_cross or none";
+            Err(c.invalid(&key("strategy"), &format!("{other:?}"), reason))
+        }
+    }
+}
+
+fn size(c: &Check<'_>, index: usize, item: &RawWatchItem) -> Result<Size, ConfigError> {
+    let key = |field: &str| format!("watchlist[{index}].{field}");
+    match (item.quantity, item.notional) {
+        (Some(quantity), None) => Ok(Size::Quantity(
+            c.positive(&key("quantity"), Some(quantity))?,
+        )),
+        (None, Some(notional)) => Ok(Size::Notional(
+            c.positive(&key("notional"), Some(notional))?,
+        )),
+        (quantity, _) => {
+            let entry = format!("watchlist[{index}]");
+            let origin = origin(c.figment, &entry);
+            let problem = if quantity.is_some() {
+                "has both"
+            } else {
+                "has neither"
+            };
+            let message =
+                format!("{entry} (from {origin}) {problem} quantity and notional; set exactly one");
+            Err(ConfigError::for_key(&entry, message))
+        }
+    }
+}
+
+fn sides(c: &Check<'_>, key: &str, value: Option<&Vec<String>>) -> Result<Vec<Side>, ConfigError> {
+    let Some(texts) = value else {
+        return Ok(vec![Side::Buy, Side::Sell]);
+    };
+    let shown = format!("{texts:?}");
+    let mut sides = Vec::with_capacity(texts.len());
+    for text in texts {
+        let side = Side::from_str(text)
+            .map_err(|_| c.invalid(key, &shown, "sides must be BUY or SELL"))?;
+        if sides.contains(&side) {
+            return Err(c.invalid(key, &shown, "lists a side twice"));
+        }
+        sides.push(side);
+    }
+    if sides.is_empty() {
+        return Err(c.invalid(key, &shown, "must list at least one of BUY and SELL"));
+    }
+    Ok(sides)
+}
+
+fn paper(c: &Check<'_>, raw: &RawPaper) -> Result<PaperConfig, ConfigError> {
+    let fill_delay_ms = c.count(
+        "paper.fill_delay_ms",
+        raw.fill_delay_ms,
+        0,
+        FILL_DELAY_MS_MAX,
+    )?;
+    let candles_csv = match raw.candles_csv.as_ref() {
+        Some(path) => Some(PathBuf::from(c.text("paper.candles_csv", Some(path))?)),
+        None => None,
+    };
+    Ok(PaperConfig {
+        seed: c.count("paper.seed", raw.seed, 0, u64::MAX)?,
+        speed: c.count_u32("paper.speed", raw.speed, PAPER_SPEED_MIN, PAPER_SPEED_MAX)?,
+        balances: balances(c, raw.balances.as_ref())?,
+        instruments: instruments(c, raw.instruments.as_ref())?,
+        fill_delay: Duration::from_millis(fill_delay_ms),
+        taker_fee_rate: c.decimal(
+            "paper.taker_fee_rate",
+            raw.taker_fee_rate,
+            (Decimal::ZERO, Some(TAKER_FEE_RATE_MAX)),
+            false,
+        )?,
+        step: c.seconds(
+            "paper.step_seconds",
+            raw.step_seconds,
+            PAPER_STEP_MIN,
+            PAPER_STEP_MAX,
+        )?,
+        volatility: c.decimal(
+            "paper.volatility",
+            raw.volatility,
+            (Decimal::ZERO, Some(VOLATILITY_MAX)),
+            false,
+        )?,
+        candles_csv,
+    })
+}
+
+fn balances(
+    c: &Check<'_>,
+    raw: Option<&BTreeMap<String, Num>>,
+) -> Result<BTreeMap<String, Decimal>, ConfigError> {
+    let raw = c.required("paper.balances", raw)?;
+    if raw.len() > PAPER_BALANCES_MAX {
+        let reason = format!("must have at most {PAPER_BALANCES_MAX} assets");
+        return Err(c.invalid("paper.balances", &format!("{} assets", raw.len()), &reason));
+    }
+    let mut balances = BTreeMap::new();
+    for (asset, amount) in raw {
+        let key = format!("paper.balances.{asset}");
+        let asset = c.symbol(&key, Some(asset))?;
+        let amount = c.decimal(&key, Some(*amount), (Decimal::ZERO, None), false)?;
+        balances.insert(asset, amount);
+    }
+    Ok(balances)
+}
+
+fn instruments(
+    c: &Check<'_>,
+    raw: Option<&Vec<RawInstrument>>,
+) -> Result<Vec<PaperInstrument>, ConfigError> {
+    let raw = c.required("paper.instruments", raw)?;
+    if raw.len() > PAPER_INSTRUMENTS_MAX {
+        let reason = format!("must have at most {PAPER_INSTRUMENTS_MAX} entries");
+        return Err(c.invalid(
+            "paper.instruments",
+            &format!("{} entries", raw.len()),
+            &reason,
+        ));
+    }
+    let mut instruments: Vec<PaperInstrument> = Vec::with_capacity(raw.len());
+    for (index, item) in raw.iter().enumerate() {
+        let instrument = instrument(c, index, item)?;
+        if instruments
+            .iter()
+            .any(|other| other.symbol == instrument.symbol)
+        {
+            let key = format!("paper.instruments[{index}].symbol");
+            let value = format!("{:?}", instrument.symbol);
+            return Err(c.invalid(&key, &value, "appears twice in paper.instruments"));
+        }
+        instruments.push(instrument);
+    }
+    Ok(instruments)
+}
+
+fn instrument(
+    c: &Check<'_>,
+    index: usize,
+    raw: &RawInstrument,
+) -> Result<PaperInstrument, ConfigError> {
+    let key = |field: &str| format!("paper.instruments[{index}].{field}");
+    Ok(PaperInstrument {
+        symbol: c.symbol(&key("symbol"), raw.symbol.as_ref())?,
+        base: c.symbol(&key("base"), raw.base.as_ref())?,
+        quote: c.symbol(&key("quote"), raw.quote.as_ref())?,
+        price_tick: c.positive(&key("price_tick"), raw.price_tick)?,
+        quantity_tick: c.positive(&key("quantity_tick"), raw.quantity_tick)?,
+        min_quantity: c.positive(&key("min_quantity"), raw.min_quantity)?,
+        min_notional: c.positive(&key("min_notional"), raw.min_notional)?,
+        start_price: c.positive(&key("start_price"), raw.start_price)?,
+    })
+}
+
+/// On the paper venue every watched symbol must be a paper instrument.
+fn check_paper_symbols(c: &Check<'_>, config: &Config) -> Result<(), ConfigError> {
+    if config.venue.kind != VenueKind::Paper {
+        return Ok(());
+    }
+    let known: Vec<&str> = config
+        .paper
+        .instruments
+        .iter()
+        .map(|i| i.symbol.as_str())
+        .collect();
+    for (index, item) in config.watchlist.iter().enumerate() {
+        if !known.contains(&item.symbol.as_str()) {
+            let key = format!("watchlist[{index}].symbol");
+            let reason = format!(
+                "is not a paper instrument (venue.kind = paper; paper.instruments has {})",
+                known.join(", ")
+            );
+            return Err(c.invalid(&key, &format!("{:?}", item.symbol), &reason));
+        }
+    }
+    Ok(())
+}
