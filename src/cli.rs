@@ -59,7 +59,11 @@ enum Command {
         #[arg(long, value_enum)]
         side: SideArg,
         /// Size in the base asset.
-        #[arg(long, conflicts_with = "notional", required_unless_present = "notional")]
+        #[arg(
+            long,
+            conflicts_with = "notional",
+            required_unless_present = "notional"
+        )]
         quantity: Option<String>,
         /// Size in the quote asset.
         #[arg(long)]
@@ -275,18 +279,35 @@ fn breaker(config: &Config, action: BreakerCommand) -> Result<(), Failure> {
         BreakerCommand::Trip { symbol, reason } => {
             store.transaction(|conn| {
                 crate::shell::trip_breaker(conn, &symbol, &reason, now)?;
-                store::record_event(conn, now, None, Some(&symbol), "breaker", &format!("tripped by operator: {reason}"))
+                store::record_event(
+                    conn,
+                    now,
+                    None,
+                    Some(&symbol),
+                    "breaker",
+                    &format!("tripped by operator: {reason}"),
+                )
             })?;
-            println!("breaker {symbol} OPEN: new entries on it are blocked; protective orders are not");
+            println!(
+                "breaker {symbol} OPEN: new entries on it are blocked; protective orders are not"
+            );
         }
         BreakerCommand::Reset { symbol } => {
             let known = store::breaker(store.conn(), &symbol)?.is_some();
             check_breaker_symbol(config, &symbol, known)?;
             store.transaction(|conn| {
-                let mut breaker = store::breaker(conn, &symbol)?.unwrap_or_else(|| Breaker::closed(&symbol));
+                let mut breaker =
+                    store::breaker(conn, &symbol)?.unwrap_or_else(|| Breaker::closed(&symbol));
                 breaker.reset();
                 store::save_breaker(conn, &breaker, Some((now, "cli")))?;
-                store::record_event(conn, now, None, Some(&symbol), "breaker", "reset by operator")
+                store::record_event(
+                    conn,
+                    now,
+                    None,
+                    Some(&symbol),
+                    "breaker",
+                    "reset by operator",
+                )
             })?;
             println!("breaker {symbol} closed: new entries allowed");
         }

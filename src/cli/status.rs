@@ -35,7 +35,10 @@ pub fn print(config: &Config, as_json: bool) -> Result<(), Failure> {
                 "severity": a.severity, "key": a.key, "sent": a.sent_at_ms.is_some(), "text": a.text,
             })).collect::<Vec<_>>(),
         });
-        println!("{}", serde_json::to_string_pretty(&value).map_err(Failure::runtime)?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&value).map_err(Failure::runtime)?
+        );
         return Ok(());
     }
     print_tables(&views, &breakers, &alerts);
@@ -97,7 +100,11 @@ fn leg_text(order: Option<&Order>) -> String {
             "{} {} @{}",
             order.status.as_str(),
             plain(order.quantity),
-            order.trigger_price.or(order.price).map(plain).unwrap_or_default()
+            order
+                .trigger_price
+                .or(order.price)
+                .map(plain)
+                .unwrap_or_default()
         ),
     }
 }
@@ -126,7 +133,10 @@ fn print_tables(
             trade.close_reason.as_deref().unwrap_or("")
         );
     }
-    let open = views.iter().filter(|v| !v.trade.state.is_terminal()).count();
+    let open = views
+        .iter()
+        .filter(|v| !v.trade.state.is_terminal())
+        .count();
     let protected = views
         .iter()
         .filter(|v| v.trade.state == crate::core::trade::TradeState::Protected)

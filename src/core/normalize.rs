@@ -100,14 +100,8 @@ pub fn protective_prices(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Unprotectable {
     ZeroQuantity,
-    BelowMinQuantity {
-        quantity: Decimal,
-        minimum: Decimal,
-    },
-    BelowMinNotional {
-        notional: Decimal,
-        minimum: Decimal,
-    },
+    BelowMinQuantity { quantity: Decimal, minimum: Decimal },
+    BelowMinNotional { notional: Decimal, minimum: Decimal },
     NonPositivePrice,
 }
 
@@ -218,7 +212,8 @@ mod tests {
 
     #[test]
     fn tiny_percentages_keep_prices_one_tick_off_entry() {
-        let (stop, profit) = protective_prices(Side::Buy, d("100"), d("0.0001"), d("0.0001"), d("1"));
+        let (stop, profit) =
+            protective_prices(Side::Buy, d("100"), d("0.0001"), d("0.0001"), d("1"));
         assert_eq!((stop, profit), (d("99"), d("101")));
     }
 

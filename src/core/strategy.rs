@@ -16,7 +16,10 @@ fn sma(closes: &[Decimal], end: usize, length: usize) -> Option<Decimal> {
 /// BUY when the fast SMA crosses above the slow one on the last closed candle, SELL when it
 /// crosses below, nothing otherwise (or with too few candles).
 pub fn sma_cross(candles: &[Candle], fast: usize, slow: usize) -> Option<Side> {
-    assert!(fast < slow, "the fast average must be shorter than the slow one");
+    assert!(
+        fast < slow,
+        "the fast average must be shorter than the slow one"
+    );
     let closes: Vec<Decimal> = candles.iter().map(|candle| candle.close).collect();
     let last = closes.len();
     let fast_now = sma(&closes, last, fast)?;
@@ -52,8 +55,14 @@ mod tests {
 
     #[test]
     fn golden_cross_buys_and_death_cross_sells() {
-        assert_eq!(sma_cross(&candles(&[10, 10, 10, 9, 8, 12]), 2, 4), Some(Side::Buy));
-        assert_eq!(sma_cross(&candles(&[10, 10, 10, 11, 12, 8]), 2, 4), Some(Side::Sell));
+        assert_eq!(
+            sma_cross(&candles(&[10, 10, 10, 9, 8, 12]), 2, 4),
+            Some(Side::Buy)
+        );
+        assert_eq!(
+            sma_cross(&candles(&[10, 10, 10, 11, 12, 8]), 2, 4),
+            Some(Side::Sell)
+        );
         assert_eq!(sma_cross(&candles(&[10, 11, 12, 13, 14, 15]), 2, 4), None);
     }
 

@@ -268,7 +268,9 @@ pub enum LookOutcome {
     Found(OrderReport),
     /// Not in order detail, open orders or history.
     NotFound,
-    Failed { message: String },
+    Failed {
+        message: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -379,7 +381,9 @@ fn on_due(view: &mut TradeView, now: Millis, limits: &Limits, actions: &mut Vec<
             actions.push(Action::Lookup { client_oid: oid });
         }
         TradeState::Exiting => lookup_exit_or_send(view, actions),
-        TradeState::Protecting | TradeState::Closing => advance_clearing(view, now, limits, actions),
+        TradeState::Protecting | TradeState::Closing => {
+            advance_clearing(view, now, limits, actions)
+        }
         TradeState::Verifying | TradeState::Protected => {
             let generation = view.trade.generation;
             for order in protective_orders(view, generation) {
@@ -495,7 +499,9 @@ fn apply_send_outcome(order: &mut Order, outcome: &SendOutcome) {
                 order.list_id = list_id.clone();
             }
         }
-        SendOutcome::Rejected { code: Some(204), .. } => {
+        SendOutcome::Rejected {
+            code: Some(204), ..
+        } => {
             // Duplicate client_oid: an earlier attempt of this very intent exists.
             order.status = OrderStatus::Unknown;
             order.last_error = Some("duplicate client_oid: earlier attempt exists".into());
@@ -533,7 +539,10 @@ fn entry_sent(
             trade.state = TradeState::AwaitingFill;
             trade.due_ms = Some(now + poll_delay(0, limits));
         }
-        SendOutcome::Rejected { code: Some(204), .. } | SendOutcome::Ambiguous { .. } => {
+        SendOutcome::Rejected {
+            code: Some(204), ..
+        }
+        | SendOutcome::Ambiguous { .. } => {
             trade.state = TradeState::EntryUnknown;
             trade.due_ms = Some(now + poll_delay(0, limits));
         }
@@ -725,7 +734,12 @@ fn begin_entry_cancel(view: &mut TradeView, now: Millis, actions: &mut Vec<Actio
     });
 }
 
-fn retry_entry_cancel(view: &mut TradeView, now: Millis, limits: &Limits, actions: &mut Vec<Action>) {
+fn retry_entry_cancel(
+    view: &mut TradeView,
+    now: Millis,
+    limits: &Limits,
+    actions: &mut Vec<Action>,
+) {
     if view.trade.attempts < CANCEL_ATTEMPTS_MAX {
         actions.push(Action::Cancel {
             client_oid: entry_oid(view),
@@ -773,7 +787,12 @@ fn entry_not_found(view: &mut TradeView, now: Millis, limits: &Limits, actions: 
     }
 }
 
-fn entry_lookup_failed(view: &mut TradeView, now: Millis, limits: &Limits, actions: &mut Vec<Action>) {
+fn entry_lookup_failed(
+    view: &mut TradeView,
+    now: Millis,
+    limits: &Limits,
+    actions: &mut Vec<Action>,
+) {
     let bound = limits.poll_attempts_max + CANCEL_ATTEMPTS_MAX;
     let window_over = view.trade.state == TradeState::EntryUnknown
         && now - view.trade.phase_started_ms >= UNKNOWN_WINDOW_MS + limits.poll_deadline_ms;
@@ -796,7 +815,10 @@ fn on_cancelled(
         order.last_error = Some(format!("cancel failed: {message}"));
     }
     let role = find_order(view, oid).map(|order| order.role);
-    let clearing = matches!(view.trade.state, TradeState::Protecting | TradeState::Closing);
+    let clearing = matches!(
+        view.trade.state,
+        TradeState::Protecting | TradeState::Closing
+    );
     if clearing && role.is_some_and(Role::is_protective) {
         actions.push(Action::Lookup {
             client_oid: oid.to_string(),
@@ -849,13 +871,20 @@ fn advance_clearing(view: &mut TradeView, now: Millis, limits: &Limits, actions:
             let reason = view.trade.close_reason.clone().unwrap_or_default();
             return close(view, &reason, now, None, actions);
         }
+        if let Some(reason) = closed_by_protection(view) {
+            // The legs were read in an order that looked like a cancel, but they sold it all.
+            return close(view, reason, now, None, actions);
+        }
         actions.push(Action::FetchMarket);
         return;
     }
     view.trade.attempts += 1;
     if view.trade.attempts > limits.poll_attempts_max + CANCEL_ATTEMPTS_MAX {
         let oids: Vec<&str> = live.iter().map(|order| order.client_oid.as_str()).collect();
-        let detail = format!("protective orders {} could not be cancelled or resolved", oids.join(", "));
+        let detail = format!(
+            "protective orders {} could not be cancelled or resolved",
+            oids.join(", ")
+        );
         return halt(view, "protection_stuck", &detail, now, actions);
     }
     for order in &live {
@@ -872,6 +901,22 @@ fn advance_clearing(view: &mut TradeView, now: Millis, limits: &Limits, actions:
         actions.push(action);
     }
     view.trade.due_ms = Some(now + poll_delay(view.trade.attempts, limits));
+}
+
+/// When protective orders have sold (or bought back) the whole position, the leg that did most.
+fn closed_by_protection(view: &TradeView) -> Option<&'static str> {
+    let remaining = floor_to_tick(open_quantity(view), view.trade.quantity_tick);
+    if !remaining.is_zero() {
+        return None;
+    }
+    view.orders
+        .iter()
+        .filter(|order| order.role.is_protective() && !order.cumulative_quantity.is_zero())
+        .max_by_key(|order| order.cumulative_quantity)
+        .map(|order| match order.role {
+            Role::StopLoss => "stop_loss_filled",
+            _ => "take_profit_filled",
+        })
 }
 
 /// A leg being cleared is not found anywhere. An unacknowledged one past the nonce window never
@@ -949,7 +994,12 @@ fn place_protection(
     let trade = &view.trade;
     let instrument = &market.instrument;
     let free = (trade.side == Side::Buy).then_some(market.free_base);
-    let quantity = protect_quantity(open_quantity(view), Decimal::ZERO, free, instrument.quantity_tick);
+    let quantity = protect_quantity(
+        open_quantity(view),
+        Decimal::ZERO,
+        free,
+        instrument.quantity_tick,
+    );
     let (stop, profit) = protective_prices(
         trade.side,
         trade.avg_price,
@@ -976,7 +1026,10 @@ fn place_protection(
     trade.take_profit_price = Some(profit);
     let generation = trade.generation;
     let (stop_order, profit_order) = protective_intents(view, generation, quantity, stop, profit);
-    let oids = vec![stop_order.client_oid.clone(), profit_order.client_oid.clone()];
+    let oids = vec![
+        stop_order.client_oid.clone(),
+        profit_order.client_oid.clone(),
+    ];
     view.orders.push(stop_order);
     view.orders.push(profit_order);
     view.trade.state = TradeState::Verifying;
@@ -1122,7 +1175,10 @@ fn protective_looked(
     let Some(order) = find_order(view, oid).cloned() else {
         return;
     };
-    if matches!(view.trade.state, TradeState::Protecting | TradeState::Closing) {
+    if matches!(
+        view.trade.state,
+        TradeState::Protecting | TradeState::Closing
+    ) {
         if *outcome == LookOutcome::NotFound {
             resolve_missing_leg(view, &order, now);
         }
@@ -1136,7 +1192,6 @@ fn protective_looked(
             if !order.verified {
                 if let Err(mismatch) = verify_leg(&order, report) {
                     let detail = format!("protective order {oid} does not match: {mismatch}");
-                    cancel_live_protection(view, actions);
                     return failsafe(view, "protection_mismatch", &detail, now, limits, actions);
                 }
                 if let Some(leg) = find_order_mut(view, oid) {
@@ -1189,9 +1244,17 @@ fn verify_leg(order: &Order, report: &OrderReport) -> Result<(), String> {
 }
 
 /// After a read-back: decide between verified, closed by a leg, and re-protection.
-fn settle_protection(view: &mut TradeView, now: Millis, limits: &Limits, actions: &mut Vec<Action>) {
+fn settle_protection(
+    view: &mut TradeView,
+    now: Millis,
+    limits: &Limits,
+    actions: &mut Vec<Action>,
+) {
     let generation = view.trade.generation;
-    let legs: Vec<Order> = protective_orders(view, generation).into_iter().cloned().collect();
+    let legs: Vec<Order> = protective_orders(view, generation)
+        .into_iter()
+        .cloned()
+        .collect();
     let protected_quantity = view.trade.protect_quantity.unwrap_or_default();
     let filled: Decimal = legs.iter().map(|leg| leg.cumulative_quantity).sum();
     if filled >= protected_quantity && !filled.is_zero() {
@@ -1254,7 +1317,10 @@ fn protective_missing(
     let unknown_expired = matches!(order.status, OrderStatus::Unknown | OrderStatus::Intent)
         && now - sent_at >= UNKNOWN_WINDOW_MS;
     let otoco_legs = view.trade.mode == ProtectionMode::Otoco && order.generation == 0;
-    if order.status == OrderStatus::Intent && view.trade.state == TradeState::Verifying && !otoco_legs {
+    if order.status == OrderStatus::Intent
+        && view.trade.state == TradeState::Verifying
+        && !otoco_legs
+    {
         // Crash between storing the intent and sending it: send the same client_oids again.
         return resend_generation(view, actions);
     }
@@ -1292,7 +1358,12 @@ fn resend_generation(view: &mut TradeView, actions: &mut Vec<Action>) {
     }
 }
 
-fn count_verify_attempt(view: &mut TradeView, now: Millis, limits: &Limits, actions: &mut Vec<Action>) {
+fn count_verify_attempt(
+    view: &mut TradeView,
+    now: Millis,
+    limits: &Limits,
+    actions: &mut Vec<Action>,
+) {
     if view.trade.state == TradeState::Protected {
         view.trade.due_ms = Some(now + limits.watch_interval_ms);
         return;
@@ -1375,6 +1446,8 @@ fn failsafe(
     limits: &Limits,
     actions: &mut Vec<Action>,
 ) {
+    // No protective order may outlive the failsafe: a lone leg could oversell after an exit.
+    cancel_live_protection(view, actions);
     let quantity = floor_to_tick(open_quantity(view), view.trade.quantity_tick);
     let exit_possible = limits.flatten && limits.on_protection_error && quantity > Decimal::ZERO;
     let operator_action = if exit_possible {
@@ -1382,7 +1455,13 @@ fn failsafe(
     } else {
         "protect or close the position on the exchange by hand, then `fillguard breaker reset SYMBOL`"
     };
-    let text = alert_text(view, reason, detail, limits.on_protection_error, operator_action);
+    let text = alert_text(
+        view,
+        reason,
+        detail,
+        limits.on_protection_error,
+        operator_action,
+    );
     actions.push(Action::Alert(Alert {
         severity: Severity::Critical,
         key: format!("protection-{}-{reason}", view.trade.id),
@@ -1470,8 +1549,7 @@ fn alert_text(
 }
 
 fn halt(view: &mut TradeView, reason: &str, detail: &str, now: Millis, actions: &mut Vec<Action>) {
-    let operator_action =
-        "check the order on the exchange, settle the position by hand, then `fillguard breaker reset SYMBOL`";
+    let operator_action = "check the order on the exchange, settle the position by hand, then `fillguard breaker reset SYMBOL`";
     let text = alert_text(view, reason, detail, true, operator_action);
     actions.push(Action::Alert(Alert {
         severity: Severity::Critical,

@@ -83,9 +83,18 @@ fn report(view: &TradeView, oid: &str, status: VenueStatus, filled: &str) -> Ord
         price: order.price,
         trigger_price: order.trigger_price,
         cumulative_quantity: filled,
-        avg_price: if filled.is_zero() { Decimal::ZERO } else { d("100") },
+        avg_price: if filled.is_zero() {
+            Decimal::ZERO
+        } else {
+            d("100")
+        },
         cumulative_fee: fee,
-        fee_currency: if order.side == Side::Buy { "BTC" } else { "USDT" }.into(),
+        fee_currency: if order.side == Side::Buy {
+            "BTC"
+        } else {
+            "USDT"
+        }
+        .into(),
         list_id: order.list_id.clone(),
         reason: None,
         update_time_ms: T0,
@@ -124,6 +133,17 @@ fn ack(oids: &[&str], order_id: Option<&str>, list_id: Option<&str>) -> Event {
     }
 }
 
+/// Steps with a lookup result built from the view itself.
+fn step_looked(
+    view: &mut TradeView,
+    (oid, status, filled): (&str, VenueStatus, &str),
+    now: Millis,
+    limits: &Limits,
+) -> Vec<Action> {
+    let event = looked(view, oid, status, filled);
+    step(view, event, now, limits)
+}
+
 fn has_send(actions: &[Action]) -> bool {
     actions.iter().any(|a| matches!(a, Action::Send { .. }))
 }
@@ -150,7 +170,9 @@ fn filled_view(side: Side, mode: ProtectionMode) -> TradeView {
     let mut view = new_view(side, mode);
     let limits = limits();
     let actions = step(&mut view, Event::Due, T0, &limits);
-    assert!(matches!(&actions[..], [Action::Send { kind: SendKind::Single, client_oids }] if client_oids == &vec![E.to_string()]));
+    assert!(
+        matches!(&actions[..], [Action::Send { kind: SendKind::Single, client_oids }] if client_oids == &vec![E.to_string()])
+    );
     step(&mut view, ack(&[E], Some("111"), None), T0 + 10, &limits);
     assert_eq!(view.trade.state, TradeState::AwaitingFill);
     let event = looked(&view, E, VenueStatus::Filled, "0.5");
@@ -175,8 +197,13 @@ fn protected_view(side: Side, mode: ProtectionMode) -> TradeView {
         step(&mut view, event, T0 + 450, &limits);
     }
     assert_eq!(view.trade.state, TradeState::Verifying);
-    step(&mut view, looked(&view, S1, VenueStatus::Pending, "0"), T0 + 700, &limits);
-    step(&mut view, looked(&view, T1, VenueStatus::Active, "0"), T0 + 700, &limits);
+    step_looked(
+        &mut view,
+        (S1, VenueStatus::Pending, "0"),
+        T0 + 700,
+        &limits,
+    );
+    step_looked(&mut view, (T1, VenueStatus::Active, "0"), T0 + 700, &limits);
     assert_eq!(view.trade.state, TradeState::Protected);
     view
 }
@@ -185,17 +212,29 @@ fn protected_view(side: Side, mode: ProtectionMode) -> TradeView {
 fn immediate_fill_is_protected_by_one_oco_with_fee_deducted() {
     let mut view = filled_view(Side::Buy, ProtectionMode::Oco);
     let actions = step(&mut view, market("100", "10"), T0 + 400, &limits());
-    let [Action::Send { kind: SendKind::Oco, client_oids }] = &actions[..] else {
+    let [
+        Action::Send {
+            kind: SendKind::Oco,
+            client_oids,
+        },
+    ] = &actions[..]
+    else {
         panic!("expected one OCO send, got {actions:?}");
     };
     assert_eq!(client_oids, &vec![S1.to_string(), T1.to_string()]);
     // 0.5 filled less 0.0005 BTC fee, floored to 0.0001.
     assert_eq!(view.trade.protect_quantity, Some(d("0.4995")));
     let stop = view.orders.iter().find(|o| o.client_oid == S1).unwrap();
-    assert_eq!((stop.side, stop.order_type), (Side::Sell, OrderType::StopLoss));
+    assert_eq!(
+        (stop.side, stop.order_type),
+        (Side::Sell, OrderType::StopLoss)
+    );
     assert_eq!(stop.trigger_price, Some(d("99")));
     let profit = view.orders.iter().find(|o| o.client_oid == T1).unwrap();
-    assert_eq!((profit.order_type, profit.price), (OrderType::Limit, Some(d("102"))));
+    assert_eq!(
+        (profit.order_type, profit.price),
+        (OrderType::Limit, Some(d("102")))
+    );
 }
 
 #[test]
@@ -216,12 +255,22 @@ fn fill_after_several_polls_backs_off_up_to_the_interval() {
     let mut delays = Vec::new();
     for _ in 0..3 {
         let now = view.trade.due_ms.unwrap();
-        assert_eq!(step(&mut view, Event::Due, now, &limits), vec![Action::Lookup { client_oid: E.into() }]);
-        step(&mut view, looked(&view, E, VenueStatus::Active, "0"), now, &limits);
+        assert_eq!(
+            step(&mut view, Event::Due, now, &limits),
+            vec![Action::Lookup {
+                client_oid: E.into()
+            }]
+        );
+        step_looked(&mut view, (E, VenueStatus::Active, "0"), now, &limits);
         delays.push(view.trade.due_ms.unwrap() - now);
     }
     assert_eq!(delays, vec![400, 800, 1_000]);
-    let actions = step(&mut view, looked(&view, E, VenueStatus::Filled, "0.5"), T0 + 3_000, &limits);
+    let actions = step_looked(
+        &mut view,
+        (E, VenueStatus::Filled, "0.5"),
+        T0 + 3_000,
+        &limits,
+    );
     assert_eq!(actions, vec![Action::FetchMarket]);
 }
 
@@ -233,13 +282,41 @@ fn poll_budget_spent_with_entry_open_cancels_then_protects_what_filled() {
     step(&mut view, ack(&[E], Some("111"), None), T0, &limits);
     let mut actions = Vec::new();
     for attempt in 0..limits.poll_attempts_max {
-        actions = step(&mut view, looked(&view, E, VenueStatus::Active, "0.2"), T0 + i64::from(attempt), &limits);
+        actions = step_looked(
+            &mut view,
+            (E, VenueStatus::Active, "0.2"),
+            T0 + i64::from(attempt),
+            &limits,
+        );
     }
-    assert_eq!(actions, vec![Action::Cancel { client_oid: E.into() }]);
+    assert_eq!(
+        actions,
+        vec![Action::Cancel {
+            client_oid: E.into()
+        }]
+    );
     assert_eq!(view.trade.state, TradeState::CancellingEntry);
-    let actions = step(&mut view, Event::Cancelled { client_oid: E.into(), outcome: Ok(()) }, T0 + 10, &limits);
-    assert_eq!(actions, vec![Action::Lookup { client_oid: E.into() }]);
-    let actions = step(&mut view, looked(&view, E, VenueStatus::Canceled, "0.2"), T0 + 20, &limits);
+    let actions = step(
+        &mut view,
+        Event::Cancelled {
+            client_oid: E.into(),
+            outcome: Ok(()),
+        },
+        T0 + 10,
+        &limits,
+    );
+    assert_eq!(
+        actions,
+        vec![Action::Lookup {
+            client_oid: E.into()
+        }]
+    );
+    let actions = step_looked(
+        &mut view,
+        (E, VenueStatus::Canceled, "0.2"),
+        T0 + 20,
+        &limits,
+    );
     assert_eq!(actions, vec![Action::FetchMarket]);
     assert_eq!(view.trade.filled_quantity, d("0.2"));
 }
@@ -251,10 +328,18 @@ fn poll_budget_spent_with_nothing_filled_closes_without_protection() {
     step(&mut view, Event::Due, T0, &limits);
     step(&mut view, ack(&[E], Some("111"), None), T0, &limits);
     for _ in 0..limits.poll_attempts_max {
-        step(&mut view, looked(&view, E, VenueStatus::Active, "0"), T0, &limits);
+        step_looked(&mut view, (E, VenueStatus::Active, "0"), T0, &limits);
     }
-    step(&mut view, Event::Cancelled { client_oid: E.into(), outcome: Ok(()) }, T0, &limits);
-    let actions = step(&mut view, looked(&view, E, VenueStatus::Canceled, "0"), T0, &limits);
+    step(
+        &mut view,
+        Event::Cancelled {
+            client_oid: E.into(),
+            outcome: Ok(()),
+        },
+        T0,
+        &limits,
+    );
+    let actions = step_looked(&mut view, (E, VenueStatus::Canceled, "0"), T0, &limits);
     assert!(actions.is_empty(), "{actions:?}");
     assert_eq!(view.trade.state, TradeState::Closed);
     assert_eq!(view.trade.close_reason.as_deref(), Some("entry_not_filled"));
@@ -283,13 +368,18 @@ fn entry_seen_open_but_not_filled_is_cancelled_not_halted() {
     let limits = limits();
     step(&mut view, Event::Due, T0, &limits);
     step(&mut view, ack(&[E], Some("111"), None), T0, &limits);
-    step(&mut view, looked(&view, E, VenueStatus::New, "0"), T0, &limits);
+    step_looked(&mut view, (E, VenueStatus::New, "0"), T0, &limits);
     assert!(view.trade.entry_seen);
     let mut actions = Vec::new();
     for _ in 1..limits.poll_attempts_max {
-        actions = step(&mut view, looked(&view, E, VenueStatus::Active, "0"), T0, &limits);
+        actions = step_looked(&mut view, (E, VenueStatus::Active, "0"), T0, &limits);
     }
-    assert_eq!(actions, vec![Action::Cancel { client_oid: E.into() }]);
+    assert_eq!(
+        actions,
+        vec![Action::Cancel {
+            client_oid: E.into()
+        }]
+    );
     assert!(critical_alert(&actions).is_none());
 }
 
@@ -299,14 +389,20 @@ fn filled_with_zero_cumulative_quantity_is_not_a_fill() {
     let limits = limits();
     step(&mut view, Event::Due, T0, &limits);
     step(&mut view, ack(&[E], Some("111"), None), T0, &limits);
-    let actions = step(&mut view, looked(&view, E, VenueStatus::Filled, "0"), T0, &limits);
+    let actions = step_looked(&mut view, (E, VenueStatus::Filled, "0"), T0, &limits);
     assert!(!actions.contains(&Action::FetchMarket));
     assert_eq!(view.trade.state, TradeState::AwaitingFill);
     let entry = view.orders.iter().find(|o| o.client_oid == E).unwrap();
-    assert!(entry.last_error.as_deref().unwrap().contains("cumulative_quantity 0"));
+    assert!(
+        entry
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("cumulative_quantity 0")
+    );
     let mut actions = Vec::new();
     for _ in 0..10 {
-        actions = step(&mut view, looked(&view, E, VenueStatus::Filled, "0"), T0, &limits);
+        actions = step_looked(&mut view, (E, VenueStatus::Filled, "0"), T0, &limits);
         if view.trade.state.is_terminal() {
             break;
         }
@@ -321,7 +417,7 @@ fn partial_fill_then_expired_protects_the_filled_part() {
     let limits = limits();
     step(&mut view, Event::Due, T0, &limits);
     step(&mut view, ack(&[E], Some("111"), None), T0, &limits);
-    let actions = step(&mut view, looked(&view, E, VenueStatus::Expired, "0.3"), T0, &limits);
+    let actions = step_looked(&mut view, (E, VenueStatus::Expired, "0.3"), T0, &limits);
     assert_eq!(actions, vec![Action::FetchMarket]);
     step(&mut view, market("100", "10"), T0, &limits);
     // 0.3 less 0.0003 fee.
@@ -335,15 +431,25 @@ fn ambiguous_send_is_resolved_by_client_oid_and_never_resent() {
     step(&mut view, Event::Due, T0, &limits);
     let timeout = Event::Sent {
         client_oids: vec![E.into()],
-        outcome: SendOutcome::Ambiguous { message: "timed out".into() },
+        outcome: SendOutcome::Ambiguous {
+            message: "timed out".into(),
+        },
     };
     step(&mut view, timeout, T0 + 10, &limits);
     assert_eq!(view.trade.state, TradeState::EntryUnknown);
     for now in [T0 + 1_000, T0 + 30_000, T0 + 64_000] {
         let actions = step(&mut view, Event::Due, now, &limits);
-        assert_eq!(actions, vec![Action::Lookup { client_oid: E.into() }]);
+        assert_eq!(
+            actions,
+            vec![Action::Lookup {
+                client_oid: E.into()
+            }]
+        );
         let actions = step(&mut view, not_found(E), now, &limits);
-        assert!(!has_send(&actions), "resent inside the nonce window: {actions:?}");
+        assert!(
+            !has_send(&actions),
+            "resent inside the nonce window: {actions:?}"
+        );
     }
     let actions = step(&mut view, not_found(E), T0 + 66_000, &limits);
     assert!(!has_send(&actions));
@@ -357,12 +463,19 @@ fn ambiguous_send_found_later_continues_to_fill_polling() {
     step(&mut view, Event::Due, T0, &limits);
     let lost = Event::Sent {
         client_oids: vec![E.into()],
-        outcome: SendOutcome::Ambiguous { message: "connection reset".into() },
+        outcome: SendOutcome::Ambiguous {
+            message: "connection reset".into(),
+        },
     };
     step(&mut view, lost, T0, &limits);
-    step(&mut view, looked(&view, E, VenueStatus::Active, "0"), T0 + 500, &limits);
+    step_looked(&mut view, (E, VenueStatus::Active, "0"), T0 + 500, &limits);
     assert_eq!(view.trade.state, TradeState::AwaitingFill);
-    let actions = step(&mut view, looked(&view, E, VenueStatus::Filled, "0.5"), T0 + 900, &limits);
+    let actions = step_looked(
+        &mut view,
+        (E, VenueStatus::Filled, "0.5"),
+        T0 + 900,
+        &limits,
+    );
     assert_eq!(actions, vec![Action::FetchMarket]);
 }
 
@@ -373,11 +486,19 @@ fn duplicate_client_oid_on_resend_means_the_entry_exists() {
     step(&mut view, Event::Due, T0, &limits);
     let duplicate = Event::Sent {
         client_oids: vec![E.into()],
-        outcome: SendOutcome::Rejected { code: Some(204), message: "DUPLICATE_CLORDID".into() },
+        outcome: SendOutcome::Rejected {
+            code: Some(204),
+            message: "DUPLICATE_CLORDID".into(),
+        },
     };
     step(&mut view, duplicate, T0, &limits);
     assert_eq!(view.trade.state, TradeState::EntryUnknown);
-    assert_eq!(step(&mut view, Event::Due, T0 + 200, &limits), vec![Action::Lookup { client_oid: E.into() }]);
+    assert_eq!(
+        step(&mut view, Event::Due, T0 + 200, &limits),
+        vec![Action::Lookup {
+            client_oid: E.into()
+        }]
+    );
 }
 
 #[test]
@@ -387,7 +508,10 @@ fn entry_rejected_closes_with_a_warning() {
     step(&mut view, Event::Due, T0, &limits);
     let rejected = Event::Sent {
         client_oids: vec![E.into()],
-        outcome: SendOutcome::Rejected { code: Some(306), message: "INSUFFICIENT_AVAILABLE_BALANCE".into() },
+        outcome: SendOutcome::Rejected {
+            code: Some(306),
+            message: "INSUFFICIENT_AVAILABLE_BALANCE".into(),
+        },
     };
     let actions = step(&mut view, rejected, T0, &limits);
     assert_eq!(view.trade.close_reason.as_deref(), Some("entry_rejected"));
@@ -408,16 +532,42 @@ fn unprotectable_dust_trips_the_breaker_and_alerts() {
 #[test]
 fn crossed_stop_goes_straight_to_the_exit_when_flatten_is_on() {
     let mut view = filled_view(Side::Buy, ProtectionMode::Oco);
-    let limits = Limits { flatten: true, ..limits() };
+    let limits = Limits {
+        flatten: true,
+        ..limits()
+    };
     let actions = step(&mut view, market("98.5", "10"), T0, &limits);
     assert_eq!(view.trade.state, TradeState::Exiting);
     let exit = view.orders.iter().find(|o| o.role == Role::Exit).unwrap();
-    assert_eq!((exit.side, exit.order_type, exit.quantity), (Side::Sell, OrderType::Market, d("0.4995")));
-    assert!(matches!(&actions[..], [Action::Alert(_), Action::TripBreaker { .. }, Action::Send { .. }]));
-    step(&mut view, ack(&["fg-7-X0"], Some("301"), None), T0 + 10, &limits);
-    step(&mut view, looked(&view, "fg-7-X0", VenueStatus::Filled, "0.4995"), T0 + 300, &limits);
+    assert_eq!(
+        (exit.side, exit.order_type, exit.quantity),
+        (Side::Sell, OrderType::Market, d("0.4995"))
+    );
+    assert!(matches!(
+        &actions[..],
+        [
+            Action::Alert(_),
+            Action::TripBreaker { .. },
+            Action::Send { .. }
+        ]
+    ));
+    step(
+        &mut view,
+        ack(&["fg-7-X0"], Some("301"), None),
+        T0 + 10,
+        &limits,
+    );
+    step_looked(
+        &mut view,
+        ("fg-7-X0", VenueStatus::Filled, "0.4995"),
+        T0 + 300,
+        &limits,
+    );
     assert_eq!(view.trade.state, TradeState::Closed);
-    assert_eq!(view.trade.close_reason.as_deref(), Some("flattened after stop_crossed"));
+    assert_eq!(
+        view.trade.close_reason.as_deref(),
+        Some("flattened after stop_crossed")
+    );
 }
 
 #[test]
@@ -426,7 +576,11 @@ fn crossed_stop_without_flatten_halts_and_places_no_stop() {
     let actions = step(&mut view, market("101.5", "10"), T0, &limits());
     assert_eq!(view.trade.state, TradeState::Halted);
     assert!(!has_send(&actions));
-    assert!(critical_alert(&actions).unwrap().contains("already crossed"));
+    assert!(
+        critical_alert(&actions)
+            .unwrap()
+            .contains("already crossed")
+    );
 }
 
 #[test]
@@ -436,17 +590,38 @@ fn rejected_protection_is_retried_then_fails_safe_with_every_order_id() {
     step(&mut view, market("100", "10"), T0, &limits);
     let rejected = |oids: [&str; 2]| Event::Sent {
         client_oids: oids.iter().map(|s| s.to_string()).collect(),
-        outcome: SendOutcome::Rejected { code: Some(229), message: "INVALID_REF_PRICE".into() },
+        outcome: SendOutcome::Rejected {
+            code: Some(229),
+            message: "INVALID_REF_PRICE".into(),
+        },
     };
     step(&mut view, rejected([S1, T1]), T0, &limits);
     assert_eq!(view.trade.state, TradeState::Protecting);
-    assert_eq!(step(&mut view, Event::Due, T0 + 500, &limits), vec![Action::FetchMarket]);
+    assert_eq!(
+        step(&mut view, Event::Due, T0 + 500, &limits),
+        vec![Action::FetchMarket]
+    );
     step(&mut view, market("100", "10"), T0 + 500, &limits);
-    let actions = step(&mut view, rejected(["fg-7-S2", "fg-7-T2"]), T0 + 600, &limits);
+    let actions = step(
+        &mut view,
+        rejected(["fg-7-S2", "fg-7-T2"]),
+        T0 + 600,
+        &limits,
+    );
     assert_eq!(view.trade.state, TradeState::Halted);
     assert!(trips_breaker(&actions));
     let text = critical_alert(&actions).unwrap();
-    for needle in ["BTC_USDT", "BUY", "filled 0.5", "order_id=9007", "fg-7-S1", "fg-7-T2", "code 229", "OPEN", "breaker reset"] {
+    for needle in [
+        "BTC_USDT",
+        "BUY",
+        "filled 0.5",
+        "order_id=9007",
+        "fg-7-S1",
+        "fg-7-T2",
+        "code 229",
+        "OPEN",
+        "breaker reset",
+    ] {
         assert!(text.contains(needle), "alert lacks {needle}: {text}");
     }
 }
@@ -455,11 +630,34 @@ fn rejected_protection_is_retried_then_fails_safe_with_every_order_id() {
 fn separate_mode_leg_fill_closes_after_cancelling_the_sibling() {
     let mut view = protected_view(Side::Buy, ProtectionMode::Separate);
     let limits = limits();
-    let actions = step(&mut view, looked(&view, S1, VenueStatus::Filled, "0.4995"), T0 + 9_000, &limits);
-    assert_eq!(actions, vec![Action::Cancel { client_oid: T1.into() }]);
+    let actions = step_looked(
+        &mut view,
+        (S1, VenueStatus::Filled, "0.4995"),
+        T0 + 9_000,
+        &limits,
+    );
+    assert_eq!(
+        actions,
+        vec![Action::Cancel {
+            client_oid: T1.into()
+        }]
+    );
     assert_eq!(view.trade.state, TradeState::Closing);
-    step(&mut view, Event::Cancelled { client_oid: T1.into(), outcome: Ok(()) }, T0 + 9_010, &limits);
-    step(&mut view, looked(&view, T1, VenueStatus::Canceled, "0"), T0 + 9_020, &limits);
+    step(
+        &mut view,
+        Event::Cancelled {
+            client_oid: T1.into(),
+            outcome: Ok(()),
+        },
+        T0 + 9_010,
+        &limits,
+    );
+    step_looked(
+        &mut view,
+        (T1, VenueStatus::Canceled, "0"),
+        T0 + 9_020,
+        &limits,
+    );
     assert_eq!(view.trade.state, TradeState::Closed);
     assert_eq!(view.trade.close_reason.as_deref(), Some("stop_loss_filled"));
 }
@@ -468,48 +666,156 @@ fn separate_mode_leg_fill_closes_after_cancelling_the_sibling() {
 fn oco_take_profit_fill_closes_once_the_sibling_is_seen_cancelled() {
     let mut view = protected_view(Side::Buy, ProtectionMode::Oco);
     let limits = limits();
-    step(&mut view, looked(&view, T1, VenueStatus::Filled, "0.4995"), T0 + 9_000, &limits);
-    step(&mut view, looked(&view, S1, VenueStatus::Canceled, "0"), T0 + 9_010, &limits);
+    step_looked(
+        &mut view,
+        (T1, VenueStatus::Filled, "0.4995"),
+        T0 + 9_000,
+        &limits,
+    );
+    step_looked(
+        &mut view,
+        (S1, VenueStatus::Canceled, "0"),
+        T0 + 9_010,
+        &limits,
+    );
     assert_eq!(view.trade.state, TradeState::Closed);
-    assert_eq!(view.trade.close_reason.as_deref(), Some("take_profit_filled"));
+    assert_eq!(
+        view.trade.close_reason.as_deref(),
+        Some("take_profit_filled")
+    );
 }
 
 #[test]
 fn leg_cancelled_outside_fillguard_is_reprotected_once_then_fails_safe() {
     let mut view = protected_view(Side::Buy, ProtectionMode::Separate);
     let limits = limits();
-    let actions = step(&mut view, looked(&view, S1, VenueStatus::Canceled, "0"), T0 + 9_000, &limits);
+    let actions = step_looked(
+        &mut view,
+        (S1, VenueStatus::Canceled, "0"),
+        T0 + 9_000,
+        &limits,
+    );
     // The sibling is cancelled and confirmed before a new stop is placed (S1).
-    assert_eq!(actions, vec![Action::Cancel { client_oid: T1.into() }]);
-    step(&mut view, Event::Cancelled { client_oid: T1.into(), outcome: Ok(()) }, T0 + 9_010, &limits);
-    let actions = step(&mut view, looked(&view, T1, VenueStatus::Canceled, "0"), T0 + 9_020, &limits);
+    assert_eq!(
+        actions,
+        vec![Action::Cancel {
+            client_oid: T1.into()
+        }]
+    );
+    step(
+        &mut view,
+        Event::Cancelled {
+            client_oid: T1.into(),
+            outcome: Ok(()),
+        },
+        T0 + 9_010,
+        &limits,
+    );
+    let actions = step_looked(
+        &mut view,
+        (T1, VenueStatus::Canceled, "0"),
+        T0 + 9_020,
+        &limits,
+    );
     assert_eq!(actions, vec![Action::FetchMarket]);
     let actions = step(&mut view, market("100", "10"), T0 + 9_030, &limits);
     assert_eq!(actions.len(), 2, "two separate sends: {actions:?}");
     assert_eq!(view.trade.generation, 2);
-    step(&mut view, ack(&["fg-7-S2"], Some("401"), None), T0 + 9_040, &limits);
-    step(&mut view, ack(&["fg-7-T2"], Some("402"), None), T0 + 9_040, &limits);
-    step(&mut view, looked(&view, "fg-7-S2", VenueStatus::Pending, "0"), T0 + 9_100, &limits);
-    step(&mut view, looked(&view, "fg-7-T2", VenueStatus::Pending, "0"), T0 + 9_100, &limits);
+    step(
+        &mut view,
+        ack(&["fg-7-S2"], Some("401"), None),
+        T0 + 9_040,
+        &limits,
+    );
+    step(
+        &mut view,
+        ack(&["fg-7-T2"], Some("402"), None),
+        T0 + 9_040,
+        &limits,
+    );
+    step_looked(
+        &mut view,
+        ("fg-7-S2", VenueStatus::Pending, "0"),
+        T0 + 9_100,
+        &limits,
+    );
+    step_looked(
+        &mut view,
+        ("fg-7-T2", VenueStatus::Pending, "0"),
+        T0 + 9_100,
+        &limits,
+    );
     assert_eq!(view.trade.state, TradeState::Protected);
-    step(&mut view, looked(&view, "fg-7-S2", VenueStatus::Expired, "0"), T0 + 20_000, &limits);
+    let actions = step_looked(
+        &mut view,
+        ("fg-7-S2", VenueStatus::Expired, "0"),
+        T0 + 20_000,
+        &limits,
+    );
     assert_eq!(view.trade.reprotects, 1);
-    let actions = step(&mut view, Event::Cancelled { client_oid: "fg-7-T2".into(), outcome: Ok(()) }, T0 + 20_010, &limits);
-    assert_eq!(actions, vec![Action::Lookup { client_oid: "fg-7-T2".into() }]);
-    let actions = step(&mut view, looked(&view, "fg-7-T2", VenueStatus::Canceled, "0"), T0 + 20_020, &limits);
-    assert!(view.trade.state == TradeState::Halted, "{:?}", view.trade.state);
-    assert!(critical_alert(&actions).unwrap().contains("reprotect_exhausted"));
+    assert_eq!(
+        view.trade.state,
+        TradeState::Halted,
+        "{:?}",
+        view.trade.state
+    );
+    assert!(
+        actions.contains(&Action::Cancel {
+            client_oid: "fg-7-T2".into()
+        }),
+        "{actions:?}"
+    );
+    assert!(
+        critical_alert(&actions)
+            .unwrap()
+            .contains("reprotect_exhausted")
+    );
+    let actions = step_looked(
+        &mut view,
+        ("fg-7-S2", VenueStatus::Expired, "0"),
+        T0 + 20_000,
+        &limits,
+    );
+    assert!(actions.is_empty(), "a halted trade does nothing more");
 }
 
 #[test]
 fn partial_take_profit_with_stop_cancelled_reprotects_the_remainder() {
     let mut view = protected_view(Side::Buy, ProtectionMode::Oco);
     let limits = limits();
-    step(&mut view, looked(&view, T1, VenueStatus::Active, "0.2"), T0 + 9_000, &limits);
-    let actions = step(&mut view, looked(&view, S1, VenueStatus::Canceled, "0"), T0 + 9_000, &limits);
-    assert_eq!(actions, vec![Action::Cancel { client_oid: T1.into() }]);
-    step(&mut view, Event::Cancelled { client_oid: T1.into(), outcome: Ok(()) }, T0 + 9_010, &limits);
-    step(&mut view, looked(&view, T1, VenueStatus::Canceled, "0.2"), T0 + 9_020, &limits);
+    step_looked(
+        &mut view,
+        (T1, VenueStatus::Active, "0.2"),
+        T0 + 9_000,
+        &limits,
+    );
+    let actions = step_looked(
+        &mut view,
+        (S1, VenueStatus::Canceled, "0"),
+        T0 + 9_000,
+        &limits,
+    );
+    assert_eq!(
+        actions,
+        vec![Action::Cancel {
+            client_oid: T1.into()
+        }]
+    );
+    step(
+        &mut view,
+        Event::Cancelled {
+            client_oid: T1.into(),
+            outcome: Ok(()),
+        },
+        T0 + 9_010,
+        &limits,
+    );
+    step_looked(
+        &mut view,
+        (T1, VenueStatus::Canceled, "0.2"),
+        T0 + 9_020,
+        &limits,
+    );
     step(&mut view, market("100", "10"), T0 + 9_030, &limits);
     assert_eq!(view.trade.protect_quantity, Some(d("0.2995")));
 }
@@ -522,11 +828,20 @@ fn read_back_mismatch_fails_safe_and_cancels_the_wrong_order() {
     step(&mut view, ack(&[S1, T1], None, Some("L1")), T0, &limits);
     let mut wrong = report(&view, S1, VenueStatus::Pending, "0");
     wrong.side = Side::Buy;
-    let event = Event::Looked { client_oid: S1.into(), outcome: LookOutcome::Found(wrong) };
+    let event = Event::Looked {
+        client_oid: S1.into(),
+        outcome: LookOutcome::Found(wrong),
+    };
     let actions = step(&mut view, event, T0 + 200, &limits);
     assert_eq!(view.trade.state, TradeState::Halted);
-    assert!(actions.contains(&Action::Cancel { client_oid: S1.into() }));
-    assert!(critical_alert(&actions).unwrap().contains("side BUY instead of SELL"));
+    assert!(actions.contains(&Action::Cancel {
+        client_oid: S1.into()
+    }));
+    assert!(
+        critical_alert(&actions)
+            .unwrap()
+            .contains("side BUY instead of SELL")
+    );
 }
 
 #[test]
@@ -534,13 +849,35 @@ fn otoco_full_fill_reads_back_the_exchange_activated_legs() {
     let mut view = new_view(Side::Buy, ProtectionMode::Otoco);
     let limits = limits();
     let actions = step(&mut view, Event::Due, T0, &limits);
-    assert!(matches!(&actions[..], [Action::Send { kind: SendKind::Otoco, client_oids }] if client_oids.len() == 3));
-    step(&mut view, ack(&[E, "fg-7-S0", "fg-7-T0"], None, Some("L9")), T0, &limits);
-    let actions = step(&mut view, looked(&view, E, VenueStatus::Filled, "0.5"), T0 + 300, &limits);
+    assert!(
+        matches!(&actions[..], [Action::Send { kind: SendKind::Otoco, client_oids }] if client_oids.len() == 3)
+    );
+    step(
+        &mut view,
+        ack(&[E, "fg-7-S0", "fg-7-T0"], None, Some("L9")),
+        T0,
+        &limits,
+    );
+    let actions = step_looked(
+        &mut view,
+        (E, VenueStatus::Filled, "0.5"),
+        T0 + 300,
+        &limits,
+    );
     assert!(actions.is_empty());
     assert_eq!(view.trade.state, TradeState::Verifying);
-    step(&mut view, looked(&view, "fg-7-S0", VenueStatus::Pending, "0"), T0 + 600, &limits);
-    step(&mut view, looked(&view, "fg-7-T0", VenueStatus::Pending, "0"), T0 + 600, &limits);
+    step_looked(
+        &mut view,
+        ("fg-7-S0", VenueStatus::Pending, "0"),
+        T0 + 600,
+        &limits,
+    );
+    step_looked(
+        &mut view,
+        ("fg-7-T0", VenueStatus::Pending, "0"),
+        T0 + 600,
+        &limits,
+    );
     assert_eq!(view.trade.state, TradeState::Protected);
     assert_eq!(view.trade.protect_quantity, Some(d("0.4995")));
 }
@@ -550,17 +887,50 @@ fn otoco_partial_fill_cancels_the_list_and_protects_as_oco() {
     let mut view = new_view(Side::Buy, ProtectionMode::Otoco);
     let limits = limits();
     step(&mut view, Event::Due, T0, &limits);
-    step(&mut view, ack(&[E, "fg-7-S0", "fg-7-T0"], None, Some("L9")), T0, &limits);
-    let actions = step(&mut view, looked(&view, E, VenueStatus::Expired, "0.2"), T0 + 300, &limits);
-    assert_eq!(actions, vec![
-        Action::Cancel { client_oid: "fg-7-S0".into() },
-        Action::Cancel { client_oid: "fg-7-T0".into() },
-    ]);
-    step(&mut view, looked(&view, "fg-7-S0", VenueStatus::Canceled, "0"), T0 + 400, &limits);
-    let actions = step(&mut view, looked(&view, "fg-7-T0", VenueStatus::Canceled, "0"), T0 + 400, &limits);
+    step(
+        &mut view,
+        ack(&[E, "fg-7-S0", "fg-7-T0"], None, Some("L9")),
+        T0,
+        &limits,
+    );
+    let actions = step_looked(
+        &mut view,
+        (E, VenueStatus::Expired, "0.2"),
+        T0 + 300,
+        &limits,
+    );
+    assert_eq!(
+        actions,
+        vec![
+            Action::Cancel {
+                client_oid: "fg-7-S0".into()
+            },
+            Action::Cancel {
+                client_oid: "fg-7-T0".into()
+            },
+        ]
+    );
+    step_looked(
+        &mut view,
+        ("fg-7-S0", VenueStatus::Canceled, "0"),
+        T0 + 400,
+        &limits,
+    );
+    let actions = step_looked(
+        &mut view,
+        ("fg-7-T0", VenueStatus::Canceled, "0"),
+        T0 + 400,
+        &limits,
+    );
     assert_eq!(actions, vec![Action::FetchMarket]);
     let actions = step(&mut view, market("100", "10"), T0 + 500, &limits);
-    assert!(matches!(&actions[..], [Action::Send { kind: SendKind::Oco, .. }]));
+    assert!(matches!(
+        &actions[..],
+        [Action::Send {
+            kind: SendKind::Oco,
+            ..
+        }]
+    ));
     assert_eq!(view.trade.protect_quantity, Some(d("0.1998")));
 }
 
@@ -573,13 +943,26 @@ fn crash_before_protective_send_resends_the_same_client_oids() {
     let actions = step(&mut view, Event::Due, T0 + 5_000, &limits);
     assert_eq!(actions.len(), 2);
     let actions = step(&mut view, not_found(S1), T0 + 5_000, &limits);
-    assert_eq!(actions, vec![Action::Send { kind: SendKind::Oco, client_oids: vec![S1.into(), T1.into()] }]);
+    assert_eq!(
+        actions,
+        vec![Action::Send {
+            kind: SendKind::Oco,
+            client_oids: vec![S1.into(), T1.into()]
+        }]
+    );
 }
 
 #[test]
 fn blocked_entry_that_never_reached_the_exchange_closes() {
     let mut view = new_view(Side::Buy, ProtectionMode::Oco);
-    let actions = step(&mut view, Event::EntryBlocked { reason: "breaker open".into() }, T0, &limits());
+    let actions = step(
+        &mut view,
+        Event::EntryBlocked {
+            reason: "breaker open".into(),
+        },
+        T0,
+        &limits(),
+    );
     assert!(actions.is_empty());
     assert_eq!(view.trade.close_reason.as_deref(), Some("entry_blocked"));
     assert_eq!(view.orders[0].status, OrderStatus::NotPlaced);
@@ -588,9 +971,19 @@ fn blocked_entry_that_never_reached_the_exchange_closes() {
 #[test]
 fn terminal_trades_ignore_every_event() {
     let mut view = new_view(Side::Buy, ProtectionMode::Oco);
-    step(&mut view, Event::EntryBlocked { reason: "x".into() }, T0, &limits());
+    step(
+        &mut view,
+        Event::EntryBlocked { reason: "x".into() },
+        T0,
+        &limits(),
+    );
     let before = view.clone();
-    let actions = step(&mut view, looked(&before, E, VenueStatus::Filled, "0.5"), T0 + 1, &limits());
+    let actions = step(
+        &mut view,
+        looked(&before, E, VenueStatus::Filled, "0.5"),
+        T0 + 1,
+        &limits(),
+    );
     assert!(actions.is_empty());
     assert_eq!(view.trade.state, before.trade.state);
 }
@@ -619,17 +1012,28 @@ fn open_breaker_refuses_the_entry_before_any_intent() {
         open_trade_on_symbol: false,
         allow_concurrent_trades: false,
     };
-    assert!(plan_entry(1, &request, &context, T0).unwrap_err().contains("breaker"));
+    assert!(
+        plan_entry(1, &request, &context, T0)
+            .unwrap_err()
+            .contains("breaker")
+    );
     context.symbol_breaker = None;
     let view = plan_entry(1, &request, &context, T0).unwrap();
     assert_eq!(view.trade.entry_quantity, d("0.5"));
     context.open_trade_on_symbol = true;
-    assert!(plan_entry(1, &request, &context, T0).unwrap_err().contains("open trade"));
+    assert!(
+        plan_entry(1, &request, &context, T0)
+            .unwrap_err()
+            .contains("open trade")
+    );
 }
 
 #[test]
 fn entry_that_would_be_unprotectable_or_unaffordable_is_refused() {
-    let instrument = Instrument { min_notional: d("10"), ..instrument() };
+    let instrument = Instrument {
+        min_notional: d("10"),
+        ..instrument()
+    };
     let request = EntryRequest {
         symbol: "BTC_USDT".into(),
         side: Side::Buy,
@@ -651,6 +1055,56 @@ fn entry_that_would_be_unprotectable_or_unaffordable_is_refused() {
     };
     let refusal = plan_entry(1, &request, &context, T0).unwrap_err();
     assert!(refusal.contains("unprotectable"), "{refusal}");
-    let rich = EntryRequest { size: EntrySize::Notional(d("5000")), ..request };
-    assert!(plan_entry(1, &rich, &context, T0).unwrap_err().contains("insufficient USDT"));
+    let rich = EntryRequest {
+        size: EntrySize::Notional(d("5000")),
+        ..request
+    };
+    assert!(
+        plan_entry(1, &rich, &context, T0)
+            .unwrap_err()
+            .contains("insufficient USDT")
+    );
+}
+
+#[test]
+fn stop_seen_cancelled_before_the_filled_take_profit_still_closes() {
+    let mut view = protected_view(Side::Buy, ProtectionMode::Oco);
+    let limits = limits();
+    // The exchange cancelled the stop because the take-profit filled; the stop is read first.
+    let actions = step_looked(
+        &mut view,
+        (S1, VenueStatus::Canceled, "0"),
+        T0 + 9_000,
+        &limits,
+    );
+    assert_eq!(
+        actions,
+        vec![Action::Cancel {
+            client_oid: T1.into()
+        }]
+    );
+    step(
+        &mut view,
+        Event::Cancelled {
+            client_oid: T1.into(),
+            outcome: Err("316 NO_ACTIVE_ORDER".into()),
+        },
+        T0 + 9_010,
+        &limits,
+    );
+    let actions = step_looked(
+        &mut view,
+        (T1, VenueStatus::Filled, "0.4995"),
+        T0 + 9_020,
+        &limits,
+    );
+    assert!(
+        actions.is_empty(),
+        "no new protection for a closed position: {actions:?}"
+    );
+    assert_eq!(view.trade.state, TradeState::Closed);
+    assert_eq!(
+        view.trade.close_reason.as_deref(),
+        Some("take_profit_filled")
+    );
 }

@@ -70,7 +70,9 @@ fn send(
         .iter()
         .filter_map(|oid| find(view, oid))
         .collect();
-    let is_entry = orders.first().is_some_and(|order| order.role == Role::Entry);
+    let is_entry = orders
+        .first()
+        .is_some_and(|order| order.role == Role::Entry);
     if let (true, Some(reason)) = (is_entry, entry_block) {
         // The entry may have gone out before a crash: only its absence proves it is safe to drop.
         let oid = &client_oids[0];

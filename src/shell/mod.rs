@@ -159,7 +159,12 @@ impl Agent {
         Ok(())
     }
 
-    fn check_known(&mut self, client_oid: &str, symbol: &str, order_id: &str) -> anyhow::Result<()> {
+    fn check_known(
+        &mut self,
+        client_oid: &str,
+        symbol: &str,
+        order_id: &str,
+    ) -> anyhow::Result<()> {
         if !client_oid.starts_with(CLIENT_OID_PREFIX) {
             return Ok(());
         }
@@ -195,12 +200,8 @@ impl Agent {
             let (view, actions) = self.commit_step(trade_id, event)?;
             let entry_block = self.entry_block(&view.trade.symbol)?;
             for action in &actions {
-                let result = execute::execute(
-                    self.venue.as_mut(),
-                    &view,
-                    action,
-                    entry_block.as_deref(),
-                );
+                let result =
+                    execute::execute(self.venue.as_mut(), &view, action, entry_block.as_deref());
                 queue.extend(result);
             }
         }
@@ -288,10 +289,14 @@ impl Agent {
         let due = store::due_alerts(self.store.conn(), now, ALERTS_PER_TURN_MAX)?;
         for alert in due {
             match alert.severity.as_str() {
-                "CRITICAL" => error!(alert = %alert.key, severity = "CRITICAL", trade_id = alert.trade_id,
-                    symbol = alert.symbol.as_deref().unwrap_or(""), "{}", alert.text),
-                "WARNING" => warn!(alert = %alert.key, severity = "WARNING", trade_id = alert.trade_id,
-                    symbol = alert.symbol.as_deref().unwrap_or(""), "{}", alert.text),
+                "CRITICAL" => {
+                    error!(alert = %alert.key, severity = "CRITICAL", trade_id = alert.trade_id,
+                    symbol = alert.symbol.as_deref().unwrap_or(""), "{}", alert.text)
+                }
+                "WARNING" => {
+                    warn!(alert = %alert.key, severity = "WARNING", trade_id = alert.trade_id,
+                    symbol = alert.symbol.as_deref().unwrap_or(""), "{}", alert.text)
+                }
                 _ => info!(alert = %alert.key, severity = %alert.severity, "{}", alert.text),
             }
             store::mark_alert_sent(self.store.conn(), alert.id, now)?;
@@ -311,7 +316,14 @@ fn apply_local_action(
     match action {
         Action::Alert(alert) => {
             store::enqueue_alert(conn, alert, Some(trade.id), Some(&trade.symbol), now)?;
-            store::record_event(conn, now, Some(trade.id), Some(&trade.symbol), "alert", &alert.text)
+            store::record_event(
+                conn,
+                now,
+                Some(trade.id),
+                Some(&trade.symbol),
+                "alert",
+                &alert.text,
+            )
         }
         Action::TripBreaker { symbol, reason } => {
             trip_breaker(conn, symbol, reason, now)?;
@@ -337,7 +349,10 @@ fn describe_event(event: &Event) -> String {
     match event {
         Event::Due => "due".into(),
         Event::Sent { outcome, .. } => format!("send result {outcome:?}"),
-        Event::Looked { client_oid, outcome } => match outcome {
+        Event::Looked {
+            client_oid,
+            outcome,
+        } => match outcome {
             crate::core::trade::LookOutcome::Found(report) => format!(
                 "lookup {client_oid}: {} filled {}",
                 report.status.as_str(),
@@ -345,7 +360,10 @@ fn describe_event(event: &Event) -> String {
             ),
             other => format!("lookup {client_oid}: {other:?}"),
         },
-        Event::Cancelled { client_oid, outcome } => format!("cancel {client_oid}: {outcome:?}"),
+        Event::Cancelled {
+            client_oid,
+            outcome,
+        } => format!("cancel {client_oid}: {outcome:?}"),
         Event::Market(_) => "market data".into(),
         Event::EntryBlocked { reason } => format!("entry blocked: {reason}"),
     }

@@ -50,7 +50,10 @@ impl Agent {
         slow: usize,
         timeframe_seconds: u32,
     ) -> anyhow::Result<()> {
-        let candles = match self.venue.candles(&item.symbol, timeframe_seconds, slow + 1) {
+        let candles = match self
+            .venue
+            .candles(&item.symbol, timeframe_seconds, slow + 1)
+        {
             Ok(candles) => candles,
             Err(error) => {
                 warn!(symbol = %item.symbol, error = %error, "candles unavailable");
@@ -107,7 +110,11 @@ impl Agent {
         let age_ms = self.wall.now_ms() - signal.created_at_ms;
         let ttl_ms = self.config.signals.ttl.as_millis() as i64;
         if age_ms > ttl_ms {
-            let reason = format!("stale: {} s old, time-to-live {} s", age_ms / 1000, ttl_ms / 1000);
+            let reason = format!(
+                "stale: {} s old, time-to-live {} s",
+                age_ms / 1000,
+                ttl_ms / 1000
+            );
             return self.drop_signal(&signal, &reason);
         }
         let prices = match self.fetch_prices(&signal.symbol) {
@@ -139,16 +146,39 @@ impl Agent {
             match plan_entry(trade_id, &request, &context, now) {
                 Ok(view) => {
                     store::save_view(conn, &view)?;
-                    store::settle_signal(conn, signal.id, SignalStatus::Taken, None, Some(trade_id))?;
+                    store::settle_signal(
+                        conn,
+                        signal.id,
+                        SignalStatus::Taken,
+                        None,
+                        Some(trade_id),
+                    )?;
                     let detail = format!(
                         "opened from signal {} ({}): {} {} {}",
-                        signal.id, signal.source, view.trade.side, view.trade.entry_quantity, view.trade.symbol
+                        signal.id,
+                        signal.source,
+                        view.trade.side,
+                        view.trade.entry_quantity,
+                        view.trade.symbol
                     );
-                    store::record_event(conn, now, Some(trade_id), Some(&signal.symbol), "opened", &detail)?;
+                    store::record_event(
+                        conn,
+                        now,
+                        Some(trade_id),
+                        Some(&signal.symbol),
+                        "opened",
+                        &detail,
+                    )?;
                     Ok(Ok(trade_id))
                 }
                 Err(reason) => {
-                    store::settle_signal(conn, signal.id, SignalStatus::Dropped, Some(&reason), None)?;
+                    store::settle_signal(
+                        conn,
+                        signal.id,
+                        SignalStatus::Dropped,
+                        Some(&reason),
+                        None,
+                    )?;
                     Ok(Err(reason))
                 }
             }
@@ -170,7 +200,13 @@ impl Agent {
     fn drop_signal(&mut self, signal: &SignalRow, reason: &str) -> anyhow::Result<()> {
         self.summary.signals_dropped += 1;
         info!(signal_id = signal.id, symbol = %signal.symbol, reason, "signal dropped");
-        store::settle_signal(self.store.conn(), signal.id, SignalStatus::Dropped, Some(reason), None)?;
+        store::settle_signal(
+            self.store.conn(),
+            signal.id,
+            SignalStatus::Dropped,
+            Some(reason),
+            None,
+        )?;
         Ok(())
     }
 

@@ -179,7 +179,9 @@ pub fn record_event(
 pub fn events_for(conn: &Connection, trade_id: i64) -> Result<Vec<(Millis, String, String)>> {
     let mut statement =
         conn.prepare("SELECT at_ms, kind, detail FROM events WHERE trade_id = ?1 ORDER BY id")?;
-    let rows = statement.query_map([trade_id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
+    let rows = statement.query_map([trade_id], |row| {
+        Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+    })?;
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
@@ -236,7 +238,12 @@ pub fn mark_alert_sent(conn: &Connection, id: i64, now: Millis) -> Result<()> {
     Ok(())
 }
 
-pub fn mark_alert_failed(conn: &Connection, id: i64, error: &str, next_at_ms: Millis) -> Result<()> {
+pub fn mark_alert_failed(
+    conn: &Connection,
+    id: i64,
+    error: &str,
+    next_at_ms: Millis,
+) -> Result<()> {
     conn.execute(
         "UPDATE alerts SET attempts = attempts + 1, last_error = ?2, next_at_ms = ?3 WHERE id = ?1",
         params![id, error, next_at_ms],

@@ -27,7 +27,8 @@ where
     T::Err: std::fmt::Display,
 {
     let raw: String = row.get(column)?;
-    raw.parse::<T>().map_err(|error| corrupt(row, table, column, &raw, error))
+    raw.parse::<T>()
+        .map_err(|error| corrupt(row, table, column, &raw, error))
 }
 
 fn parsed_opt<T: FromStr>(row: &Row<'_>, column: &str, table: &str) -> rusqlite::Result<Option<T>>
@@ -91,10 +92,16 @@ pub fn validate_view(view: &TradeView) -> Result<()> {
     }
     for order in &view.orders {
         if order.client_oid != client_oid(trade.id, order.role, order.generation) {
-            return problem(format!("order {} has a foreign client_oid", order.client_oid));
+            return problem(format!(
+                "order {} has a foreign client_oid",
+                order.client_oid
+            ));
         }
         if order.quantity < Decimal::ZERO || order.cumulative_quantity < Decimal::ZERO {
-            return problem(format!("order {} has a negative quantity", order.client_oid));
+            return problem(format!(
+                "order {} has a negative quantity",
+                order.client_oid
+            ));
         }
     }
     if trade.filled_quantity < Decimal::ZERO || trade.entry_quantity <= Decimal::ZERO {
@@ -258,10 +265,14 @@ fn order_from_row(row: &Row<'_>) -> rusqlite::Result<Order> {
 }
 
 pub fn load_trade(conn: &Connection, trade_id: i64) -> Result<Trade> {
-    conn.query_row("SELECT * FROM trades WHERE id = ?1", [trade_id], trade_from_row)
-        .optional()
-        .map_err(map_corrupt)?
-        .ok_or_else(|| StoreError::Corrupt(format!("trade {trade_id} not found")))
+    conn.query_row(
+        "SELECT * FROM trades WHERE id = ?1",
+        [trade_id],
+        trade_from_row,
+    )
+    .optional()
+    .map_err(map_corrupt)?
+    .ok_or_else(|| StoreError::Corrupt(format!("trade {trade_id} not found")))
 }
 
 pub fn load_orders(conn: &Connection, trade_id: i64) -> Result<Vec<Order>> {

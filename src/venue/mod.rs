@@ -91,8 +91,7 @@ pub trait Venue {
     fn cancel_order(&mut self, symbol: &str, order_id: &str) -> Result<(), VenueError>;
     fn cancel_list(&mut self, symbol: &str, list_id: &str) -> Result<(), VenueError>;
     /// `Ok(None)` when the venue does not know the client_oid (order detail lookup).
-    fn order_by_client_oid(&mut self, client_oid: &str)
-    -> Result<Option<OrderReport>, VenueError>;
+    fn order_by_client_oid(&mut self, client_oid: &str) -> Result<Option<OrderReport>, VenueError>;
     /// Every open order of the account, plain and advanced.
     fn open_orders(&mut self) -> Result<Vec<OrderReport>, VenueError>;
     /// Recent terminal orders of one instrument.

@@ -23,6 +23,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use rust_decimal::{Decimal, RoundingStrategy};
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::config::PaperConfig;
@@ -56,7 +57,7 @@ const _: () = assert!(STEPS_PER_ADVANCE_MAX >= 1);
 const _: () = assert!(LIST_ID_FIRST < ORDER_ID_FIRST);
 
 /// A synchronous rejection, with the Crypto.com v1 error code.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Error, Serialize, Deserialize)]
 #[error("rejected (code {code}): {message}")]
 pub struct EngineReject {
     pub code: i64,
@@ -74,7 +75,7 @@ impl EngineReject {
 
 /// Per-symbol knobs that make hard cases reproducible; all off by default. They apply to MARKET
 /// and LIMIT orders that are not OCO legs ("entries"), except `reject_protective`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FillBehavior {
     /// Replaces the configured fill delay of MARKET orders.
     pub fill_delay_ms: Option<Millis>,
@@ -89,7 +90,7 @@ pub struct FillBehavior {
     pub reject_protective: Option<EngineReject>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 enum Role {
     Single,
     OcoLeg,
@@ -97,7 +98,7 @@ enum Role {
     OtocoLeg,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Order {
     report: OrderReport,
     role: Role,
@@ -112,7 +113,8 @@ struct Order {
     armed: bool,
 }
 
-#[derive(Debug)]
+/// Serializable, so the paper account survives restarts (see `PaperVenue::open`).
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Engine {
     instruments: BTreeMap<String, Instrument>,
     paths: BTreeMap<String, PricePath>,
@@ -164,6 +166,7 @@ fn build_instruments(config: &PaperConfig) -> Result<BTreeMap<String, Instrument
             quantity_tick: paper.quantity_tick,
             min_quantity: paper.min_quantity,
             min_notional: paper.min_notional,
+            taker_fee_rate: config.taker_fee_rate,
         };
         if instruments
             .insert(paper.symbol.clone(), instrument)

@@ -1,12 +1,16 @@
 //! The embedded paper venue: the matching `Engine` behind `trait Venue`, driven by a `Clock`.
 //! Every call first advances the engine to the clock's now, then delegates and maps rejections
-//! to `VenueError`. It must not know a wire format or do IO; the engine reads the optional
-//! candles CSV once at construction.
+//! to `VenueError`. It must not know a wire format. Its only IO: the engine reads the optional
+//! candles CSV once at construction, and the paper account is saved to a state file after
+//! every create or cancel, so it survives restarts like a real exchange account would. Fills in
+//! between are not saved: they are replayed deterministically from the saved state.
 
 pub mod engine;
 mod price;
 mod validate;
 
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use rust_decimal::Decimal;
@@ -23,15 +27,81 @@ pub use engine::{Engine, EngineReject, FillBehavior};
 /// Most orders one `order_history` call returns (the most recent ones), as on Crypto.com.
 pub const ORDER_HISTORY_LIMIT: usize = 100;
 
+/// A new paper account starts with this much price history, so candle strategies have data.
+pub const WARMUP_MS: Millis = 2 * 60 * 60 * 1000;
+
 pub struct PaperVenue {
     engine: Engine,
     clock: Rc<dyn Clock>,
+    state_path: Option<PathBuf>,
 }
 
 impl PaperVenue {
+    /// An in-memory paper account (nothing saved).
     pub fn new(config: &PaperConfig, clock: Rc<dyn Clock>) -> Result<PaperVenue, String> {
         let engine = Engine::new(config, clock.now_ms())?;
-        Ok(PaperVenue { engine, clock })
+        Ok(PaperVenue {
+            engine,
+            clock,
+            state_path: None,
+        })
+    }
+
+    /// The paper account saved at `state_path`, or a new one (with `WARMUP_MS` of price
+    /// history) when the file does not exist yet. Delete the file to reset the account.
+    pub fn open(
+        config: &PaperConfig,
+        clock: Rc<dyn Clock>,
+        state_path: PathBuf,
+    ) -> Result<PaperVenue, String> {
+        let engine = match load_engine(&state_path)? {
+            Some(engine) => engine,
+            None => {
+                let now_ms = clock.now_ms();
+                let mut engine = Engine::new(config, now_ms - WARMUP_MS)?;
+                engine.advance_to(now_ms);
+                engine
+            }
+        };
+        let mut venue = PaperVenue {
+            engine,
+            clock,
+            state_path: Some(state_path),
+        };
+        venue.save()?;
+        Ok(venue)
+    }
+
+    /// The paper time a saved account had reached, so a restarted clock continues from it.
+    pub fn saved_time(state_path: &Path) -> Result<Option<Millis>, String> {
+        Ok(load_engine(state_path)?.map(|engine| engine.now_ms()))
+    }
+
+    fn save(&mut self) -> Result<(), String> {
+        let Some(path) = &self.state_path else {
+            return Ok(());
+        };
+        let text = serde_json::to_vec(&self.engine).map_err(|e| e.to_string())?;
+        let temporary = path.with_extension("json.tmp");
+        let write = || -> std::io::Result<()> {
+            let mut file = std::fs::File::create(&temporary)?;
+            file.write_all(&text)?;
+            file.sync_all()?;
+            std::fs::rename(&temporary, path)
+        };
+        write().map_err(|e| format!("saving the paper account to {}: {e}", path.display()))
+    }
+
+    /// Runs a create or cancel, then saves the account. A failed save is reported like a lost
+    /// connection: the order may exist.
+    fn mutate<T>(
+        &mut self,
+        work: impl FnOnce(&mut PaperVenue, Millis) -> Result<T, VenueError>,
+    ) -> Result<T, VenueError> {
+        let now_ms = self.advance();
+        let result = work(self, now_ms);
+        self.save().map_err(VenueError::Transport)?;
+        result
     }
 
     pub fn engine(&self) -> &Engine {
@@ -77,6 +147,20 @@ impl PaperVenue {
     }
 }
 
+fn load_engine(path: &Path) -> Result<Option<Engine>, String> {
+    let text = match std::fs::read(path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => return Err(format!("reading {}: {error}", path.display())),
+    };
+    serde_json::from_slice(&text).map(Some).map_err(|error| {
+        format!(
+            "the paper account in {} is unreadable ({error}); move it away to start a new one",
+            path.display()
+        )
+    })
+}
+
 fn map_reject(reject: EngineReject) -> VenueError {
     VenueError::Rejected {
         code: reject.code,
@@ -117,10 +201,12 @@ impl Venue for PaperVenue {
     }
 
     fn create_order(&mut self, order: &OrderRequest) -> Result<OrderAck, VenueError> {
-        let now_ms = self.advance();
-        self.engine
-            .create_order(now_ms, order)
-            .map_err(|reject| self.map_create_error(reject, &[order]))
+        self.mutate(|venue, now_ms| {
+            venue
+                .engine
+                .create_order(now_ms, order)
+                .map_err(|reject| venue.map_create_error(reject, &[order]))
+        })
     }
 
     fn create_oco(
@@ -128,10 +214,12 @@ impl Venue for PaperVenue {
         stop_loss: &OrderRequest,
         take_profit: &OrderRequest,
     ) -> Result<ListAck, VenueError> {
-        let now_ms = self.advance();
-        self.engine
-            .create_oco(now_ms, stop_loss, take_profit)
-            .map_err(|reject| self.map_create_error(reject, &[stop_loss, take_profit]))
+        self.mutate(|venue, now_ms| {
+            venue
+                .engine
+                .create_oco(now_ms, stop_loss, take_profit)
+                .map_err(|reject| venue.map_create_error(reject, &[stop_loss, take_profit]))
+        })
     }
 
     fn create_otoco(
@@ -140,34 +228,42 @@ impl Venue for PaperVenue {
         stop_loss: &OrderRequest,
         take_profit: &OrderRequest,
     ) -> Result<ListAck, VenueError> {
-        let now_ms = self.advance();
         let requests = [entry, stop_loss, take_profit];
-        self.engine
-            .create_otoco(now_ms, entry, stop_loss, take_profit)
-            .map_err(|reject| self.map_create_error(reject, &requests))
+        self.mutate(|venue, now_ms| {
+            venue
+                .engine
+                .create_otoco(now_ms, entry, stop_loss, take_profit)
+                .map_err(|reject| venue.map_create_error(reject, &requests))
+        })
     }
 
     /// The symbol must be the order's: a mismatch is answered like an unknown order id (212).
     fn cancel_order(&mut self, symbol: &str, order_id: &str) -> Result<(), VenueError> {
-        let now_ms = self.advance();
-        let matches_symbol = self
-            .engine
-            .order_by_id(order_id)
-            .is_none_or(|report| report.symbol == symbol);
-        if !matches_symbol {
-            return Err(VenueError::Rejected {
-                code: engine::CODE_INVALID_ORDER_ID,
-                message: format!("order {order_id} is not on {symbol}"),
-            });
-        }
-        self.engine
-            .cancel_order(now_ms, order_id)
-            .map_err(map_reject)
+        self.mutate(|venue, now_ms| {
+            let matches_symbol = venue
+                .engine
+                .order_by_id(order_id)
+                .is_none_or(|report| report.symbol == symbol);
+            if !matches_symbol {
+                return Err(VenueError::Rejected {
+                    code: engine::CODE_INVALID_ORDER_ID,
+                    message: format!("order {order_id} is not on {symbol}"),
+                });
+            }
+            venue
+                .engine
+                .cancel_order(now_ms, order_id)
+                .map_err(map_reject)
+        })
     }
 
     fn cancel_list(&mut self, _symbol: &str, list_id: &str) -> Result<(), VenueError> {
-        let now_ms = self.advance();
-        self.engine.cancel_list(now_ms, list_id).map_err(map_reject)
+        self.mutate(|venue, now_ms| {
+            venue
+                .engine
+                .cancel_list(now_ms, list_id)
+                .map_err(map_reject)
+        })
     }
 
     fn order_by_client_oid(&mut self, client_oid: &str) -> Result<Option<OrderReport>, VenueError> {

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::Path;
 
 use rust_decimal::{Decimal, RoundingStrategy};
+use serde::{Deserialize, Serialize};
 
 use crate::core::domain::{Candle, Millis};
 
@@ -27,7 +28,7 @@ const _: () = assert!(NORMAL_UNIFORMS_COUNT == 12);
 const _: () = assert!(HISTORY_STEPS_MAX >= 4);
 
 /// splitmix64 (Steele, Lea, Flood 2014): tiny, fast, and good enough for a price walk.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SplitMix64 {
     state: u64,
 }
@@ -94,7 +95,7 @@ pub fn snap_to_tick(price: Decimal, price_tick: Decimal) -> Decimal {
 }
 
 /// The price of one symbol over time.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PricePath {
     generator: SplitMix64,
     volatility: Decimal,

@@ -1,0 +1,487 @@
+//! The real shell and core against the paper venue on a virtual clock and a real SQLite file:
+//! every protection mode, the breaker and the failsafe, checked against the venue's book.
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+
+use fillguard::config::{self, Config};
+use fillguard::core::clock::Clock;
+use fillguard::core::domain::{
+    Candle, Instrument, ListAck, Millis, OrderAck, OrderReport, OrderRequest, OrderType, Side,
+    VenueStatus,
+};
+use fillguard::core::trade::TradeState;
+use fillguard::shell::Agent;
+use fillguard::store::{self, SignalRow, SignalStatus, Store};
+use fillguard::venue::paper::{EngineReject, FillBehavior, PaperVenue};
+use fillguard::venue::{Venue, VenueError};
+
+const START_MS: Millis = 1_760_000_000_000;
+
+struct VirtualClock(Cell<Millis>);
+
+impl Clock for VirtualClock {
+    fn now_ms(&self) -> Millis {
+        self.0.get()
+    }
+    fn sleep(&self, duration: Duration) {
+        self.0.set(self.0.get() + duration.as_millis() as Millis);
+    }
+}
+
+/// Lets the test keep a handle on the paper venue the agent owns.
+struct Shared(Rc<RefCell<PaperVenue>>);
+
+impl Venue for Shared {
+    fn name(&self) -> &'static str {
+        "paper"
+    }
+    fn instrument(&mut self, symbol: &str) -> Result<Instrument, VenueError> {
+        self.0.borrow_mut().instrument(symbol)
+    }
+    fn last_price(&mut self, symbol: &str) -> Result<Decimal, VenueError> {
+        self.0.borrow_mut().last_price(symbol)
+    }
+    fn candles(&mut self, symbol: &str, tf: u32, count: usize) -> Result<Vec<Candle>, VenueError> {
+        self.0.borrow_mut().candles(symbol, tf, count)
+    }
+    fn free_balance(&mut self, asset: &str) -> Result<Decimal, VenueError> {
+        self.0.borrow_mut().free_balance(asset)
+    }
+    fn create_order(&mut self, order: &OrderRequest) -> Result<OrderAck, VenueError> {
+        self.0.borrow_mut().create_order(order)
+    }
+    fn create_oco(&mut self, sl: &OrderRequest, tp: &OrderRequest) -> Result<ListAck, VenueError> {
+        self.0.borrow_mut().create_oco(sl, tp)
+    }
+    fn create_otoco(
+        &mut self,
+        entry: &OrderRequest,
+        sl: &OrderRequest,
+        tp: &OrderRequest,
+    ) -> Result<ListAck, VenueError> {
+        self.0.borrow_mut().create_otoco(entry, sl, tp)
+    }
+    fn cancel_order(&mut self, symbol: &str, order_id: &str) -> Result<(), VenueError> {
+        self.0.borrow_mut().cancel_order(symbol, order_id)
+    }
+    fn cancel_list(&mut self, symbol: &str, list_id: &str) -> Result<(), VenueError> {
+        self.0.borrow_mut().cancel_list(symbol, list_id)
+    }
+    fn order_by_client_oid(&mut self, oid: &str) -> Result<Option<OrderReport>, VenueError> {
+        self.0.borrow_mut().order_by_client_oid(oid)
+    }
+    fn open_orders(&mut self) -> Result<Vec<OrderReport>, VenueError> {
+        self.0.borrow_mut().open_orders()
+    }
+    fn order_history(&mut self, symbol: &str) -> Result<Vec<OrderReport>, VenueError> {
+        self.0.borrow_mut().order_history(symbol)
+    }
+}
+
+struct Harness {
+    _dir: tempfile::TempDir,
+    agent: Agent,
+    paper: Rc<RefCell<PaperVenue>>,
+    clock: Rc<VirtualClock>,
+}
+
+/// A config with no strategy (signals come from the inbox only); `env` overrides it, as
+/// `FILLGUARD_*` variables would.
+fn config(dir: &std::path::Path, env: &[(&str, &str)]) -> Config {
+    let toml = format!(
+        r#"
+[store]
+path = "{}/fillguard.db"
+[metrics]
+listen = "off"
+[poll]
+interval_seconds = 0.5
+deadline_seconds = 10
+[protection]
+watch_interval_seconds = 1.0
+[paper]
+volatility = "0"
+fill_delay_ms = 300
+[[watchlist]]
+symbol = "BTC_USDT"
+strategy = "none"
+notional = "100"
+stop_loss_pct = "1"
+take_profit_pct = "2"
+[[watchlist]]
+symbol = "ETH_USDT"
+strategy = "none"
+notional = "100"
+stop_loss_pct = "1"
+take_profit_pct = "2"
+"#,
+        dir.display()
+    );
+    let path = dir.join("fillguard.toml");
+    std::fs::write(&path, toml).unwrap();
+    let env: BTreeMap<String, String> = env
+        .iter()
+        .map(|(key, value)| (key.to_string(), value.to_string()))
+        .collect();
+    config::load_from(Some(&path), &env).expect("valid test configuration")
+}
+
+fn harness(env: &[(&str, &str)]) -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), env);
+    let clock = Rc::new(VirtualClock(Cell::new(START_MS)));
+    let dyn_clock: Rc<dyn Clock> = clock.clone();
+    let paper = Rc::new(RefCell::new(
+        PaperVenue::new(&config.paper, dyn_clock.clone()).unwrap(),
+    ));
+    let store = Store::open(&config.store.path).unwrap();
+    let agent = Agent::new(
+        config,
+        store,
+        Box::new(Shared(paper.clone())),
+        dyn_clock.clone(),
+        dyn_clock,
+        Arc::new(AtomicBool::new(false)),
+    );
+    Harness {
+        _dir: dir,
+        agent,
+        paper,
+        clock,
+    }
+}
+
+impl Harness {
+    fn signal(&mut self, symbol: &str, side: Side) {
+        let signal = SignalRow {
+            id: 0,
+            symbol: symbol.into(),
+            side,
+            quantity: None,
+            notional: Some(Decimal::from(100)),
+            source: "test".into(),
+            dedup_key: None,
+            created_at_ms: self.clock.now_ms(),
+            status: SignalStatus::New,
+            reason: None,
+            trade_id: None,
+        };
+        store::insert_signal(self.agent.store().conn(), &signal).unwrap();
+    }
+
+    fn run(&mut self, ticks: u64) {
+        self.agent.run(Some(ticks)).expect("the agent runs");
+    }
+
+    fn trades(&self) -> Vec<fillguard::core::trade::TradeView> {
+        let conn = self.agent.store().conn();
+        store::all_trade_ids(conn)
+            .unwrap()
+            .into_iter()
+            .map(|id| store::load_view(conn, id).unwrap())
+            .collect()
+    }
+
+    fn set_price(&mut self, symbol: &str, price: &str) {
+        let now = self.clock.now_ms();
+        self.paper
+            .borrow_mut()
+            .engine_mut()
+            .set_price(symbol, price.parse().unwrap(), now)
+            .unwrap();
+    }
+
+    /// Live (open) protective orders on the exchange, per trade id (S1 check).
+    fn live_protection(&self) -> BTreeMap<String, usize> {
+        let mut count = BTreeMap::new();
+        for order in self.paper.borrow().engine().book() {
+            let live = !order.status.is_terminal();
+            let protective = order.client_oid.contains("-S") || order.client_oid.contains("-T");
+            if live && protective {
+                *count
+                    .entry(order.client_oid[..order.client_oid.rfind('-').unwrap()].to_string())
+                    .or_insert(0) += 1;
+            }
+        }
+        count
+    }
+
+    fn breaker_open(&self, symbol: &str) -> bool {
+        store::breaker(self.agent.store().conn(), symbol)
+            .unwrap()
+            .is_some_and(|b| b.open)
+    }
+
+    fn critical_alerts(&self) -> Vec<String> {
+        store::all_alerts(self.agent.store().conn())
+            .unwrap()
+            .into_iter()
+            .filter(|a| a.severity == "CRITICAL")
+            .map(|a| a.text)
+            .collect()
+    }
+}
+
+fn assert_protected_on_the_book(harness: &Harness, mode_take_profit: OrderType) {
+    let trades = harness.trades();
+    assert_eq!(trades.len(), 2, "{trades:#?}");
+    for view in &trades {
+        assert_eq!(view.trade.state, TradeState::Protected, "{view:#?}");
+    }
+    let book = harness.paper.borrow().engine().book();
+    for view in &trades {
+        let prefix = format!("fg-{}-", view.trade.id);
+        let legs: Vec<&OrderReport> = book
+            .iter()
+            .filter(|o| o.client_oid.starts_with(&prefix) && !o.client_oid.contains("-E"))
+            .collect();
+        assert_eq!(legs.len(), 2, "exactly one SL and one TP: {legs:#?}");
+        let stop = legs
+            .iter()
+            .find(|o| o.order_type == OrderType::StopLoss)
+            .unwrap();
+        let profit = legs
+            .iter()
+            .find(|o| o.order_type == mode_take_profit)
+            .unwrap();
+        assert_eq!(stop.side, view.trade.side.opposite());
+        assert_eq!(profit.side, view.trade.side.opposite());
+        assert_eq!(Some(stop.quantity), view.trade.protect_quantity);
+        assert!(!stop.status.is_terminal() && !profit.status.is_terminal());
+    }
+}
+
+fn protects_buy_and_sell(mode: &str, take_profit_type: OrderType) {
+    let mut harness = harness(&[("FILLGUARD_PROTECTION__MODE", mode)]);
+    harness.signal("BTC_USDT", Side::Buy);
+    harness.signal("ETH_USDT", Side::Sell);
+    harness.run(40);
+    assert_protected_on_the_book(&harness, take_profit_type);
+}
+
+#[test]
+fn oco_mode_protects_buy_and_sell_entries() {
+    protects_buy_and_sell("oco", OrderType::Limit);
+}
+
+#[test]
+fn otoco_mode_protects_buy_and_sell_entries() {
+    protects_buy_and_sell("otoco", OrderType::TakeProfit);
+}
+
+#[test]
+fn separate_mode_protects_and_cancels_the_sibling_on_a_fill() {
+    protects_buy_and_sell("separate", OrderType::TakeProfit);
+    let mut harness = harness(&[("FILLGUARD_PROTECTION__MODE", "separate")]);
+    harness.signal("BTC_USDT", Side::Buy);
+    harness.run(40);
+    let entry_price = harness.trades()[0].trade.avg_price;
+    // Drive the price through the stop: the stop fills and the take-profit is cancelled.
+    harness.set_price(
+        "BTC_USDT",
+        &(entry_price * Decimal::new(97, 2)).round_dp(2).to_string(),
+    );
+    harness.run(20);
+    let view = &harness.trades()[0];
+    assert_eq!(view.trade.state, TradeState::Closed, "{view:#?}");
+    assert_eq!(view.trade.close_reason.as_deref(), Some("stop_loss_filled"));
+    assert!(
+        harness.live_protection().is_empty(),
+        "{:?}",
+        harness.live_protection()
+    );
+}
+
+#[test]
+fn oco_take_profit_closes_the_trade() {
+    let mut harness = harness(&[]);
+    harness.signal("ETH_USDT", Side::Buy);
+    harness.run(40);
+    let entry_price = harness.trades()[0].trade.avg_price;
+    harness.set_price(
+        "ETH_USDT",
+        &(entry_price * Decimal::new(103, 2)).round_dp(2).to_string(),
+    );
+    harness.run(20);
+    let view = &harness.trades()[0];
+    assert_eq!(
+        view.trade.close_reason.as_deref(),
+        Some("take_profit_filled")
+    );
+    assert!(harness.live_protection().is_empty());
+}
+
+#[test]
+fn breaker_blocks_new_entries_on_its_symbol_only_and_never_protection() {
+    let mut harness = harness(&[]);
+    harness.signal("BTC_USDT", Side::Buy);
+    harness.run(40);
+    fillguard::shell::trip_breaker(harness.agent.store().conn(), "BTC_USDT", "manual", START_MS)
+        .unwrap();
+    // An open trade keeps its protection managed: cancel its stop outside fillguard.
+    let stop_id = harness
+        .paper
+        .borrow()
+        .engine()
+        .book()
+        .into_iter()
+        .find(|o| o.order_type == OrderType::StopLoss)
+        .unwrap()
+        .order_id;
+    let now = harness.clock.now_ms();
+    harness
+        .paper
+        .borrow_mut()
+        .engine_mut()
+        .cancel_externally(&stop_id, now)
+        .unwrap();
+    harness.signal("BTC_USDT", Side::Buy);
+    harness.signal("ETH_USDT", Side::Buy);
+    harness.run(60);
+    let trades = harness.trades();
+    assert_eq!(trades.len(), 2, "BTC entry blocked, ETH entry taken");
+    assert!(
+        trades
+            .iter()
+            .all(|v| v.trade.state == TradeState::Protected),
+        "{trades:#?}"
+    );
+    assert_eq!(
+        trades[0].trade.generation, 2,
+        "BTC re-protected behind an open breaker"
+    );
+    let signals = store::all_signals(harness.agent.store().conn()).unwrap();
+    let blocked = signals
+        .iter()
+        .find(|s| s.status == SignalStatus::Dropped)
+        .unwrap();
+    assert!(
+        blocked.reason.as_deref().unwrap().contains("breaker"),
+        "{blocked:?}"
+    );
+}
+
+#[test]
+fn rejected_protection_trips_the_breaker_and_raises_a_critical_alert() {
+    let mut harness = harness(&[]);
+    let behavior = FillBehavior {
+        reject_protective: Some(EngineReject::new(229, "INVALID_REF_PRICE")),
+        ..FillBehavior::default()
+    };
+    harness
+        .paper
+        .borrow_mut()
+        .engine_mut()
+        .set_behavior("BTC_USDT", behavior);
+    harness.signal("BTC_USDT", Side::Buy);
+    harness.run(40);
+    let view = &harness.trades()[0];
+    assert_eq!(view.trade.state, TradeState::Halted, "{view:#?}");
+    assert!(harness.breaker_open("BTC_USDT"));
+    assert!(!harness.breaker_open("ETH_USDT"));
+    let alerts = harness.critical_alerts();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(
+        alerts[0].contains("code 229") && alerts[0].contains("fg-1-E0"),
+        "{}",
+        alerts[0]
+    );
+}
+
+#[test]
+fn failsafe_flatten_market_exits_the_unprotected_quantity() {
+    let mut harness = harness(&[("FILLGUARD_FAILSAFE__FLATTEN", "true")]);
+    let behavior = FillBehavior {
+        reject_protective: Some(EngineReject::new(229, "INVALID_REF_PRICE")),
+        ..FillBehavior::default()
+    };
+    harness
+        .paper
+        .borrow_mut()
+        .engine_mut()
+        .set_behavior("BTC_USDT", behavior);
+    harness.signal("BTC_USDT", Side::Buy);
+    harness.run(40);
+    let view = &harness.trades()[0];
+    assert_eq!(view.trade.state, TradeState::Closed, "{view:#?}");
+    assert!(
+        view.trade
+            .close_reason
+            .as_deref()
+            .unwrap()
+            .starts_with("flattened")
+    );
+    let exit = harness
+        .paper
+        .borrow()
+        .engine()
+        .order_by_client_oid("fg-1-X0")
+        .expect("exit order on the book");
+    assert_eq!(exit.status, VenueStatus::Filled);
+    assert_eq!(
+        Some(exit.quantity),
+        view.trade.protect_quantity.or(Some(exit.quantity))
+    );
+    assert!(harness.breaker_open("BTC_USDT"));
+}
+
+#[test]
+fn partial_entry_fill_then_expiry_protects_only_what_filled() {
+    let mut harness = harness(&[]);
+    let behavior = FillBehavior {
+        partial_fill_fraction: Some(Decimal::new(4, 1)),
+        expire_after_partial: true,
+        ..FillBehavior::default()
+    };
+    harness
+        .paper
+        .borrow_mut()
+        .engine_mut()
+        .set_behavior("BTC_USDT", behavior);
+    harness.signal("BTC_USDT", Side::Buy);
+    harness.run(40);
+    let view = &harness.trades()[0];
+    assert_eq!(view.trade.state, TradeState::Protected, "{view:#?}");
+    let entry = &view.orders[0];
+    assert!(entry.cumulative_quantity < entry.quantity);
+    assert!(view.trade.protect_quantity.unwrap() <= entry.cumulative_quantity);
+}
+
+#[test]
+fn stale_and_unknown_signals_are_dropped_with_a_reason() {
+    let mut harness = harness(&[]);
+    let conn = harness.agent.store().conn();
+    let stale = SignalRow {
+        id: 0,
+        symbol: "BTC_USDT".into(),
+        side: Side::Buy,
+        quantity: None,
+        notional: Some(Decimal::from(100)),
+        source: "test".into(),
+        dedup_key: None,
+        created_at_ms: START_MS - 3_600_000,
+        status: SignalStatus::New,
+        reason: None,
+        trade_id: None,
+    };
+    store::insert_signal(conn, &stale).unwrap();
+    let unknown = SignalRow {
+        symbol: "DOGE_USDT".into(),
+        created_at_ms: START_MS,
+        ..stale
+    };
+    store::insert_signal(conn, &unknown).unwrap();
+    harness.run(3);
+    let signals = store::all_signals(harness.agent.store().conn()).unwrap();
+    assert!(signals.iter().all(|s| s.status == SignalStatus::Dropped));
+    assert!(signals[0].reason.as_deref().unwrap().starts_with("stale"));
+    assert!(signals[1].reason.as_deref().unwrap().contains("watchlist"));
+    assert!(harness.trades().is_empty());
+}
