@@ -62,11 +62,12 @@ enum Command {
         #[arg(
             long,
             conflicts_with = "notional",
-            required_unless_present = "notional"
+            required_unless_present = "notional",
+            allow_negative_numbers = true
         )]
         quantity: Option<String>,
         /// Size in the quote asset.
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true)]
         notional: Option<String>,
     },
     /// Inspect and operate circuit breakers.

@@ -1,0 +1,421 @@
+//! The real binary: quick start, bad input (exit 2, database unchanged), breaker operations
+//! through the CLI, and SIGKILL at random moments followed by restarts on the same database.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use fillguard::core::clock::Clock;
+use fillguard::core::domain::Millis;
+use fillguard::core::ids::{CLIENT_OID_PREFIX, Role, parse_client_oid};
+use fillguard::core::trade::TradeState;
+use fillguard::store::{self, Store};
+use fillguard::venue::paper::PaperVenue;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_fillguard");
+
+struct Workspace {
+    dir: tempfile::TempDir,
+}
+
+impl Workspace {
+    fn new(extra_toml: &str) -> Workspace {
+        let dir = tempfile::tempdir().unwrap();
+        let toml = format!(
+            "[store]\npath = \"{}/fillguard.db\"\n[metrics]\nlisten = \"off\"\n[paper]\nspeed = 100\n{extra_toml}",
+            dir.path().display()
+        );
+        std::fs::write(dir.path().join("fillguard.toml"), toml).unwrap();
+        Workspace { dir }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(BINARY);
+        command
+            .arg("--config")
+            .arg(self.path("fillguard.toml"))
+            .args(args)
+            .env_remove("JOURNAL_STREAM")
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null());
+        command
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("the binary starts")
+    }
+
+    fn run_ok(&self, args: &[&str]) -> String {
+        let output = self.run(args);
+        assert!(
+            output.status.success(),
+            "fillguard {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    }
+
+    fn status(&self) -> Value {
+        serde_json::from_str(&self.run_ok(&["status", "--json"])).unwrap()
+    }
+
+    /// The bytes of every file of the database and the paper account.
+    fn snapshot(&self) -> BTreeMap<String, Vec<u8>> {
+        let mut files = BTreeMap::new();
+        for entry in std::fs::read_dir(self.dir.path()).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().to_string();
+            if name.starts_with("fillguard.") && name != "fillguard.toml" {
+                files.insert(name, std::fs::read(&path).unwrap());
+            }
+        }
+        files
+    }
+}
+
+fn trades(status: &Value) -> &Vec<Value> {
+    status["trades"].as_array().unwrap()
+}
+
+#[test]
+fn quick_start_trades_both_directions_each_protected_once_or_closed() {
+    let workspace = Workspace::new("");
+    let started = Instant::now();
+    workspace.run_ok(&["run", "--max-ticks", "300"]);
+    assert!(started.elapsed() < Duration::from_secs(60));
+    let status = workspace.status();
+    let filled: Vec<&Value> = trades(&status)
+        .iter()
+        .filter(|t| t["filled_quantity"].as_str() != Some("0"))
+        .collect();
+    for side in ["BUY", "SELL"] {
+        assert!(
+            filled.iter().any(|t| t["side"] == side),
+            "no filled {side} trade: {status:#}"
+        );
+    }
+    for trade in filled {
+        let orders = trade["orders"].as_array().unwrap();
+        let live = |role: &str| {
+            orders
+                .iter()
+                .filter(|o| o["client_oid"].as_str().unwrap().contains(role))
+                .filter(|o| {
+                    ["SENT", "NEW", "PENDING", "ACTIVE", "UNKNOWN", "INTENT"]
+                        .contains(&o["status"].as_str().unwrap())
+                })
+                .count()
+        };
+        match trade["state"].as_str().unwrap() {
+            "PROTECTED" => assert_eq!((live("-S"), live("-T")), (1, 1), "{trade:#}"),
+            "CLOSED" => {
+                let reason = trade["close_reason"].as_str().unwrap();
+                assert!(reason.ends_with("_filled"), "{trade:#}");
+                assert_eq!((live("-S"), live("-T")), (0, 0), "{trade:#}");
+            }
+            other => panic!("trade in state {other}: {trade:#}"),
+        }
+    }
+}
+
+fn assert_usage_error(output: &Output, needle: &str) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "stderr: {stderr}");
+    assert!(stderr.contains(needle), "{needle:?} not in: {stderr}");
+}
+
+#[test]
+fn bad_input_exits_2_names_the_problem_and_leaves_the_database_unchanged() {
+    let workspace = Workspace::new("");
+    workspace.run_ok(&["run", "--max-ticks", "5"]);
+    let before = workspace.snapshot();
+    assert!(before.contains_key("fillguard.db"));
+
+    let broken = workspace.path("broken.toml");
+    std::fs::write(&broken, "[poll\nmax_attempts = 3\n").unwrap();
+    let output = Command::new(BINARY)
+        .args(["--config", broken.to_str().unwrap(), "run"])
+        .output()
+        .unwrap();
+    assert_usage_error(&output, "broken.toml");
+
+    let unknown = workspace.path("unknown.toml");
+    std::fs::write(&unknown, "[poll]\nmax_atempts = 3\n").unwrap();
+    let output = Command::new(BINARY)
+        .args(["--config", unknown.to_str().unwrap(), "check-config"])
+        .output()
+        .unwrap();
+    assert_usage_error(&output, "poll.max_atempts");
+
+    let cases: [(&str, &str, &str); 4] = [
+        ("ORDER_FILL_POLL_MAX_ATTEMPTS", "0", "poll.max_attempts"),
+        ("FILLGUARD_POLL__MAX_ATTEMPTS", "101", "poll.max_attempts"),
+        (
+            "ORDER_FILL_POLL_INTERVAL_SECONDS",
+            "0.01",
+            "poll.interval_seconds",
+        ),
+        (
+            "FILLGUARD_POLL__DEADLINE_SECONDS",
+            "0.5",
+            "poll.deadline_seconds",
+        ),
+    ];
+    for (variable, value, key) in cases {
+        let output = workspace
+            .command(&["run", "--max-ticks", "1"])
+            .env(variable, value)
+            .output()
+            .unwrap();
+        assert_usage_error(&output, key);
+        assert_usage_error(&output, variable);
+    }
+
+    let signals: [(&[&str], &str); 4] = [
+        (&["--quantity", "-1"], "greater than zero"),
+        (&["--quantity", "0"], "greater than zero"),
+        (&["--notional", "abc"], "not a decimal"),
+        (&["--quantity", "1", "--symbol-x"], "--symbol-x"),
+    ];
+    for (size, needle) in signals {
+        let mut args = vec!["signal", "--symbol", "BTC_USDT", "--side", "BUY"];
+        args.extend_from_slice(size);
+        assert_usage_error(&workspace.run(&args), needle);
+    }
+    let output = workspace.run(&[
+        "signal",
+        "--symbol",
+        "DOGE_USDT",
+        "--side",
+        "BUY",
+        "--quantity",
+        "1",
+    ]);
+    assert_usage_error(&output, "unknown symbol \"DOGE_USDT\"");
+
+    assert!(workspace.snapshot() == before, "stored state changed");
+}
+
+#[test]
+fn breaker_trip_blocks_the_symbol_and_reset_reopens_it() {
+    let workspace = Workspace::new(
+        "[[watchlist]]\nsymbol = \"BTC_USDT\"\nstrategy = \"none\"\nnotional = \"100\"\nstop_loss_pct = \"2\"\ntake_profit_pct = \"3\"\n[[watchlist]]\nsymbol = \"ETH_USDT\"\nstrategy = \"none\"\nnotional = \"100\"\nstop_loss_pct = \"2\"\ntake_profit_pct = \"3\"\n",
+    );
+    workspace.run_ok(&["breaker", "trip", "BTC_USDT", "--reason", "maintenance"]);
+    assert!(workspace.run_ok(&["breaker", "list"]).contains("OPEN"));
+    workspace.run_ok(&[
+        "signal",
+        "--symbol",
+        "BTC_USDT",
+        "--side",
+        "BUY",
+        "--notional",
+        "100",
+    ]);
+    workspace.run_ok(&[
+        "signal",
+        "--symbol",
+        "ETH_USDT",
+        "--side",
+        "BUY",
+        "--notional",
+        "100",
+    ]);
+    workspace.run_ok(&["run", "--max-ticks", "20"]);
+    let status = workspace.status();
+    let symbols: Vec<&str> = trades(&status)
+        .iter()
+        .map(|t| t["symbol"].as_str().unwrap())
+        .collect();
+    assert_eq!(symbols, vec!["ETH_USDT"], "{status:#}");
+
+    workspace.run_ok(&["breaker", "reset", "BTC_USDT"]);
+    assert!(workspace.run_ok(&["breaker", "list"]).contains("closed"));
+    workspace.run_ok(&[
+        "signal",
+        "--symbol",
+        "BTC_USDT",
+        "--side",
+        "BUY",
+        "--notional",
+        "100",
+    ]);
+    workspace.run_ok(&["run", "--max-ticks", "20"]);
+    let status = workspace.status();
+    assert!(
+        trades(&status).iter().any(|t| t["symbol"] == "BTC_USDT"),
+        "{status:#}"
+    );
+}
+
+/// splitmix64, so the kill moments are reproducible.
+fn next_random(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+fn spawn_run(workspace: &Workspace) -> Child {
+    workspace
+        .command(&["run"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+struct FixedClock(Millis);
+
+impl Clock for FixedClock {
+    fn now_ms(&self) -> Millis {
+        self.0
+    }
+    fn sleep(&self, _: Duration) {}
+}
+
+/// Checks the exchange's book against the store: no duplicate protection (S1), no order of
+/// ours unknown to the store (S5), one entry per trade (S6).
+fn check_book_against_store(workspace: &Workspace) -> (usize, usize) {
+    let store = Store::open(&workspace.path("fillguard.db")).unwrap();
+    let config =
+        fillguard::config::load_from(Some(&workspace.path("fillguard.toml")), &BTreeMap::new())
+            .unwrap();
+    let state = workspace.path("fillguard.paper.json");
+    let saved = PaperVenue::saved_time(&state).unwrap().unwrap();
+    let paper = PaperVenue::open(&config.paper, Rc::new(FixedClock(saved)), state).unwrap();
+    let mut live: BTreeMap<(i64, Role), usize> = BTreeMap::new();
+    let mut entries: BTreeMap<i64, usize> = BTreeMap::new();
+    for order in paper.engine().book() {
+        assert!(order.client_oid.starts_with(CLIENT_OID_PREFIX));
+        assert!(
+            store::knows_client_oid(store.conn(), &order.client_oid).unwrap(),
+            "orphan on the book: {order:?}"
+        );
+        let (trade_id, role, _) = parse_client_oid(&order.client_oid).unwrap();
+        if role == Role::Entry {
+            *entries.entry(trade_id).or_default() += 1;
+        }
+        if role.is_protective() && !order.status.is_terminal() {
+            *live.entry((trade_id, role)).or_default() += 1;
+        }
+    }
+    assert!(
+        live.values().all(|count| *count == 1),
+        "duplicate protection: {live:?}"
+    );
+    assert!(
+        entries.values().all(|count| *count == 1),
+        "duplicate entry: {entries:?}"
+    );
+    let protected = store::all_trade_ids(store.conn())
+        .unwrap()
+        .into_iter()
+        .map(|id| store::load_view(store.conn(), id).unwrap())
+        .filter(|view| view.trade.state == TradeState::Protected)
+        .count();
+    (entries.len(), protected)
+}
+
+#[test]
+fn sigkill_at_random_moments_never_duplicates_or_loses_protection() {
+    let workspace = Workspace::new("[protection]\nwatch_interval_seconds = 1.0\n");
+    let mut seed = 0x5EED_u64;
+    let kills = 12;
+    for kill in 0..kills {
+        for (symbol, side) in [("BTC_USDT", "BUY"), ("ETH_USDT", "SELL")] {
+            workspace.run_ok(&[
+                "signal",
+                "--symbol",
+                symbol,
+                "--side",
+                side,
+                "--notional",
+                "50",
+            ]);
+        }
+        let mut child = spawn_run(&workspace);
+        let delay_ms = 150 + next_random(&mut seed) % 900;
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        let (entries, _) = check_book_against_store(&workspace);
+        eprintln!("kill {kill} after {delay_ms} ms: {entries} entries on the book");
+    }
+    let before = trades(&workspace.status()).len();
+    workspace.run_ok(&[
+        "signal",
+        "--symbol",
+        "BTC_USDT",
+        "--side",
+        "SELL",
+        "--notional",
+        "50",
+    ]);
+    workspace.run_ok(&["run", "--max-ticks", "200"]);
+    let (entries, protected) = check_book_against_store(&workspace);
+    let status = workspace.status();
+    let all = trades(&status);
+    assert!(all.len() > before, "trading resumed after the restarts");
+    for trade in all {
+        let state = trade["state"].as_str().unwrap();
+        let filled = trade["filled_quantity"].as_str().unwrap() != "0";
+        let settled = matches!(state, "PROTECTED" | "CLOSED")
+            || (state == "HALTED"
+                && status["breakers"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|b| b["symbol"] == trade["symbol"] && b["open"] == true));
+        assert!(
+            !filled || settled,
+            "filled trade not protected, closed or halted: {trade:#}"
+        );
+    }
+    eprintln!(
+        "sigkill test: {kills} kills, {} trades, {entries} entries on the book, {protected} protected now",
+        all.len()
+    );
+}
+
+#[test]
+fn check_config_masks_secrets_and_round_trips() {
+    let workspace = Workspace::new("");
+    let secret = workspace.path("api-secret");
+    std::fs::write(&secret, "super-secret-value\n").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let output = workspace
+        .command(&["check-config"])
+        .env("FILLGUARD_VENUE__API_KEY", "key-123456")
+        .env("FILLGUARD_VENUE__API_SECRET_FILE", &secret)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        !text.contains("super-secret-value") && !text.contains("key-123456"),
+        "{text}"
+    );
+    assert!(text.contains("[poll]"));
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let output = workspace
+        .command(&["check-config"])
+        .env("FILLGUARD_VENUE__API_SECRET_FILE", &secret)
+        .output()
+        .unwrap();
+    assert_usage_error(&output, "0644");
+}
