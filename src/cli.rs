@@ -183,7 +183,10 @@ pub fn paper_state_path(store_path: &Path) -> PathBuf {
     store_path.with_extension("paper.json")
 }
 
-fn open_venue(config: &Config) -> Result<(Box<dyn Venue>, Rc<dyn Clock>), Failure> {
+/// A venue and the clock the agent runs on with it.
+type OpenedVenue = (Box<dyn Venue>, Rc<dyn Clock>);
+
+fn open_venue(config: &Config) -> Result<OpenedVenue, Failure> {
     match config.venue.kind {
         VenueKind::Paper => {
             let state = paper_state_path(&config.store.path);

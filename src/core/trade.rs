@@ -263,6 +263,8 @@ pub enum SendOutcome {
     Ambiguous { message: String },
 }
 
+// Short-lived and moved once per lookup: boxing the report would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LookOutcome {
     Found(OrderReport),

@@ -126,63 +126,7 @@ impl Agent {
             }
         };
         let request = entry_request(&signal, &item, self.config.protection.mode);
-        let now = self.clock.now_ms();
-        let allow_concurrent = self.config.signals.allow_concurrent_trades;
-        let planned = self.store.transaction(|conn| {
-            store::cache_instrument(conn, &prices.instrument, now)?;
-            let symbol_breaker = store::breaker(conn, &signal.symbol)?;
-            let global_breaker = store::breaker(conn, GLOBAL)?;
-            let context = EntryContext {
-                instrument: &prices.instrument,
-                last_price: prices.last_price,
-                free_base: prices.free_base,
-                free_quote: prices.free_quote,
-                symbol_breaker: symbol_breaker.as_ref(),
-                global_breaker: global_breaker.as_ref(),
-                open_trade_on_symbol: store::open_trade_on(conn, &signal.symbol)?,
-                allow_concurrent_trades: allow_concurrent,
-            };
-            let trade_id = store::next_trade_id(conn)?;
-            match plan_entry(trade_id, &request, &context, now) {
-                Ok(view) => {
-                    store::save_view(conn, &view)?;
-                    store::settle_signal(
-                        conn,
-                        signal.id,
-                        SignalStatus::Taken,
-                        None,
-                        Some(trade_id),
-                    )?;
-                    let detail = format!(
-                        "opened from signal {} ({}): {} {} {}",
-                        signal.id,
-                        signal.source,
-                        view.trade.side,
-                        view.trade.entry_quantity,
-                        view.trade.symbol
-                    );
-                    store::record_event(
-                        conn,
-                        now,
-                        Some(trade_id),
-                        Some(&signal.symbol),
-                        "opened",
-                        &detail,
-                    )?;
-                    Ok(Ok(trade_id))
-                }
-                Err(reason) => {
-                    store::settle_signal(
-                        conn,
-                        signal.id,
-                        SignalStatus::Dropped,
-                        Some(&reason),
-                        None,
-                    )?;
-                    Ok(Err(reason))
-                }
-            }
-        })?;
+        let planned = self.open_trade(&signal, &prices, &request)?;
         match planned {
             Ok(trade_id) => {
                 info!(trade_id, signal_id = signal.id, symbol = %signal.symbol, side = %signal.side, "trade opened");
@@ -195,6 +139,75 @@ impl Agent {
                 Ok(())
             }
         }
+    }
+
+    /// One transaction: re-checks the guards, then stores the trade with its intents and marks
+    /// the signal taken, or marks it dropped with the reason.
+    fn open_trade(
+        &mut self,
+        signal: &SignalRow,
+        prices: &Prices,
+        request: &EntryRequest,
+    ) -> anyhow::Result<Result<i64, String>> {
+        let now = self.clock.now_ms();
+        let allow_concurrent = self.config.signals.allow_concurrent_trades;
+        self.store
+            .transaction(|conn| {
+                store::cache_instrument(conn, &prices.instrument, now)?;
+                let symbol_breaker = store::breaker(conn, &signal.symbol)?;
+                let global_breaker = store::breaker(conn, GLOBAL)?;
+                let context = EntryContext {
+                    instrument: &prices.instrument,
+                    last_price: prices.last_price,
+                    free_base: prices.free_base,
+                    free_quote: prices.free_quote,
+                    symbol_breaker: symbol_breaker.as_ref(),
+                    global_breaker: global_breaker.as_ref(),
+                    open_trade_on_symbol: store::open_trade_on(conn, &signal.symbol)?,
+                    allow_concurrent_trades: allow_concurrent,
+                };
+                let trade_id = store::next_trade_id(conn)?;
+                match plan_entry(trade_id, request, &context, now) {
+                    Ok(view) => {
+                        store::save_view(conn, &view)?;
+                        store::settle_signal(
+                            conn,
+                            signal.id,
+                            SignalStatus::Taken,
+                            None,
+                            Some(trade_id),
+                        )?;
+                        let detail = format!(
+                            "opened from signal {} ({}): {} {} {}",
+                            signal.id,
+                            signal.source,
+                            view.trade.side,
+                            view.trade.entry_quantity,
+                            view.trade.symbol
+                        );
+                        store::record_event(
+                            conn,
+                            now,
+                            Some(trade_id),
+                            Some(&signal.symbol),
+                            "opened",
+                            &detail,
+                        )?;
+                        Ok(Ok(trade_id))
+                    }
+                    Err(reason) => {
+                        store::settle_signal(
+                            conn,
+                            signal.id,
+                            SignalStatus::Dropped,
+                            Some(&reason),
+                            None,
+                        )?;
+                        Ok(Err(reason))
+                    }
+                }
+            })
+            .map_err(Into::into)
     }
 
     fn drop_signal(&mut self, signal: &SignalRow, reason: &str) -> anyhow::Result<()> {
