@@ -24,7 +24,7 @@ const STOP_LOSS_PCT_DEFAULT: &str = "0.5";
 const TAKE_PROFIT_PCT_DEFAULT: &str = "0.8";
 const BALANCES_DEFAULT: [(&str, &str); 3] = [("USDT", "10000"), ("BTC", "0.2"), ("ETH", "3")];
 const TAKER_FEE_RATE_DEFAULT: &str = "0.001";
-const VOLATILITY_DEFAULT: &str = "0.0015";
+const VOLATILITY_DEFAULT: &str = "0.0008";
 
 /// Paper instruments: symbol, base, quote, price tick, quantity tick, minimum quantity, minimum
 /// notional, start price.
