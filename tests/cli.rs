@@ -419,3 +419,27 @@ fn check_config_masks_secrets_and_round_trips() {
         .unwrap();
     assert_usage_error(&output, "0644");
 }
+
+#[test]
+fn sigterm_finishes_the_current_step_and_exits_zero() {
+    let workspace = Workspace::new("");
+    let mut child = spawn_run(&workspace);
+    std::thread::sleep(Duration::from_millis(1_500));
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let started = Instant::now();
+    let exit = loop {
+        if let Some(exit) = child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(exit.code(), Some(0));
+}

@@ -288,3 +288,162 @@ pub fn cache_instrument(conn: &Connection, instrument: &Instrument, now: Millis)
 pub fn cached_instrument(conn: &Connection, symbol: &str) -> Result<Option<Instrument>> {
     rows::cached_instrument(conn, symbol)
 }
+
+#[cfg(test)]
+mod tests {
+    use rust_decimal::Decimal;
+
+    use super::*;
+    use crate::core::domain::{OrderType, ProtectionMode, Side};
+    use crate::core::entry::{EntryContext, EntryRequest, EntrySize, plan_entry};
+    use crate::core::ids::Role;
+    use crate::core::trade::{OrderStatus, new_order};
+
+    fn view(trade_id: i64) -> TradeView {
+        let instrument = Instrument {
+            symbol: "BTC_USDT".into(),
+            base: "BTC".into(),
+            quote: "USDT".into(),
+            price_tick: "0.01".parse().unwrap(),
+            quantity_tick: "0.0001".parse().unwrap(),
+            min_quantity: "0.0001".parse().unwrap(),
+            min_notional: Decimal::ONE,
+            taker_fee_rate: "0.001".parse().unwrap(),
+        };
+        let request = EntryRequest {
+            symbol: "BTC_USDT".into(),
+            side: Side::Buy,
+            size: EntrySize::Quantity("0.5".parse().unwrap()),
+            stop_loss_pct: Decimal::ONE,
+            take_profit_pct: Decimal::TWO,
+            mode: ProtectionMode::Oco,
+            signal_id: None,
+        };
+        let context = EntryContext {
+            instrument: &instrument,
+            last_price: Decimal::ONE_HUNDRED,
+            free_base: Decimal::ZERO,
+            free_quote: Decimal::from(1_000),
+            symbol_breaker: None,
+            global_breaker: None,
+            open_trade_on_symbol: false,
+            allow_concurrent_trades: false,
+        };
+        plan_entry(trade_id, &request, &context, 1_000).unwrap()
+    }
+
+    fn stop(generation: u32) -> crate::core::trade::Order {
+        let quantity = "0.4995".parse().unwrap();
+        let trigger = Some("99".parse().unwrap());
+        new_order(
+            1,
+            Role::StopLoss,
+            generation,
+            Side::Sell,
+            OrderType::StopLoss,
+            quantity,
+            None,
+            trigger,
+        )
+    }
+
+    #[test]
+    fn a_view_round_trips_with_exact_decimals() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("t.db")).unwrap();
+        let mut original = view(1);
+        original.orders.push(stop(1));
+        store
+            .transaction(|conn| save_view(conn, &original))
+            .unwrap();
+        let loaded = load_view(store.conn(), 1).unwrap();
+        assert_eq!(loaded, original);
+    }
+
+    #[test]
+    fn a_second_live_stop_loss_for_a_trade_is_refused_by_the_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("t.db")).unwrap();
+        let mut first = view(1);
+        first.orders.push(stop(1));
+        store.transaction(|conn| save_view(conn, &first)).unwrap();
+        let mut second = first.clone();
+        second.orders.push(stop(2));
+        let refused = store.transaction(|conn| save_view(conn, &second));
+        assert!(refused.is_err(), "two live stops were stored");
+        // Once the first is terminal, the next generation is accepted.
+        second.orders[1].status = OrderStatus::NotPlaced;
+        store.transaction(|conn| save_view(conn, &second)).unwrap();
+    }
+
+    #[test]
+    fn a_database_from_a_newer_version_is_refused_and_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        drop(Store::open(&path).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "user_version", 99).unwrap();
+        drop(conn);
+        let error = Store::open(&path).err().expect("refused");
+        assert!(error.to_string().contains("schema version 99"), "{error}");
+        let conn = Connection::open(&path).unwrap();
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, 99);
+    }
+
+    #[test]
+    fn opening_twice_applies_migrations_once_with_wal_and_full_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        drop(Store::open(&path).unwrap());
+        let store = Store::open(&path).unwrap();
+        let conn = store.conn();
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, MIGRATIONS.len() as i64);
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        let synchronous: i64 = conn
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(synchronous, 2, "FULL");
+    }
+
+    #[test]
+    fn a_corrupt_decimal_is_reported_with_table_row_and_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("t.db")).unwrap();
+        let original = view(1);
+        store
+            .transaction(|conn| save_view(conn, &original))
+            .unwrap();
+        store
+            .conn()
+            .execute("UPDATE trades SET avg_price = '1.2.3' WHERE id = 1", [])
+            .unwrap();
+        let error = load_view(store.conn(), 1).unwrap_err().to_string();
+        assert!(
+            error.contains("trades row 1") && error.contains("avg_price"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn alerts_are_deduplicated_by_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let alert = Alert {
+            severity: crate::core::trade::Severity::Critical,
+            key: "protection-1".into(),
+            text: "x".into(),
+        };
+        assert!(enqueue_alert(store.conn(), &alert, Some(1), Some("BTC_USDT"), 5).unwrap());
+        assert!(!enqueue_alert(store.conn(), &alert, Some(1), Some("BTC_USDT"), 6).unwrap());
+        assert_eq!(due_alerts(store.conn(), 10, 10).unwrap().len(), 1);
+    }
+}
