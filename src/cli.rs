@@ -266,19 +266,7 @@ fn breaker(config: &Config, action: BreakerCommand) -> Result<(), Failure> {
     let now = wall_now_ms();
     match action {
         BreakerCommand::List => {
-            let breakers = store::breakers(store.conn())?;
-            if breakers.is_empty() {
-                println!("no breakers have tripped");
-            }
-            for breaker in breakers {
-                println!(
-                    "{:<12} {:<6} trips={} reason={}",
-                    breaker.symbol,
-                    if breaker.open { "OPEN" } else { "closed" },
-                    breaker.trip_count,
-                    breaker.reason.as_deref().unwrap_or("-")
-                );
-            }
+            status::print_breakers(&store::breakers(store.conn())?, "");
         }
         BreakerCommand::Trip { symbol, reason } => {
             store.transaction(|conn| {

@@ -143,18 +143,23 @@ fn print_tables(
         .count();
     println!("\nopen trades: {open}, protected: {protected}");
     println!("\nbreakers:");
+    print_breakers(breakers, "  ");
+    let critical = alerts.iter().filter(|a| a.severity == "CRITICAL").count();
+    println!("\nalerts: {} ({} critical)", alerts.len(), critical);
+}
+
+/// One line per breaker, each starting with `indent`.
+pub fn print_breakers(breakers: &[crate::core::breaker::Breaker], indent: &str) {
     if breakers.is_empty() {
-        println!("  none tripped");
+        println!("{indent}no breakers have tripped");
     }
     for breaker in breakers {
         println!(
-            "  {:<12} {:<6} trips={} reason={}",
+            "{indent}{:<12} {:<6} trips={} reason={}",
             breaker.symbol,
             if breaker.open { "OPEN" } else { "closed" },
             breaker.trip_count,
             breaker.reason.as_deref().unwrap_or("-")
         );
     }
-    let critical = alerts.iter().filter(|a| a.severity == "CRITICAL").count();
-    println!("\nalerts: {} ({} critical)", alerts.len(), critical);
 }
