@@ -2,6 +2,7 @@
 //! sub-modules (`paper` now, `cryptocom` next). Only a venue implementation knows a wire format;
 //! this module knows none.
 
+pub mod cryptocom;
 pub mod paper;
 
 use rust_decimal::Decimal;
