@@ -178,6 +178,23 @@ fn run_agent(config: Config, max_ticks: Option<u64>) -> Result<(), Failure> {
     Ok(())
 }
 
+/// True when `base_url` points at this machine (the simulator), not at an exchange.
+pub fn is_loopback_url(base_url: &str) -> bool {
+    let rest = base_url
+        .strip_prefix("http://")
+        .or_else(|| base_url.strip_prefix("https://"))
+        .unwrap_or(base_url);
+    let authority = rest.split('/').next().unwrap_or_default();
+    let host = match authority.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
+        None => authority.split(':').next().unwrap_or_default(),
+    };
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|address| address.is_loopback())
+}
+
 /// Where the paper account lives: beside the database, so it survives restarts with it.
 pub fn paper_state_path(store_path: &Path) -> PathBuf {
     store_path.with_extension("paper.json")
@@ -314,4 +331,21 @@ fn check_breaker_symbol(config: &Config, symbol: &str, has_row: bool) -> Result<
     Err(Failure::usage(format!(
         "unknown symbol {symbol:?}: not on the watchlist (use \"*\" for the global breaker)"
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_loopback_url;
+
+    #[test]
+    fn only_this_machine_counts_as_loopback() {
+        assert!(is_loopback_url("http://127.0.0.1:9000/exchange/v1"));
+        assert!(is_loopback_url("http://127.8.0.1/exchange/v1"));
+        assert!(is_loopback_url("http://localhost:1/exchange/v1"));
+        assert!(is_loopback_url("http://[::1]:8080/exchange/v1"));
+        assert!(!is_loopback_url("https://api.crypto.com/exchange/v1"));
+        assert!(!is_loopback_url("https://uat-api.3ona.co/exchange/v1"));
+        assert!(!is_loopback_url("http://127.0.0.1.example.com/exchange/v1"));
+        assert!(!is_loopback_url("http://10.0.0.1/exchange/v1"));
+    }
 }

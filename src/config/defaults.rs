@@ -24,6 +24,10 @@ const STOP_LOSS_PCT_DEFAULT: &str = "0.5";
 const TAKE_PROFIT_PCT_DEFAULT: &str = "0.8";
 const BALANCES_DEFAULT: [(&str, &str); 3] = [("USDT", "10000"), ("BTC", "0.2"), ("ETH", "3")];
 const TAKER_FEE_RATE_DEFAULT: &str = "0.001";
+/// Crypto.com's highest spot taker rate; only used to size protection before a fill is known.
+const VENUE_TAKER_FEE_RATE_DEFAULT: &str = "0.0025";
+/// When the exchange's risk parameters give no minimum order value.
+const MIN_NOTIONAL_FALLBACK_DEFAULT: &str = "1";
 const VOLATILITY_DEFAULT: &str = "0.0008";
 
 /// Paper instruments: symbol, base, quote, price tick, quantity tick, minimum quantity, minimum
@@ -71,6 +75,8 @@ pub(crate) fn raw(env: &BTreeMap<String, String>) -> RawConfig {
             api_secret_file: None,
             live: Some(Flag(false)),
             timeout_seconds: Some(seconds(v::VENUE_TIMEOUT_DEFAULT)),
+            taker_fee_rate: Some(num(VENUE_TAKER_FEE_RATE_DEFAULT)),
+            min_notional_fallback: Some(num(MIN_NOTIONAL_FALLBACK_DEFAULT)),
         },
         store: RawStore {
             path: Some(store_path(env)),

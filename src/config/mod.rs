@@ -82,6 +82,10 @@ pub struct VenueConfig {
     pub live: bool,
     /// Total timeout of one HTTP request.
     pub timeout: Duration,
+    /// Taker fee rate assumed before a fill reports the real fee (sizing only).
+    pub taker_fee_rate: Decimal,
+    /// Minimum order value when the exchange's risk parameters have none.
+    pub min_notional_fallback: Decimal,
 }
 
 #[derive(Debug, Clone)]

@@ -196,6 +196,10 @@ pub(crate) struct RawVenue {
     pub live: Option<Flag>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_seconds: Option<Num>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub taker_fee_rate: Option<Num>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_notional_fallback: Option<Num>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

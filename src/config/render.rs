@@ -92,6 +92,8 @@ fn venue(venue: &VenueConfig) -> RawVenue {
             .map(|path| path.to_string_lossy().into_owned()),
         live: Some(Flag(venue.live)),
         timeout_seconds: Some(seconds(venue.timeout)),
+        taker_fee_rate: Some(Num(venue.taker_fee_rate)),
+        min_notional_fallback: Some(Num(venue.min_notional_fallback)),
     }
 }
 

@@ -324,6 +324,18 @@ fn venue(
             VENUE_TIMEOUT_MIN,
             VENUE_TIMEOUT_MAX,
         )?,
+        taker_fee_rate: c.decimal(
+            "venue.taker_fee_rate",
+            raw.taker_fee_rate,
+            (Decimal::ZERO, Some(Decimal::new(1, 1))),
+            false,
+        )?,
+        min_notional_fallback: c.decimal(
+            "venue.min_notional_fallback",
+            raw.min_notional_fallback,
+            (Decimal::ZERO, None),
+            false,
+        )?,
     })
 }
 

@@ -103,6 +103,7 @@ impl Agent {
 
     /// Runs the loop until a stop request or `max_ticks` turns.
     pub fn run(&mut self, max_ticks: Option<u64>) -> anyhow::Result<RunSummary> {
+        self.self_check()?;
         self.reconcile()?;
         // The agent's one unbounded loop (bounded by --max-ticks when given): it ends on
         // SIGINT/SIGTERM after finishing the current step.
@@ -136,6 +137,31 @@ impl Agent {
         }
         self.deliver_alerts()?;
         Ok(())
+    }
+
+    /// F13: if the venue no longer accepts what protection needs, no entry may open. The global
+    /// breaker opens (entries only: open trades keep being managed) and a CRITICAL alert says why.
+    pub fn self_check(&mut self) -> anyhow::Result<()> {
+        let error = match self.venue.self_check() {
+            Ok(()) => return Ok(()),
+            Err(error) => error,
+        };
+        let now = self.clock.now_ms();
+        error!(error = %error, "venue self-check failed; no new entries");
+        let alert = Alert {
+            severity: Severity::Critical,
+            key: format!("self-check-{now}"),
+            text: format!(
+                "VENUE SELF-CHECK FAILED on {}: {error}. The global breaker is OPEN: no new entries; open trades are still protected and watched. Operator: check the API key's permissions, IP whitelist and the exchange's status, then `fillguard breaker reset \"*\"`",
+                self.venue.name()
+            ),
+        };
+        self.store.transaction(|conn| {
+            trip_breaker(conn, GLOBAL, "self_check_failed", now)?;
+            store::enqueue_alert(conn, &alert, None, None, now)?;
+            store::record_event(conn, now, None, None, "self_check", &error.to_string())
+        })?;
+        self.deliver_alerts()
     }
 
     /// Start-up reconciliation: every non-terminal trade is driven once (the core looks its

@@ -97,4 +97,9 @@ pub trait Venue {
     fn open_orders(&mut self) -> Result<Vec<OrderReport>, VenueError>;
     /// Recent terminal orders of one instrument.
     fn order_history(&mut self, symbol: &str) -> Result<Vec<OrderReport>, VenueError>;
+    /// Proves, before the first entry, that the venue still accepts what protection needs
+    /// (field failure F13: an API change can silently break the stop-loss path).
+    fn self_check(&mut self) -> Result<(), VenueError> {
+        Ok(())
+    }
 }
