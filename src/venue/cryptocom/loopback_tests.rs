@@ -452,3 +452,76 @@ fn lists_and_cancels_use_the_advanced_api() {
         json!({"list_id": "6498090546073120100"})
     );
 }
+
+#[test]
+fn otoco_sends_three_legs_entry_first_and_signs_them() {
+    let responder = Responder::start(vec![ok(json!({"list_id": "6498090546073120100"}))]);
+    let mut entry = market_sell();
+    entry.client_oid = "entry".into();
+    entry.side = Side::Buy;
+    entry.order_type = OrderType::Limit;
+    entry.price = Some(Decimal::from(93_000));
+    let mut stop = market_sell();
+    stop.client_oid = "sl".into();
+    stop.order_type = OrderType::StopLoss;
+    stop.trigger_price = Some(Decimal::from(80_000));
+    let mut profit = market_sell();
+    profit.client_oid = "tp".into();
+    profit.order_type = OrderType::TakeProfit;
+    profit.trigger_price = Some(Decimal::from(108_000));
+    let ack = venue(&responder)
+        .create_otoco(&entry, &stop, &profit)
+        .unwrap();
+    assert_eq!(ack.list_id, "6498090546073120100");
+
+    let body = responder.requests()[0].json();
+    let legs = body["params"]["order_list"].as_array().unwrap().clone();
+    let oids: Vec<&str> = legs
+        .iter()
+        .map(|leg| leg["client_oid"].as_str().unwrap())
+        .collect();
+    assert_eq!(oids, ["entry", "sl", "tp"]);
+    assert_eq!(legs[2]["type"], "TAKE_PROFIT");
+    assert!(
+        legs.iter()
+            .flat_map(|leg| leg.as_object().unwrap().values())
+            .all(Value::is_string),
+        "no arrays or numbers inside legs"
+    );
+    let id = body["id"].as_u64().unwrap();
+    let nonce = body["nonce"].as_u64().unwrap();
+    let method = "private/advanced/create-otoco";
+    let expected = sign::signature(SECRET, method, id, API_KEY, &body["params"], nonce);
+    assert_eq!(body["sig"], expected);
+}
+
+#[test]
+fn order_history_merges_both_apis_sorted_by_update_time() {
+    let mut filled = stop_loss_row();
+    filled["order_id"] = json!("78");
+    filled["status"] = json!("FILLED");
+    filled["update_time"] = json!(9);
+    let mut cancelled = stop_loss_row();
+    cancelled["status"] = json!("CANCELED");
+    let responder = Responder::start(vec![
+        ok(json!({"data": [filled]})),
+        ok(json!({"data": [cancelled]})),
+    ]);
+    let reports = venue(&responder).order_history("BTC_USDT").unwrap();
+    let ids: Vec<&str> = reports
+        .iter()
+        .map(|report| report.order_id.as_str())
+        .collect();
+    assert_eq!(ids, ["77", "78"]);
+    let requests = responder.requests();
+    for request in &requests {
+        let params = &request.json()["params"];
+        assert_eq!(params["limit"], json!(100), "limit is a JSON number");
+        assert_eq!(params["instrument_name"], "BTC_USDT");
+    }
+    assert!(
+        requests[1]
+            .request_line()
+            .contains("/private/advanced/get-order-history")
+    );
+}
