@@ -1,3 +1,459 @@
-//! The Crypto.com Exchange v1 venue. Only this module knows the exchange's wire format.
+//! The Crypto.com Exchange v1 venue. Only this module knows the exchange's wire format: `wire`
+//! parses answers, `params` builds order parameters, `transport` sends them (signed with `sign`,
+//! paced by `limits`). `CryptoComVenue` maps the `Venue` calls onto endpoints, plain and
+//! advanced (trigger and contingency orders live in the advanced namespace, reference §5). It
+//! reads the wall clock only for nonces and to tell closed candles from the open one.
 
+mod limits;
+mod params;
 pub mod sign;
+mod transport;
+mod wire;
+
+#[cfg(test)]
+mod loopback_tests;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use rust_decimal::Decimal;
+use serde_json::{Map, Value};
+use tracing::warn;
+
+use crate::core::domain::{Candle, Instrument, ListAck, OrderAck, OrderReport, OrderRequest};
+use crate::shell::clock::wall_now_ms;
+use crate::venue::{Venue, VenueError};
+use transport::{Retry, Transport};
+use wire::{CODE_INVALID_ARGUMENT, CODE_INVALID_INSTRUMENT, CODE_INVALID_ORDER_ID, InstrumentRow};
+
+/// How long instrument rules and minimum notionals are reused before they are fetched again.
+const INSTRUMENT_CACHE_TTL: Duration = Duration::from_secs(10 * 60);
+
+/// Most candles one `public/get-candlestick` call returns (reference §4.3).
+const CANDLES_COUNT_MAX: usize = 300;
+
+/// Supported candle timeframes: seconds and the exchange's name (reference §4.3).
+const TIMEFRAMES: [(u32, &str); 9] = [
+    (60, "1m"),
+    (300, "5m"),
+    (900, "15m"),
+    (1800, "30m"),
+    (3600, "1h"),
+    (7200, "2h"),
+    (14400, "4h"),
+    (43200, "12h"),
+    (86400, "1D"),
+];
+
+pub struct CryptoComSettings {
+    /// e.g. `https://api.crypto.com/exchange/v1`; the method is appended after a '/'.
+    pub base_url: String,
+    pub api_key: String,
+    /// Never logged, never in `Debug` output.
+    pub api_secret: String,
+    /// Total time of one request; the connect phase gets at most 5 s of it.
+    pub timeout: Duration,
+    /// Minimum order value in the quote asset when `public/get-risk-parameters` is unavailable
+    /// or has no row for the base currency.
+    pub min_notional_fallback: Decimal,
+    /// Reported as `Instrument::taker_fee_rate`.
+    pub taker_fee_rate: Decimal,
+}
+
+const MASK: &str = "<redacted>";
+
+impl fmt::Debug for CryptoComSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CryptoComSettings")
+            .field("base_url", &self.base_url)
+            .field("api_key", &MASK)
+            .field("api_secret", &MASK)
+            .field("timeout", &self.timeout)
+            .field("min_notional_fallback", &self.min_notional_fallback)
+            .field("taker_fee_rate", &self.taker_fee_rate)
+            .finish()
+    }
+}
+
+/// Instrument rules and minimum notionals, fetched together and reused for
+/// `INSTRUMENT_CACHE_TTL`.
+struct InstrumentCache {
+    fetched_at: Instant,
+    rows: BTreeMap<String, Result<InstrumentRow, VenueError>>,
+    min_notionals: BTreeMap<String, Decimal>,
+}
+
+pub struct CryptoComVenue {
+    transport: Transport,
+    min_notional_fallback: Decimal,
+    taker_fee_rate: Decimal,
+    instruments: Option<InstrumentCache>,
+}
+
+impl fmt::Debug for CryptoComVenue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CryptoComVenue").finish_non_exhaustive()
+    }
+}
+
+impl CryptoComVenue {
+    pub fn new(settings: CryptoComSettings) -> Result<CryptoComVenue, String> {
+        validate(&settings)?;
+        Ok(CryptoComVenue {
+            transport: Transport::new(
+                &settings.base_url,
+                &settings.api_key,
+                &settings.api_secret,
+                settings.timeout,
+            ),
+            min_notional_fallback: settings.min_notional_fallback,
+            taker_fee_rate: settings.taker_fee_rate,
+            instruments: None,
+        })
+    }
+
+    /// F13 start-up self-check: one read on the advanced API and one on the account balance,
+    /// answers parsed. The error names the call that failed.
+    pub fn self_check(&mut self) -> Result<(), VenueError> {
+        let method = "private/advanced/get-open-orders";
+        self.read(method, Map::new())
+            .and_then(|result| wire::order_reports(&result, method))
+            .map_err(|error| named(method, error))?;
+        let method = "private/user-balance";
+        self.read(method, Map::new())
+            .and_then(|result| wire::free_balance(&result, "USD"))
+            .map_err(|error| named(method, error))?;
+        Ok(())
+    }
+
+    fn read(&mut self, method: &str, params: Map<String, Value>) -> Result<Value, VenueError> {
+        self.transport
+            .private(method, params, None, Retry::OnRateLimit)
+    }
+
+    fn write(
+        &mut self,
+        method: &str,
+        params: Map<String, Value>,
+        client_oid: Option<&str>,
+    ) -> Result<Value, VenueError> {
+        self.transport
+            .private(method, params, client_oid, Retry::Never)
+    }
+
+    fn instrument_cache(&mut self) -> Result<&InstrumentCache, VenueError> {
+        let fresh = self
+            .instruments
+            .as_ref()
+            .is_some_and(|cache| cache.fetched_at.elapsed() < INSTRUMENT_CACHE_TTL);
+        if !fresh {
+            let result = self.transport.public("public/get-instruments", &[])?;
+            let rows = wire::rows(&result, "get-instruments")?
+                .iter()
+                .filter_map(|row| {
+                    let symbol = row.get("symbol").and_then(wire::text_of)?;
+                    Some((symbol, wire::instrument_row(row)))
+                })
+                .collect();
+            let min_notionals = self.fetch_min_notionals();
+            self.instruments = Some(InstrumentCache {
+                fetched_at: Instant::now(),
+                rows,
+                min_notionals,
+            });
+        }
+        self.instruments
+            .as_ref()
+            .ok_or_else(|| VenueError::Malformed("instrument cache empty".into()))
+    }
+
+    /// Minimum notionals per base currency; empty (so the fallback applies) when the call fails.
+    fn fetch_min_notionals(&mut self) -> BTreeMap<String, Decimal> {
+        let fetched = self
+            .transport
+            .public("public/get-risk-parameters", &[])
+            .and_then(|result| wire::min_notionals(&result));
+        match fetched {
+            Ok(rows) => rows.into_iter().collect(),
+            Err(error) => {
+                warn!(error = %error, "get-risk-parameters failed, using the configured minimum notional");
+                BTreeMap::new()
+            }
+        }
+    }
+
+    /// Plain and advanced rows merged: an advanced row whose order id the plain answer already
+    /// holds is left out. Rows within one answer are kept as they are.
+    fn merged_reports(
+        &mut self,
+        plain_method: &str,
+        advanced_method: &str,
+        params: Map<String, Value>,
+    ) -> Result<Vec<OrderReport>, VenueError> {
+        let plain_result = self.read(plain_method, params.clone())?;
+        let mut reports = wire::order_reports(&plain_result, plain_method)?;
+        let advanced_result = self.read(advanced_method, params)?;
+        let advanced = wire::order_reports(&advanced_result, advanced_method)?;
+        let seen: BTreeSet<String> = reports
+            .iter()
+            .map(|report| report.order_id.clone())
+            .collect();
+        reports.extend(
+            advanced
+                .into_iter()
+                .filter(|report| !seen.contains(&report.order_id)),
+        );
+        Ok(reports)
+    }
+
+    fn detail_by_client_oid(
+        &mut self,
+        method: &str,
+        client_oid: &str,
+    ) -> Result<Option<OrderReport>, VenueError> {
+        match self.read(method, params::one("client_oid", client_oid)) {
+            Ok(result) => wire::order_report(&wire::single(&result, method)?).map(Some),
+            Err(VenueError::NotFound) => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+}
+
+fn validate(settings: &CryptoComSettings) -> Result<(), String> {
+    let url = settings.base_url.as_str();
+    if !(url.starts_with("https://") || url.starts_with("http://")) {
+        return Err(format!(
+            "cryptocom base_url {url:?} must start with https:// or http://"
+        ));
+    }
+    if settings.api_key.is_empty() || settings.api_secret.is_empty() {
+        return Err("cryptocom api_key and api_secret must not be empty".into());
+    }
+    if settings.timeout.is_zero() {
+        return Err("cryptocom timeout must be above zero".into());
+    }
+    if settings.min_notional_fallback < Decimal::ZERO {
+        return Err("cryptocom min_notional_fallback must not be negative".into());
+    }
+    if settings.taker_fee_rate < Decimal::ZERO || settings.taker_fee_rate >= Decimal::ONE {
+        return Err("cryptocom taker_fee_rate must be in [0, 1)".into());
+    }
+    Ok(())
+}
+
+/// The error of a self-check call, prefixed with the method that failed.
+fn named(method: &str, error: VenueError) -> VenueError {
+    let prefix = |message: String| format!("self-check {method}: {message}");
+    match error {
+        VenueError::Timeout(message) => VenueError::Timeout(prefix(message)),
+        VenueError::Transport(message) => VenueError::Transport(prefix(message)),
+        VenueError::Server { status, message } => VenueError::Server {
+            status,
+            message: prefix(message),
+        },
+        VenueError::RateLimited(message) => VenueError::RateLimited(prefix(message)),
+        VenueError::Rejected { code, message } => VenueError::Rejected {
+            code,
+            message: prefix(message),
+        },
+        VenueError::Auth { code, message } => VenueError::Auth {
+            code,
+            message: prefix(message),
+        },
+        VenueError::Malformed(message) => VenueError::Malformed(prefix(message)),
+        VenueError::NotFound => VenueError::Rejected {
+            code: wire::CODE_NOT_FOUND,
+            message: prefix("not found".into()),
+        },
+        VenueError::DuplicateClientOid(client_oid) => VenueError::Rejected {
+            code: wire::CODE_DUPLICATE_CLIENT_OID,
+            message: prefix(format!("duplicate client_oid {client_oid}")),
+        },
+    }
+}
+
+fn timeframe_name(timeframe_seconds: u32) -> Result<&'static str, VenueError> {
+    TIMEFRAMES
+        .iter()
+        .find(|(seconds, _)| *seconds == timeframe_seconds)
+        .map(|(_, name)| *name)
+        .ok_or_else(|| VenueError::Rejected {
+            code: CODE_INVALID_ARGUMENT,
+            message: format!("unsupported timeframe {timeframe_seconds} s"),
+        })
+}
+
+/// A cancel that the plain API does not know (not found, or invalid order id) is retried on
+/// the advanced API, where trigger orders and list legs live.
+fn unknown_to_plain_api(error: &VenueError) -> bool {
+    matches!(error, VenueError::NotFound)
+        || matches!(error, VenueError::Rejected { code, .. } if *code == CODE_INVALID_ORDER_ID)
+}
+
+impl Venue for CryptoComVenue {
+    fn name(&self) -> &'static str {
+        "cryptocom"
+    }
+
+    fn instrument(&mut self, symbol: &str) -> Result<Instrument, VenueError> {
+        let fallback = self.min_notional_fallback;
+        let taker_fee_rate = self.taker_fee_rate;
+        let cache = self.instrument_cache()?;
+        let row = match cache.rows.get(symbol) {
+            Some(row) => row.clone()?,
+            None => {
+                return Err(VenueError::Rejected {
+                    code: CODE_INVALID_INSTRUMENT,
+                    message: format!("unknown instrument {symbol}"),
+                });
+            }
+        };
+        let min_notional = cache
+            .min_notionals
+            .get(&row.base)
+            .copied()
+            .unwrap_or(fallback);
+        Ok(Instrument {
+            symbol: row.symbol,
+            base: row.base,
+            quote: row.quote,
+            price_tick: row.price_tick,
+            quantity_tick: row.quantity_tick,
+            min_quantity: row.quantity_tick,
+            min_notional,
+            taker_fee_rate,
+        })
+    }
+
+    fn last_price(&mut self, symbol: &str) -> Result<Decimal, VenueError> {
+        let query = [("instrument_name", symbol.to_string())];
+        let result = self.transport.public("public/get-tickers", &query)?;
+        wire::last_price(&result, symbol)
+    }
+
+    fn candles(
+        &mut self,
+        symbol: &str,
+        timeframe_seconds: u32,
+        count: usize,
+    ) -> Result<Vec<Candle>, VenueError> {
+        let timeframe = timeframe_name(timeframe_seconds)?;
+        if count > CANDLES_COUNT_MAX {
+            return Err(VenueError::Rejected {
+                code: CODE_INVALID_ARGUMENT,
+                message: format!("candle count {count} above {CANDLES_COUNT_MAX}"),
+            });
+        }
+        if count == 0 {
+            return Ok(Vec::new());
+        }
+        // One more than asked, as the newest candle may still be open and is dropped.
+        let requested = (count + 1).min(CANDLES_COUNT_MAX);
+        let query = [
+            ("instrument_name", symbol.to_string()),
+            ("timeframe", timeframe.to_string()),
+            ("count", requested.to_string()),
+        ];
+        let result = self.transport.public("public/get-candlestick", &query)?;
+        let timeframe_ms = i64::from(timeframe_seconds) * 1000;
+        let mut candles = wire::closed_candles(&result, timeframe_ms, wall_now_ms())?;
+        let skip = candles.len().saturating_sub(count);
+        Ok(candles.split_off(skip))
+    }
+
+    fn free_balance(&mut self, asset: &str) -> Result<Decimal, VenueError> {
+        let result = self.read("private/user-balance", Map::new())?;
+        wire::free_balance(&result, asset)
+    }
+
+    fn create_order(&mut self, order: &OrderRequest) -> Result<OrderAck, VenueError> {
+        let method = if params::is_trigger(order.order_type) {
+            "private/advanced/create-order"
+        } else {
+            "private/create-order"
+        };
+        let order_params = params::order_params(order)?;
+        let result = self.write(method, order_params, Some(&order.client_oid))?;
+        let (order_id, client_oid) = wire::order_ack(&result, &order.client_oid)?;
+        Ok(OrderAck {
+            order_id,
+            client_oid,
+        })
+    }
+
+    fn create_oco(
+        &mut self,
+        stop_loss: &OrderRequest,
+        take_profit: &OrderRequest,
+    ) -> Result<ListAck, VenueError> {
+        let list_params = params::list_params(&[stop_loss, take_profit])?;
+        let method = "private/advanced/create-oco";
+        let result = self.write(method, list_params, Some(&stop_loss.client_oid))?;
+        Ok(ListAck {
+            list_id: wire::list_id(&result)?,
+        })
+    }
+
+    fn create_otoco(
+        &mut self,
+        entry: &OrderRequest,
+        stop_loss: &OrderRequest,
+        take_profit: &OrderRequest,
+    ) -> Result<ListAck, VenueError> {
+        let list_params = params::list_params(&[entry, stop_loss, take_profit])?;
+        let method = "private/advanced/create-otoco";
+        let result = self.write(method, list_params, Some(&entry.client_oid))?;
+        Ok(ListAck {
+            list_id: wire::list_id(&result)?,
+        })
+    }
+
+    fn cancel_order(&mut self, _symbol: &str, order_id: &str) -> Result<(), VenueError> {
+        let order_params = params::one("order_id", order_id);
+        match self.write("private/cancel-order", order_params.clone(), None) {
+            Err(error) if unknown_to_plain_api(&error) => self
+                .write("private/advanced/cancel-order", order_params, None)
+                .map(drop),
+            outcome => outcome.map(drop),
+        }
+    }
+
+    fn cancel_list(&mut self, _symbol: &str, list_id: &str) -> Result<(), VenueError> {
+        let list_params = params::one("list_id", list_id);
+        match self.write("private/advanced/cancel-oco", list_params.clone(), None) {
+            Err(error) if unknown_to_plain_api(&error) => self
+                .write("private/advanced/cancel-otoco", list_params, None)
+                .map(drop),
+            outcome => outcome.map(drop),
+        }
+    }
+
+    fn order_by_client_oid(&mut self, client_oid: &str) -> Result<Option<OrderReport>, VenueError> {
+        match self.detail_by_client_oid("private/get-order-detail", client_oid)? {
+            Some(report) => Ok(Some(report)),
+            None => self.detail_by_client_oid("private/advanced/get-order-detail", client_oid),
+        }
+    }
+
+    fn open_orders(&mut self) -> Result<Vec<OrderReport>, VenueError> {
+        self.merged_reports(
+            "private/get-open-orders",
+            "private/advanced/get-open-orders",
+            Map::new(),
+        )
+    }
+
+    /// Terminal orders of `symbol`, plain and advanced, oldest update first.
+    fn order_history(&mut self, symbol: &str) -> Result<Vec<OrderReport>, VenueError> {
+        let mut reports = self.merged_reports(
+            "private/get-order-history",
+            "private/advanced/get-order-history",
+            params::history(symbol),
+        )?;
+        reports.sort_by_key(|report| report.update_time_ms);
+        Ok(reports)
+    }
+}

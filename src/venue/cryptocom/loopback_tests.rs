@@ -1,0 +1,527 @@
+//! End-to-end tests of the client against a tiny HTTP responder on 127.0.0.1: one thread that
+//! answers a fixed script of canned responses, one connection each, and stops by itself after
+//! the script or a deadline.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::str::FromStr;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use rust_decimal::Decimal;
+use serde_json::{Value, json};
+
+use super::{CryptoComSettings, CryptoComVenue, sign};
+use crate::core::domain::{OrderRequest, OrderType, Side, VenueStatus};
+use crate::shell::clock::wall_now_ms;
+use crate::venue::{Venue, VenueError};
+
+/// The responder gives up waiting for a connection after this long.
+const RESPONDER_DEADLINE: Duration = Duration::from_secs(10);
+/// Most bytes of one request the responder reads.
+const REQUEST_BYTES_MAX: usize = 64 * 1024;
+const SECRET: &str = "secretKey";
+const API_KEY: &str = "token";
+
+enum Canned {
+    Reply {
+        status: u16,
+        body: String,
+    },
+    /// Reads the request and holds the connection open without answering.
+    Silent(Duration),
+}
+
+fn reply(status: u16, body: Value) -> Canned {
+    Canned::Reply {
+        status,
+        body: body.to_string(),
+    }
+}
+
+fn ok(result: Value) -> Canned {
+    reply(
+        200,
+        json!({"id": 1, "method": "m", "code": 0, "result": result}),
+    )
+}
+
+struct Captured {
+    head: String,
+    body: String,
+}
+
+impl Captured {
+    fn request_line(&self) -> &str {
+        self.head.lines().next().unwrap_or_default()
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap()
+    }
+}
+
+struct Responder {
+    base_url: String,
+    handle: JoinHandle<Vec<Captured>>,
+}
+
+impl Responder {
+    fn start(script: Vec<Canned>) -> Responder {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let handle = std::thread::spawn(move || serve(&listener, script));
+        Responder {
+            base_url: format!("http://127.0.0.1:{port}/exchange/v1"),
+            handle,
+        }
+    }
+
+    fn requests(self) -> Vec<Captured> {
+        self.handle.join().unwrap()
+    }
+}
+
+fn serve(listener: &TcpListener, script: Vec<Canned>) -> Vec<Captured> {
+    let deadline = Instant::now() + RESPONDER_DEADLINE;
+    let mut captured = Vec::new();
+    for canned in script {
+        let Some(mut stream) = accept_until(listener, deadline) else {
+            break;
+        };
+        captured.push(read_request(&mut stream));
+        match canned {
+            Canned::Reply { status, body } => {
+                let answer = format!(
+                    "HTTP/1.1 {status} Canned\r\nContent-Type: application/json\r\n\
+                     Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(answer.as_bytes());
+            }
+            Canned::Silent(hold) => std::thread::sleep(hold),
+        }
+    }
+    captured
+}
+
+fn accept_until(listener: &TcpListener, deadline: Instant) -> Option<TcpStream> {
+    while Instant::now() < deadline {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                stream.set_nonblocking(false).unwrap();
+                stream
+                    .set_read_timeout(Some(Duration::from_secs(2)))
+                    .unwrap();
+                return Some(stream);
+            }
+            Err(error) if error.kind() == ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            Err(_) => return None,
+        }
+    }
+    None
+}
+
+/// Head and body of one request (body by Content-Length).
+fn read_request(stream: &mut TcpStream) -> Captured {
+    let mut bytes = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while bytes.len() < REQUEST_BYTES_MAX {
+        let text = String::from_utf8_lossy(&bytes).to_string();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let head = text[..end].to_string();
+            let length = content_length(&head);
+            if bytes.len() >= end + 4 + length {
+                let body = text[end + 4..end + 4 + length].to_string();
+                return Captured { head, body };
+            }
+        }
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(read) => bytes.extend_from_slice(&chunk[..read]),
+        }
+    }
+    Captured {
+        head: String::from_utf8_lossy(&bytes).to_string(),
+        body: String::new(),
+    }
+}
+
+fn content_length(head: &str) -> usize {
+    head.lines()
+        .filter_map(|line| line.split_once(':'))
+        .find(|(name, _)| name.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, value)| value.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn venue_at(base_url: &str, timeout: Duration) -> CryptoComVenue {
+    CryptoComVenue::new(CryptoComSettings {
+        base_url: base_url.to_string(),
+        api_key: API_KEY.into(),
+        api_secret: SECRET.into(),
+        timeout,
+        min_notional_fallback: Decimal::from(5),
+        taker_fee_rate: Decimal::from_str("0.001").unwrap(),
+    })
+    .unwrap()
+}
+
+fn venue(responder: &Responder) -> CryptoComVenue {
+    venue_at(&responder.base_url, Duration::from_secs(3))
+}
+
+fn market_sell() -> OrderRequest {
+    OrderRequest {
+        client_oid: "agent-0001".into(),
+        symbol: "BTC_USDT".into(),
+        side: Side::Sell,
+        order_type: OrderType::Market,
+        quantity: Some(Decimal::from_str("0.00120").unwrap()),
+        notional: None,
+        price: None,
+        trigger_price: None,
+    }
+}
+
+#[test]
+fn create_order_sends_a_signed_body_with_string_params() {
+    let responder = Responder::start(vec![ok(
+        json!({"client_oid": "agent-0001", "order_id": "6142909896902261394"}),
+    )]);
+    let ack = venue(&responder).create_order(&market_sell()).unwrap();
+    assert_eq!(ack.order_id, "6142909896902261394");
+    assert_eq!(ack.client_oid, "agent-0001");
+
+    let requests = responder.requests();
+    let request = &requests[0];
+    assert_eq!(
+        request.request_line(),
+        "POST /exchange/v1/private/create-order HTTP/1.1"
+    );
+    assert!(
+        request
+            .head
+            .to_ascii_lowercase()
+            .contains("content-type: application/json")
+    );
+    let body = request.json();
+    let params = json!({"instrument_name": "BTC_USDT", "side": "SELL", "type": "MARKET",
+        "quantity": "0.0012", "client_oid": "agent-0001"});
+    assert_eq!(body["params"], params);
+    assert_eq!(body["method"], "private/create-order");
+    assert_eq!(body["api_key"], API_KEY);
+    let id = body["id"].as_u64().expect("id is a JSON integer");
+    let nonce = body["nonce"].as_u64().expect("nonce is a JSON integer");
+    let now = u64::try_from(wall_now_ms()).unwrap();
+    assert!(now.abs_diff(nonce) < 60_000, "nonce is wall-clock ms");
+    let expected = sign::signature(SECRET, "private/create-order", id, API_KEY, &params, nonce);
+    assert_eq!(body["sig"], expected);
+    assert!(!request.body.contains(SECRET));
+}
+
+#[test]
+fn public_calls_are_gets_with_a_query() {
+    let responder = Responder::start(vec![
+        ok(json!({"data": [{"i": "BTC_USDT", "a": "73375.26"}]})),
+        ok(json!({"data": [{"t": 0, "o": "1", "h": "1", "l": "1", "c": "1"}]})),
+    ]);
+    let mut venue = venue(&responder);
+    let price = venue.last_price("BTC_USDT").unwrap();
+    assert_eq!(price, Decimal::from_str("73375.26").unwrap());
+    let candles = venue.candles("BTC_USDT", 3600, 2).unwrap();
+    assert_eq!(candles.len(), 1);
+    let requests = responder.requests();
+    assert_eq!(
+        requests[0].request_line(),
+        "GET /exchange/v1/public/get-tickers?instrument_name=BTC_USDT HTTP/1.1"
+    );
+    assert_eq!(
+        requests[1].request_line(),
+        "GET /exchange/v1/public/get-candlestick?instrument_name=BTC_USDT&timeframe=1h&count=3 HTTP/1.1"
+    );
+}
+
+#[test]
+fn a_server_that_never_answers_is_a_timeout_within_the_timeout() {
+    let responder = Responder::start(vec![Canned::Silent(Duration::from_millis(1500))]);
+    let mut venue = venue_at(&responder.base_url, Duration::from_millis(300));
+    let started = Instant::now();
+    let error = venue.create_order(&market_sell()).unwrap_err();
+    assert!(matches!(error, VenueError::Timeout(_)), "{error:?}");
+    assert!(error.is_ambiguous());
+    assert!(started.elapsed() < Duration::from_millis(1000));
+    responder.requests();
+}
+
+#[test]
+fn a_refused_connection_is_a_transport_error() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut venue = venue_at(
+        &format!("http://127.0.0.1:{port}/exchange/v1"),
+        Duration::from_secs(2),
+    );
+    let error = venue.create_order(&market_sell()).unwrap_err();
+    assert!(matches!(error, VenueError::Transport(_)), "{error:?}");
+}
+
+#[test]
+fn http_429_is_rate_limited_and_only_reads_are_retried() {
+    let too_many = || reply(429, json!({"code": 42901, "message": "TOO_MANY_REQUESTS"}));
+    let responder = Responder::start(vec![too_many(), too_many(), too_many(), too_many()]);
+    let mut venue = venue(&responder);
+    let error = venue.create_order(&market_sell()).unwrap_err();
+    assert!(matches!(error, VenueError::RateLimited(_)), "{error:?}");
+    let error = venue.free_balance("BTC").unwrap_err();
+    assert!(matches!(error, VenueError::RateLimited(_)), "{error:?}");
+    let requests = responder.requests();
+    assert_eq!(
+        requests.len(),
+        4,
+        "one create, then a read tried three times"
+    );
+    assert!(requests[0].request_line().contains("create-order"));
+    assert!(requests[3].request_line().contains("user-balance"));
+}
+
+#[test]
+fn unreadable_answers() {
+    let responder = Responder::start(vec![
+        Canned::Reply {
+            status: 500,
+            body: "<html>Internal Server Error</html>".into(),
+        },
+        Canned::Reply {
+            status: 200,
+            body: "{\"code\":0,\"result\":".into(),
+        },
+    ]);
+    let mut venue = venue(&responder);
+    let error = venue.create_order(&market_sell()).unwrap_err();
+    assert!(
+        matches!(error, VenueError::Server { status: 500, .. }),
+        "{error:?}"
+    );
+    let error = venue.create_order(&market_sell()).unwrap_err();
+    assert!(matches!(error, VenueError::Malformed(_)), "{error:?}");
+    responder.requests();
+}
+
+#[test]
+fn a_client_oid_unknown_to_both_apis_is_none() {
+    let not_found = json!({"id": 1, "code": 40401, "message": "NOT_FOUND"});
+    let responder = Responder::start(vec![reply(200, not_found.clone()), reply(404, not_found)]);
+    assert_eq!(venue(&responder).order_by_client_oid("oid-9"), Ok(None));
+    let requests = responder.requests();
+    assert!(
+        requests[0]
+            .request_line()
+            .contains(" /exchange/v1/private/get-order-detail ")
+    );
+    assert!(
+        requests[1]
+            .request_line()
+            .contains("/private/advanced/get-order-detail")
+    );
+    assert_eq!(requests[1].json()["params"], json!({"client_oid": "oid-9"}));
+}
+
+fn stop_loss_row() -> Value {
+    json!({"order_id": "77", "client_oid": "sl-1", "instrument_name": "BTC_USDT", "side": "SELL",
+        "order_type": "STOP_LOSS", "status": "PENDING", "quantity": "0.1", "ref_price": "80000",
+        "cumulative_quantity": "0", "list_id": 6_498_090_546_073_120_100u64, "update_time": 3})
+}
+
+#[test]
+fn a_trigger_leg_is_found_on_the_advanced_api() {
+    let responder = Responder::start(vec![
+        reply(200, json!({"code": 40401, "message": "NOT_FOUND"})),
+        ok(stop_loss_row()),
+    ]);
+    let report = venue(&responder)
+        .order_by_client_oid("sl-1")
+        .unwrap()
+        .unwrap();
+    assert_eq!(report.status, VenueStatus::Pending);
+    assert_eq!(report.list_id.as_deref(), Some("6498090546073120100"));
+    responder.requests();
+}
+
+#[test]
+fn open_orders_merge_plain_and_advanced() {
+    let mut duplicate = stop_loss_row();
+    duplicate["status"] = json!("ACTIVE");
+    let responder = Responder::start(vec![
+        ok(json!({"data": [duplicate]})),
+        ok(json!({"data": [stop_loss_row()]})),
+    ]);
+    let reports = venue(&responder).open_orders().unwrap();
+    assert_eq!(reports.len(), 1, "deduplicated by order_id");
+    let requests = responder.requests();
+    assert_eq!(requests[0].json()["params"], json!({}));
+    assert!(
+        requests[1]
+            .request_line()
+            .contains("/private/advanced/get-open-orders")
+    );
+}
+
+#[test]
+fn instruments_are_cached_with_the_minimum_notional() {
+    let instruments = json!({"data": [{"symbol": "BTC_USDT", "base_ccy": "BTC",
+        "quote_ccy": "USDT", "price_tick_size": "0.01", "qty_tick_size": "0.00001"},
+        {"symbol": "CRO_USDT", "base_ccy": "CRO", "quote_ccy": "USDT",
+        "price_tick_size": "0.00001", "qty_tick_size": "1"}]});
+    let risk = json!({"base_currency_config": [
+        {"instrument_name": "BTC", "min_order_notional_usd": "1.0"}]});
+    let responder = Responder::start(vec![ok(instruments), ok(risk)]);
+    let mut venue = venue(&responder);
+    let btc = venue.instrument("BTC_USDT").unwrap();
+    assert_eq!(btc.min_notional, Decimal::ONE);
+    assert_eq!(btc.min_quantity, Decimal::from_str("0.00001").unwrap());
+    assert_eq!(btc.taker_fee_rate, Decimal::from_str("0.001").unwrap());
+    let cro = venue.instrument("CRO_USDT").unwrap();
+    assert_eq!(cro.min_notional, Decimal::from(5), "configured fallback");
+    let error = venue.instrument("NOPE_USDT").unwrap_err();
+    assert!(matches!(error, VenueError::Rejected { code: 209, .. }));
+    assert_eq!(
+        responder.requests().len(),
+        2,
+        "one fetch of each, then the cache"
+    );
+}
+
+#[test]
+fn self_check_names_the_failing_call() {
+    let responder = Responder::start(vec![
+        ok(json!({"data": []})),
+        reply(401, json!({"code": 40101, "message": "UNAUTHORIZED"})),
+    ]);
+    let error = venue(&responder).self_check().unwrap_err();
+    match error {
+        VenueError::Auth { code, message } => {
+            assert_eq!(code, 40101);
+            assert!(message.contains("private/user-balance"), "{message}");
+        }
+        other => panic!("expected Auth, got {other:?}"),
+    }
+    responder.requests();
+}
+
+#[test]
+fn lists_and_cancels_use_the_advanced_api() {
+    let responder = Responder::start(vec![
+        ok(json!({"list_id": 6_498_090_546_073_120_100u64})),
+        reply(200, json!({"code": 40401, "message": "NOT_FOUND"})),
+        ok(Value::Null),
+        reply(500, json!({"code": 212, "message": "INVALID_ORDERID"})),
+        ok(json!({"order_id": "77", "client_oid": "sl-1"})),
+    ]);
+    let mut venue = venue(&responder);
+    let mut stop = market_sell();
+    stop.order_type = OrderType::StopLoss;
+    stop.trigger_price = Some(Decimal::from(80_000));
+    let mut profit = market_sell();
+    profit.client_oid = "agent-0002".into();
+    profit.order_type = OrderType::Limit;
+    profit.price = Some(Decimal::from(108_000));
+    let ack = venue.create_oco(&stop, &profit).unwrap();
+    assert_eq!(ack.list_id, "6498090546073120100");
+    venue.cancel_list("BTC_USDT", &ack.list_id).unwrap();
+    venue.cancel_order("BTC_USDT", "77").unwrap();
+
+    let requests = responder.requests();
+    let lines: Vec<&str> = requests.iter().map(Captured::request_line).collect();
+    assert!(lines[0].contains("/private/advanced/create-oco "));
+    assert!(lines[1].contains("/private/advanced/cancel-oco "));
+    assert!(lines[2].contains("/private/advanced/cancel-otoco "));
+    assert!(lines[3].contains("/private/cancel-order "));
+    assert!(lines[4].contains("/private/advanced/cancel-order "));
+    let legs = requests[0].json()["params"]["order_list"].clone();
+    assert_eq!(legs[0]["ref_price"], "80000");
+    assert_eq!(legs[1]["price"], "108000");
+    assert_eq!(
+        requests[1].json()["params"],
+        json!({"list_id": "6498090546073120100"})
+    );
+}
+
+#[test]
+fn otoco_sends_three_legs_entry_first_and_signs_them() {
+    let responder = Responder::start(vec![ok(json!({"list_id": "6498090546073120100"}))]);
+    let mut entry = market_sell();
+    entry.client_oid = "entry".into();
+    entry.side = Side::Buy;
+    entry.order_type = OrderType::Limit;
+    entry.price = Some(Decimal::from(93_000));
+    let mut stop = market_sell();
+    stop.client_oid = "sl".into();
+    stop.order_type = OrderType::StopLoss;
+    stop.trigger_price = Some(Decimal::from(80_000));
+    let mut profit = market_sell();
+    profit.client_oid = "tp".into();
+    profit.order_type = OrderType::TakeProfit;
+    profit.trigger_price = Some(Decimal::from(108_000));
+    let ack = venue(&responder)
+        .create_otoco(&entry, &stop, &profit)
+        .unwrap();
+    assert_eq!(ack.list_id, "6498090546073120100");
+
+    let body = responder.requests()[0].json();
+    let legs = body["params"]["order_list"].as_array().unwrap().clone();
+    let oids: Vec<&str> = legs
+        .iter()
+        .map(|leg| leg["client_oid"].as_str().unwrap())
+        .collect();
+    assert_eq!(oids, ["entry", "sl", "tp"]);
+    assert_eq!(legs[2]["type"], "TAKE_PROFIT");
+    assert!(
+        legs.iter()
+            .flat_map(|leg| leg.as_object().unwrap().values())
+            .all(Value::is_string),
+        "no arrays or numbers inside legs"
+    );
+    let id = body["id"].as_u64().unwrap();
+    let nonce = body["nonce"].as_u64().unwrap();
+    let method = "private/advanced/create-otoco";
+    let expected = sign::signature(SECRET, method, id, API_KEY, &body["params"], nonce);
+    assert_eq!(body["sig"], expected);
+}
+
+#[test]
+fn order_history_merges_both_apis_sorted_by_update_time() {
+    let mut filled = stop_loss_row();
+    filled["order_id"] = json!("78");
+    filled["status"] = json!("FILLED");
+    filled["update_time"] = json!(9);
+    let mut cancelled = stop_loss_row();
+    cancelled["status"] = json!("CANCELED");
+    let responder = Responder::start(vec![
+        ok(json!({"data": [filled]})),
+        ok(json!({"data": [cancelled]})),
+    ]);
+    let reports = venue(&responder).order_history("BTC_USDT").unwrap();
+    let ids: Vec<&str> = reports
+        .iter()
+        .map(|report| report.order_id.as_str())
+        .collect();
+    assert_eq!(ids, ["77", "78"]);
+    let requests = responder.requests();
+    for request in &requests {
+        let params = &request.json()["params"];
+        assert_eq!(params["limit"], json!(100), "limit is a JSON number");
+        assert_eq!(params["instrument_name"], "BTC_USDT");
+    }
+    assert!(
+        requests[1]
+            .request_line()
+            .contains("/private/advanced/get-order-history")
+    );
+}
