@@ -18,6 +18,7 @@ use crate::shell::Agent;
 use crate::shell::clock::{ScaledClock, SystemClock, wall_now_ms};
 use crate::store::{self, SignalRow, SignalStatus, Store};
 use crate::venue::Venue;
+use crate::venue::cryptocom::{CryptoComSettings, CryptoComVenue};
 use crate::venue::paper::PaperVenue;
 
 mod status;
@@ -215,9 +216,29 @@ fn open_venue(config: &Config) -> Result<OpenedVenue, Failure> {
                 .map_err(|e| Failure::runtime(format!("paper venue: {e}")))?;
             Ok((Box::new(venue), clock))
         }
-        VenueKind::CryptoCom => Err(Failure::usage(
-            "venue.kind = \"cryptocom\" is not available in this build yet; use venue.kind = \"paper\"",
-        )),
+        VenueKind::CryptoCom => {
+            let venue = &config.venue;
+            if !venue.live && !is_loopback_url(&venue.base_url) {
+                return Err(Failure::usage(format!(
+                    "venue.base_url {} is a live exchange: set venue.live = true (or FILLGUARD_VENUE__LIVE=true) to confirm live trading",
+                    venue.base_url
+                )));
+            }
+            let settings = CryptoComSettings {
+                base_url: venue.base_url.clone(),
+                api_key: venue.api_key.clone().unwrap_or_default(),
+                api_secret: venue
+                    .api_secret
+                    .as_ref()
+                    .map(|secret| secret.expose().to_string())
+                    .unwrap_or_default(),
+                timeout: venue.timeout,
+                min_notional_fallback: venue.min_notional_fallback,
+                taker_fee_rate: venue.taker_fee_rate,
+            };
+            let client = CryptoComVenue::new(settings).map_err(Failure::usage)?;
+            Ok((Box::new(client), Rc::new(SystemClock)))
+        }
     }
 }
 

@@ -456,4 +456,8 @@ impl Venue for CryptoComVenue {
         reports.sort_by_key(|report| report.update_time_ms);
         Ok(reports)
     }
+
+    fn self_check(&mut self) -> Result<(), VenueError> {
+        CryptoComVenue::self_check(self)
+    }
 }
