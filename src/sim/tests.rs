@@ -547,3 +547,22 @@ fn serve_returns_once_stopped() {
     thread.join().expect("no panic").expect("served");
     assert!(stopped_at.elapsed() < Duration::from_millis(500));
 }
+
+#[test]
+fn oversized_bodies_and_unknown_paths_are_refused() {
+    use std::io::{Read, Write};
+    let (server, client) = start(1, "none");
+    let mut stream = std::net::TcpStream::connect(server.address()).expect("connect");
+    let head = format!(
+        "POST /exchange/v1/private/create-order HTTP/1.1\r\nContent-Length: {}\r\n\r\n",
+        super::http::BODY_BYTES_MAX + 1
+    );
+    stream.write_all(head.as_bytes()).expect("write");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("read");
+    assert!(answer.starts_with("HTTP/1.1 413 "), "{answer}");
+    let (status, _) = Client::read(client.agent.get(client.url("/elsewhere")).call()).unwrap();
+    assert_eq!(status, 404);
+    let (status, body) = client.public("public/get-everything");
+    assert_eq!((status, code(&body)), (400, 40002));
+}
