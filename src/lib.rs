@@ -6,6 +6,7 @@ pub mod cli;
 pub mod config;
 pub mod core;
 pub mod shell;
+pub mod sim;
 pub mod store;
 pub mod telemetry;
 pub mod venue;
