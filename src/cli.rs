@@ -16,6 +16,7 @@ use crate::core::clock::Clock;
 use crate::core::domain::Side;
 use crate::shell::Agent;
 use crate::shell::clock::{ScaledClock, SystemClock, wall_now_ms};
+use crate::sim::SimOptions;
 use crate::store::{self, SignalRow, SignalStatus, Store};
 use crate::venue::Venue;
 use crate::venue::cryptocom::{CryptoComSettings, CryptoComVenue};
@@ -75,6 +76,29 @@ enum Command {
     Breaker {
         #[command(subcommand)]
         action: BreakerCommand,
+    },
+    /// Serve a simulator of the Crypto.com Exchange v1 REST API (instruments and balances from
+    /// the configuration's [paper] section), for tests and dry runs on this machine.
+    SimExchange {
+        /// Address to listen on, e.g. 127.0.0.1:9600 (port 0 picks a free port; the first line
+        /// printed is "listening on ADDR").
+        #[arg(long)]
+        listen: std::net::SocketAddr,
+        /// Decides the price path and every injected fault.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Faults to inject (see below).
+        #[arg(long, default_value = "none", long_help = crate::sim::FAULTS_HELP)]
+        faults: String,
+        /// The API key clients must use.
+        #[arg(long)]
+        api_key: String,
+        /// File holding the API secret (mode 600).
+        #[arg(long, value_name = "FILE")]
+        api_secret_file: PathBuf,
+        /// The simulated exchange's time runs this many times faster than the wall clock.
+        #[arg(long, default_value_t = 1)]
+        speed: u32,
     },
 }
 
@@ -150,6 +174,28 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             notional,
         } => put_signal(&config, &symbol, side, quantity, notional),
         Command::Breaker { action } => breaker(&config, action),
+        Command::SimExchange {
+            listen,
+            seed,
+            faults,
+            api_key,
+            api_secret_file,
+            speed,
+        } => {
+            let faults = faults
+                .parse()
+                .map_err(|e| Failure::usage(format!("--faults: {e}")))?;
+            let options = SimOptions {
+                listen,
+                seed,
+                faults,
+                api_key,
+                api_secret: read_secret_file(&api_secret_file)?,
+                paper: config.paper.clone(),
+                speed,
+            };
+            sim_exchange(options)
+        }
     }
 }
 
@@ -240,6 +286,35 @@ fn open_venue(config: &Config) -> Result<OpenedVenue, Failure> {
             Ok((Box::new(client), Rc::new(SystemClock)))
         }
     }
+}
+
+fn sim_exchange(options: SimOptions) -> Result<(), Failure> {
+    crate::telemetry::logging::init();
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(signal, Arc::clone(&stop)).map_err(Failure::runtime)?;
+    }
+    crate::sim::serve(options, stop).map_err(Failure::runtime)
+}
+
+/// Reads a secret file, refusing one that group or others can read.
+fn read_secret_file(path: &Path) -> Result<String, Failure> {
+    use std::os::unix::fs::PermissionsExt;
+    let unreadable = |e: std::io::Error| Failure::usage(format!("{}: {e}", path.display()));
+    let mode = std::fs::metadata(path)
+        .map_err(unreadable)?
+        .permissions()
+        .mode()
+        & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(Failure::usage(format!(
+            "{}: mode {mode:04o} is readable by group or others; run chmod 600 {}",
+            path.display(),
+            path.display()
+        )));
+    }
+    let text = std::fs::read_to_string(path).map_err(unreadable)?;
+    Ok(text.trim_end_matches(['\n', '\r']).to_string())
 }
 
 fn parse_size(flag: &str, text: &str) -> Result<Decimal, Failure> {

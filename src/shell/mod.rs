@@ -24,12 +24,15 @@ use crate::core::domain::Millis;
 use crate::core::ids::{CLIENT_OID_PREFIX, parse_client_oid};
 use crate::core::trade::{Action, Alert, Event, Limits, Severity, TradeView, step};
 use crate::store::{self, Store};
-use crate::venue::Venue;
+use crate::venue::{Venue, VenueError};
 
 /// Bound on the events one trade may go through in one drive (each is at most a few requests).
 const DRIVE_EVENTS_MAX: usize = 64;
 /// Bound on alerts delivered per loop turn.
 const ALERTS_PER_TURN_MAX: usize = 20;
+/// Attempts of the start-up self-check when it meets passing faults (5xx, timeouts, 429).
+const SELF_CHECK_ATTEMPTS_MAX: u32 = 4;
+const SELF_CHECK_RETRY_DELAY: Duration = Duration::from_millis(500);
 /// Longest single sleep, so a stop request is noticed promptly.
 const SLEEP_SLICE: Duration = Duration::from_millis(100);
 
@@ -142,9 +145,20 @@ impl Agent {
     /// F13: if the venue no longer accepts what protection needs, no entry may open. The global
     /// breaker opens (entries only: open trades keep being managed) and a CRITICAL alert says why.
     pub fn self_check(&mut self) -> anyhow::Result<()> {
-        let error = match self.venue.self_check() {
-            Ok(()) => return Ok(()),
-            Err(error) => error,
+        let mut attempt = 1;
+        let error = loop {
+            let error = match self.venue.self_check() {
+                Ok(()) => return Ok(()),
+                Err(error) => error,
+            };
+            // A passing fault is retried; a refusal (auth, API disabled, ...) is an answer.
+            let passing = error.is_ambiguous() || matches!(error, VenueError::RateLimited(_));
+            if !passing || attempt >= SELF_CHECK_ATTEMPTS_MAX {
+                break error;
+            }
+            warn!(attempt, error = %error, "venue self-check failed; retrying");
+            self.clock.sleep(SELF_CHECK_RETRY_DELAY * attempt);
+            attempt += 1;
         };
         let now = self.clock.now_ms();
         error!(error = %error, "venue self-check failed; no new entries");

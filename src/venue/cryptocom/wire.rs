@@ -36,6 +36,8 @@ pub(super) const CODE_INVALID_ARGUMENT: i64 = 40004;
 /// processed, so it is reported as a timeout (ambiguous), never as a rejection.
 const CODE_REQUEST_TIMEOUT: i64 = 40801;
 const AUTH_CODES: [i64; 4] = [40101, 40102, 40103, 40104];
+/// ERR_INTERNAL: the exchange failed somewhere inside; the request may have taken effect.
+const CODE_INTERNAL_ERROR: i64 = 50001;
 
 fn malformed(text: impl Into<String>) -> VenueError {
     VenueError::Malformed(text.into())
@@ -72,7 +74,8 @@ pub(super) fn parse_envelope(
         }
         return Ok(envelope.get("result").cloned().unwrap_or(Value::Null));
     }
-    if http_status >= 500 && !KNOWN_CODES.contains(&code) {
+    let internal = http_status >= 500 && code == CODE_INTERNAL_ERROR;
+    if internal || (http_status >= 500 && !KNOWN_CODES.contains(&code)) {
         return Err(VenueError::Server {
             status: http_status,
             message: format!("code {code}: {}", message_of(&envelope)),
