@@ -313,6 +313,15 @@ fn assert_settled_under(faults: &str) {
         "faults {faults}: {protected} protected, states {:?}",
         states(&exchange)
     );
+    for trade in status["trades"].as_array().unwrap() {
+        if trade["state"] == "HALTED" {
+            eprintln!("  halted: {}", trade["close_reason"]);
+            for order in trade["orders"].as_array().unwrap() {
+                let (oid, status) = (&order["client_oid"], &order["status"]);
+                eprintln!("    {oid} {status} {}", order["last_error"]);
+            }
+        }
+    }
 }
 
 #[test]

@@ -772,7 +772,7 @@ fn entry_not_found(view: &mut TradeView, now: Millis, limits: &Limits, actions: 
             close(view, "entry_not_placed", now, None, actions);
         }
         OrderStatus::Unknown => {
-            view.trade.due_ms = Some(now + limits.poll_interval_ms);
+            view.trade.due_ms = Some(now + unknown_delay(view.trade.attempts, limits));
         }
         _ if view.trade.attempts < limits.poll_attempts_max => {
             // Acknowledged orders can take a moment to become visible.
@@ -795,15 +795,29 @@ fn entry_lookup_failed(
     limits: &Limits,
     actions: &mut Vec<Action>,
 ) {
-    let bound = limits.poll_attempts_max + CANCEL_ATTEMPTS_MAX;
-    let window_over = view.trade.state == TradeState::EntryUnknown
-        && now - view.trade.phase_started_ms >= UNKNOWN_WINDOW_MS + limits.poll_deadline_ms;
-    if view.trade.attempts >= bound || window_over {
+    // While the entry is unresolved the bound is time (the nonce window and a deadline after
+    // it): its lookups also count the "not found yet" answers of the window.
+    let unknown = view.trade.state == TradeState::EntryUnknown;
+    let spent = if unknown {
+        now - view.trade.phase_started_ms >= UNKNOWN_WINDOW_MS + limits.poll_deadline_ms
+    } else {
+        view.trade.attempts >= limits.poll_attempts_max + CANCEL_ATTEMPTS_MAX
+    };
+    if spent {
         let detail = "the entry's state could not be read from the exchange";
         halt(view, "entry_state_unknown", detail, now, actions);
+    } else if unknown {
+        view.trade.due_ms = Some(now + unknown_delay(view.trade.attempts, limits));
     } else {
         view.trade.due_ms = Some(now + poll_delay(view.trade.attempts, limits));
     }
+}
+
+/// Lookups of an ambiguous send: quick at first, then every few seconds until the window ends.
+fn unknown_delay(attempt: u32, limits: &Limits) -> Millis {
+    const UNKNOWN_POLL_MAX_MS: Millis = 5_000;
+    poll_delay(attempt, limits)
+        .max((POLL_FIRST_DELAY_MS << attempt.min(5)).min(UNKNOWN_POLL_MAX_MS))
 }
 
 fn on_cancelled(

@@ -1110,3 +1110,40 @@ fn stop_seen_cancelled_before_the_filled_take_profit_still_closes() {
         Some("take_profit_filled")
     );
 }
+
+#[test]
+fn failed_lookups_inside_the_unknown_window_do_not_halt_early() {
+    let mut view = new_view(Side::Buy, ProtectionMode::Oco);
+    let limits = limits();
+    step(&mut view, Event::Due, T0, &limits);
+    let lost = Event::Sent {
+        client_oids: vec![E.into()],
+        outcome: SendOutcome::Ambiguous {
+            message: "503".into(),
+        },
+    };
+    step(&mut view, lost, T0, &limits);
+    let failed = || Event::Looked {
+        client_oid: E.into(),
+        outcome: LookOutcome::Failed {
+            message: "429".into(),
+        },
+    };
+    for second in 1..60 {
+        step(&mut view, not_found(E), T0 + second * 500, &limits);
+        step(&mut view, failed(), T0 + second * 500 + 1, &limits);
+    }
+    assert_eq!(view.trade.state, TradeState::EntryUnknown);
+    let next = view.trade.due_ms.unwrap() - (T0 + 59 * 500 + 1);
+    assert!(
+        next >= 1_000,
+        "lookups slow down inside the window: {next} ms"
+    );
+    step(
+        &mut view,
+        failed(),
+        T0 + UNKNOWN_WINDOW_MS + 30_000,
+        &limits,
+    );
+    assert_eq!(view.trade.state, TradeState::Halted);
+}
