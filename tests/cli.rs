@@ -327,6 +327,26 @@ fn check_book_against_store(workspace: &Workspace) -> (usize, usize) {
     (entries.len(), protected)
 }
 
+/// Every filled trade is protected, closed, or halted with a CRITICAL alert (S3).
+fn assert_every_fill_settled(workspace: &Workspace, status: &Value) {
+    for trade in trades(status) {
+        let state = trade["state"].as_str().unwrap();
+        let filled = trade["filled_quantity"].as_str().unwrap() != "0";
+        // A halted trade tripped its breaker (reset above by the operator) with a CRITICAL alert.
+        let id = format!("-{}-", trade["id"]);
+        let alerted =
+            status["alerts"].as_array().unwrap().iter().any(|a| {
+                a["severity"] == "CRITICAL" && a["key"].as_str().unwrap_or("").contains(&id)
+            });
+        let settled = matches!(state, "PROTECTED" | "CLOSED") || (state == "HALTED" && alerted);
+        if filled && !settled {
+            let store = Store::open(&workspace.path("fillguard.db")).unwrap();
+            let events = store::events_for(store.conn(), trade["id"].as_i64().unwrap()).unwrap();
+            panic!("filled trade not protected, closed or halted: {trade:#}\n{events:#?}");
+        }
+    }
+}
+
 #[test]
 fn sigkill_at_random_moments_never_duplicates_or_loses_protection() {
     // Inbox signals only, so nothing opens in the last turns of the final run.
@@ -390,22 +410,7 @@ fn sigkill_at_random_moments_never_duplicates_or_loses_protection() {
         let signals = store::all_signals(store.conn()).unwrap();
         panic!("trading did not resume after the restarts: {signals:#?}");
     }
-    for trade in all {
-        let state = trade["state"].as_str().unwrap();
-        let filled = trade["filled_quantity"].as_str().unwrap() != "0";
-        // A halted trade tripped its breaker (reset above by the operator) with a CRITICAL alert.
-        let id = format!("-{}-", trade["id"]);
-        let alerted =
-            status["alerts"].as_array().unwrap().iter().any(|a| {
-                a["severity"] == "CRITICAL" && a["key"].as_str().unwrap_or("").contains(&id)
-            });
-        let settled = matches!(state, "PROTECTED" | "CLOSED") || (state == "HALTED" && alerted);
-        if filled && !settled {
-            let store = Store::open(&workspace.path("fillguard.db")).unwrap();
-            let events = store::events_for(store.conn(), trade["id"].as_i64().unwrap()).unwrap();
-            panic!("filled trade not protected, closed or halted: {trade:#}\n{events:#?}");
-        }
-    }
+    assert_every_fill_settled(&workspace, &status);
     eprintln!(
         "sigkill test: {kills} kills, {} trades, {entries} entries on the book, {protected} protected now",
         all.len()
