@@ -77,6 +77,20 @@ enum Command {
         #[command(subcommand)]
         action: BreakerCommand,
     },
+    /// Deterministic simulation: each seed decides faults, crashes, prices and signals; the
+    /// invariants are checked after every loop turn. Exit 3: an invariant failed, 4: a trade
+    /// did not settle after faults stopped, 5: the agent failed outside a simulated crash.
+    Simulate {
+        /// Seeds to run, as A..B (B excluded).
+        #[arg(long, value_parser = parse_seed_range)]
+        seeds: std::ops::Range<u64>,
+        /// Loop turns with faults on, per seed (a calm phase follows).
+        #[arg(long, default_value_t = 150)]
+        ticks: u64,
+        /// Break the venue on purpose to show that the checks fail.
+        #[arg(long, value_enum)]
+        canary: Option<CanaryArg>,
+    },
     /// Serve a simulator of the Crypto.com Exchange v1 REST API (instruments and balances from
     /// the configuration's [paper] section), for tests and dry runs on this machine.
     SimExchange {
@@ -107,6 +121,29 @@ enum Command {
 enum SideArg {
     Buy,
     Sell,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum CanaryArg {
+    /// Every OCO is created twice.
+    DuplicateOrders,
+    /// Filled entries are reported as cancelled.
+    LoseFills,
+}
+
+fn parse_seed_range(text: &str) -> Result<std::ops::Range<u64>, String> {
+    let (start, end) = text
+        .split_once("..")
+        .ok_or_else(|| format!("{text:?} is not a range like 0..2000"))?;
+    let number = |part: &str| {
+        part.parse::<u64>()
+            .map_err(|_| format!("{part:?} is not a seed number"))
+    };
+    let (start, end) = (number(start)?, number(end)?);
+    if start >= end {
+        return Err(format!("the range {text} is empty"));
+    }
+    Ok(start..end)
 }
 
 #[derive(Debug, Subcommand)]
@@ -174,6 +211,23 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             notional,
         } => put_signal(&config, &symbol, side, quantity, notional),
         Command::Breaker { action } => breaker(&config, action),
+        Command::Simulate {
+            seeds,
+            ticks,
+            canary,
+        } => {
+            let canary = canary.map(|canary| match canary {
+                CanaryArg::DuplicateOrders => crate::sim::simulate::Canary::DuplicateOrders,
+                CanaryArg::LoseFills => crate::sim::simulate::Canary::LoseFills,
+            });
+            match crate::sim::simulate::run_seeds(seeds, ticks, canary) {
+                0 => Ok(()),
+                code => Err(Failure {
+                    code,
+                    message: "simulation found a failure (see above)".into(),
+                }),
+            }
+        }
         Command::SimExchange {
             listen,
             seed,

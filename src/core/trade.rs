@@ -430,14 +430,26 @@ fn send_entry(view: &mut TradeView, now: Millis, actions: &mut Vec<Action>) {
         SendKind::Single
     };
     for order in view.orders.iter_mut() {
-        if oids.contains(&order.client_oid) && order.sent_at_ms.is_none() {
-            order.sent_at_ms = Some(now);
+        if oids.contains(&order.client_oid) {
+            mark_sending(order, now);
         }
     }
     actions.push(Action::Send {
         kind,
         client_oids: oids,
     });
+}
+
+/// Records that an order is about to be sent. An intent that was already decided once may have
+/// reached the exchange before a crash: it is `Unknown` from now on, so that a rejection of the
+/// repeated send (which says nothing about the first) is resolved by lookup, never taken as
+/// proof that no order exists.
+fn mark_sending(order: &mut Order, now: Millis) {
+    match order.sent_at_ms {
+        None => order.sent_at_ms = Some(now),
+        Some(_) if order.status == OrderStatus::Intent => order.status = OrderStatus::Unknown,
+        Some(_) => {}
+    }
 }
 
 fn lookup_exit_or_send(view: &mut TradeView, actions: &mut Vec<Action>) {
@@ -478,7 +490,7 @@ fn on_sent(
     match role {
         Some(Role::Entry) => entry_sent(view, &outcome, now, limits, actions),
         Some(Role::StopLoss) | Some(Role::TakeProfit) => {
-            protection_sent(view, &outcome, now, limits, actions)
+            protection_sent(view, client_oids, &outcome, now, limits, actions)
         }
         Some(Role::Exit) => exit_sent(view, &outcome, now, limits, actions),
         None => {}
@@ -508,6 +520,12 @@ fn apply_send_outcome(order: &mut Order, outcome: &SendOutcome) {
             order.status = OrderStatus::Unknown;
             order.last_error = Some("duplicate client_oid: earlier attempt exists".into());
         }
+        SendOutcome::Rejected { code, message } if order.status == OrderStatus::Unknown => {
+            order.last_error = Some(format!(
+                "repeated send rejected ({}); the first may exist",
+                error_text(*code, message)
+            ));
+        }
         SendOutcome::Rejected { code, message } => {
             order.status = OrderStatus::NotPlaced;
             order.last_error = Some(error_text(*code, message));
@@ -533,12 +551,18 @@ fn entry_sent(
     limits: &Limits,
     actions: &mut Vec<Action>,
 ) {
+    // A rejected repeat of a send that may have gone out before a crash proves nothing.
+    let repeated = entry_order(view).status == OrderStatus::Unknown;
     let trade = &mut view.trade;
     trade.attempts = 0;
     trade.phase_started_ms = now;
     match outcome {
         SendOutcome::Ack { .. } => {
             trade.state = TradeState::AwaitingFill;
+            trade.due_ms = Some(now + poll_delay(0, limits));
+        }
+        SendOutcome::Rejected { .. } if repeated => {
+            trade.state = TradeState::EntryUnknown;
             trade.due_ms = Some(now + poll_delay(0, limits));
         }
         SendOutcome::Rejected {
@@ -1046,8 +1070,10 @@ fn place_protection(
         stop_order.client_oid.clone(),
         profit_order.client_oid.clone(),
     ];
-    view.orders.push(stop_order);
-    view.orders.push(profit_order);
+    for mut order in [stop_order, profit_order] {
+        mark_sending(&mut order, now);
+        view.orders.push(order);
+    }
     view.trade.state = TradeState::Verifying;
     view.trade.attempts = 0;
     view.trade.phase_started_ms = now;
@@ -1149,13 +1175,18 @@ pub fn new_order(
 
 fn protection_sent(
     view: &mut TradeView,
+    client_oids: &[String],
     outcome: &SendOutcome,
     now: Millis,
     limits: &Limits,
     actions: &mut Vec<Action>,
 ) {
+    let repeated = client_oids
+        .iter()
+        .filter_map(|oid| find_order(view, oid))
+        .any(|order| order.status == OrderStatus::Unknown);
     match outcome {
-        SendOutcome::Rejected { code, message } if *code != Some(204) => {
+        SendOutcome::Rejected { code, message } if *code != Some(204) && !repeated => {
             view.trade.protect_attempts += 1;
             let text = error_text(*code, message);
             // A half-placed separate pair is cancelled by the next round's clearing step.
@@ -1338,23 +1369,34 @@ fn protective_missing(
         && !otoco_legs
     {
         // Crash between storing the intent and sending it: send the same client_oids again.
-        return resend_generation(view, actions);
+        return resend_generation(view, now, actions);
     }
     if unknown_expired {
         mark_not_placed(view, order.generation);
         view.trade.protect_attempts += 1;
         return start_protection_round(view, now, limits, actions);
     }
+    if order.status == OrderStatus::Unknown && view.trade.state == TradeState::Verifying {
+        // Bounded by the window, not by a count of "not found yet" answers.
+        view.trade.due_ms = Some(now + unknown_delay(view.trade.attempts, limits));
+        view.trade.attempts += 1;
+        return;
+    }
     count_verify_attempt(view, now, limits, actions);
 }
 
-fn resend_generation(view: &mut TradeView, actions: &mut Vec<Action>) {
+fn resend_generation(view: &mut TradeView, now: Millis, actions: &mut Vec<Action>) {
     let generation = view.trade.generation;
     let oids: Vec<String> = protective_orders(view, generation)
         .iter()
         .filter(|order| order.status == OrderStatus::Intent)
         .map(|order| order.client_oid.clone())
         .collect();
+    for order in view.orders.iter_mut() {
+        if oids.contains(&order.client_oid) {
+            mark_sending(order, now);
+        }
+    }
     let kind = match view.trade.mode {
         ProtectionMode::Separate => SendKind::Single,
         _ => SendKind::Oco,

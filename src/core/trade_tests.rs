@@ -1147,3 +1147,79 @@ fn failed_lookups_inside_the_unknown_window_do_not_halt_early() {
     );
     assert_eq!(view.trade.state, TradeState::Halted);
 }
+
+#[test]
+fn a_rejected_repeat_of_a_send_lost_in_a_crash_is_resolved_by_lookup() {
+    let mut view = filled_view(Side::Buy, ProtectionMode::Oco);
+    let limits = limits();
+    step(&mut view, market("100", "10"), T0, &limits);
+    // Crash before the answer was stored; after the restart the legs are not visible yet.
+    step(&mut view, Event::Due, T0 + 5_000, &limits);
+    let actions = step(&mut view, not_found(S1), T0 + 5_000, &limits);
+    assert!(has_send(&actions));
+    let rejected = Event::Sent {
+        client_oids: vec![S1.into(), T1.into()],
+        outcome: SendOutcome::Rejected {
+            code: Some(229),
+            message: "INVALID_REF_PRICE".into(),
+        },
+    };
+    let actions = step(&mut view, rejected, T0 + 5_010, &limits);
+    assert!(
+        !has_send(&actions),
+        "no second generation while the first may exist"
+    );
+    assert_eq!(view.trade.state, TradeState::Verifying);
+    assert!(
+        view.orders
+            .iter()
+            .filter(|o| o.role.is_protective())
+            .all(|o| o.status == OrderStatus::Unknown)
+    );
+    // The first attempt did reach the exchange: the lookup finds it and it is verified.
+    step_looked(
+        &mut view,
+        (S1, VenueStatus::Pending, "0"),
+        T0 + 6_000,
+        &limits,
+    );
+    step_looked(
+        &mut view,
+        (T1, VenueStatus::Active, "0"),
+        T0 + 6_000,
+        &limits,
+    );
+    assert_eq!(view.trade.state, TradeState::Protected);
+    assert_eq!(view.trade.generation, 1);
+}
+
+#[test]
+fn a_rejected_repeat_of_an_entry_lost_in_a_crash_is_not_taken_as_no_entry() {
+    let mut view = new_view(Side::Buy, ProtectionMode::Oco);
+    let limits = limits();
+    step(&mut view, Event::Due, T0, &limits);
+    // Crash: the send's answer was never stored. After the restart the entry is sent again.
+    let actions = step(&mut view, Event::Due, T0 + 5_000, &limits);
+    assert!(has_send(&actions));
+    let rejected = Event::Sent {
+        client_oids: vec![E.into()],
+        outcome: SendOutcome::Rejected {
+            code: Some(306),
+            message: "INSUFFICIENT_AVAILABLE_BALANCE".into(),
+        },
+    };
+    step(&mut view, rejected, T0 + 5_010, &limits);
+    assert_eq!(
+        view.trade.state,
+        TradeState::EntryUnknown,
+        "{:?}",
+        view.trade.close_reason
+    );
+    step_looked(
+        &mut view,
+        (E, VenueStatus::Filled, "0.5"),
+        T0 + 5_500,
+        &limits,
+    );
+    assert_eq!(view.trade.state, TradeState::Protecting);
+}

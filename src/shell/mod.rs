@@ -303,7 +303,7 @@ impl Agent {
         Ok(entry_block_reason(symbol_breaker.as_ref(), global.as_ref()))
     }
 
-    fn sleep_until_next_deadline(&mut self) -> anyhow::Result<()> {
+    pub fn sleep_until_next_deadline(&mut self) -> anyhow::Result<()> {
         let now = self.clock.now_ms();
         let mut wake = self.next_signal_check_ms;
         for (_, due) in store::active_trades(self.store.conn())? {

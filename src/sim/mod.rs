@@ -1,4 +1,6 @@
-//! An HTTP simulator of the Crypto.com Exchange v1 REST API (`fillguard sim-exchange`): the paper
+//! Simulation. `simulate` is the deterministic simulation of the agent under faults and crashes
+//! (`fillguard simulate`). The rest of this module is an HTTP simulator of the Crypto.com
+//! Exchange v1 REST API (`fillguard sim-exchange`): the paper
 //! matching `Engine` served over a hand-written HTTP/1.1 server on loopback, with signed-request
 //! verification, the exchange's error codes and rate limits, seeded fault injection and `/sim/`
 //! test hooks that show the exchange's side of the truth.
@@ -13,6 +15,7 @@ mod faults;
 mod http;
 mod private;
 mod public;
+pub mod simulate;
 mod wire;
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ pub use rows::{AlertRow, SignalRow, SignalStatus};
 /// Migrations in order; the schema version is the number of migrations applied.
 const MIGRATIONS: [&str; 1] = [include_str!("../../sql/0001_initial.sql")];
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+const STATEMENT_CACHE_CAPACITY: usize = 64;
 
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -57,6 +58,8 @@ impl Store {
         };
         let mut conn = Connection::open(path).map_err(open_error)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(open_error)?;
+        // Every statement is prepared once per connection and reused.
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(open_error)?;
         conn.pragma_update(None, "synchronous", "FULL")
@@ -121,13 +124,15 @@ pub fn load_view(conn: &Connection, trade_id: i64) -> Result<TradeView> {
 }
 
 pub fn next_trade_id(conn: &Connection) -> Result<i64> {
-    let max: Option<i64> = conn.query_row("SELECT MAX(id) FROM trades", [], |row| row.get(0))?;
+    let max: Option<i64> = conn
+        .prepare_cached("SELECT MAX(id) FROM trades")?
+        .query_row([], |row| row.get(0))?;
     Ok(max.unwrap_or(0) + 1)
 }
 
 /// Ids of trades that are not closed or halted, oldest first, with their due time.
 pub fn active_trades(conn: &Connection) -> Result<Vec<(i64, Option<Millis>)>> {
-    let mut statement = conn.prepare(
+    let mut statement = conn.prepare_cached(
         "SELECT id, due_ms FROM trades WHERE state NOT IN ('CLOSED', 'HALTED') ORDER BY id",
     )?;
     let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
@@ -135,17 +140,17 @@ pub fn active_trades(conn: &Connection) -> Result<Vec<(i64, Option<Millis>)>> {
 }
 
 pub fn all_trade_ids(conn: &Connection) -> Result<Vec<i64>> {
-    let mut statement = conn.prepare("SELECT id FROM trades ORDER BY id")?;
+    let mut statement = conn.prepare_cached("SELECT id FROM trades ORDER BY id")?;
     let rows = statement.query_map([], |row| row.get(0))?;
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
 pub fn open_trade_on(conn: &Connection, symbol: &str) -> Result<bool> {
-    let count: i64 = conn.query_row(
-        "SELECT COUNT(*) FROM trades WHERE symbol = ?1 AND state NOT IN ('CLOSED', 'HALTED')",
-        [symbol],
-        |row| row.get(0),
-    )?;
+    let count: i64 = conn
+        .prepare_cached(
+            "SELECT COUNT(*) FROM trades WHERE symbol = ?1 AND state NOT IN ('CLOSED', 'HALTED')",
+        )?
+        .query_row([symbol], |row| row.get(0))?;
     Ok(count > 0)
 }
 
@@ -169,16 +174,16 @@ pub fn record_event(
     kind: &str,
     detail: &str,
 ) -> Result<()> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO events (at_ms, trade_id, symbol, kind, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![at_ms, trade_id, symbol, kind, detail],
-    )?;
+    )?
+    .execute(params![at_ms, trade_id, symbol, kind, detail])?;
     Ok(())
 }
 
 pub fn events_for(conn: &Connection, trade_id: i64) -> Result<Vec<(Millis, String, String)>> {
-    let mut statement =
-        conn.prepare("SELECT at_ms, kind, detail FROM events WHERE trade_id = ?1 ORDER BY id")?;
+    let mut statement = conn
+        .prepare_cached("SELECT at_ms, kind, detail FROM events WHERE trade_id = ?1 ORDER BY id")?;
     let rows = statement.query_map([trade_id], |row| {
         Ok((row.get(0)?, row.get(1)?, row.get(2)?))
     })?;
@@ -214,10 +219,8 @@ pub fn enqueue_alert(
     symbol: Option<&str>,
     now: Millis,
 ) -> Result<bool> {
-    let written = conn.execute(
-        "INSERT OR IGNORE INTO alerts (dedup_key, severity, trade_id, symbol, text, created_ms, next_at_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
-        params![alert.key, alert.severity.as_str(), trade_id, symbol, alert.text, now],
+    let written = conn.prepare_cached("INSERT OR IGNORE INTO alerts (dedup_key, severity, trade_id, symbol, text, created_ms, next_at_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)")?.execute(params![alert.key, alert.severity.as_str(), trade_id, symbol, alert.text, now],
     )?;
     Ok(written == 1)
 }
@@ -231,9 +234,7 @@ pub fn all_alerts(conn: &Connection) -> Result<Vec<AlertRow>> {
 }
 
 pub fn mark_alert_sent(conn: &Connection, id: i64, now: Millis) -> Result<()> {
-    conn.execute(
-        "UPDATE alerts SET sent_at_ms = ?2, attempts = attempts + 1, last_error = NULL WHERE id = ?1",
-        params![id, now],
+    conn.prepare_cached("UPDATE alerts SET sent_at_ms = ?2, attempts = attempts + 1, last_error = NULL WHERE id = ?1")?.execute(params![id, now],
     )?;
     Ok(())
 }
@@ -244,10 +245,10 @@ pub fn mark_alert_failed(
     error: &str,
     next_at_ms: Millis,
 ) -> Result<()> {
-    conn.execute(
+    conn.prepare_cached(
         "UPDATE alerts SET attempts = attempts + 1, last_error = ?2, next_at_ms = ?3 WHERE id = ?1",
-        params![id, error, next_at_ms],
-    )?;
+    )?
+    .execute(params![id, error, next_at_ms])?;
     Ok(())
 }
 
@@ -272,9 +273,7 @@ pub fn settle_signal(
     reason: Option<&str>,
     trade_id: Option<i64>,
 ) -> Result<()> {
-    conn.execute(
-        "UPDATE signals SET status = ?2, reason = ?3, trade_id = ?4 WHERE id = ?1 AND status = 'NEW'",
-        params![id, status.as_str(), reason, trade_id],
+    conn.prepare_cached("UPDATE signals SET status = ?2, reason = ?3, trade_id = ?4 WHERE id = ?1 AND status = 'NEW'")?.execute(params![id, status.as_str(), reason, trade_id],
     )?;
     Ok(())
 }

@@ -111,8 +111,7 @@ pub fn validate_view(view: &TradeView) -> Result<()> {
 }
 
 pub fn upsert_trade(conn: &Connection, trade: &Trade) -> Result<()> {
-    conn.execute(
-        "INSERT INTO trades (id, symbol, side, mode, state, signal_id, entry_quantity, quantity_tick,
+    conn.prepare_cached("INSERT INTO trades (id, symbol, side, mode, state, signal_id, entry_quantity, quantity_tick,
             price_tick, stop_loss_pct, take_profit_pct, filled_quantity, avg_price, fee, fee_currency,
             protect_quantity, stop_loss_price, take_profit_price, attempts, phase_started_ms, due_ms,
             generation, protect_attempts, reprotects, entry_seen, filled_at_ms, protected_at_ms,
@@ -128,8 +127,7 @@ pub fn upsert_trade(conn: &Connection, trade: &Trade) -> Result<()> {
             generation = excluded.generation, protect_attempts = excluded.protect_attempts,
             reprotects = excluded.reprotects, entry_seen = excluded.entry_seen,
             filled_at_ms = excluded.filled_at_ms, protected_at_ms = excluded.protected_at_ms,
-            close_reason = excluded.close_reason, updated_ms = excluded.updated_ms",
-        params![
+            close_reason = excluded.close_reason, updated_ms = excluded.updated_ms")?.execute(params![
             trade.id,
             trade.symbol,
             trade.side.as_str(),
@@ -166,8 +164,7 @@ pub fn upsert_trade(conn: &Connection, trade: &Trade) -> Result<()> {
 }
 
 pub fn upsert_order(conn: &Connection, trade_id: i64, order: &Order, now: Millis) -> Result<()> {
-    conn.execute(
-        "INSERT INTO orders (trade_id, role, generation, client_oid, side, order_type, quantity,
+    conn.prepare_cached("INSERT INTO orders (trade_id, role, generation, client_oid, side, order_type, quantity,
             price, trigger_price, status, order_id, list_id, cumulative_quantity, avg_price, fee,
             fee_currency, last_error, sent_at_ms, verified, updated_ms)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)
@@ -177,8 +174,7 @@ pub fn upsert_order(conn: &Connection, trade_id: i64, order: &Order, now: Millis
             fee = excluded.fee, fee_currency = excluded.fee_currency,
             last_error = excluded.last_error, sent_at_ms = excluded.sent_at_ms,
             verified = excluded.verified, updated_ms = excluded.updated_ms
-         WHERE trade_id = excluded.trade_id",
-        params![
+         WHERE trade_id = excluded.trade_id")?.execute(params![
             trade_id,
             order.role.as_str(),
             order.generation,
@@ -265,25 +261,23 @@ fn order_from_row(row: &Row<'_>) -> rusqlite::Result<Order> {
 }
 
 pub fn load_trade(conn: &Connection, trade_id: i64) -> Result<Trade> {
-    conn.query_row(
-        "SELECT * FROM trades WHERE id = ?1",
-        [trade_id],
-        trade_from_row,
-    )
-    .optional()
-    .map_err(map_corrupt)?
-    .ok_or_else(|| StoreError::Corrupt(format!("trade {trade_id} not found")))
+    conn.prepare_cached("SELECT * FROM trades WHERE id = ?1")?
+        .query_row([trade_id], trade_from_row)
+        .optional()
+        .map_err(map_corrupt)?
+        .ok_or_else(|| StoreError::Corrupt(format!("trade {trade_id} not found")))
 }
 
 pub fn load_orders(conn: &Connection, trade_id: i64) -> Result<Vec<Order>> {
-    let mut statement = conn.prepare("SELECT * FROM orders WHERE trade_id = ?1 ORDER BY id")?;
+    let mut statement =
+        conn.prepare_cached("SELECT * FROM orders WHERE trade_id = ?1 ORDER BY id")?;
     let rows = statement.query_map([trade_id], order_from_row)?;
     rows.collect::<rusqlite::Result<Vec<_>>>()
         .map_err(map_corrupt)
 }
 
 pub fn load_breakers(conn: &Connection, symbol: Option<&str>) -> Result<Vec<Breaker>> {
-    let mut statement = conn.prepare(
+    let mut statement = conn.prepare_cached(
         "SELECT symbol, open, reason, tripped_at_ms, trip_count FROM breakers
          WHERE ?1 IS NULL OR symbol = ?1 ORDER BY symbol",
     )?;
@@ -304,14 +298,12 @@ pub fn save_breaker(
     breaker: &Breaker,
     reset: Option<(Millis, &str)>,
 ) -> Result<()> {
-    conn.execute(
-        "INSERT INTO breakers (symbol, open, reason, tripped_at_ms, trip_count, reset_at_ms, reset_by)
+    conn.prepare_cached("INSERT INTO breakers (symbol, open, reason, tripped_at_ms, trip_count, reset_at_ms, reset_by)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
          ON CONFLICT (symbol) DO UPDATE SET open = excluded.open, reason = excluded.reason,
             tripped_at_ms = excluded.tripped_at_ms, trip_count = excluded.trip_count,
             reset_at_ms = COALESCE(excluded.reset_at_ms, breakers.reset_at_ms),
-            reset_by = COALESCE(excluded.reset_by, breakers.reset_by)",
-        params![
+            reset_by = COALESCE(excluded.reset_by, breakers.reset_by)")?.execute(params![
             breaker.symbol,
             breaker.open,
             breaker.reason,
@@ -354,7 +346,7 @@ fn alert_from_row(row: &Row<'_>) -> rusqlite::Result<AlertRow> {
 }
 
 pub fn due_alerts(conn: &Connection, now: Millis, limit: usize) -> Result<Vec<AlertRow>> {
-    let mut statement = conn.prepare(
+    let mut statement = conn.prepare_cached(
         "SELECT * FROM alerts WHERE sent_at_ms IS NULL AND next_at_ms <= ?1 ORDER BY id LIMIT ?2",
     )?;
     let rows = statement.query_map(params![now, limit as i64], alert_from_row)?;
@@ -362,7 +354,7 @@ pub fn due_alerts(conn: &Connection, now: Millis, limit: usize) -> Result<Vec<Al
 }
 
 pub fn all_alerts(conn: &Connection) -> Result<Vec<AlertRow>> {
-    let mut statement = conn.prepare("SELECT * FROM alerts ORDER BY id")?;
+    let mut statement = conn.prepare_cached("SELECT * FROM alerts ORDER BY id")?;
     let rows = statement.query_map([], alert_from_row)?;
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
@@ -441,10 +433,8 @@ pub fn insert_signal(conn: &Connection, signal: &SignalRow) -> Result<Option<i64
             "signal needs exactly one positive size".into(),
         ));
     }
-    let written = conn.execute(
-        "INSERT OR IGNORE INTO signals (symbol, side, quantity, notional, source, dedup_key, created_at_ms, status)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'NEW')",
-        params![
+    let written = conn.prepare_cached("INSERT OR IGNORE INTO signals (symbol, side, quantity, notional, source, dedup_key, created_at_ms, status)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'NEW')")?.execute(params![
             signal.symbol,
             signal.side.as_str(),
             opt_text(signal.quantity),
@@ -459,21 +449,21 @@ pub fn insert_signal(conn: &Connection, signal: &SignalRow) -> Result<Option<i64
 
 pub fn new_signals(conn: &Connection, limit: usize) -> Result<Vec<SignalRow>> {
     let mut statement =
-        conn.prepare("SELECT * FROM signals WHERE status = 'NEW' ORDER BY id LIMIT ?1")?;
+        conn.prepare_cached("SELECT * FROM signals WHERE status = 'NEW' ORDER BY id LIMIT ?1")?;
     let rows = statement.query_map([limit as i64], signal_from_row)?;
     rows.collect::<rusqlite::Result<Vec<_>>>()
         .map_err(map_corrupt)
 }
 
 pub fn all_signals(conn: &Connection) -> Result<Vec<SignalRow>> {
-    let mut statement = conn.prepare("SELECT * FROM signals ORDER BY id")?;
+    let mut statement = conn.prepare_cached("SELECT * FROM signals ORDER BY id")?;
     let rows = statement.query_map([], signal_from_row)?;
     rows.collect::<rusqlite::Result<Vec<_>>>()
         .map_err(map_corrupt)
 }
 
 pub fn cache_instrument(conn: &Connection, instrument: &Instrument, now: Millis) -> Result<()> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO instruments (symbol, base, quote, price_tick, quantity_tick, min_quantity,
             min_notional, taker_fee_rate, updated_ms)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
@@ -481,27 +471,25 @@ pub fn cache_instrument(conn: &Connection, instrument: &Instrument, now: Millis)
             price_tick = excluded.price_tick, quantity_tick = excluded.quantity_tick,
             min_quantity = excluded.min_quantity, min_notional = excluded.min_notional,
             taker_fee_rate = excluded.taker_fee_rate, updated_ms = excluded.updated_ms",
-        params![
-            instrument.symbol,
-            instrument.base,
-            instrument.quote,
-            text(instrument.price_tick),
-            text(instrument.quantity_tick),
-            text(instrument.min_quantity),
-            text(instrument.min_notional),
-            text(instrument.taker_fee_rate),
-            now,
-        ],
-    )?;
+    )?
+    .execute(params![
+        instrument.symbol,
+        instrument.base,
+        instrument.quote,
+        text(instrument.price_tick),
+        text(instrument.quantity_tick),
+        text(instrument.min_quantity),
+        text(instrument.min_notional),
+        text(instrument.taker_fee_rate),
+        now,
+    ])?;
     Ok(())
 }
 
 pub fn cached_instrument(conn: &Connection, symbol: &str) -> Result<Option<Instrument>> {
     const T: &str = "instruments";
-    conn.query_row(
-        "SELECT rowid AS id, * FROM instruments WHERE symbol = ?1",
-        [symbol],
-        |row| {
+    conn.prepare_cached("SELECT rowid AS id, * FROM instruments WHERE symbol = ?1")?
+        .query_row([symbol], |row| {
             Ok(Instrument {
                 symbol: row.get("symbol")?,
                 base: row.get("base")?,
@@ -512,8 +500,7 @@ pub fn cached_instrument(conn: &Connection, symbol: &str) -> Result<Option<Instr
                 min_notional: parsed(row, "min_notional", T)?,
                 taker_fee_rate: parsed(row, "taker_fee_rate", T)?,
             })
-        },
-    )
-    .optional()
-    .map_err(map_corrupt)
+        })
+        .optional()
+        .map_err(map_corrupt)
 }

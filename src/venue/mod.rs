@@ -103,3 +103,65 @@ pub trait Venue {
         Ok(())
     }
 }
+
+/// A venue shared between its owner and an observer (the simulation keeps the exchange alive
+/// across agent restarts and reads its book). Every call borrows for that call only.
+impl<V: Venue> Venue for std::rc::Rc<std::cell::RefCell<V>> {
+    fn name(&self) -> &'static str {
+        self.borrow().name()
+    }
+    fn instrument(&mut self, symbol: &str) -> Result<Instrument, VenueError> {
+        self.borrow_mut().instrument(symbol)
+    }
+    fn last_price(&mut self, symbol: &str) -> Result<Decimal, VenueError> {
+        self.borrow_mut().last_price(symbol)
+    }
+    fn candles(
+        &mut self,
+        symbol: &str,
+        timeframe_seconds: u32,
+        count: usize,
+    ) -> Result<Vec<Candle>, VenueError> {
+        self.borrow_mut().candles(symbol, timeframe_seconds, count)
+    }
+    fn free_balance(&mut self, asset: &str) -> Result<Decimal, VenueError> {
+        self.borrow_mut().free_balance(asset)
+    }
+    fn create_order(&mut self, order: &OrderRequest) -> Result<OrderAck, VenueError> {
+        self.borrow_mut().create_order(order)
+    }
+    fn create_oco(
+        &mut self,
+        stop_loss: &OrderRequest,
+        take_profit: &OrderRequest,
+    ) -> Result<ListAck, VenueError> {
+        self.borrow_mut().create_oco(stop_loss, take_profit)
+    }
+    fn create_otoco(
+        &mut self,
+        entry: &OrderRequest,
+        stop_loss: &OrderRequest,
+        take_profit: &OrderRequest,
+    ) -> Result<ListAck, VenueError> {
+        self.borrow_mut()
+            .create_otoco(entry, stop_loss, take_profit)
+    }
+    fn cancel_order(&mut self, symbol: &str, order_id: &str) -> Result<(), VenueError> {
+        self.borrow_mut().cancel_order(symbol, order_id)
+    }
+    fn cancel_list(&mut self, symbol: &str, list_id: &str) -> Result<(), VenueError> {
+        self.borrow_mut().cancel_list(symbol, list_id)
+    }
+    fn order_by_client_oid(&mut self, client_oid: &str) -> Result<Option<OrderReport>, VenueError> {
+        self.borrow_mut().order_by_client_oid(client_oid)
+    }
+    fn open_orders(&mut self) -> Result<Vec<OrderReport>, VenueError> {
+        self.borrow_mut().open_orders()
+    }
+    fn order_history(&mut self, symbol: &str) -> Result<Vec<OrderReport>, VenueError> {
+        self.borrow_mut().order_history(symbol)
+    }
+    fn self_check(&mut self) -> Result<(), VenueError> {
+        self.borrow_mut().self_check()
+    }
+}

@@ -23,6 +23,7 @@ use crate::core::domain::{
 use crate::venue::{Venue, VenueError};
 
 pub use engine::{Engine, EngineReject, FillBehavior};
+pub use price::SplitMix64;
 
 /// Most orders one `order_history` call returns (the most recent ones), as on Crypto.com.
 pub const ORDER_HISTORY_LIMIT: usize = 100;

@@ -180,8 +180,19 @@ impl PricePath {
     /// The last `count` candles of `timeframe_ms` that closed by `now_ms`, oldest first.
     pub fn candles(&self, timeframe_ms: Millis, count: usize, now_ms: Millis) -> Vec<Candle> {
         assert!(timeframe_ms > 0);
+        // Only the steps of the last `count` closed candles are read, not the whole history.
+        let count_ms = Millis::try_from(count)
+            .unwrap_or(Millis::MAX)
+            .saturating_add(1);
+        let first_open_ms = now_ms
+            .div_euclid(timeframe_ms)
+            .saturating_sub(count_ms)
+            .saturating_mul(timeframe_ms);
+        let start = self
+            .history
+            .partition_point(|&(time_ms, _)| time_ms < first_open_ms);
         let mut candles: Vec<Candle> = Vec::new();
-        for &(time_ms, price) in &self.history {
+        for &(time_ms, price) in self.history.range(start..) {
             let open_time_ms = time_ms.div_euclid(timeframe_ms) * timeframe_ms;
             if open_time_ms.saturating_add(timeframe_ms) > now_ms {
                 break;

@@ -1,0 +1,363 @@
+//! The simulated exchange of a simulation run: the paper venue behind seeded faults (timeouts
+//! before or after the exchange applied a request, 5xx, 429, not-found windows after a create,
+//! rejected protective orders) and simulated crashes of the agent at a venue call. It also checks
+//! what is sent (S4 no entry behind an open breaker, S7 ticks, minimums and plain decimals).
+//! Canary modes break the venue on purpose, to prove the invariant checks can fail.
+
+use std::collections::BTreeMap;
+
+use rust_decimal::Decimal;
+
+use crate::core::breaker::GLOBAL;
+use crate::core::clock::Clock;
+use crate::core::domain::{
+    Candle, Instrument, ListAck, Millis, OrderAck, OrderReport, OrderRequest, VenueStatus,
+};
+use crate::core::ids::{Role, client_oid, parse_client_oid};
+use crate::core::normalize::{is_on_tick, plain};
+use crate::venue::paper::{PaperVenue, SplitMix64};
+use crate::venue::{Venue, VenueError};
+
+/// The panic payload of a simulated crash; the driver catches it and restarts the agent.
+pub const CRASH: &str = "simulated crash";
+
+/// Rates of each fault class, drawn from the seed. Each is a probability per call.
+#[derive(Debug, Clone, Default)]
+pub struct FaultPlan {
+    pub timeout_before: f64,
+    pub lost_after: f64,
+    pub server_error: f64,
+    pub rate_limit: f64,
+    pub reject_protective: f64,
+    pub crash: f64,
+    pub not_found_ms: Millis,
+}
+
+impl FaultPlan {
+    /// Each class is on with probability 1/2, at a rate up to 15 % (crashes up to 2 %).
+    pub fn draw(random: &mut SplitMix64) -> FaultPlan {
+        let mut rate = |max: f64| {
+            let on = random.next_u64() % 2 == 0;
+            let level = (random.next_u64() % 1000) as f64 / 1000.0;
+            if on { level * max } else { 0.0 }
+        };
+        FaultPlan {
+            timeout_before: rate(0.15),
+            lost_after: rate(0.15),
+            server_error: rate(0.15),
+            rate_limit: rate(0.15),
+            reject_protective: rate(0.15),
+            crash: rate(0.02),
+            not_found_ms: (rate(3000.0)) as Millis,
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        format!(
+            "timeout_before={:.3} lost_after={:.3} 5xx={:.3} 429={:.3} reject_protective={:.3} crash={:.3} not_found_ms={}",
+            self.timeout_before,
+            self.lost_after,
+            self.server_error,
+            self.rate_limit,
+            self.reject_protective,
+            self.crash,
+            self.not_found_ms
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Canary {
+    /// Every OCO is created twice: two live stops per trade (S1 must fail).
+    DuplicateOrders,
+    /// Filled entries are reported as cancelled without fills (S3 must fail).
+    LoseFills,
+}
+
+pub struct FaultyVenue {
+    pub paper: PaperVenue,
+    clock: std::rc::Rc<dyn Clock>,
+    random: SplitMix64,
+    pub plan: FaultPlan,
+    pub faults_on: bool,
+    canary: Option<Canary>,
+    created_at: BTreeMap<String, Millis>,
+    /// Read-only view of the agent's database, for S4.
+    store_path: std::path::PathBuf,
+    pub violations: Vec<String>,
+}
+
+impl FaultyVenue {
+    pub fn new(
+        paper: PaperVenue,
+        clock: std::rc::Rc<dyn Clock>,
+        seed: u64,
+        plan: FaultPlan,
+        canary: Option<Canary>,
+        store_path: std::path::PathBuf,
+    ) -> FaultyVenue {
+        FaultyVenue {
+            paper,
+            clock,
+            random: SplitMix64::new(seed ^ 0xFA17_5EED),
+            plan,
+            faults_on: true,
+            canary,
+            created_at: BTreeMap::new(),
+            store_path,
+            violations: Vec::new(),
+        }
+    }
+
+    fn chance(&mut self, probability: f64) -> bool {
+        let draw = (self.random.next_u64() % 1_000_000) as f64 / 1_000_000.0;
+        self.faults_on && draw < probability
+    }
+
+    /// Faults that strike before the exchange sees the request.
+    fn before(&mut self) -> Result<(), VenueError> {
+        if self.chance(self.plan.crash) {
+            panic!("{CRASH}");
+        }
+        if self.chance(self.plan.timeout_before) {
+            return Err(VenueError::Timeout("injected timeout".into()));
+        }
+        if self.chance(self.plan.server_error) {
+            return Err(VenueError::Server {
+                status: 503,
+                message: "injected server error".into(),
+            });
+        }
+        if self.chance(self.plan.rate_limit) {
+            return Err(VenueError::RateLimited("injected 429".into()));
+        }
+        Ok(())
+    }
+
+    /// Faults that strike after the exchange applied a create or cancel.
+    fn after<T>(&mut self, result: Result<T, VenueError>) -> Result<T, VenueError> {
+        if self.chance(self.plan.crash) {
+            panic!("{CRASH}");
+        }
+        if result.is_ok() && self.chance(self.plan.lost_after) {
+            return Err(VenueError::Timeout("injected: response lost".into()));
+        }
+        result
+    }
+
+    fn check_sent(&mut self, order: &OrderRequest) {
+        let Ok(instrument) = self.paper.instrument(&order.symbol) else {
+            return;
+        };
+        let mut values = vec![];
+        values.extend(
+            order
+                .quantity
+                .map(|q| (q, instrument.quantity_tick, "quantity")),
+        );
+        values.extend(order.price.map(|p| (p, instrument.price_tick, "price")));
+        values.extend(
+            order
+                .trigger_price
+                .map(|p| (p, instrument.price_tick, "trigger")),
+        );
+        for (value, tick, what) in values {
+            let text = plain(value);
+            if !is_on_tick(value, tick) || text.contains(['e', 'E']) || value <= Decimal::ZERO {
+                let problem = format!("S7: {} {what} {text} off tick {tick}", order.client_oid);
+                self.violations.push(problem);
+            }
+        }
+        if order.quantity.is_some_and(|q| q < instrument.min_quantity) {
+            let problem = format!("S7: {} below the minimum quantity", order.client_oid);
+            self.violations.push(problem);
+        }
+        let is_entry =
+            parse_client_oid(&order.client_oid).is_some_and(|(_, role, _)| role == Role::Entry);
+        if is_entry && self.breaker_open(&order.symbol) {
+            let problem = format!("S4: entry {} sent behind an open breaker", order.client_oid);
+            self.violations.push(problem);
+        }
+    }
+
+    fn breaker_open(&self, symbol: &str) -> bool {
+        let Ok(conn) = rusqlite::Connection::open(&self.store_path) else {
+            return false;
+        };
+        let open: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM breakers WHERE open = 1 AND symbol IN (?1, ?2)",
+                [symbol, GLOBAL],
+                |row| row.get(0),
+            )
+            .unwrap_or(0);
+        open > 0
+    }
+
+    fn hidden(&self, client_oid: &str) -> bool {
+        let now = self.clock.now_ms();
+        self.faults_on
+            && self
+                .created_at
+                .get(client_oid)
+                .is_some_and(|created| now - created < self.plan.not_found_ms)
+    }
+
+    fn mark_created(&mut self, oids: &[&str]) {
+        let now = self.clock.now_ms();
+        for oid in oids {
+            self.created_at.insert((*oid).to_string(), now);
+        }
+    }
+
+    fn disguise(&self, mut report: OrderReport) -> OrderReport {
+        let is_entry =
+            parse_client_oid(&report.client_oid).is_some_and(|(_, role, _)| role == Role::Entry);
+        if self.canary == Some(Canary::LoseFills)
+            && is_entry
+            && report.status == VenueStatus::Filled
+        {
+            report.status = VenueStatus::Canceled;
+            report.cumulative_quantity = Decimal::ZERO;
+        }
+        report
+    }
+
+    fn protective_rejected(&mut self) -> Result<(), VenueError> {
+        if self.chance(self.plan.reject_protective) {
+            return Err(VenueError::Rejected {
+                code: 229,
+                message: "injected INVALID_REF_PRICE".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Venue for FaultyVenue {
+    fn name(&self) -> &'static str {
+        "simulated"
+    }
+
+    fn instrument(&mut self, symbol: &str) -> Result<Instrument, VenueError> {
+        self.before()?;
+        self.paper.instrument(symbol)
+    }
+
+    fn last_price(&mut self, symbol: &str) -> Result<Decimal, VenueError> {
+        self.before()?;
+        self.paper.last_price(symbol)
+    }
+
+    fn candles(
+        &mut self,
+        symbol: &str,
+        timeframe: u32,
+        count: usize,
+    ) -> Result<Vec<Candle>, VenueError> {
+        self.before()?;
+        self.paper.candles(symbol, timeframe, count)
+    }
+
+    fn free_balance(&mut self, asset: &str) -> Result<Decimal, VenueError> {
+        self.before()?;
+        self.paper.free_balance(asset)
+    }
+
+    fn create_order(&mut self, order: &OrderRequest) -> Result<OrderAck, VenueError> {
+        self.before()?;
+        self.check_sent(order);
+        let is_protective =
+            parse_client_oid(&order.client_oid).is_some_and(|(_, role, _)| role.is_protective());
+        if is_protective {
+            self.protective_rejected()?;
+        }
+        let result = self.paper.create_order(order);
+        self.mark_created(&[&order.client_oid]);
+        self.after(result)
+    }
+
+    fn create_oco(
+        &mut self,
+        stop_loss: &OrderRequest,
+        take_profit: &OrderRequest,
+    ) -> Result<ListAck, VenueError> {
+        self.before()?;
+        self.check_sent(stop_loss);
+        self.check_sent(take_profit);
+        self.protective_rejected()?;
+        let result = self.paper.create_oco(stop_loss, take_profit);
+        if result.is_ok() && self.canary == Some(Canary::DuplicateOrders) {
+            let copy = |order: &OrderRequest| {
+                let (trade, role, generation) = parse_client_oid(&order.client_oid).expect("ours");
+                OrderRequest {
+                    client_oid: client_oid(trade, role, generation + 1_000),
+                    ..order.clone()
+                }
+            };
+            let _ = self.paper.create_oco(&copy(stop_loss), &copy(take_profit));
+        }
+        self.mark_created(&[&stop_loss.client_oid, &take_profit.client_oid]);
+        self.after(result)
+    }
+
+    fn create_otoco(
+        &mut self,
+        entry: &OrderRequest,
+        stop_loss: &OrderRequest,
+        take_profit: &OrderRequest,
+    ) -> Result<ListAck, VenueError> {
+        self.before()?;
+        for order in [entry, stop_loss, take_profit] {
+            self.check_sent(order);
+        }
+        let result = self.paper.create_otoco(entry, stop_loss, take_profit);
+        self.mark_created(&[
+            &entry.client_oid,
+            &stop_loss.client_oid,
+            &take_profit.client_oid,
+        ]);
+        self.after(result)
+    }
+
+    fn cancel_order(&mut self, symbol: &str, order_id: &str) -> Result<(), VenueError> {
+        self.before()?;
+        let result = self.paper.cancel_order(symbol, order_id);
+        self.after(result)
+    }
+
+    fn cancel_list(&mut self, symbol: &str, list_id: &str) -> Result<(), VenueError> {
+        self.before()?;
+        let result = self.paper.cancel_list(symbol, list_id);
+        self.after(result)
+    }
+
+    fn order_by_client_oid(&mut self, oid: &str) -> Result<Option<OrderReport>, VenueError> {
+        self.before()?;
+        if self.hidden(oid) {
+            return Ok(None);
+        }
+        let report = self.paper.order_by_client_oid(oid)?;
+        Ok(report.map(|report| self.disguise(report)))
+    }
+
+    fn open_orders(&mut self) -> Result<Vec<OrderReport>, VenueError> {
+        self.before()?;
+        let orders = self.paper.open_orders()?;
+        Ok(orders
+            .into_iter()
+            .filter(|order| !self.hidden(&order.client_oid))
+            .map(|order| self.disguise(order))
+            .collect())
+    }
+
+    fn order_history(&mut self, symbol: &str) -> Result<Vec<OrderReport>, VenueError> {
+        self.before()?;
+        let orders = self.paper.order_history(symbol)?;
+        Ok(orders
+            .into_iter()
+            .filter(|order| !self.hidden(&order.client_oid))
+            .map(|order| self.disguise(order))
+            .collect())
+    }
+}

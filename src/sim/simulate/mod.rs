@@ -1,0 +1,578 @@
+//! `fillguard simulate`: deterministic simulation. One `u64` seed decides everything — the
+//! protection mode, which fault classes are on and their rates, the price path, the signals and
+//! when the agent "crashes" (all memory dropped, restarted on the same SQLite file). The real
+//! shell and core run against the paper engine behind `FaultyVenue`, on a virtual clock and a
+//! real SQLite file. After every loop turn the invariants of DESIGN §4 are checked; then a calm
+//! phase with faults off must settle every trade (L1).
+
+mod faulty;
+mod invariants;
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+
+use crate::config::{self, Config};
+use crate::core::clock::Clock;
+use crate::core::domain::{Millis, Side};
+use crate::shell::Agent;
+use crate::store::{self, SignalRow, SignalStatus, Store};
+use crate::venue::paper::{PaperVenue, SplitMix64};
+
+pub use faulty::{CRASH, Canary, FaultPlan, FaultyVenue};
+
+const START_MS: Millis = 1_700_000_000_000;
+/// The paper engine starts with this much price history.
+const WARMUP_MS: Millis = 2 * 60 * 60 * 1000;
+/// Virtual time a restart takes after a simulated crash.
+const RESTART_DELAY: Duration = Duration::from_secs(1);
+/// Loop turns of the calm phase (faults off) in which every trade must settle.
+const CALM_TICKS: u64 = 400;
+const MODES: [&str; 3] = ["oco", "otoco", "separate"];
+
+/// Exit codes: which kind of failure a run found.
+pub const EXIT_CORRECTNESS: u8 = 3;
+pub const EXIT_LIVENESS: u8 = 4;
+pub const EXIT_CRASH: u8 = 5;
+
+struct VirtualClock(Cell<Millis>);
+
+impl Clock for VirtualClock {
+    fn now_ms(&self) -> Millis {
+        self.0.get()
+    }
+
+    fn sleep(&self, duration: Duration) {
+        let millis = Millis::try_from(duration.as_millis()).unwrap_or(Millis::MAX / 4);
+        self.0.set(self.0.get() + millis.max(1));
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Pass,
+    /// An invariant S1–S7 failed.
+    Correctness(String),
+    /// L1 failed: a trade did not settle after faults stopped.
+    Liveness(String),
+    /// The agent failed in a way that is not a simulated crash (an error or a real panic).
+    Crash(String),
+}
+
+impl Verdict {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Verdict::Pass => 0,
+            Verdict::Correctness(_) => EXIT_CORRECTNESS,
+            Verdict::Liveness(_) => EXIT_LIVENESS,
+            Verdict::Crash(_) => EXIT_CRASH,
+        }
+    }
+}
+
+/// What one seed did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeedReport {
+    pub seed: u64,
+    pub verdict: Verdict,
+    /// Hash of the event log and the book: equal for equal seeds.
+    pub hash: u64,
+    pub mode: &'static str,
+    pub faults: String,
+    pub trades: usize,
+    pub crashes: u32,
+    pub ticks: u64,
+    /// The last events of the store, for a failure's trace.
+    pub trace: Vec<String>,
+}
+
+struct Run {
+    seed: u64,
+    random: SplitMix64,
+    clock: Rc<VirtualClock>,
+    venue: Rc<RefCell<FaultyVenue>>,
+    config: Config,
+    agent: Option<Agent>,
+    crashes: u32,
+    ticks: u64,
+    first_fill: BTreeMap<i64, Millis>,
+}
+
+fn configuration(dir: &Path, seed: u64, mode: &str) -> Config {
+    let env: BTreeMap<String, String> = [
+        (
+            "FILLGUARD_STORE__PATH",
+            dir.join("fillguard.db").display().to_string(),
+        ),
+        ("FILLGUARD_METRICS__LISTEN", "off".to_string()),
+        ("FILLGUARD_PROTECTION__MODE", mode.to_string()),
+        ("FILLGUARD_PAPER__SEED", seed.to_string()),
+        ("FILLGUARD_LOOP__INTERVAL_SECONDS", "2".to_string()),
+        (
+            "FILLGUARD_PROTECTION__WATCH_INTERVAL_SECONDS",
+            "2".to_string(),
+        ),
+        (
+            "FILLGUARD_SIGNALS__ALLOW_CONCURRENT_TRADES",
+            "true".to_string(),
+        ),
+    ]
+    .into_iter()
+    .map(|(key, value)| (key.to_string(), value))
+    .collect();
+    config::load_from(None, &env).expect("the simulation's configuration is valid")
+}
+
+impl Run {
+    fn new(seed: u64, dir: &Path, canary: Option<Canary>) -> Run {
+        let mut random = SplitMix64::new(seed);
+        let mode = MODES[(random.next_u64() % 3) as usize];
+        let plan = FaultPlan::draw(&mut random);
+        let config = configuration(dir, seed, mode);
+        let clock = Rc::new(VirtualClock(Cell::new(START_MS - WARMUP_MS)));
+        let dyn_clock: Rc<dyn Clock> = clock.clone();
+        let paper = PaperVenue::new(&config.paper, dyn_clock.clone()).expect("paper venue");
+        clock.0.set(START_MS);
+        let store_path = config.store.path.clone();
+        let venue = FaultyVenue::new(paper, dyn_clock, seed, plan, canary, store_path);
+        Run {
+            seed,
+            random,
+            clock,
+            venue: Rc::new(RefCell::new(venue)),
+            config,
+            agent: None,
+            crashes: 0,
+            ticks: 0,
+            first_fill: BTreeMap::new(),
+        }
+    }
+
+    /// Starts the agent if it is not running: open the store, self-check, reconcile.
+    fn ensure_agent(&mut self) -> Result<(), Verdict> {
+        if self.agent.is_some() {
+            return Ok(());
+        }
+        let store = Store::open(&self.config.store.path)
+            .map_err(|error| Verdict::Crash(format!("store: {error}")))?;
+        let clock: Rc<dyn Clock> = self.clock.clone();
+        let mut agent = Agent::new(
+            self.config.clone(),
+            store,
+            Box::new(self.venue.clone()),
+            clock.clone(),
+            clock,
+            Arc::new(AtomicBool::new(false)),
+        );
+        let started = self.guarded(|| {
+            agent.self_check()?;
+            agent.reconcile()
+        });
+        if started? {
+            self.agent = Some(agent);
+        }
+        Ok(())
+    }
+
+    /// Runs `work`, turning a simulated crash into `Ok(false)` (memory dropped) and anything
+    /// else that fails into a verdict.
+    fn guarded(&mut self, work: impl FnOnce() -> anyhow::Result<()>) -> Result<bool, Verdict> {
+        match catch_unwind(AssertUnwindSafe(work)) {
+            Ok(Ok(())) => Ok(true),
+            Ok(Err(error)) => Err(Verdict::Crash(format!("{error:#}"))),
+            Err(payload) => {
+                let message = panic_message(&payload);
+                if message != CRASH {
+                    return Err(Verdict::Crash(format!("panic: {message}")));
+                }
+                self.crashes += 1;
+                self.agent = None;
+                self.clock.sleep(RESTART_DELAY);
+                Ok(false)
+            }
+        }
+    }
+
+    fn maybe_signal(&mut self) {
+        if self.random.next_u64() % 100 >= 12 {
+            return;
+        }
+        let symbol = ["BTC_USDT", "ETH_USDT"][(self.random.next_u64() % 2) as usize];
+        let side = [Side::Buy, Side::Sell][(self.random.next_u64() % 2) as usize];
+        let signal = SignalRow {
+            id: 0,
+            symbol: symbol.to_string(),
+            side,
+            quantity: None,
+            notional: Some(Decimal::from(50 + self.random.next_u64() % 100)),
+            source: "simulation".into(),
+            dedup_key: None,
+            created_at_ms: self.clock.now_ms(),
+            status: SignalStatus::New,
+            reason: None,
+            trade_id: None,
+        };
+        if let Some(agent) = &self.agent {
+            let _ = store::insert_signal(agent.store().conn(), &signal);
+        }
+    }
+
+    fn tick(&mut self) -> Result<(), Verdict> {
+        self.ensure_agent()?;
+        self.ticks += 1;
+        let Some(mut agent) = self.agent.take() else {
+            return Ok(());
+        };
+        let alive = self.guarded(|| {
+            agent.turn()?;
+            agent.sleep_until_next_deadline()
+        })?;
+        if alive {
+            self.agent = Some(agent);
+        }
+        self.check()
+    }
+
+    fn check(&mut self) -> Result<(), Verdict> {
+        let book = self.venue.borrow().paper.engine().book();
+        let now = self.clock.now_ms();
+        let mut problems = invariants::check_book(&book);
+        problems.append(&mut self.venue.borrow_mut().violations);
+        invariants::note_fills(&book, now, &mut self.first_fill);
+        if let Some(agent) = &self.agent {
+            problems.extend(invariants::check_known(&book, agent.store()));
+            problems.extend(invariants::check_protected(
+                agent.store(),
+                &mut self.first_fill,
+                now,
+            ));
+        }
+        match problems.into_iter().next() {
+            Some(problem) => Err(Verdict::Correctness(problem)),
+            None => Ok(()),
+        }
+    }
+
+    fn calm(&mut self) -> Result<(), Verdict> {
+        self.venue.borrow_mut().faults_on = false;
+        for turn in 0..CALM_TICKS {
+            self.tick()?;
+            let settled = turn % 10 == 9
+                && self
+                    .agent
+                    .as_ref()
+                    .is_some_and(|agent| invariants::check_settled(agent.store()).is_empty());
+            if settled {
+                break;
+            }
+        }
+        self.ensure_agent()?;
+        let agent = self.agent.as_ref().expect("no crashes without faults");
+        match invariants::check_settled(agent.store()).into_iter().next() {
+            Some(problem) => Err(Verdict::Liveness(problem)),
+            None => Ok(()),
+        }
+    }
+
+    fn report(&self, verdict: Verdict) -> SeedReport {
+        let store = Store::open(&self.config.store.path).ok();
+        let events = store
+            .as_ref()
+            .map(event_log)
+            .unwrap_or_default();
+        let book = self.venue.borrow().paper.engine().book();
+        let mut hash = Fnv::default();
+        for line in &events {
+            hash.write(line.as_bytes());
+        }
+        for order in &book {
+            hash.write(
+                format!(
+                    "{}|{}|{}",
+                    order.client_oid,
+                    order.status.as_str(),
+                    order.cumulative_quantity
+                )
+                .as_bytes(),
+            );
+        }
+        let venue = self.venue.borrow();
+        SeedReport {
+            seed: self.seed,
+            verdict,
+            hash: hash.0,
+            mode: self.config.protection.mode.as_str(),
+            faults: venue.plan.describe(),
+            trades: store
+                .as_ref()
+                .and_then(|store| store::all_trade_ids(store.conn()).ok())
+                .map_or(0, |ids| ids.len()),
+            crashes: self.crashes,
+            ticks: self.ticks,
+            trace: events.iter().rev().take(20).rev().cloned().collect(),
+        }
+    }
+}
+
+fn event_log(store: &Store) -> Vec<String> {
+    let mut statement = match store
+        .conn()
+        .prepare("SELECT at_ms, trade_id, kind, detail FROM events ORDER BY id")
+    {
+        Ok(statement) => statement,
+        Err(_) => return Vec::new(),
+    };
+    let rows = statement.query_map([], |row| {
+        let at: i64 = row.get(0)?;
+        let trade: Option<i64> = row.get(1)?;
+        let kind: String = row.get(2)?;
+        let detail: String = row.get(3)?;
+        Ok(format!(
+            "{at} trade={} {kind}: {detail}",
+            trade.unwrap_or(0)
+        ))
+    });
+    match rows {
+        Ok(rows) => rows.filter_map(Result::ok).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+fn panic_message(payload: &Box<dyn std::any::Any + Send>) -> String {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        return (*text).to_string();
+    }
+    if let Some(text) = payload.downcast_ref::<String>() {
+        return text.clone();
+    }
+    "unknown panic".to_string()
+}
+
+/// FNV-1a, 64 bit: a stable hash across runs and builds (std's hasher is seeded per process).
+#[derive(Default)]
+struct Fnv(u64);
+
+impl Fnv {
+    fn write(&mut self, bytes: &[u8]) {
+        if self.0 == 0 {
+            self.0 = 0xcbf2_9ce4_8422_2325;
+        }
+        for byte in bytes {
+            self.0 ^= u64::from(*byte);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 ^= 0xff;
+    }
+}
+
+/// Where simulation databases live: memory-backed when the machine has it (fsync is free there).
+fn scratch_dir() -> std::io::Result<tempfile::TempDir> {
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir() {
+        if let Ok(dir) = tempfile::Builder::new()
+            .prefix("fillguard-sim-")
+            .tempdir_in(shm)
+        {
+            return Ok(dir);
+        }
+    }
+    tempfile::Builder::new().prefix("fillguard-sim-").tempdir()
+}
+
+/// Runs one seed: `ticks` turns with faults, then the calm phase.
+pub fn run_seed(seed: u64, ticks: u64, canary: Option<Canary>) -> SeedReport {
+    let dir = match scratch_dir() {
+        Ok(dir) => dir,
+        Err(error) => {
+            return SeedReport {
+                seed,
+                verdict: Verdict::Crash(format!("no scratch directory: {error}")),
+                hash: 0,
+                mode: "",
+                faults: String::new(),
+                trades: 0,
+                crashes: 0,
+                ticks: 0,
+                trace: Vec::new(),
+            };
+        }
+    };
+    let mut run = Run::new(seed, dir.path(), canary);
+    let mut verdict = Verdict::Pass;
+    for _ in 0..ticks {
+        run.maybe_signal();
+        if let Err(failure) = run.tick() {
+            verdict = failure;
+            break;
+        }
+    }
+    if verdict == Verdict::Pass {
+        if let Err(failure) = run.calm() {
+            verdict = failure;
+        }
+    }
+    run.agent = None;
+    run.report(verdict)
+}
+
+/// Silences the default panic message of simulated crashes (they are expected); any other
+/// panic is still printed.
+fn quiet_simulated_crashes() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let simulated = payload.downcast_ref::<&str>() == Some(&CRASH)
+            || payload.downcast_ref::<String>().map(String::as_str) == Some(CRASH);
+        if !simulated {
+            default(info);
+        }
+    }));
+}
+
+/// Runs every seed of `seeds` (two at a time), prints a summary and the first failure with the
+/// command that replays it, and returns the exit code of the worst verdict.
+pub fn run_seeds(seeds: std::ops::Range<u64>, ticks: u64, canary: Option<Canary>) -> u8 {
+    use std::io::IsTerminal;
+    quiet_simulated_crashes();
+    let progress = std::io::stderr().is_terminal();
+    let started = std::time::Instant::now();
+    let workers = 2_u64;
+    let reports: Vec<SeedReport> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|worker| {
+                let seeds = seeds.clone();
+                scope.spawn(move || {
+                    let mut reports = Vec::new();
+                    for seed in seeds.filter(|seed| seed % workers == worker) {
+                        reports.push(run_seed(seed, ticks, canary));
+                        if progress && worker == 0 && reports.len() % 50 == 0 {
+                            eprint!("\r{} seeds...", reports.len() as u64 * workers);
+                        }
+                    }
+                    reports
+                })
+            })
+            .collect();
+        let mut all: Vec<SeedReport> = handles
+            .into_iter()
+            .flat_map(|handle| handle.join().unwrap_or_default())
+            .collect();
+        all.sort_by_key(|report| report.seed);
+        all
+    });
+    if progress {
+        eprintln!();
+    }
+    summarize(&reports, ticks, canary, started.elapsed())
+}
+
+fn summarize(reports: &[SeedReport], ticks: u64, canary: Option<Canary>, elapsed: Duration) -> u8 {
+    let failures: Vec<&SeedReport> = reports
+        .iter()
+        .filter(|r| r.verdict != Verdict::Pass)
+        .collect();
+    let trades: usize = reports.iter().map(|r| r.trades).sum();
+    let crashes: u32 = reports.iter().map(|r| r.crashes).sum();
+    let turns: u64 = reports.iter().map(|r| r.ticks).sum();
+    println!(
+        "{} seeds, {} passed, {} failed; {trades} trades, {crashes} simulated crashes, {turns} loop turns in {:.1} s",
+        reports.len(),
+        reports.len() - failures.len(),
+        failures.len(),
+        elapsed.as_secs_f64()
+    );
+    let Some(first) = failures.first() else {
+        return 0;
+    };
+    let (kind, detail) = match &first.verdict {
+        Verdict::Correctness(detail) => ("correctness", detail),
+        Verdict::Liveness(detail) => ("liveness", detail),
+        Verdict::Crash(detail) => ("crash", detail),
+        Verdict::Pass => unreachable!("filtered above"),
+    };
+    println!("FAILED seed {} ({kind}): {detail}", first.seed);
+    println!(
+        "  mode {}, faults {}, {} crashes, {} turns",
+        first.mode, first.faults, first.crashes, first.ticks
+    );
+    println!("  trace (last events):");
+    for line in &first.trace {
+        println!("    {line}");
+    }
+    let canary_flag = match canary {
+        Some(Canary::DuplicateOrders) => " --canary duplicate-orders",
+        Some(Canary::LoseFills) => " --canary lose-fills",
+        None => "",
+    };
+    println!(
+        "  replay: fillguard simulate --seeds {}..{} --ticks {ticks}{canary_flag}",
+        first.seed,
+        first.seed + 1
+    );
+    failures
+        .iter()
+        .map(|r| r.verdict.exit_code())
+        .max()
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TICKS: u64 = 60;
+
+    #[test]
+    fn the_same_seed_gives_the_same_event_log() {
+        let first = run_seed(7, TICKS, None);
+        let second = run_seed(7, TICKS, None);
+        assert_eq!(first.verdict, Verdict::Pass, "{first:#?}");
+        assert_eq!(first.hash, second.hash);
+        assert_ne!(first.hash, run_seed(8, TICKS, None).hash);
+        assert!(first.trades > 0, "the seed traded");
+    }
+
+    #[test]
+    fn seeds_pass_with_faults_and_crashes() {
+        let reports: Vec<SeedReport> = (0..6).map(|seed| run_seed(seed, TICKS, None)).collect();
+        for report in &reports {
+            assert_eq!(report.verdict, Verdict::Pass, "{report:#?}");
+        }
+        assert!(
+            reports.iter().map(|r| r.crashes).sum::<u32>() > 0,
+            "crashes were simulated"
+        );
+    }
+
+    fn first_failure(canary: Canary) -> Verdict {
+        (0..30)
+            .map(|seed| run_seed(seed, TICKS, Some(canary)).verdict)
+            .find(|verdict| *verdict != Verdict::Pass)
+            .unwrap_or(Verdict::Pass)
+    }
+
+    #[test]
+    fn a_venue_that_duplicates_orders_fails_s1() {
+        let verdict = first_failure(Canary::DuplicateOrders);
+        assert!(
+            matches!(&verdict, Verdict::Correctness(text) if text.starts_with("S1")),
+            "{verdict:?}"
+        );
+    }
+
+    #[test]
+    fn a_venue_that_loses_fills_fails_s3() {
+        let verdict = first_failure(Canary::LoseFills);
+        assert!(
+            matches!(&verdict, Verdict::Correctness(text) if text.starts_with("S3")),
+            "{verdict:?}"
+        );
+    }
+}
