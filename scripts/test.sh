@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # fillguard's one test command (also what CI runs, through .ci/run).
 #
-#   scripts/test.sh            format, clippy, tests, MSRV (Rust 1.85) check
+#   scripts/test.sh            format, clippy, tests, simulation, MSRV (Rust 1.85) check
 #   scripts/test.sh --quick    format and tests only
+#   FILLGUARD_SIM_SEEDS=A..B   the simulation's seeds (default 0..2000)
 #
 # Run as root, it first installs the system packages the tests need.
 # Honours CARGO_TARGET_DIR (default target/).
@@ -93,6 +94,20 @@ else
 fi
 
 step "cargo test" cargo test --locked --all-targets
+
+# Deterministic simulation: every seed decides faults, crashes, prices and signals, and the
+# invariants are checked after every loop turn (README, "Reliability"). Release build: the
+# seeds run about ten times faster than in a debug build.
+SIM_SEEDS="${FILLGUARD_SIM_SEEDS:-0..2000}"
+simulate() {
+    cargo build --locked --release
+    "${CARGO_TARGET_DIR:-target}/release/fillguard" simulate --seeds "$SIM_SEEDS"
+}
+if [[ $QUICK -eq 1 ]]; then
+    skip "simulation" "--quick"
+else
+    step "simulation ($SIM_SEEDS)" simulate
+fi
 
 if [[ $QUICK -eq 1 ]]; then
     skip "msrv check (1.85)" "--quick"
