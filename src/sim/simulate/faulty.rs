@@ -15,7 +15,7 @@ use crate::core::domain::{
 };
 use crate::core::ids::{Role, client_oid, parse_client_oid};
 use crate::core::normalize::{is_on_tick, plain};
-use crate::venue::paper::{PaperVenue, SplitMix64};
+use crate::venue::paper::{FillBehavior, PaperVenue, SplitMix64};
 use crate::venue::{Venue, VenueError};
 
 /// The panic payload of a simulated crash; the driver catches it and restarts the agent.
@@ -31,6 +31,12 @@ pub struct FaultPlan {
     pub reject_protective: f64,
     pub crash: f64,
     pub not_found_ms: Millis,
+    /// Probability that a lookup answers with the previous report of that order (a stale read).
+    pub stale_read: f64,
+    /// Entries fill in two parts after this fill delay; with `partial_expires` the rest expires.
+    pub fill_delay_ms: Millis,
+    pub partial_fraction: Option<Decimal>,
+    pub partial_expires: bool,
 }
 
 impl FaultPlan {
@@ -49,19 +55,38 @@ impl FaultPlan {
             reject_protective: rate(0.15),
             crash: rate(0.02),
             not_found_ms: (rate(3000.0)) as Millis,
+            stale_read: rate(0.15),
+            fill_delay_ms: 100 + (rate(4000.0)) as Millis,
+            partial_fraction: (random.next_u64() % 3 == 0)
+                .then(|| Decimal::new(1 + (random.next_u64() % 9) as i64, 1)),
+            partial_expires: random.next_u64() % 2 == 0,
+        }
+    }
+
+    /// How the engine fills entries under this plan.
+    pub fn fill_behavior(&self) -> FillBehavior {
+        FillBehavior {
+            fill_delay_ms: Some(self.fill_delay_ms),
+            partial_fill_fraction: self.partial_fraction,
+            expire_after_partial: self.partial_fraction.is_some() && self.partial_expires,
+            ..FillBehavior::default()
         }
     }
 
     pub fn describe(&self) -> String {
         format!(
-            "timeout_before={:.3} lost_after={:.3} 5xx={:.3} 429={:.3} reject_protective={:.3} crash={:.3} not_found_ms={}",
+            "timeout_before={:.3} lost_after={:.3} 5xx={:.3} 429={:.3} reject_protective={:.3} crash={:.3} not_found_ms={} stale_read={:.3} fill_delay_ms={} partial={:?} expires={}",
             self.timeout_before,
             self.lost_after,
             self.server_error,
             self.rate_limit,
             self.reject_protective,
             self.crash,
-            self.not_found_ms
+            self.not_found_ms,
+            self.stale_read,
+            self.fill_delay_ms,
+            self.partial_fraction.map(|fraction| fraction.to_string()),
+            self.partial_expires
         )
     }
 }
@@ -82,6 +107,8 @@ pub struct FaultyVenue {
     pub faults_on: bool,
     canary: Option<Canary>,
     created_at: BTreeMap<String, Millis>,
+    /// The previous report of each order, for stale reads.
+    last_seen: BTreeMap<String, OrderReport>,
     /// Read-only view of the agent's database, for S4.
     store_path: std::path::PathBuf,
     pub violations: Vec<String>,
@@ -104,6 +131,7 @@ impl FaultyVenue {
             faults_on: true,
             canary,
             created_at: BTreeMap::new(),
+            last_seen: BTreeMap::new(),
             store_path,
             violations: Vec::new(),
         }
@@ -337,8 +365,16 @@ impl Venue for FaultyVenue {
         if self.hidden(oid) {
             return Ok(None);
         }
-        let report = self.paper.order_by_client_oid(oid)?;
-        Ok(report.map(|report| self.disguise(report)))
+        let Some(report) = self.paper.order_by_client_oid(oid)? else {
+            return Ok(None);
+        };
+        let previous = self.last_seen.insert(oid.to_string(), report.clone());
+        let stale = self.chance(self.plan.stale_read);
+        let answer = match previous {
+            Some(previous) if stale => previous,
+            _ => report,
+        };
+        Ok(Some(self.disguise(answer)))
     }
 
     fn open_orders(&mut self) -> Result<Vec<OrderReport>, VenueError> {

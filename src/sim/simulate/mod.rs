@@ -141,6 +141,12 @@ impl Run {
         let paper = PaperVenue::new(&config.paper, dyn_clock.clone()).expect("paper venue");
         clock.0.set(START_MS);
         let store_path = config.store.path.clone();
+        let mut paper = paper;
+        for instrument in &config.paper.instruments {
+            paper
+                .engine_mut()
+                .set_behavior(&instrument.symbol, plan.fill_behavior());
+        }
         let venue = FaultyVenue::new(paper, dyn_clock, seed, plan, canary, store_path);
         Run {
             seed,
@@ -283,10 +289,7 @@ impl Run {
 
     fn report(&self, verdict: Verdict) -> SeedReport {
         let store = Store::open(&self.config.store.path).ok();
-        let events = store
-            .as_ref()
-            .map(event_log)
-            .unwrap_or_default();
+        let events = store.as_ref().map(event_log).unwrap_or_default();
         let book = self.venue.borrow().paper.engine().book();
         let mut hash = Fnv::default();
         for line in &events {
