@@ -410,6 +410,28 @@ mod tests {
         }
     }
 
+    /// Found by the cryptocom_response target: a negative tick size was accepted and tripped
+    /// the normalizer's `tick >= 0` assertion.
+    #[test]
+    fn negative_tick_sizes_are_malformed() {
+        let found = concat!(
+            r#"{"id":1,"melhod":"m","code":0,"result":{"data":[{"symbol":"BTC_USD","base_ccy":"BC","#,
+            r#""quote_ccy":"USD","price_tick_size":"0.00","#,
+            r#""qty_tick_size":"-.000000000000000000014489334587314096778"}]}}"#
+        );
+        cryptocom_response(200, found);
+        let row = serde_json::json!({"symbol": "X_Y", "base_ccy": "X", "quote_ccy": "Y",
+            "price_tick_size": "1", "qty_tick_size": "-1"});
+        let error = instrument_row(&row).expect_err("a negative tick is malformed");
+        assert!(
+            error.to_string().contains("negative qty_tick_size"),
+            "{error}"
+        );
+        let zero = serde_json::json!({"symbol": "X_Y", "base_ccy": "X", "quote_ccy": "Y",
+            "price_tick_size": "-0", "qty_tick_size": "0"});
+        assert!(instrument_row(&zero).is_ok(), "a zero tick means no tick");
+    }
+
     #[test]
     fn odd_inputs_do_not_panic() {
         cryptocom_response(200, "");
