@@ -5,6 +5,8 @@
 pub mod cli;
 pub mod config;
 pub mod core;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod shell;
 pub mod sim;
 pub mod store;

@@ -15,7 +15,16 @@ pub fn floor_to_tick(value: Decimal, tick: Decimal) -> Decimal {
         return value;
     }
     let steps = (value / tick).round_dp_with_strategy(0, RoundingStrategy::ToNegativeInfinity);
-    (steps * tick).normalize()
+    let floored = steps * tick;
+    // The quotient is rounded to Decimal's 28 digits before it is floored, which can carry it
+    // up to the next whole step (a value a hair below a multiple, a value far smaller than the
+    // tick): one tick down puts the result back below the value.
+    let floored = if floored > value {
+        floored - tick
+    } else {
+        floored
+    };
+    floored.normalize()
 }
 
 /// Smallest multiple of `tick` that is ≥ `value`.
@@ -25,7 +34,14 @@ pub fn ceil_to_tick(value: Decimal, tick: Decimal) -> Decimal {
         return value;
     }
     let steps = (value / tick).round_dp_with_strategy(0, RoundingStrategy::ToPositiveInfinity);
-    (steps * tick).normalize()
+    let ceiled = steps * tick;
+    // As in `floor_to_tick`: the rounded quotient can fall to the step below the value.
+    let ceiled = if ceiled < value {
+        ceiled + tick
+    } else {
+        ceiled
+    };
+    ceiled.normalize()
 }
 
 pub fn is_on_tick(value: Decimal, tick: Decimal) -> bool {

@@ -292,10 +292,19 @@ pub(super) fn instrument_row(row: &Value) -> Result<InstrumentRow, VenueError> {
     Ok(InstrumentRow {
         base: required_text(row, "base_ccy", what)?,
         quote: required_text(row, "quote_ccy", what)?,
-        price_tick: required_decimal(row, "price_tick_size", what)?,
-        quantity_tick: required_decimal(row, "qty_tick_size", what)?,
+        price_tick: required_tick(row, "price_tick_size", what)?,
+        quantity_tick: required_tick(row, "qty_tick_size", what)?,
         symbol,
     })
+}
+
+/// A tick size; a negative one has no meaning and would trip the normalizer's assertion.
+fn required_tick(row: &Value, field: &str, what: &str) -> Result<Decimal, VenueError> {
+    let tick = required_decimal(row, field, what)?;
+    if tick.is_sign_negative() && !tick.is_zero() {
+        return Err(malformed(format!("{what}: negative {field} {tick}")));
+    }
+    Ok(tick)
 }
 
 /// `min_order_notional_usd` per base currency of `public/get-risk-parameters`. Rows without a
