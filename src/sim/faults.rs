@@ -200,26 +200,9 @@ impl fmt::Display for FaultSpec {
     }
 }
 
-/// SplitMix64 (Steele, Lea and Flood): a tiny, fully specified generator, so a seed means the
+/// The same fully specified generator as the paper engine's price paths, so a seed means the
 /// same stream on every platform and in every version.
-#[derive(Debug, Clone)]
-pub struct SplitMix64 {
-    state: u64,
-}
-
-impl SplitMix64 {
-    pub fn new(seed: u64) -> SplitMix64 {
-        SplitMix64 { state: seed }
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-}
+pub use crate::venue::paper::SplitMix64;
 
 /// The probabilistic faults decided for one request.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
