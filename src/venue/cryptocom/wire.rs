@@ -140,12 +140,35 @@ pub(super) fn parse_integer(value: &Value) -> Option<i64> {
 }
 
 /// A decimal sent as a string ("0.0", "-2.5") or a JSON number.
+/// Largest magnitude accepted for any decimal from the exchange. Real prices, quantities and
+/// balances are far below it, and bounding them keeps every product and difference the core
+/// computes far from `Decimal`'s overflow (which would panic).
+const DECIMAL_MAGNITUDE_MAX: Decimal = Decimal::from_parts(2_764_472_320, 232_830, 0, false, 0);
+const _: () = assert!(DECIMAL_MAGNITUDE_MAX.is_sign_positive());
+
 pub(super) fn parse_decimal(value: &Value) -> Option<Decimal> {
     let text = text_of(value)?;
     let text = text.trim();
     Decimal::from_str(text)
         .ok()
         .or_else(|| Decimal::from_scientific(text).ok())
+        .filter(|decimal| decimal.abs() <= DECIMAL_MAGNITUDE_MAX)
+}
+
+#[cfg(test)]
+mod magnitude_tests {
+    use super::*;
+
+    #[test]
+    fn decimals_beyond_the_magnitude_bound_are_not_accepted() {
+        assert_eq!(
+            DECIMAL_MAGNITUDE_MAX,
+            Decimal::from(1_000_000_000_000_000_i64)
+        );
+        assert!(parse_decimal(&Value::String("1000000000000000".into())).is_some());
+        assert!(parse_decimal(&Value::String("70000000000000000000000000000".into())).is_none());
+        assert!(parse_decimal(&Value::String("-1e20".into())).is_none());
+    }
 }
 
 fn required_text(row: &Value, field: &str, what: &str) -> Result<String, VenueError> {
