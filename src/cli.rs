@@ -15,7 +15,7 @@ use crate::core::breaker::{Breaker, GLOBAL};
 use crate::core::clock::Clock;
 use crate::core::domain::Side;
 use crate::shell::Agent;
-use crate::shell::clock::{ScaledClock, SystemClock, wall_now_ms};
+use crate::shell::clock::{ScaledClock, SteadyClock, SystemClock, wall_now_ms};
 use crate::sim::SimOptions;
 use crate::store::{self, SignalRow, SignalStatus, Store};
 use crate::venue::Venue;
@@ -337,7 +337,7 @@ fn open_venue(config: &Config) -> Result<OpenedVenue, Failure> {
                 taker_fee_rate: venue.taker_fee_rate,
             };
             let client = CryptoComVenue::new(settings).map_err(Failure::usage)?;
-            Ok((Box::new(client), Rc::new(SystemClock)))
+            Ok((Box::new(client), Rc::new(SteadyClock::system())))
         }
     }
 }

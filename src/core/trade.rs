@@ -210,6 +210,10 @@ pub struct Limits {
     pub watch_interval_ms: Millis,
     pub on_protection_error: bool,
     pub flatten: bool,
+    /// Since when `now` is known to advance with real time: the start of this process (the
+    /// shell's clock is steady while it runs; a step of the system clock between two runs is
+    /// not). The nonce window of an unacknowledged send is only counted from here.
+    pub steady_since_ms: Millis,
 }
 
 /// How long after an ambiguous send the order may still appear. Crypto.com refuses a request
@@ -222,6 +226,20 @@ pub const CANCEL_ATTEMPTS_MAX: u32 = 3;
 /// Bound on read-back attempts of protective orders before the failsafe.
 pub const VERIFY_ATTEMPTS_MAX: u32 = 20;
 const _: () = assert!(UNKNOWN_WINDOW_MS > 60_000);
+
+/// Whether the nonce window of a send at `sent_at` has passed in real time. Time before this
+/// process started does not count: the system clock may have been stepped forward while
+/// fillguard was down (a Raspberry Pi booting with a stale clock), and a window cut short
+/// would take a delayed order for one that was never placed. A send "after" now means the
+/// clock was stepped back; then only this process's time counts.
+fn unknown_window_passed(sent_at: Millis, now: Millis, limits: &Limits) -> bool {
+    let counted_from = if sent_at <= now {
+        sent_at.max(limits.steady_since_ms)
+    } else {
+        limits.steady_since_ms
+    };
+    now - counted_from >= UNKNOWN_WINDOW_MS
+}
 const _: () = assert!(CANCEL_ATTEMPTS_MAX >= 1 && VERIFY_ATTEMPTS_MAX >= 1);
 
 /// What the shell learned, fed back into `step`.
@@ -786,7 +804,7 @@ fn entry_not_found(view: &mut TradeView, now: Millis, limits: &Limits, actions: 
             view.trade.state = TradeState::EntryPending;
             send_entry(view, now, actions);
         }
-        OrderStatus::Unknown if now - sent_at >= UNKNOWN_WINDOW_MS => {
+        OrderStatus::Unknown if unknown_window_passed(sent_at, now, limits) => {
             if let Some(order) = find_order_mut(view, &entry.client_oid) {
                 order.status = OrderStatus::NotPlaced;
             }
@@ -838,8 +856,20 @@ fn entry_lookup_failed(
 }
 
 /// Lookups of an ambiguous send: quick at first, then every few seconds until the window ends.
+const UNKNOWN_POLL_MAX_MS: Millis = 5_000;
+
+/// The longest delay `step` ever schedules: a due time further ahead than this can only come
+/// from a clock that went back (a step while fillguard was stopped), so the shell treats it as
+/// due now instead of leaving the trade unwatched until the clock catches up.
+pub fn due_horizon_ms(limits: &Limits) -> Millis {
+    limits
+        .poll_interval_ms
+        .max(limits.watch_interval_ms)
+        .max(UNKNOWN_POLL_MAX_MS)
+        .max(POLL_FIRST_DELAY_MS)
+}
+
 fn unknown_delay(attempt: u32, limits: &Limits) -> Millis {
-    const UNKNOWN_POLL_MAX_MS: Millis = 5_000;
     poll_delay(attempt, limits)
         .max((POLL_FIRST_DELAY_MS << attempt.min(5)).min(UNKNOWN_POLL_MAX_MS))
 }
@@ -961,11 +991,11 @@ fn closed_by_protection(view: &TradeView) -> Option<&'static str> {
 
 /// A leg being cleared is not found anywhere. An unacknowledged one past the nonce window never
 /// existed; an acknowledged one that vanished is taken as gone after the poll budget.
-fn resolve_missing_leg(view: &mut TradeView, order: &Order, now: Millis) {
+fn resolve_missing_leg(view: &mut TradeView, order: &Order, now: Millis, limits: &Limits) {
     let sent_at = order.sent_at_ms.unwrap_or(view.trade.phase_started_ms);
     let unacknowledged = matches!(order.status, OrderStatus::Unknown | OrderStatus::Intent);
     let gone = if unacknowledged {
-        now - sent_at >= UNKNOWN_WINDOW_MS || order.sent_at_ms.is_none()
+        unknown_window_passed(sent_at, now, limits) || order.sent_at_ms.is_none()
     } else {
         view.trade.attempts >= CANCEL_ATTEMPTS_MAX
     };
@@ -1227,7 +1257,7 @@ fn protective_looked(
         TradeState::Protecting | TradeState::Closing
     ) {
         if *outcome == LookOutcome::NotFound {
-            resolve_missing_leg(view, &order, now);
+            resolve_missing_leg(view, &order, now, limits);
         }
         return advance_clearing(view, now, limits, actions);
     }
@@ -1362,7 +1392,7 @@ fn protective_missing(
 ) {
     let sent_at = order.sent_at_ms.unwrap_or(view.trade.phase_started_ms);
     let unknown_expired = matches!(order.status, OrderStatus::Unknown | OrderStatus::Intent)
-        && now - sent_at >= UNKNOWN_WINDOW_MS;
+        && unknown_window_passed(sent_at, now, limits);
     let otoco_legs = view.trade.mode == ProtectionMode::Otoco && order.generation == 0;
     if order.status == OrderStatus::Intent
         && view.trade.state == TradeState::Verifying

@@ -38,6 +38,7 @@ fn limits() -> Limits {
         watch_interval_ms: 5_000,
         on_protection_error: true,
         flatten: false,
+        steady_since_ms: 0,
     }
 }
 
@@ -455,6 +456,49 @@ fn ambiguous_send_is_resolved_by_client_oid_and_never_resent() {
     }
     let actions = step(&mut view, not_found(E), T0 + 66_000, &limits);
     assert!(!has_send(&actions));
+    assert_eq!(view.trade.close_reason.as_deref(), Some("entry_not_placed"));
+}
+
+/// An ambiguous entry send, then a restart whose system clock reads `restart_at`.
+fn unknown_entry_after_a_restart(restart_at: Millis) -> (TradeView, Limits) {
+    let mut view = new_view(Side::Buy, ProtectionMode::Oco);
+    step(&mut view, Event::Due, T0, &limits());
+    let timeout = Event::Sent {
+        client_oids: vec![E.into()],
+        outcome: SendOutcome::Ambiguous {
+            message: "timed out".into(),
+        },
+    };
+    step(&mut view, timeout, T0 + 10, &limits());
+    assert_eq!(view.trade.state, TradeState::EntryUnknown);
+    let restarted = Limits {
+        steady_since_ms: restart_at,
+        ..limits()
+    };
+    (view, restarted)
+}
+
+#[test]
+fn a_clock_stepped_forward_across_a_restart_does_not_cut_the_nonce_window_short() {
+    // Down for a second, but the clock now reads 3 minutes later: the order may still appear.
+    let restart = T0 + 180_000;
+    let (mut view, limits) = unknown_entry_after_a_restart(restart);
+    for now in [restart + 1_000, restart + 30_000, restart + 64_000] {
+        step(&mut view, not_found(E), now, &limits);
+        assert_eq!(view.trade.state, TradeState::EntryUnknown, "at {now}");
+    }
+    step(&mut view, not_found(E), restart + 66_000, &limits);
+    assert_eq!(view.trade.close_reason.as_deref(), Some("entry_not_placed"));
+}
+
+#[test]
+fn a_clock_stepped_back_across_a_restart_counts_the_window_from_the_restart() {
+    // The clock now reads 10 minutes before the send: only this run's time counts.
+    let restart = T0 - 600_000;
+    let (mut view, limits) = unknown_entry_after_a_restart(restart);
+    step(&mut view, not_found(E), restart + 64_000, &limits);
+    assert_eq!(view.trade.state, TradeState::EntryUnknown);
+    step(&mut view, not_found(E), restart + 66_000, &limits);
     assert_eq!(view.trade.close_reason.as_deref(), Some("entry_not_placed"));
 }
 

@@ -1,5 +1,7 @@
-//! Clocks the shell runs on: the system clock, and a scaled clock for paper trading whose time
-//! runs `speed` times faster than the wall clock (sleeps are shortened to match).
+//! Clocks the shell runs on: the system clock, a steady clock for the agent's deadlines (wall
+//! time at start, then advancing with the monotonic clock, so a step of the system clock while
+//! running moves no deadline), and a scaled clock for paper trading whose time runs `speed`
+//! times faster than the wall clock (sleeps are shortened to match).
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -22,6 +24,68 @@ impl Clock for SystemClock {
 
     fn sleep(&self, duration: Duration) {
         std::thread::sleep(duration);
+    }
+}
+
+/// The monotonic clock: milliseconds since the process started; never steps.
+pub struct MonotonicClock(Instant);
+
+impl MonotonicClock {
+    pub fn new() -> MonotonicClock {
+        MonotonicClock(Instant::now())
+    }
+}
+
+impl Default for MonotonicClock {
+    fn default() -> Self {
+        MonotonicClock::new()
+    }
+}
+
+impl Clock for MonotonicClock {
+    fn now_ms(&self) -> Millis {
+        i64::try_from(self.0.elapsed().as_millis()).unwrap_or(i64::MAX / 2)
+    }
+
+    fn sleep(&self, duration: Duration) {
+        std::thread::sleep(duration);
+    }
+}
+
+/// The agent's time: the wall clock's reading at start, advanced by a monotonic clock. NTP
+/// stepping the system clock forward would otherwise cut short the windows that decide an
+/// unacknowledged order was never placed; stepping it back would postpone every deadline.
+/// A step that happened while fillguard was stopped is still seen at the next start; due times
+/// that lie beyond any delay fillguard schedules are treated as due (see `Agent::turn`).
+pub struct SteadyClock {
+    origin_ms: Millis,
+    ticker: std::rc::Rc<dyn Clock>,
+    ticker_origin_ms: Millis,
+}
+
+impl SteadyClock {
+    /// Starts at `wall`'s time now, then advances with `ticker` (a monotonic clock).
+    pub fn new(wall: &dyn Clock, ticker: std::rc::Rc<dyn Clock>) -> SteadyClock {
+        SteadyClock {
+            origin_ms: wall.now_ms(),
+            ticker_origin_ms: ticker.now_ms(),
+            ticker,
+        }
+    }
+
+    /// The production clock: the system clock, steadied by the process's monotonic clock.
+    pub fn system() -> SteadyClock {
+        SteadyClock::new(&SystemClock, std::rc::Rc::new(MonotonicClock::new()))
+    }
+}
+
+impl Clock for SteadyClock {
+    fn now_ms(&self) -> Millis {
+        self.origin_ms + (self.ticker.now_ms() - self.ticker_origin_ms)
+    }
+
+    fn sleep(&self, duration: Duration) {
+        self.ticker.sleep(duration);
     }
 }
 
@@ -57,6 +121,41 @@ impl Clock for ScaledClock {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A wall clock that the test can step, as NTP would.
+    struct SteppedWall(std::cell::Cell<Millis>);
+
+    impl Clock for SteppedWall {
+        fn now_ms(&self) -> Millis {
+            self.0.get()
+        }
+
+        fn sleep(&self, duration: Duration) {
+            self.0.set(self.0.get() + duration.as_millis() as Millis);
+        }
+    }
+
+    #[test]
+    fn steady_clock_ignores_steps_of_the_wall_clock() {
+        let wall = SteppedWall(std::cell::Cell::new(1_000_000));
+        let ticker = std::rc::Rc::new(SteppedWall(std::cell::Cell::new(5)));
+        let steady = SteadyClock::new(&wall, ticker.clone());
+        assert_eq!(steady.now_ms(), 1_000_000);
+        steady.sleep(Duration::from_millis(250));
+        wall.0.set(wall.0.get() + 3_600_000);
+        assert_eq!(steady.now_ms(), 1_000_250, "a forward step is not seen");
+        wall.0.set(0);
+        steady.sleep(Duration::from_millis(750));
+        assert_eq!(steady.now_ms(), 1_001_000, "nor a backward one");
+    }
+
+    #[test]
+    fn monotonic_clock_advances_with_sleep() {
+        let clock = MonotonicClock::new();
+        let before = clock.now_ms();
+        clock.sleep(Duration::from_millis(20));
+        assert!(clock.now_ms() - before >= 20);
+    }
 
     #[test]
     fn scaled_clock_runs_faster_than_the_wall() {

@@ -22,7 +22,7 @@ use crate::core::breaker::{Breaker, GLOBAL, entry_block_reason};
 use crate::core::clock::Clock;
 use crate::core::domain::Millis;
 use crate::core::ids::{CLIENT_OID_PREFIX, parse_client_oid};
-use crate::core::trade::{Action, Alert, Event, Limits, Severity, TradeView, step};
+use crate::core::trade::{Action, Alert, Event, Limits, Severity, TradeView, due_horizon_ms, step};
 use crate::store::{self, Store};
 use crate::venue::{Venue, VenueError};
 
@@ -35,6 +35,10 @@ const SELF_CHECK_ATTEMPTS_MAX: u32 = 4;
 const SELF_CHECK_RETRY_DELAY: Duration = Duration::from_millis(500);
 /// Longest single sleep, so a stop request is noticed promptly.
 const SLEEP_SLICE: Duration = Duration::from_millis(100);
+/// Consecutive turns a refusing database (busy, full, I/O) is waited out before the agent
+/// exits non-zero for its supervisor; the waits grow by this delay each time (55 s in all).
+const STORE_FAILURES_MAX: u32 = 10;
+const STORE_RETRY_DELAY: Duration = Duration::from_secs(1);
 
 pub fn limits_from(config: &Config) -> Limits {
     let millis = |duration: Duration| i64::try_from(duration.as_millis()).unwrap_or(i64::MAX);
@@ -47,6 +51,7 @@ pub fn limits_from(config: &Config) -> Limits {
         watch_interval_ms: millis(config.protection.watch_interval),
         on_protection_error: config.failsafe.on_protection_error,
         flatten: config.failsafe.flatten,
+        steady_since_ms: 0,
     }
 }
 
@@ -70,6 +75,11 @@ pub struct Agent {
     /// Last candle each strategy acted on, per symbol (the store's dedup key makes it durable).
     last_candle: BTreeMap<String, Millis>,
     summary: RunSummary,
+    /// Set at start and after a turn the database refused: every open trade is driven (read
+    /// back from the exchange) before anything else happens.
+    reconcile_pending: bool,
+    /// Consecutive turns the database refused.
+    store_failures: u32,
 }
 
 impl Agent {
@@ -81,7 +91,10 @@ impl Agent {
         wall: Rc<dyn Clock>,
         stop: Arc<AtomicBool>,
     ) -> Agent {
-        let limits = limits_from(&config);
+        let limits = Limits {
+            steady_since_ms: clock.now_ms(),
+            ..limits_from(&config)
+        };
         Agent {
             config,
             store,
@@ -93,6 +106,8 @@ impl Agent {
             next_signal_check_ms: 0,
             last_candle: BTreeMap::new(),
             summary: RunSummary::default(),
+            reconcile_pending: true,
+            store_failures: 0,
         }
     }
 
@@ -107,7 +122,6 @@ impl Agent {
     /// Runs the loop until a stop request or `max_ticks` turns.
     pub fn run(&mut self, max_ticks: Option<u64>) -> anyhow::Result<RunSummary> {
         self.self_check()?;
-        self.reconcile()?;
         // The agent's one unbounded loop (bounded by --max-ticks when given): it ends on
         // SIGINT/SIGTERM after finishing the current step.
         loop {
@@ -118,18 +132,57 @@ impl Agent {
             if max_ticks.is_some_and(|max| self.summary.ticks >= max) {
                 break;
             }
-            self.turn()?;
+            self.resilient_turn()?;
             self.summary.ticks += 1;
             self.sleep_until_next_deadline()?;
         }
         Ok(self.summary.clone())
     }
 
+    /// One turn of `run`: the start-up reconciliation if it is pending, then `turn`. A turn
+    /// the database refuses for a passing reason (busy, full, I/O) is abandoned — its
+    /// transaction rolled back, nothing in memory kept but the loop's timers — and the next
+    /// turn reconciles first, exactly as after a restart. Fails after `STORE_FAILURES_MAX`
+    /// consecutive refusals, or at once on any other error.
+    pub fn resilient_turn(&mut self) -> anyhow::Result<()> {
+        let result = if self.reconcile_pending {
+            self.reconcile()
+        } else {
+            Ok(())
+        };
+        let error = match result.and_then(|()| self.turn()) {
+            Ok(()) => {
+                self.store_failures = 0;
+                return Ok(());
+            }
+            Err(error) => error,
+        };
+        self.store_failures += 1;
+        if !is_transient_store_error(&error) || self.store_failures >= STORE_FAILURES_MAX {
+            return Err(error);
+        }
+        self.reconcile_pending = true;
+        error!(error = %format!("{error:#}"), failures = self.store_failures,
+            limit = STORE_FAILURES_MAX,
+            "database refused a write; turn abandoned, open trades are read back before the next");
+        self.sleep_unless_stopped(STORE_RETRY_DELAY * self.store_failures);
+        Ok(())
+    }
+
     /// One loop turn: due trades, signals, alerts.
     pub fn turn(&mut self) -> anyhow::Result<()> {
         let now = self.clock.now_ms();
+        let horizon = now + due_horizon_ms(&self.limits);
         for (trade_id, due) in store::active_trades(self.store.conn())? {
-            if due.is_some_and(|due| due <= now) {
+            let Some(due) = due else { continue };
+            if due > horizon {
+                warn!(
+                    trade_id,
+                    due_in_ms = due - now,
+                    "due time beyond any scheduled delay: the clock went back; driving the trade now"
+                );
+            }
+            if due <= now || due > horizon {
                 self.drive(trade_id, Event::Due)?;
             }
         }
@@ -196,6 +249,7 @@ impl Agent {
             Err(error) => warn!(error = %error, "open orders unavailable for reconciliation"),
         }
         self.deliver_alerts()?;
+        self.reconcile_pending = false;
         Ok(())
     }
 
@@ -313,13 +367,17 @@ impl Agent {
         }
         let interval = self.config.loop_.interval;
         let wait_ms = (wake - now).max(0) as u64;
-        let mut remaining = Duration::from_millis(wait_ms).min(interval);
+        self.sleep_unless_stopped(Duration::from_millis(wait_ms).min(interval));
+        Ok(())
+    }
+
+    fn sleep_unless_stopped(&self, duration: Duration) {
+        let mut remaining = duration;
         while !remaining.is_zero() && !self.stop.load(Ordering::SeqCst) {
             let slice = remaining.min(SLEEP_SLICE);
             self.clock.sleep(slice);
             remaining -= slice;
         }
-        Ok(())
     }
 
     /// Alert outbox: nothing is dropped while delivery fails; each alert is retried with
@@ -339,10 +397,20 @@ impl Agent {
                 }
                 _ => info!(alert = %alert.key, severity = %alert.severity, "{}", alert.text),
             }
-            store::mark_alert_sent(self.store.conn(), alert.id, now)?;
+            self.store
+                .transaction(|conn| store::mark_alert_sent(conn, alert.id, now))?;
         }
         Ok(())
     }
+}
+
+/// Whether `error` is the database refusing for a passing reason (see
+/// `StoreError::is_transient`): the supervisor's restart, or a later turn, may succeed.
+pub fn is_transient_store_error(error: &anyhow::Error) -> bool {
+    error
+        .chain()
+        .filter_map(|cause| cause.downcast_ref::<store::StoreError>())
+        .any(store::StoreError::is_transient)
 }
 
 /// Applies the actions that only touch the store, inside the step's transaction.

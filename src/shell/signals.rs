@@ -66,14 +66,12 @@ impl Agent {
         if self.last_candle.get(&item.symbol) == Some(&last.open_time_ms) {
             return Ok(());
         }
-        self.last_candle
-            .insert(item.symbol.clone(), last.open_time_ms);
-        let Some(side) = sma_cross(&candles, fast, slow) else {
+        let Some(side) = sma_cross(&candles, fast, slow).filter(|side| item.sides.contains(side))
+        else {
+            self.last_candle
+                .insert(item.symbol.clone(), last.open_time_ms);
             return Ok(());
         };
-        if !item.sides.contains(&side) {
-            return Ok(());
-        }
         let (quantity, notional) = match item.size {
             Size::Quantity(quantity) => (Some(quantity), None),
             Size::Notional(notional) => (None, Some(notional)),
@@ -91,7 +89,13 @@ impl Agent {
             reason: None,
             trade_id: None,
         };
-        if let Some(id) = store::insert_signal(self.store.conn(), &signal)? {
+        let inserted = self
+            .store
+            .transaction(|conn| store::insert_signal(conn, &signal))?;
+        // Remembered only once stored: after a failed write the candle is evaluated again.
+        self.last_candle
+            .insert(item.symbol.clone(), last.open_time_ms);
+        if let Some(id) = inserted {
             info!(signal_id = id, symbol = %item.symbol, side = %side, "strategy signal");
         }
         Ok(())
@@ -213,13 +217,9 @@ impl Agent {
     fn drop_signal(&mut self, signal: &SignalRow, reason: &str) -> anyhow::Result<()> {
         self.summary.signals_dropped += 1;
         info!(signal_id = signal.id, symbol = %signal.symbol, reason, "signal dropped");
-        store::settle_signal(
-            self.store.conn(),
-            signal.id,
-            SignalStatus::Dropped,
-            Some(reason),
-            None,
-        )?;
+        self.store.transaction(|conn| {
+            store::settle_signal(conn, signal.id, SignalStatus::Dropped, Some(reason), None)
+        })?;
         Ok(())
     }
 

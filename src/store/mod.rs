@@ -43,10 +43,48 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+impl StoreError {
+    /// Whether the database refused for a reason that can pass: locked by another process
+    /// past the busy timeout, disk full, an I/O error. Nothing was written; retrying later is
+    /// safe. Corrupt rows, a too-new schema and programming errors are not transient.
+    pub fn is_transient(&self) -> bool {
+        use rusqlite::ErrorCode;
+        let StoreError::Sql(rusqlite::Error::SqliteFailure(failure, _)) = self else {
+            return false;
+        };
+        matches!(
+            failure.code,
+            ErrorCode::DatabaseBusy
+                | ErrorCode::DatabaseLocked
+                | ErrorCode::DiskFull
+                | ErrorCode::SystemIoFailure
+        )
+    }
+}
+
 pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Where in a write transaction a fault may strike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WritePoint {
+    /// Before `BEGIN`: an error here is what a locked (busy) or full database answers.
+    Begin,
+    /// After the work, before `COMMIT`: an error or a crash here loses the whole transaction.
+    Commit,
+    /// After `COMMIT`: the data is durable but the caller has not seen it (a crash here).
+    Committed,
+}
+
+/// Storage faults for the deterministic simulation, consulted at every write transaction of
+/// the agent: it may answer an SQLite error (busy, full) or panic to simulate a crash.
+/// Production stores have none.
+pub trait StoreFaults {
+    fn at(&mut self, point: WritePoint) -> rusqlite::Result<()>;
+}
 
 pub struct Store {
     conn: Connection,
+    faults: Option<Box<dyn StoreFaults>>,
 }
 
 impl Store {
@@ -67,17 +105,36 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(open_error)?;
         migrate(&mut conn, path)?;
-        Ok(Store { conn })
+        Ok(Store { conn, faults: None })
     }
 
-    /// Runs `work` in one `BEGIN IMMEDIATE` transaction; commits only if it succeeds.
+    /// Injects storage faults into every later write transaction (simulation only).
+    pub fn set_faults(&mut self, faults: Box<dyn StoreFaults>) {
+        self.faults = Some(faults);
+    }
+
+    /// Runs `work` in one `BEGIN IMMEDIATE` transaction; commits only if it succeeds. Every
+    /// write of the agent goes through here, so it is also where storage faults are injected.
     pub fn transaction<T>(&mut self, work: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        self.fault(WritePoint::Begin)?;
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let value = work(&tx)?;
+        if let Some(faults) = self.faults.as_mut() {
+            // Dropping `tx` on an error or a panic rolls the transaction back.
+            faults.at(WritePoint::Commit)?;
+        }
         tx.commit()?;
+        self.fault(WritePoint::Committed)?;
         Ok(value)
+    }
+
+    fn fault(&mut self, point: WritePoint) -> Result<()> {
+        match self.faults.as_mut() {
+            Some(faults) => Ok(faults.at(point)?),
+            None => Ok(()),
+        }
     }
 
     pub fn conn(&self) -> &Connection {

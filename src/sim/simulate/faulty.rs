@@ -1,6 +1,7 @@
 //! The simulated exchange of a simulation run: the paper venue behind seeded faults (timeouts
 //! before or after the exchange applied a request, 5xx, 429, not-found windows after a create,
-//! rejected protective orders) and simulated crashes of the agent at a venue call. It also checks
+//! rejected protective orders) and simulated crashes of the agent at a venue call. The plan also
+//! holds the rates of the machine's faults (disk, clock) that `environment` injects. It also checks
 //! what is sent (S4 no entry behind an open breaker, S7 ticks, minimums and plain decimals).
 //! Canary modes break the venue on purpose, to prove the invariant checks can fail.
 
@@ -8,6 +9,7 @@ use std::collections::BTreeMap;
 
 use rust_decimal::Decimal;
 
+use super::environment::DiskPlan;
 use crate::core::breaker::GLOBAL;
 use crate::core::clock::Clock;
 use crate::core::domain::{
@@ -37,6 +39,12 @@ pub struct FaultPlan {
     pub fill_delay_ms: Millis,
     pub partial_fraction: Option<Decimal>,
     pub partial_expires: bool,
+    /// Storage faults at the agent's SQLite writes.
+    pub disk: DiskPlan,
+    /// The agent's system clock is off by up to this much either way, stepping now and then.
+    pub skew_max_ms: Millis,
+    /// Probability per loop turn that the system clock steps.
+    pub skew_step: f64,
 }
 
 impl FaultPlan {
@@ -57,6 +65,13 @@ impl FaultPlan {
             not_found_ms: (rate(3000.0)) as Millis,
             stale_read: rate(0.15),
             fill_delay_ms: 100 + (rate(4000.0)) as Millis,
+            disk: DiskPlan {
+                busy: rate(0.05),
+                full: rate(0.03),
+                crash: rate(0.02),
+            },
+            skew_max_ms: rate(300_000.0) as Millis,
+            skew_step: rate(0.05),
             partial_fraction: (random.next_u64() % 3 == 0)
                 .then(|| Decimal::new(1 + (random.next_u64() % 9) as i64, 1)),
             partial_expires: random.next_u64() % 2 == 0,
@@ -75,7 +90,7 @@ impl FaultPlan {
 
     pub fn describe(&self) -> String {
         format!(
-            "timeout_before={:.3} lost_after={:.3} 5xx={:.3} 429={:.3} reject_protective={:.3} crash={:.3} not_found_ms={} stale_read={:.3} fill_delay_ms={} partial={:?} expires={}",
+            "timeout_before={:.3} lost_after={:.3} 5xx={:.3} 429={:.3} reject_protective={:.3} crash={:.3} not_found_ms={} stale_read={:.3} fill_delay_ms={} partial={:?} expires={} db_busy={:.3} db_full={:.3} db_crash={:.3} skew_max_ms={} skew_step={:.3}",
             self.timeout_before,
             self.lost_after,
             self.server_error,
@@ -86,7 +101,12 @@ impl FaultPlan {
             self.stale_read,
             self.fill_delay_ms,
             self.partial_fraction.map(|fraction| fraction.to_string()),
-            self.partial_expires
+            self.partial_expires,
+            self.disk.busy,
+            self.disk.full,
+            self.disk.crash,
+            self.skew_max_ms,
+            self.skew_step
         )
     }
 }

@@ -1,10 +1,12 @@
 //! `fillguard simulate`: deterministic simulation. One `u64` seed decides everything — the
-//! protection mode, which fault classes are on and their rates, the price path, the signals and
-//! when the agent "crashes" (all memory dropped, restarted on the same SQLite file). The real
-//! shell and core run against the paper engine behind `FaultyVenue`, on a virtual clock and a
-//! real SQLite file. After every loop turn the invariants of DESIGN §4 are checked; then a calm
-//! phase with faults off must settle every trade (L1).
+//! protection mode, which fault classes are on and their rates, the price path, the signals,
+//! when the agent "crashes" (at a venue call or a store write: all memory dropped, restarted on
+//! the same SQLite file), when the disk refuses a write and how far the system clock is off.
+//! The real shell and core run against the paper engine behind `FaultyVenue`, on a virtual
+//! clock and a real SQLite file. After every loop turn the invariants of DESIGN §4 are checked;
+//! then a calm phase with faults off must settle every trade (L1).
 
+mod environment;
 mod faulty;
 mod invariants;
 
@@ -22,10 +24,12 @@ use rust_decimal::Decimal;
 use crate::config::{self, Config};
 use crate::core::clock::Clock;
 use crate::core::domain::{Millis, Side};
-use crate::shell::Agent;
+use crate::shell::clock::SteadyClock;
+use crate::shell::{Agent, is_transient_store_error};
 use crate::store::{self, SignalRow, SignalStatus, Store};
 use crate::venue::paper::{PaperVenue, SplitMix64};
 
+use environment::{Disk, DiskFaults, SkewedClock, VirtualClock};
 pub use faulty::{CRASH, Canary, FaultPlan, FaultyVenue};
 
 const START_MS: Millis = 1_700_000_000_000;
@@ -41,19 +45,6 @@ const MODES: [&str; 3] = ["oco", "otoco", "separate"];
 pub const EXIT_CORRECTNESS: u8 = 3;
 pub const EXIT_LIVENESS: u8 = 4;
 pub const EXIT_CRASH: u8 = 5;
-
-struct VirtualClock(Cell<Millis>);
-
-impl Clock for VirtualClock {
-    fn now_ms(&self) -> Millis {
-        self.0.get()
-    }
-
-    fn sleep(&self, duration: Duration) {
-        let millis = Millis::try_from(duration.as_millis()).unwrap_or(Millis::MAX / 4);
-        self.0.set(self.0.get() + millis.max(1));
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
@@ -88,6 +79,10 @@ pub struct SeedReport {
     pub faults: String,
     pub trades: usize,
     pub crashes: u32,
+    /// Times the agent gave up on a refusing database and exited (its supervisor restarts it).
+    pub exits: u32,
+    /// Writes the disk refused (busy, full).
+    pub store_errors: u32,
     pub ticks: u64,
     /// The last events of the store, for a failure's trace.
     pub trace: Vec<String>,
@@ -97,10 +92,15 @@ struct Run {
     seed: u64,
     random: SplitMix64,
     clock: Rc<VirtualClock>,
+    /// The system clock as the agent reads it.
+    wall: Rc<SkewedClock>,
+    skew_step: f64,
+    disk: Rc<RefCell<Disk>>,
     venue: Rc<RefCell<FaultyVenue>>,
     config: Config,
     agent: Option<Agent>,
     crashes: u32,
+    exits: u32,
     ticks: u64,
     first_fill: BTreeMap<i64, Millis>,
 }
@@ -147,63 +147,75 @@ impl Run {
                 .engine_mut()
                 .set_behavior(&instrument.symbol, plan.fill_behavior());
         }
+        let wall = Rc::new(SkewedClock::new(clock.clone(), plan.skew_max_ms, seed));
+        let skew_step = plan.skew_step;
+        let disk = Disk::new(plan.disk, seed);
         let venue = FaultyVenue::new(paper, dyn_clock, seed, plan, canary, store_path);
         Run {
             seed,
             random,
             clock,
+            wall,
+            skew_step,
+            disk,
             venue: Rc::new(RefCell::new(venue)),
             config,
             agent: None,
             crashes: 0,
+            exits: 0,
             ticks: 0,
             first_fill: BTreeMap::new(),
         }
     }
 
-    /// Starts the agent if it is not running: open the store, self-check, reconcile.
+    /// Starts the agent if it is not running: open the store, self-check (its first turn
+    /// reconciles). It starts on the system clock as it reads now, steadied as in production.
     fn ensure_agent(&mut self) -> Result<(), Verdict> {
         if self.agent.is_some() {
             return Ok(());
         }
-        let store = Store::open(&self.config.store.path)
+        let mut store = Store::open(&self.config.store.path)
             .map_err(|error| Verdict::Crash(format!("store: {error}")))?;
-        let clock: Rc<dyn Clock> = self.clock.clone();
+        store.set_faults(Box::new(DiskFaults(self.disk.clone())));
+        let ticker: Rc<dyn Clock> = self.clock.clone();
+        let steady: Rc<dyn Clock> = Rc::new(SteadyClock::new(self.wall.as_ref(), ticker));
+        let wall: Rc<dyn Clock> = self.wall.clone();
         let mut agent = Agent::new(
             self.config.clone(),
             store,
             Box::new(self.venue.clone()),
-            clock.clone(),
-            clock,
+            steady,
+            wall,
             Arc::new(AtomicBool::new(false)),
         );
-        let started = self.guarded(|| {
-            agent.self_check()?;
-            agent.reconcile()
-        });
+        let started = self.guarded(|| agent.self_check());
         if started? {
             self.agent = Some(agent);
         }
         Ok(())
     }
 
-    /// Runs `work`, turning a simulated crash into `Ok(false)` (memory dropped) and anything
-    /// else that fails into a verdict.
+    /// Runs `work`, turning a simulated crash into `Ok(false)` (memory dropped), as well as an
+    /// exit on a refusing database (the supervisor restarts the agent); anything else that fails
+    /// becomes a verdict.
     fn guarded(&mut self, work: impl FnOnce() -> anyhow::Result<()>) -> Result<bool, Verdict> {
         match catch_unwind(AssertUnwindSafe(work)) {
-            Ok(Ok(())) => Ok(true),
-            Ok(Err(error)) => Err(Verdict::Crash(format!("{error:#}"))),
+            Ok(Ok(())) => return Ok(true),
+            Ok(Err(error)) if is_transient_store_error(&error) => self.exits += 1,
+            Ok(Err(error)) => return Err(Verdict::Crash(format!("{error:#}"))),
             Err(payload) => {
                 let message = panic_message(&payload);
                 if message != CRASH {
                     return Err(Verdict::Crash(format!("panic: {message}")));
                 }
                 self.crashes += 1;
-                self.agent = None;
-                self.clock.sleep(RESTART_DELAY);
-                Ok(false)
             }
         }
+        self.agent = None;
+        self.clock.sleep(RESTART_DELAY);
+        // The system clock may have been stepped while the agent was down.
+        self.wall.step();
+        Ok(false)
     }
 
     fn maybe_signal(&mut self) {
@@ -220,7 +232,7 @@ impl Run {
             notional: Some(Decimal::from(50 + self.random.next_u64() % 100)),
             source: "simulation".into(),
             dedup_key: None,
-            created_at_ms: self.clock.now_ms(),
+            created_at_ms: self.wall.now_ms(),
             status: SignalStatus::New,
             reason: None,
             trade_id: None,
@@ -236,8 +248,13 @@ impl Run {
         let Some(mut agent) = self.agent.take() else {
             return Ok(());
         };
+        if self.venue.borrow().faults_on
+            && self.random.next_u64() % 1000 < (self.skew_step * 1000.0) as u64
+        {
+            self.wall.step();
+        }
         let alive = self.guarded(|| {
-            agent.turn()?;
+            agent.resilient_turn()?;
             agent.sleep_until_next_deadline()
         })?;
         if alive {
@@ -268,6 +285,7 @@ impl Run {
 
     fn calm(&mut self) -> Result<(), Verdict> {
         self.venue.borrow_mut().faults_on = false;
+        self.disk.borrow_mut().on = false;
         for turn in 0..CALM_TICKS {
             self.tick()?;
             let settled = turn % 10 == 9
@@ -318,6 +336,8 @@ impl Run {
                 .and_then(|store| store::all_trade_ids(store.conn()).ok())
                 .map_or(0, |ids| ids.len()),
             crashes: self.crashes,
+            exits: self.exits,
+            store_errors: self.disk.borrow().errors,
             ticks: self.ticks,
             trace: events.iter().rev().take(20).rev().cloned().collect(),
         }
@@ -402,6 +422,8 @@ pub fn run_seed(seed: u64, ticks: u64, canary: Option<Canary>) -> SeedReport {
                 faults: String::new(),
                 trades: 0,
                 crashes: 0,
+                exits: 0,
+                store_errors: 0,
                 ticks: 0,
                 trace: Vec::new(),
             };
@@ -483,9 +505,11 @@ fn summarize(reports: &[SeedReport], ticks: u64, canary: Option<Canary>, elapsed
         .collect();
     let trades: usize = reports.iter().map(|r| r.trades).sum();
     let crashes: u32 = reports.iter().map(|r| r.crashes).sum();
+    let exits: u32 = reports.iter().map(|r| r.exits).sum();
+    let store_errors: u32 = reports.iter().map(|r| r.store_errors).sum();
     let turns: u64 = reports.iter().map(|r| r.ticks).sum();
     println!(
-        "{} seeds, {} passed, {} failed; {trades} trades, {crashes} simulated crashes, {turns} loop turns in {:.1} s",
+        "{} seeds, {} passed, {} failed; {trades} trades, {crashes} simulated crashes, {store_errors} refused writes, {exits} exits on a refusing database, {turns} loop turns in {:.1} s",
         reports.len(),
         reports.len() - failures.len(),
         failures.len(),
@@ -502,8 +526,8 @@ fn summarize(reports: &[SeedReport], ticks: u64, canary: Option<Canary>, elapsed
     };
     println!("FAILED seed {} ({kind}): {detail}", first.seed);
     println!(
-        "  mode {}, faults {}, {} crashes, {} turns",
-        first.mode, first.faults, first.crashes, first.ticks
+        "  mode {}, faults {}, {} crashes, {} refused writes, {} turns",
+        first.mode, first.faults, first.crashes, first.store_errors, first.ticks
     );
     println!("  trace (last events):");
     for line in &first.trace {
