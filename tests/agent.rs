@@ -485,3 +485,69 @@ fn stale_and_unknown_signals_are_dropped_with_a_reason() {
     assert!(signals[1].reason.as_deref().unwrap().contains("watchlist"));
     assert!(harness.trades().is_empty());
 }
+
+#[test]
+fn a_database_locked_by_another_process_delays_the_entry_and_nothing_is_sent_twice() {
+    let mut harness = harness(&[]);
+    harness.signal("BTC_USDT", Side::Buy);
+    let path = harness.agent.store().conn().path().unwrap().to_string();
+    let operator = rusqlite::Connection::open(&path).unwrap();
+    operator.execute_batch("BEGIN IMMEDIATE").unwrap();
+    // The write of the new trade waits out the busy timeout, then the turn is abandoned.
+    harness
+        .agent
+        .resilient_turn()
+        .expect("a busy database is waited out");
+    assert!(harness.trades().is_empty());
+    assert!(
+        harness.paper.borrow().engine().book().is_empty(),
+        "nothing sent without its intent stored"
+    );
+    operator.execute_batch("ROLLBACK").unwrap();
+    harness.run(30);
+    assert_eq!(harness.trades().len(), 1);
+    assert_eq!(harness.trades()[0].trade.state, TradeState::Protected);
+    assert_eq!(
+        harness.paper.borrow().engine().book().len(),
+        3,
+        "one entry, one SL, one TP"
+    );
+}
+
+#[test]
+fn a_clock_stepped_back_across_a_restart_leaves_no_trade_unwatched() {
+    let mut harness = harness(&[]);
+    harness.signal("BTC_USDT", Side::Buy);
+    harness.run(20);
+    assert_eq!(harness.trades()[0].trade.state, TradeState::Protected);
+    // Restart with the system clock ten minutes behind: every stored due time lies ten
+    // minutes ahead, beyond any delay fillguard schedules.
+    let behind = Rc::new(VirtualClock(Cell::new(harness.clock.now_ms() - 600_000)));
+    let behind_clock: Rc<dyn Clock> = behind.clone();
+    let config = config(harness._dir.path(), &[]);
+    let store = Store::open(&config.store.path).unwrap();
+    harness.agent = Agent::new(
+        config,
+        store,
+        Box::new(Shared(harness.paper.clone())),
+        behind_clock.clone(),
+        behind_clock,
+        Arc::new(AtomicBool::new(false)),
+    );
+    let stop = harness.trades()[0]
+        .orders
+        .iter()
+        .find(|o| o.role == fillguard::core::ids::Role::StopLoss)
+        .unwrap()
+        .trigger_price
+        .unwrap();
+    harness.set_price("BTC_USDT", &(stop - Decimal::ONE).to_string());
+    harness.run(3);
+    let view = &harness.trades()[0];
+    assert_eq!(view.trade.state, TradeState::Closed, "{view:#?}");
+    assert_eq!(view.trade.close_reason.as_deref(), Some("stop_loss_filled"));
+    assert!(
+        behind.now_ms() < START_MS,
+        "seen within seconds, not after ten minutes"
+    );
+}

@@ -858,17 +858,6 @@ fn entry_lookup_failed(
 /// Lookups of an ambiguous send: quick at first, then every few seconds until the window ends.
 const UNKNOWN_POLL_MAX_MS: Millis = 5_000;
 
-/// The longest delay `step` ever schedules: a due time further ahead than this can only come
-/// from a clock that went back (a step while fillguard was stopped), so the shell treats it as
-/// due now instead of leaving the trade unwatched until the clock catches up.
-pub fn due_horizon_ms(limits: &Limits) -> Millis {
-    limits
-        .poll_interval_ms
-        .max(limits.watch_interval_ms)
-        .max(UNKNOWN_POLL_MAX_MS)
-        .max(POLL_FIRST_DELAY_MS)
-}
-
 fn unknown_delay(attempt: u32, limits: &Limits) -> Millis {
     poll_delay(attempt, limits)
         .max((POLL_FIRST_DELAY_MS << attempt.min(5)).min(UNKNOWN_POLL_MAX_MS))

@@ -55,8 +55,9 @@ impl Clock for MonotonicClock {
 /// The agent's time: the wall clock's reading at start, advanced by a monotonic clock. NTP
 /// stepping the system clock forward would otherwise cut short the windows that decide an
 /// unacknowledged order was never placed; stepping it back would postpone every deadline.
-/// A step that happened while fillguard was stopped is still seen at the next start; due times
-/// that lie beyond any delay fillguard schedules are treated as due (see `Agent::turn`).
+/// A step that happened while fillguard was stopped is still seen at the next start: the
+/// start-up reconciliation drives every open trade whatever its stored due time, and the core
+/// counts the nonce window only from the start (`Limits::steady_since_ms`).
 pub struct SteadyClock {
     origin_ms: Millis,
     ticker: std::rc::Rc<dyn Clock>,

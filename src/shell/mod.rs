@@ -22,7 +22,7 @@ use crate::core::breaker::{Breaker, GLOBAL, entry_block_reason};
 use crate::core::clock::Clock;
 use crate::core::domain::Millis;
 use crate::core::ids::{CLIENT_OID_PREFIX, parse_client_oid};
-use crate::core::trade::{Action, Alert, Event, Limits, Severity, TradeView, due_horizon_ms, step};
+use crate::core::trade::{Action, Alert, Event, Limits, Severity, TradeView, step};
 use crate::store::{self, Store};
 use crate::venue::{Venue, VenueError};
 
@@ -172,17 +172,8 @@ impl Agent {
     /// One loop turn: due trades, signals, alerts.
     pub fn turn(&mut self) -> anyhow::Result<()> {
         let now = self.clock.now_ms();
-        let horizon = now + due_horizon_ms(&self.limits);
         for (trade_id, due) in store::active_trades(self.store.conn())? {
-            let Some(due) = due else { continue };
-            if due > horizon {
-                warn!(
-                    trade_id,
-                    due_in_ms = due - now,
-                    "due time beyond any scheduled delay: the clock went back; driving the trade now"
-                );
-            }
-            if due <= now || due > horizon {
+            if due.is_some_and(|due| due <= now) {
                 self.drive(trade_id, Event::Due)?;
             }
         }

@@ -489,6 +489,111 @@ mod tests {
         );
     }
 
+    /// Answers `answer` at `point`, every time.
+    struct Fault {
+        point: WritePoint,
+        answer: fn() -> rusqlite::Result<()>,
+    }
+
+    impl StoreFaults for Fault {
+        fn at(&mut self, point: WritePoint) -> rusqlite::Result<()> {
+            if point == self.point {
+                (self.answer)()
+            } else {
+                Ok(())
+            }
+        }
+    }
+
+    fn disk_full() -> rusqlite::Result<()> {
+        Err(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+            None,
+        ))
+    }
+
+    fn crash() -> rusqlite::Result<()> {
+        panic!("crash");
+    }
+
+    fn trade_count(path: &Path) -> usize {
+        all_trade_ids(Store::open(path).unwrap().conn())
+            .unwrap()
+            .len()
+    }
+
+    #[test]
+    fn a_write_refused_at_commit_is_transient_and_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let mut store = Store::open(&path).unwrap();
+        store.set_faults(Box::new(Fault {
+            point: WritePoint::Commit,
+            answer: disk_full,
+        }));
+        let error = store
+            .transaction(|conn| save_view(conn, &view(1)))
+            .unwrap_err();
+        assert!(error.is_transient(), "{error}");
+        assert_eq!(trade_count(&path), 0);
+    }
+
+    #[test]
+    fn a_crash_before_commit_loses_the_write_and_one_after_keeps_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        for (point, kept) in [(WritePoint::Commit, 0), (WritePoint::Committed, 1)] {
+            let mut store = Store::open(&path).unwrap();
+            store.set_faults(Box::new(Fault {
+                point,
+                answer: crash,
+            }));
+            let crashed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                store.transaction(|conn| save_view(conn, &view(1)))
+            }));
+            assert!(crashed.is_err());
+            drop(store);
+            assert_eq!(trade_count(&path), kept, "crash at {point:?}");
+        }
+    }
+
+    #[test]
+    fn a_really_full_database_is_a_transient_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let mut store = Store::open(&path).unwrap();
+        let pages: i64 = store
+            .conn()
+            .query_row("PRAGMA page_count", [], |row| row.get(0))
+            .unwrap();
+        store
+            .conn()
+            .pragma_update(None, "max_page_count", pages)
+            .unwrap();
+        let big = "x".repeat(64 * 1024);
+        let error = store
+            .transaction(|conn| record_event(conn, 1, None, None, "filler", &big))
+            .unwrap_err();
+        assert!(error.is_transient(), "{error}");
+        assert!(!StoreError::Corrupt("x".into()).is_transient());
+    }
+
+    #[test]
+    fn a_database_locked_by_another_process_is_a_transient_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let mut store = Store::open(&path).unwrap();
+        let other = Connection::open(&path).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        // Waits out the busy timeout (5 s), then refuses.
+        let error = store
+            .transaction(|conn| save_view(conn, &view(1)))
+            .unwrap_err();
+        assert!(error.is_transient(), "{error}");
+        other.execute_batch("ROLLBACK").unwrap();
+        store.transaction(|conn| save_view(conn, &view(1))).unwrap();
+    }
+
     #[test]
     fn alerts_are_deduplicated_by_key() {
         let dir = tempfile::tempdir().unwrap();

@@ -576,6 +576,14 @@ mod tests {
             reports.iter().map(|r| r.crashes).sum::<u32>() > 0,
             "crashes were simulated"
         );
+        assert!(
+            reports.iter().map(|r| r.store_errors).sum::<u32>() > 0,
+            "the disk refused writes"
+        );
+        assert!(
+            reports.iter().any(|r| !r.faults.contains("skew_max_ms=0 ")),
+            "some seed ran on a skewed clock"
+        );
     }
 
     fn first_failure(canary: Canary) -> Verdict {
