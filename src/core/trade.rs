@@ -386,7 +386,9 @@ pub fn step(view: &mut TradeView, event: Event, now: Millis, limits: &Limits) ->
             outcome,
         } => on_cancelled(view, &client_oid, outcome, now, &mut actions),
         Event::Market(outcome) => on_market(view, outcome, now, limits, &mut actions),
-        Event::EntryBlocked { reason } => on_entry_blocked(view, &reason, now, &mut actions),
+        Event::EntryBlocked { reason } => {
+            on_entry_blocked(view, &reason, now, limits, &mut actions)
+        }
     }
     actions
 }
@@ -422,11 +424,24 @@ fn on_due(view: &mut TradeView, now: Millis, limits: &Limits, actions: &mut Vec<
     }
 }
 
-fn on_entry_blocked(view: &mut TradeView, reason: &str, now: Millis, actions: &mut Vec<Action>) {
+fn on_entry_blocked(
+    view: &mut TradeView,
+    reason: &str,
+    now: Millis,
+    limits: &Limits,
+    actions: &mut Vec<Action>,
+) {
     if view.trade.state != TradeState::EntryPending {
         return;
     }
     let entry_oid = entry_oid(view);
+    if find_order(view, &entry_oid).is_some_and(|entry| entry.status == OrderStatus::Unknown) {
+        // A repeat of a send that may have reached the exchange before a crash: "not found"
+        // inside the nonce window proves nothing, so the entry is resolved by lookup like any
+        // unacknowledged send (and taken as never placed only after the window).
+        view.trade.state = TradeState::EntryUnknown;
+        return entry_not_found(view, now, limits, actions);
+    }
     for order in view.orders.iter_mut() {
         if order.status == OrderStatus::Intent {
             order.status = OrderStatus::NotPlaced;

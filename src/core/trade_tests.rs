@@ -1015,6 +1015,28 @@ fn blocked_entry_that_never_reached_the_exchange_closes() {
 }
 
 #[test]
+fn blocked_repeat_of_an_entry_that_may_have_been_sent_waits_out_the_nonce_window() {
+    // Sent, then a crash before the result was stored; the breaker opened meanwhile and the
+    // exchange does not show the order yet (seed 434 of the simulation).
+    let mut view = new_view(Side::Buy, ProtectionMode::Oco);
+    let limits = limits();
+    step(&mut view, Event::Due, T0, &limits);
+    let actions = step(&mut view, Event::Due, T0 + 1_000, &limits);
+    assert!(has_send(&actions), "the intent is sent again: {actions:?}");
+    let blocked = Event::EntryBlocked {
+        reason: "breaker open".into(),
+    };
+    step(&mut view, blocked, T0 + 1_000, &limits);
+    assert_eq!(view.trade.state, TradeState::EntryUnknown);
+    assert!(view.trade.due_ms.is_some());
+    // It appears, filled: it is protected like any other fill.
+    let filled = looked(&view, E, VenueStatus::Filled, "0.5");
+    let actions = step(&mut view, filled, T0 + 2_000, &limits);
+    assert_eq!(view.trade.state, TradeState::Protecting);
+    assert_eq!(actions, vec![Action::FetchMarket], "protection begins");
+}
+
+#[test]
 fn terminal_trades_ignore_every_event() {
     let mut view = new_view(Side::Buy, ProtectionMode::Oco);
     step(
