@@ -444,3 +444,25 @@ mod tests {
         config_toml("[venue]\napi_secret_file = \"/dev/zero\"");
     }
 }
+
+/// One HTTP request as the exchange simulator reads it off a connection (which then closes).
+/// A request read is bounded by the limits; anything refused gets a 4xx status or a close.
+pub fn sim_http_request(data: &[u8]) {
+    use crate::sim::http::{BODY_BYTES_MAX, read_request};
+    match read_request(&mut std::io::Cursor::new(data)) {
+        Ok(request) => {
+            assert!(request.body.len() <= BODY_BYTES_MAX);
+            assert!(request.path.starts_with('/'), "path {:?}", request.path);
+            assert!(!request.method.contains(' ') && !request.path.contains('?'));
+            assert!(
+                request.body.len() < data.len(),
+                "the body is inside the input"
+            );
+        }
+        Err(error) => {
+            if let Some(status) = error.status {
+                assert!((400..500).contains(&status), "status {status}");
+            }
+        }
+    }
+}

@@ -58,8 +58,8 @@ fn gone(message: impl Into<String>) -> ReadError {
     }
 }
 
-/// Reads one request from `stream`, which must be blocking with `READ_TIMEOUT` set.
-pub fn read_request(stream: &mut TcpStream) -> Result<Request, ReadError> {
+/// Reads one request from `stream`; a socket must be blocking with `READ_TIMEOUT` set.
+pub fn read_request(stream: &mut impl Read) -> Result<Request, ReadError> {
     let started = Instant::now();
     let mut buffer: Vec<u8> = Vec::new();
     let head_end = loop {
@@ -90,7 +90,7 @@ pub fn read_request(stream: &mut TcpStream) -> Result<Request, ReadError> {
 }
 
 fn read_some(
-    stream: &mut TcpStream,
+    stream: &mut impl Read,
     buffer: &mut Vec<u8>,
     started: Instant,
 ) -> Result<(), ReadError> {

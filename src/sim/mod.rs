@@ -12,7 +12,7 @@
 
 mod exchange;
 mod faults;
-mod http;
+pub(crate) mod http;
 mod private;
 mod public;
 pub mod simulate;
