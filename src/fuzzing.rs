@@ -351,6 +351,28 @@ fn config_path() -> PathBuf {
     std::env::temp_dir().join(format!("fillguard-fuzz-{}.toml", std::process::id()))
 }
 
+/// One HTTP request as the exchange simulator reads it off a connection (which then closes).
+/// A request read is bounded by the limits; anything refused gets a 4xx status or a close.
+pub fn sim_http_request(data: &[u8]) {
+    use crate::sim::http::{BODY_BYTES_MAX, read_request};
+    match read_request(&mut std::io::Cursor::new(data)) {
+        Ok(request) => {
+            assert!(request.body.len() <= BODY_BYTES_MAX);
+            assert!(request.path.starts_with('/'), "path {:?}", request.path);
+            assert!(!request.method.contains(' ') && !request.path.contains('?'));
+            assert!(
+                request.body.len() < data.len(),
+                "the body is inside the input"
+            );
+        }
+        Err(error) => {
+            if let Some(status) = error.status {
+                assert!((400..500).contains(&status), "status {status}");
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -443,26 +465,26 @@ mod tests {
         config_toml("[[watchlist]]\nsymbol = 1");
         config_toml("[venue]\napi_secret_file = \"/dev/zero\"");
     }
-}
 
-/// One HTTP request as the exchange simulator reads it off a connection (which then closes).
-/// A request read is bounded by the limits; anything refused gets a 4xx status or a close.
-pub fn sim_http_request(data: &[u8]) {
-    use crate::sim::http::{BODY_BYTES_MAX, read_request};
-    match read_request(&mut std::io::Cursor::new(data)) {
-        Ok(request) => {
-            assert!(request.body.len() <= BODY_BYTES_MAX);
-            assert!(request.path.starts_with('/'), "path {:?}", request.path);
-            assert!(!request.method.contains(' ') && !request.path.contains('?'));
-            assert!(
-                request.body.len() < data.len(),
-                "the body is inside the input"
-            );
+    #[test]
+    fn the_simulator_reads_its_fuzz_seeds_and_refuses_chunked_bodies() {
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/sim_http_request");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            sim_http_request(&std::fs::read(entry.unwrap().path()).unwrap());
+            seen += 1;
         }
-        Err(error) => {
-            if let Some(status) = error.status {
-                assert!((400..500).contains(&status), "status {status}");
-            }
-        }
+        assert!(seen >= 3);
+        let chunked = b"POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n";
+        let refused = crate::sim::http::read_request(&mut std::io::Cursor::new(&chunked[..]));
+        assert_eq!(refused.unwrap_err().status, Some(411));
+        let cut = b"POST /x HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc";
+        let refused = crate::sim::http::read_request(&mut std::io::Cursor::new(&cut[..]));
+        assert_eq!(
+            refused.unwrap_err().status,
+            None,
+            "a body cut short closes the connection"
+        );
     }
 }
