@@ -122,6 +122,9 @@ impl Agent {
     /// Runs the loop until a stop request or `max_ticks` turns.
     pub fn run(&mut self, max_ticks: Option<u64>) -> anyhow::Result<RunSummary> {
         self.self_check()?;
+        // Every open trade is read back before anything else (`resilient_turn`).
+        self.reconcile_pending = true;
+        let ticks_before = self.summary.ticks;
         // The agent's one unbounded loop (bounded by --max-ticks when given): it ends on
         // SIGINT/SIGTERM after finishing the current step.
         loop {
@@ -129,7 +132,7 @@ impl Agent {
                 info!("stop requested; exiting after the current step");
                 break;
             }
-            if max_ticks.is_some_and(|max| self.summary.ticks >= max) {
+            if max_ticks.is_some_and(|max| self.summary.ticks - ticks_before >= max) {
                 break;
             }
             self.resilient_turn()?;
