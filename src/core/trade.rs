@@ -227,18 +227,27 @@ pub const CANCEL_ATTEMPTS_MAX: u32 = 3;
 pub const VERIFY_ATTEMPTS_MAX: u32 = 20;
 const _: () = assert!(UNKNOWN_WINDOW_MS > 60_000);
 
-/// Whether the nonce window of a send at `sent_at` has passed in real time. Time before this
-/// process started does not count: the system clock may have been stepped forward while
-/// fillguard was down (a Raspberry Pi booting with a stale clock), and a window cut short
-/// would take a delayed order for one that was never placed. A send "after" now means the
-/// clock was stepped back; then only this process's time counts.
+/// After a restart, how long a send of an earlier run may still take to show on the exchange.
+/// That run's connections closed when it stopped, so its requests have reached the exchange or
+/// never will; this covers the exchange's own processing and visibility lag.
+pub const RESTART_SETTLE_MS: Millis = 20_000;
+
+/// Whether an unacknowledged send at `sent_at` can no longer turn into an order. Sent by this
+/// run (whose clock is steady): the nonce window has passed. Sent by an earlier run: the
+/// window has passed by the clock *and* this run has settled — the system clock may have been
+/// stepped forward while fillguard was down (a Raspberry Pi booting with a stale clock), and
+/// the window alone would then end at once. A send "after" now means the clock was stepped
+/// back: then the whole window is counted on this run's time.
 fn unknown_window_passed(sent_at: Millis, now: Millis, limits: &Limits) -> bool {
-    let counted_from = if sent_at <= now {
-        sent_at.max(limits.steady_since_ms)
-    } else {
-        limits.steady_since_ms
-    };
-    now - counted_from >= UNKNOWN_WINDOW_MS
+    let this_run = now - limits.steady_since_ms;
+    if sent_at > now {
+        return this_run >= UNKNOWN_WINDOW_MS;
+    }
+    let window_passed = now - sent_at >= UNKNOWN_WINDOW_MS;
+    if sent_at >= limits.steady_since_ms {
+        return window_passed;
+    }
+    window_passed && this_run >= RESTART_SETTLE_MS
 }
 const _: () = assert!(CANCEL_ATTEMPTS_MAX >= 1 && VERIFY_ATTEMPTS_MAX >= 1);
 

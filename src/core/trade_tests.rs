@@ -480,14 +480,34 @@ fn unknown_entry_after_a_restart(restart_at: Millis) -> (TradeView, Limits) {
 
 #[test]
 fn a_clock_stepped_forward_across_a_restart_does_not_cut_the_nonce_window_short() {
-    // Down for a second, but the clock now reads 3 minutes later: the order may still appear.
+    // Down for a second, but the clock now reads 3 minutes later: the order may still appear
+    // while the exchange settles what the earlier run sent.
     let restart = T0 + 180_000;
     let (mut view, limits) = unknown_entry_after_a_restart(restart);
-    for now in [restart + 1_000, restart + 30_000, restart + 64_000] {
+    for now in [
+        restart + 1_000,
+        restart + 10_000,
+        restart + RESTART_SETTLE_MS - 1,
+    ] {
         step(&mut view, not_found(E), now, &limits);
         assert_eq!(view.trade.state, TradeState::EntryUnknown, "at {now}");
     }
-    step(&mut view, not_found(E), restart + 66_000, &limits);
+    step(
+        &mut view,
+        not_found(E),
+        restart + RESTART_SETTLE_MS,
+        &limits,
+    );
+    assert_eq!(view.trade.close_reason.as_deref(), Some("entry_not_placed"));
+}
+
+#[test]
+fn after_a_restart_without_a_clock_step_the_nonce_window_still_counts_from_the_send() {
+    let restart = T0 + 30_000;
+    let (mut view, limits) = unknown_entry_after_a_restart(restart);
+    step(&mut view, not_found(E), T0 + 64_000, &limits);
+    assert_eq!(view.trade.state, TradeState::EntryUnknown);
+    step(&mut view, not_found(E), T0 + 66_000, &limits);
     assert_eq!(view.trade.close_reason.as_deref(), Some("entry_not_placed"));
 }
 
