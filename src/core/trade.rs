@@ -558,8 +558,9 @@ fn apply_send_outcome(order: &mut Order, outcome: &SendOutcome) {
         SendOutcome::Rejected {
             code: Some(204), ..
         } => {
-            // Duplicate client_oid: an earlier attempt of this very intent exists.
-            order.status = OrderStatus::Unknown;
+            // Duplicate client_oid: an earlier attempt of this very intent exists. That is an
+            // acknowledgement: a later "not found" is a lagging read, never proof of absence.
+            order.status = OrderStatus::Sent;
             order.last_error = Some("duplicate client_oid: earlier attempt exists".into());
         }
         SendOutcome::Rejected { code, message } if order.status == OrderStatus::Unknown => {

@@ -1309,3 +1309,23 @@ fn a_rejected_repeat_of_an_entry_lost_in_a_crash_is_not_taken_as_no_entry() {
     );
     assert_eq!(view.trade.state, TradeState::Protecting);
 }
+
+#[test]
+fn a_duplicate_client_oid_answer_proves_the_entry_exists_whatever_lookups_say() {
+    // Simulation seed 574: the repeat after a crash was refused as a duplicate, then a lagging
+    // read did not show the order past the window; it was taken as never placed, and filled.
+    let mut view = new_view(Side::Buy, ProtectionMode::Oco);
+    let limits = limits();
+    step(&mut view, Event::Due, T0, &limits);
+    let duplicate = Event::Sent {
+        client_oids: vec![E.into()],
+        outcome: SendOutcome::Rejected {
+            code: Some(204),
+            message: "duplicate client_oid".into(),
+        },
+    };
+    step(&mut view, duplicate, T0 + 10, &limits);
+    step(&mut view, not_found(E), T0 + 100_000, &limits);
+    assert_ne!(view.trade.close_reason.as_deref(), Some("entry_not_placed"));
+    assert_ne!(view.trade.state, TradeState::Closed);
+}
