@@ -21,8 +21,34 @@ fn opt_text(value: Option<Decimal>) -> Option<String> {
     value.map(text)
 }
 
+/// A row with its statement's column names, looked up by name in Rust: rusqlite's own lookup
+/// asks SQLite for every column's name on each call, which made reading a trade's row
+/// quadratic in its thirty columns (a quarter of a simulation's time).
+struct Named<'r, 's> {
+    row: &'r Row<'s>,
+    names: Vec<&'r str>,
+}
+
+impl<'r, 's> Named<'r, 's> {
+    fn new(row: &'r Row<'s>) -> Named<'r, 's> {
+        Named {
+            row,
+            names: row.as_ref().column_names(),
+        }
+    }
+
+    fn get<T: rusqlite::types::FromSql>(&self, column: &str) -> rusqlite::Result<T> {
+        let index = self
+            .names
+            .iter()
+            .position(|name| *name == column)
+            .ok_or_else(|| rusqlite::Error::InvalidColumnName(column.to_string()))?;
+        self.row.get(index)
+    }
+}
+
 /// Reads a column and parses it, naming table, id and column on failure.
-fn parsed<T: FromStr>(row: &Row<'_>, column: &str, table: &str) -> rusqlite::Result<T>
+fn parsed<T: FromStr>(row: &Named<'_, '_>, column: &str, table: &str) -> rusqlite::Result<T>
 where
     T::Err: std::fmt::Display,
 {
@@ -31,7 +57,11 @@ where
         .map_err(|error| corrupt(row, table, column, &raw, error))
 }
 
-fn parsed_opt<T: FromStr>(row: &Row<'_>, column: &str, table: &str) -> rusqlite::Result<Option<T>>
+fn parsed_opt<T: FromStr>(
+    row: &Named<'_, '_>,
+    column: &str,
+    table: &str,
+) -> rusqlite::Result<Option<T>>
 where
     T::Err: std::fmt::Display,
 {
@@ -44,7 +74,7 @@ where
 }
 
 fn corrupt(
-    row: &Row<'_>,
+    row: &Named<'_, '_>,
     table: &str,
     column: &str,
     raw: &str,
@@ -201,6 +231,7 @@ pub fn upsert_order(conn: &Connection, trade_id: i64, order: &Order, now: Millis
 }
 
 fn trade_from_row(row: &Row<'_>) -> rusqlite::Result<Trade> {
+    let row = &Named::new(row);
     const T: &str = "trades";
     Ok(Trade {
         id: row.get("id")?,
@@ -237,6 +268,7 @@ fn trade_from_row(row: &Row<'_>) -> rusqlite::Result<Trade> {
 }
 
 fn order_from_row(row: &Row<'_>) -> rusqlite::Result<Order> {
+    let row = &Named::new(row);
     const T: &str = "orders";
     Ok(Order {
         client_oid: row.get("client_oid")?,
@@ -331,6 +363,7 @@ pub struct AlertRow {
 }
 
 fn alert_from_row(row: &Row<'_>) -> rusqlite::Result<AlertRow> {
+    let row = &Named::new(row);
     Ok(AlertRow {
         id: row.get("id")?,
         key: row.get("dedup_key")?,
@@ -405,6 +438,7 @@ pub struct SignalRow {
 }
 
 fn signal_from_row(row: &Row<'_>) -> rusqlite::Result<SignalRow> {
+    let row = &Named::new(row);
     const T: &str = "signals";
     Ok(SignalRow {
         id: row.get("id")?,
@@ -490,6 +524,7 @@ pub fn cached_instrument(conn: &Connection, symbol: &str) -> Result<Option<Instr
     const T: &str = "instruments";
     conn.prepare_cached("SELECT rowid AS id, * FROM instruments WHERE symbol = ?1")?
         .query_row([symbol], |row| {
+            let row = &Named::new(row);
             Ok(Instrument {
                 symbol: row.get("symbol")?,
                 base: row.get("base")?,
