@@ -540,6 +540,9 @@ fn on_sent(
 }
 
 fn apply_send_outcome(order: &mut Order, outcome: &SendOutcome) {
+    // A repeat can be answered after a lookup of the same drive already found the order: a
+    // refusal or a lost answer to the repeat says nothing about an order the exchange showed.
+    let known = matches!(order.status, OrderStatus::Sent | OrderStatus::Venue(_));
     match outcome {
         SendOutcome::Ack { order_id, list_id } => {
             if order.status == OrderStatus::Intent || order.status == OrderStatus::Unknown {
@@ -554,6 +557,15 @@ fn apply_send_outcome(order: &mut Order, outcome: &SendOutcome) {
             if list_id.is_some() {
                 order.list_id = list_id.clone();
             }
+        }
+        SendOutcome::Rejected { code, message } if known => {
+            order.last_error = Some(format!(
+                "repeated send rejected ({}); the order exists",
+                error_text(*code, message)
+            ));
+        }
+        SendOutcome::Ambiguous { message } if known => {
+            order.last_error = Some(format!("repeated send unanswered: {message}"));
         }
         SendOutcome::Rejected {
             code: Some(204), ..
@@ -595,7 +607,7 @@ fn entry_sent(
     actions: &mut Vec<Action>,
 ) {
     // A rejected repeat of a send that may have gone out before a crash proves nothing.
-    let repeated = entry_order(view).status == OrderStatus::Unknown;
+    let repeated = entry_order(view).status != OrderStatus::NotPlaced;
     let trade = &mut view.trade;
     trade.attempts = 0;
     trade.phase_started_ms = now;
@@ -1225,10 +1237,11 @@ fn protection_sent(
     limits: &Limits,
     actions: &mut Vec<Action>,
 ) {
+    // Only a first send that was refused is NotPlaced; any other order may exist or does.
     let repeated = client_oids
         .iter()
         .filter_map(|oid| find_order(view, oid))
-        .any(|order| order.status == OrderStatus::Unknown);
+        .any(|order| order.status != OrderStatus::NotPlaced);
     match outcome {
         SendOutcome::Rejected { code, message } if *code != Some(204) && !repeated => {
             view.trade.protect_attempts += 1;

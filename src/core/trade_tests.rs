@@ -1329,3 +1329,40 @@ fn a_duplicate_client_oid_answer_proves_the_entry_exists_whatever_lookups_say() 
     assert_ne!(view.trade.close_reason.as_deref(), Some("entry_not_placed"));
     assert_ne!(view.trade.state, TradeState::Closed);
 }
+
+#[test]
+fn a_refused_repeat_never_marks_a_leg_the_exchange_already_showed_as_not_placed() {
+    // Simulation seed 7865 (separate mode): the answers to both legs were lost; the stop's
+    // lookup found nothing, so both legs were sent again; then the take-profit's lookup found
+    // it resting, and only after that came its repeat's 429. Taking that 429 as "not placed"
+    // started a new round beside the live take-profit: two live take-profits.
+    let mut view = filled_view(Side::Buy, ProtectionMode::Separate);
+    let limits = limits();
+    step(&mut view, market("100", "10"), T0 + 400, &limits);
+    let actions = step(&mut view, Event::Due, T0 + 1_400, &limits);
+    assert_eq!(actions.len(), 2, "both legs looked up: {actions:?}");
+    let actions = step(&mut view, not_found(S1), T0 + 1_400, &limits);
+    assert!(has_send(&actions));
+    step_looked(
+        &mut view,
+        (T1, VenueStatus::Pending, "0"),
+        T0 + 1_400,
+        &limits,
+    );
+    let refused = Event::Sent {
+        client_oids: vec![T1.into()],
+        outcome: SendOutcome::Rejected {
+            code: Some(42901),
+            message: "rate limited".into(),
+        },
+    };
+    let actions = step(&mut view, refused, T0 + 1_400, &limits);
+    let take_profit = view.orders.iter().find(|o| o.client_oid == T1).unwrap();
+    assert_eq!(take_profit.status, OrderStatus::Venue(VenueStatus::Pending));
+    assert_eq!(view.trade.state, TradeState::Verifying);
+    assert!(!has_send(&actions));
+    assert_eq!(
+        view.trade.generation, 1,
+        "no second round beside the live leg"
+    );
+}
