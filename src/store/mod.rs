@@ -71,7 +71,8 @@ pub enum WritePoint {
     Begin,
     /// After the work, before `COMMIT`: an error or a crash here loses the whole transaction.
     Commit,
-    /// After `COMMIT`: the data is durable but the caller has not seen it (a crash here).
+    /// After `COMMIT`: the data is durable but the caller has not seen it. Only a crash (a
+    /// panic) is meaningful here; an error would report a committed write as failed.
     Committed,
 }
 
