@@ -43,7 +43,8 @@ const PRICE_PERIOD: usize = 6;
 /// is busy reconciling and takes few signals, and an unbounded backlog would open dozens of
 /// trades in the final run (each watched every half second).
 const BACKLOG_MAX: usize = 4;
-/// Bound on the final clean run of 150 ticks.
+/// Bound on the final clean run. It ends (SIGTERM) as soon as every trade is settled; an entry
+/// whose send may have gone out before a kill settles only after the 60 s nonce window.
 const FINAL_RUN_MAX: Duration = Duration::from_secs(150);
 
 /// The simulator, running for the whole test and killed on drop (also when a check panics),
@@ -547,20 +548,34 @@ fn check_settled(simulator: &Simulator) -> Figures {
     figures
 }
 
-/// Waits for the final run, killing it past `FINAL_RUN_MAX`.
-fn wait_bounded(mut child: Child) -> std::process::ExitStatus {
+/// Lets the final run work until a trade has opened in it and every trade is settled
+/// (finished or protected), at most `FINAL_RUN_MAX`; then stops it with SIGTERM. What is not
+/// settled by then is reported by `check_settled`.
+fn stop_when_settled(
+    simulator: &Simulator,
+    mut child: Child,
+    before: usize,
+) -> std::process::ExitStatus {
     let started = Instant::now();
-    loop {
+    while started.elapsed() < FINAL_RUN_MAX {
+        std::thread::sleep(Duration::from_millis(500));
         if let Some(status) = child.try_wait().unwrap() {
             return status;
         }
-        if started.elapsed() > FINAL_RUN_MAX {
-            child.kill().unwrap();
-            child.wait().unwrap();
-            panic!("the final run did not finish its 150 ticks in {FINAL_RUN_MAX:?}");
+        let trades = views(&simulator.store());
+        let settled = trades.iter().all(|view| {
+            view.trade.state.is_terminal() || view.trade.state == TradeState::Protected
+        });
+        if trades.len() > before && settled {
+            break;
         }
-        std::thread::sleep(Duration::from_millis(50));
     }
+    let term = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    child.wait().unwrap()
 }
 
 /// The final clean run, after the operator reset the breakers and one more signal: trading
@@ -571,11 +586,8 @@ fn final_run(simulator: &Simulator, rounds: &mut Rounds) -> String {
     simulator.signal(rounds.signals);
     rounds.signals += 1;
     let mode = MODES[ROUNDS % MODES.len()];
-    let child = simulator
-        .agent(&["run", "--max-ticks", "150"], mode)
-        .spawn()
-        .unwrap();
-    let status = wait_bounded(child);
+    let child = simulator.agent(&["run"], mode).spawn().unwrap();
+    let status = stop_when_settled(simulator, child, before);
     assert!(status.success(), "final run failed: {status:?}");
     let store = simulator.store();
     let after = views(&store).len();
