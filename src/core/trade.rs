@@ -794,10 +794,14 @@ fn entry_still_open(view: &mut TradeView, now: Millis, limits: &Limits, actions:
         || now - trade.phase_started_ms >= limits.poll_deadline_ms;
     match trade.state {
         TradeState::CancellingEntry => retry_entry_cancel(view, now, limits, actions),
-        TradeState::EntryUnknown | TradeState::AwaitingFill if budget_spent => {
+        // EntryPending: the repeat of a send lost in a crash was blocked by a breaker and the
+        // lookup made instead found the entry resting.
+        TradeState::EntryPending | TradeState::EntryUnknown | TradeState::AwaitingFill
+            if budget_spent =>
+        {
             begin_entry_cancel(view, now, actions)
         }
-        TradeState::EntryUnknown | TradeState::AwaitingFill => {
+        TradeState::EntryPending | TradeState::EntryUnknown | TradeState::AwaitingFill => {
             trade.state = TradeState::AwaitingFill;
             trade.due_ms = Some(now + poll_delay(trade.attempts, limits));
         }

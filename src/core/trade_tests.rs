@@ -1366,3 +1366,26 @@ fn a_refused_repeat_never_marks_a_leg_the_exchange_already_showed_as_not_placed(
         "no second round beside the live leg"
     );
 }
+
+#[test]
+fn a_blocked_repeat_whose_lookup_finds_the_entry_resting_keeps_polling_it() {
+    // Simulation seed 11552: the entry went out, storing its ack failed, a breaker opened, and
+    // the repeat was replaced by a lookup that found it open. The trade was left with nothing
+    // due, and the entry filled unwatched.
+    let mut view = new_view(Side::Buy, ProtectionMode::Oco);
+    let limits = limits();
+    step(&mut view, Event::Due, T0, &limits);
+    let actions = step(&mut view, Event::Due, T0 + 1_000, &limits);
+    assert!(has_send(&actions));
+    let resting = looked(&view, E, VenueStatus::New, "0");
+    step(&mut view, resting, T0 + 1_000, &limits);
+    assert_eq!(view.trade.state, TradeState::AwaitingFill);
+    assert!(view.trade.due_ms.is_some(), "the entry is polled");
+    let filled = looked(&view, E, VenueStatus::Filled, "0.5");
+    let actions = step(&mut view, filled, T0 + 2_000, &limits);
+    assert_eq!(
+        actions,
+        vec![Action::FetchMarket],
+        "and protected once filled"
+    );
+}

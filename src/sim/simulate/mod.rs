@@ -518,6 +518,10 @@ fn summarize(reports: &[SeedReport], ticks: u64, canary: Option<Canary>, elapsed
     let Some(first) = failures.first() else {
         return 0;
     };
+    // Every failure in one line each, so one long run shows whether they share a cause.
+    for failure in &failures[1..] {
+        println!("failed seed {}: {:?}", failure.seed, failure.verdict);
+    }
     let (kind, detail) = match &first.verdict {
         Verdict::Correctness(detail) => ("correctness", detail),
         Verdict::Liveness(detail) => ("liveness", detail),
