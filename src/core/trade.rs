@@ -1023,11 +1023,16 @@ fn closed_by_protection(view: &TradeView) -> Option<&'static str> {
 /// existed; an acknowledged one that vanished is taken as gone after the poll budget.
 fn resolve_missing_leg(view: &mut TradeView, order: &Order, now: Millis, limits: &Limits) {
     let sent_at = order.sent_at_ms.unwrap_or(view.trade.phase_started_ms);
-    let unacknowledged = matches!(order.status, OrderStatus::Unknown | OrderStatus::Intent);
-    let gone = if unacknowledged {
-        unknown_window_passed(sent_at, now, limits) || order.sent_at_ms.is_none()
-    } else {
-        view.trade.attempts >= CANCEL_ATTEMPTS_MAX
+    let gone = match order.status {
+        OrderStatus::Unknown | OrderStatus::Intent => {
+            unknown_window_passed(sent_at, now, limits) || order.sent_at_ms.is_none()
+        }
+        // Acknowledged but never seen: right after the ack the exchange may not show it yet.
+        OrderStatus::Sent => {
+            view.trade.attempts >= CANCEL_ATTEMPTS_MAX
+                && unknown_window_passed(sent_at, now, limits)
+        }
+        _ => view.trade.attempts >= CANCEL_ATTEMPTS_MAX,
     };
     if gone {
         if let Some(leg) = find_order_mut(view, &order.client_oid) {

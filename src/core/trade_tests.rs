@@ -1389,3 +1389,34 @@ fn a_blocked_repeat_whose_lookup_finds_the_entry_resting_keeps_polling_it() {
         "and protected once filled"
     );
 }
+
+#[test]
+fn an_acknowledged_leg_not_visible_yet_is_never_taken_as_gone() {
+    // Simulation seed 14123 (separate mode): the stop was acknowledged, the take-profit
+    // refused; clearing the half-placed pair, the stop's cancel met 429s and its lookups
+    // "not found" (the exchange did not show it yet). Taken as gone, a second stop went up.
+    let mut view = filled_view(Side::Buy, ProtectionMode::Separate);
+    let limits = limits();
+    step(&mut view, market("100", "10"), T0 + 400, &limits);
+    step(&mut view, ack(&[S1], Some("201"), None), T0 + 450, &limits);
+    let refused = Event::Sent {
+        client_oids: vec![T1.into()],
+        outcome: SendOutcome::Rejected {
+            code: Some(229),
+            message: "INVALID_REF_PRICE".into(),
+        },
+    };
+    step(&mut view, refused, T0 + 450, &limits);
+    assert_eq!(view.trade.state, TradeState::Protecting);
+    for attempt in 1..=6 {
+        let now = T0 + 1_000 * attempt;
+        step(&mut view, Event::Due, now, &limits);
+        let actions = step(&mut view, not_found(S1), now, &limits);
+        assert!(
+            !has_send(&actions),
+            "a new round beside the stop: {actions:?}"
+        );
+    }
+    let stop = view.orders.iter().find(|o| o.client_oid == S1).unwrap();
+    assert_ne!(stop.status, OrderStatus::NotPlaced);
+}
