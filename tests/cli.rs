@@ -1,9 +1,10 @@
 //! The real binary: quick start, bad input (exit 2, database unchanged), breaker operations
 //! through the CLI, and SIGKILL at random moments followed by restarts on the same database.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -14,81 +15,32 @@ use fillguard::core::clock::Clock;
 use fillguard::core::domain::Millis;
 use fillguard::core::ids::{CLIENT_OID_PREFIX, Role, parse_client_oid};
 use fillguard::core::trade::TradeState;
-use fillguard::store::{self, Store};
+use fillguard::store;
 use fillguard::venue::paper::PaperVenue;
 
-const BINARY: &str = env!("CARGO_BIN_EXE_fillguard");
+use common::{BINARY, Workspace, next_random, trades, watchlist_entry};
 
-struct Workspace {
-    dir: tempfile::TempDir,
+/// Paper time runs a hundred times the wall clock, so the quick start trades within seconds.
+fn workspace(extra_toml: &str) -> Workspace {
+    Workspace::new(&format!("[paper]\nspeed = 100\n{extra_toml}"))
 }
 
-impl Workspace {
-    fn new(extra_toml: &str) -> Workspace {
-        let dir = tempfile::tempdir().unwrap();
-        let toml = format!(
-            "[store]\npath = \"{}/fillguard.db\"\n[metrics]\nlisten = \"off\"\n[paper]\nspeed = 100\n{extra_toml}",
-            dir.path().display()
-        );
-        std::fs::write(dir.path().join("fillguard.toml"), toml).unwrap();
-        Workspace { dir }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(BINARY);
-        command
-            .arg("--config")
-            .arg(self.path("fillguard.toml"))
-            .args(args)
-            .env_remove("JOURNAL_STREAM")
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null());
-        command
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.command(args).output().expect("the binary starts")
-    }
-
-    fn run_ok(&self, args: &[&str]) -> String {
-        let output = self.run(args);
-        assert!(
-            output.status.success(),
-            "fillguard {args:?} failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout).unwrap()
-    }
-
-    fn status(&self) -> Value {
-        serde_json::from_str(&self.run_ok(&["status", "--json"])).unwrap()
-    }
-
-    /// The bytes of every file of the database and the paper account.
-    fn snapshot(&self) -> BTreeMap<String, Vec<u8>> {
-        let mut files = BTreeMap::new();
-        for entry in std::fs::read_dir(self.dir.path()).unwrap() {
-            let path = entry.unwrap().path();
-            let name = path.file_name().unwrap().to_string_lossy().to_string();
-            if name.starts_with("fillguard.") && name != "fillguard.toml" {
-                files.insert(name, std::fs::read(&path).unwrap());
-            }
+/// The bytes of every file of the database and the paper account.
+fn snapshot(workspace: &Workspace) -> BTreeMap<String, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    for entry in std::fs::read_dir(workspace.path("")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if name.starts_with("fillguard.") && name != "fillguard.toml" {
+            files.insert(name, std::fs::read(&path).unwrap());
         }
-        files
     }
-}
-
-fn trades(status: &Value) -> &Vec<Value> {
-    status["trades"].as_array().unwrap()
+    files
 }
 
 #[test]
 fn quick_start_trades_both_directions_each_protected_once_or_closed() {
-    let workspace = Workspace::new("");
+    let workspace = workspace("");
     let started = Instant::now();
     workspace.run_ok(&["run", "--max-ticks", "300"]);
     assert!(started.elapsed() < Duration::from_secs(60));
@@ -135,9 +87,9 @@ fn assert_usage_error(output: &Output, needle: &str) {
 
 #[test]
 fn bad_input_exits_2_names_the_problem_and_leaves_the_database_unchanged() {
-    let workspace = Workspace::new("");
+    let workspace = workspace("");
     workspace.run_ok(&["run", "--max-ticks", "5"]);
-    let before = workspace.snapshot();
+    let before = snapshot(&workspace);
     assert!(before.contains_key("fillguard.db"));
 
     let broken = workspace.path("broken.toml");
@@ -202,34 +154,20 @@ fn bad_input_exits_2_names_the_problem_and_leaves_the_database_unchanged() {
     ]);
     assert_usage_error(&output, "unknown symbol \"DOGE_USDT\"");
 
-    assert!(workspace.snapshot() == before, "stored state changed");
+    assert!(snapshot(&workspace) == before, "stored state changed");
 }
 
 #[test]
 fn breaker_trip_blocks_the_symbol_and_reset_reopens_it() {
-    let workspace = Workspace::new(
-        "[[watchlist]]\nsymbol = \"BTC_USDT\"\nstrategy = \"none\"\nnotional = \"100\"\nstop_loss_pct = \"2\"\ntake_profit_pct = \"3\"\n[[watchlist]]\nsymbol = \"ETH_USDT\"\nstrategy = \"none\"\nnotional = \"100\"\nstop_loss_pct = \"2\"\ntake_profit_pct = \"3\"\n",
+    let workspace = workspace(
+        &["BTC_USDT", "ETH_USDT"]
+            .map(|symbol| watchlist_entry(symbol, "100", "2", "3"))
+            .concat(),
     );
     workspace.run_ok(&["breaker", "trip", "BTC_USDT", "--reason", "maintenance"]);
     assert!(workspace.run_ok(&["breaker", "list"]).contains("OPEN"));
-    workspace.run_ok(&[
-        "signal",
-        "--symbol",
-        "BTC_USDT",
-        "--side",
-        "BUY",
-        "--notional",
-        "100",
-    ]);
-    workspace.run_ok(&[
-        "signal",
-        "--symbol",
-        "ETH_USDT",
-        "--side",
-        "BUY",
-        "--notional",
-        "100",
-    ]);
+    workspace.signal("BTC_USDT", "BUY", "100");
+    workspace.signal("ETH_USDT", "BUY", "100");
     workspace.run_ok(&["run", "--max-ticks", "20"]);
     let status = workspace.status();
     let symbols: Vec<&str> = trades(&status)
@@ -240,30 +178,13 @@ fn breaker_trip_blocks_the_symbol_and_reset_reopens_it() {
 
     workspace.run_ok(&["breaker", "reset", "BTC_USDT"]);
     assert!(workspace.run_ok(&["breaker", "list"]).contains("closed"));
-    workspace.run_ok(&[
-        "signal",
-        "--symbol",
-        "BTC_USDT",
-        "--side",
-        "BUY",
-        "--notional",
-        "100",
-    ]);
+    workspace.signal("BTC_USDT", "BUY", "100");
     workspace.run_ok(&["run", "--max-ticks", "20"]);
     let status = workspace.status();
     assert!(
         trades(&status).iter().any(|t| t["symbol"] == "BTC_USDT"),
         "{status:#}"
     );
-}
-
-/// splitmix64, so the kill moments are reproducible.
-fn next_random(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 fn spawn_run(workspace: &Workspace) -> Child {
@@ -287,7 +208,7 @@ impl Clock for FixedClock {
 /// Checks the exchange's book against the store: no duplicate protection (S1), no order of
 /// ours unknown to the store (S5), one entry per trade (S6).
 fn check_book_against_store(workspace: &Workspace) -> (usize, usize) {
-    let store = Store::open(&workspace.path("fillguard.db")).unwrap();
+    let store = workspace.store();
     let config =
         fillguard::config::load_from(Some(&workspace.path("fillguard.toml")), &BTreeMap::new())
             .unwrap();
@@ -340,7 +261,7 @@ fn assert_every_fill_settled(workspace: &Workspace, status: &Value) {
             });
         let settled = matches!(state, "PROTECTED" | "CLOSED") || (state == "HALTED" && alerted);
         if filled && !settled {
-            let store = Store::open(&workspace.path("fillguard.db")).unwrap();
+            let store = workspace.store();
             let events = store::events_for(store.conn(), trade["id"].as_i64().unwrap()).unwrap();
             panic!("filled trade not protected, closed or halted: {trade:#}\n{events:#?}");
         }
@@ -350,10 +271,9 @@ fn assert_every_fill_settled(workspace: &Workspace, status: &Value) {
 #[test]
 fn sigkill_at_random_moments_never_duplicates_or_loses_protection() {
     // Inbox signals only, so nothing opens in the last turns of the final run.
-    let watchlist = ["BTC_USDT", "ETH_USDT"].map(|symbol| {
-        format!("[[watchlist]]\nsymbol = \"{symbol}\"\nstrategy = \"none\"\nnotional = \"50\"\nstop_loss_pct = \"0.5\"\ntake_profit_pct = \"0.8\"\n")
-    });
-    let workspace = Workspace::new(&format!(
+    let watchlist =
+        ["BTC_USDT", "ETH_USDT"].map(|symbol| watchlist_entry(symbol, "50", "0.5", "0.8"));
+    let workspace = workspace(&format!(
         "[protection]\nwatch_interval_seconds = 1.0\n[signals]\nallow_concurrent_trades = true\n{}",
         watchlist.concat()
     ));
@@ -361,15 +281,7 @@ fn sigkill_at_random_moments_never_duplicates_or_loses_protection() {
     let kills = 12;
     for kill in 0..kills {
         for (symbol, side) in [("BTC_USDT", "BUY"), ("ETH_USDT", "SELL")] {
-            workspace.run_ok(&[
-                "signal",
-                "--symbol",
-                symbol,
-                "--side",
-                side,
-                "--notional",
-                "50",
-            ]);
+            workspace.signal(symbol, side, "50");
         }
         let mut child = spawn_run(&workspace);
         let delay_ms = 150 + next_random(&mut seed) % 900;
@@ -392,21 +304,13 @@ fn sigkill_at_random_moments_never_duplicates_or_loses_protection() {
     for symbol in ["BTC_USDT", "ETH_USDT"] {
         workspace.run_ok(&["breaker", "reset", symbol]);
     }
-    workspace.run_ok(&[
-        "signal",
-        "--symbol",
-        "BTC_USDT",
-        "--side",
-        "SELL",
-        "--notional",
-        "50",
-    ]);
+    workspace.signal("BTC_USDT", "SELL", "50");
     workspace.run_ok(&["run", "--max-ticks", "200"]);
     let (entries, protected) = check_book_against_store(&workspace);
     let status = workspace.status();
     let all = trades(&status);
     if all.len() <= before {
-        let store = Store::open(&workspace.path("fillguard.db")).unwrap();
+        let store = workspace.store();
         let signals = store::all_signals(store.conn()).unwrap();
         panic!("trading did not resume after the restarts: {signals:#?}");
     }
@@ -419,10 +323,8 @@ fn sigkill_at_random_moments_never_duplicates_or_loses_protection() {
 
 #[test]
 fn check_config_masks_secrets_and_round_trips() {
-    let workspace = Workspace::new("");
-    let secret = workspace.path("api-secret");
-    std::fs::write(&secret, "super-secret-value\n").unwrap();
-    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let workspace = workspace("");
+    let secret = workspace.write_secret("api-secret", "super-secret-value\n");
     let output = workspace
         .command(&["check-config"])
         .env("FILLGUARD_VENUE__API_KEY", "key-123456")
@@ -451,7 +353,7 @@ fn check_config_masks_secrets_and_round_trips() {
 
 #[test]
 fn sigterm_finishes_the_current_step_and_exits_zero() {
-    let workspace = Workspace::new("");
+    let workspace = workspace("");
     let mut child = spawn_run(&workspace);
     std::thread::sleep(Duration::from_millis(1_500));
     let status = Command::new("kill")

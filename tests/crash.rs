@@ -7,10 +7,10 @@
 //! protected (one live leg of each kind), closed, or halted with a CRITICAL alert naming it, and
 //! trading has resumed.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::fs::OpenOptions;
-use std::io::{BufRead, BufReader};
-use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -22,7 +22,8 @@ use fillguard::core::ids::{CLIENT_OID_PREFIX, Role, parse_client_oid};
 use fillguard::core::trade::{TradeState, TradeView};
 use fillguard::store::{self, Store};
 
-const BINARY: &str = env!("CARGO_BIN_EXE_fillguard");
+use common::{LIVE_STATUSES, SimExchange, Workspace, next_random, watchlist_entry};
+
 const API_KEY: &str = "crash-key";
 const API_SECRET: &str = "crash-secret-0123456789";
 const FAULTS: &str = "latency=20,fill_delay=300";
@@ -48,115 +49,32 @@ const BACKLOG_MAX: usize = 4;
 const FINAL_RUN_MAX: Duration = Duration::from_secs(150);
 
 /// The simulator, running for the whole test and killed on drop (also when a check panics),
-/// and the temporary directory holding the configuration, the secret, the database and the
-/// agent's log.
+/// and the temporary workspace holding the configuration, the secret, the database and the
+/// agent's log. The simulator is dropped before the workspace is removed.
 struct Simulator {
-    dir: tempfile::TempDir,
-    child: Child,
-    address: String,
-}
-
-impl Drop for Simulator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn config_toml(dir: &std::path::Path) -> String {
-    let watchlist: String = SYMBOLS
-        .iter()
-        .map(|(symbol, _, _)| {
-            format!(
-                "[[watchlist]]\nsymbol = \"{symbol}\"\nstrategy = \"none\"\nnotional = \"50\"\nstop_loss_pct = \"2\"\ntake_profit_pct = \"3\"\n"
-            )
-        })
-        .collect();
-    format!(
-        "[store]\npath = \"{}/fillguard.db\"\n[metrics]\nlisten = \"off\"\n[loop]\ninterval_seconds = 0.2\n[poll]\ninterval_seconds = 0.3\ndeadline_seconds = 10\n[protection]\nwatch_interval_seconds = 0.5\n[signals]\nallow_concurrent_trades = true\n[paper]\nvolatility = \"0\"\n{watchlist}",
-        dir.display()
-    )
+    sim: SimExchange,
+    workspace: Workspace,
 }
 
 impl Simulator {
     fn start() -> Simulator {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("fillguard.toml"), config_toml(dir.path())).unwrap();
-        let secret = dir.path().join("api-secret");
-        std::fs::write(&secret, API_SECRET).unwrap();
-        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
-        let mut child = Command::new(BINARY)
-            .arg("--config")
-            .arg(dir.path().join("fillguard.toml"))
-            .args([
-                "sim-exchange",
-                "--listen",
-                "127.0.0.1:0",
-                "--seed",
-                SIM_SEED,
-            ])
-            .args([
-                "--faults",
-                FAULTS,
-                "--api-key",
-                API_KEY,
-                "--api-secret-file",
-            ])
-            .arg(&secret)
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("the simulator starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let address = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_string();
-        Simulator {
-            dir,
-            child,
-            address,
-        }
+        let watchlist: String = SYMBOLS
+            .iter()
+            .map(|(symbol, _, _)| watchlist_entry(symbol, "50", "2", "3"))
+            .collect();
+        let mut workspace = Workspace::new(&format!(
+            "[loop]\ninterval_seconds = 0.2\n[poll]\ninterval_seconds = 0.3\ndeadline_seconds = 10\n[protection]\nwatch_interval_seconds = 0.5\n[signals]\nallow_concurrent_trades = true\n[paper]\nvolatility = \"0\"\n{watchlist}"
+        ));
+        let sim = SimExchange::start(&mut workspace, SIM_SEED, FAULTS, API_KEY, API_SECRET);
+        Simulator { sim, workspace }
     }
 
     fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(BINARY);
-        command
-            .arg("--config")
-            .arg(self.path("fillguard.toml"))
-            .args(args)
-            .env("FILLGUARD_VENUE__KIND", "cryptocom")
-            .env(
-                "FILLGUARD_VENUE__BASE_URL",
-                format!("http://{}/exchange/v1", self.address),
-            )
-            .env("FILLGUARD_VENUE__API_KEY", API_KEY)
-            .env("FILLGUARD_VENUE__API_SECRET_FILE", self.path("api-secret"))
-            .env("FILLGUARD_VENUE__TIMEOUT_SECONDS", "2")
-            .env_remove("JOURNAL_STREAM")
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null());
-        command
+        self.workspace.path(name)
     }
 
     fn run_ok(&self, args: &[&str]) -> String {
-        let output = self.command(args).output().unwrap();
-        assert!(
-            output.status.success(),
-            "fillguard {args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout).unwrap()
+        self.workspace.run_ok(args)
     }
 
     /// The agent in `mode`, its log appended to `agent.log`.
@@ -166,7 +84,7 @@ impl Simulator {
             .append(true)
             .open(self.path("agent.log"))
             .unwrap();
-        let mut command = self.command(args);
+        let mut command = self.workspace.command(args);
         command
             .env("FILLGUARD_PROTECTION__MODE", mode)
             .env("RUST_LOG", "info")
@@ -180,45 +98,19 @@ impl Simulator {
     fn signal(&self, number: usize) {
         let symbol = SYMBOLS[number % 2].0;
         let side = SIDES[(number / 2) % 2];
-        self.run_ok(&[
-            "signal",
-            "--symbol",
-            symbol,
-            "--side",
-            side,
-            "--notional",
-            "50",
-        ]);
+        self.workspace.signal(symbol, side, "50");
     }
 
     fn book(&self) -> Vec<BookOrder> {
-        let url = format!("http://{}/sim/book", self.address);
-        let body = ureq::get(&url)
-            .call()
-            .unwrap()
-            .body_mut()
-            .read_to_string()
-            .unwrap();
-        let parsed: Value = serde_json::from_str(&body).unwrap();
-        parsed
-            .as_array()
-            .unwrap()
+        self.sim
+            .book()
             .iter()
             .filter_map(BookOrder::parse)
             .collect()
     }
 
-    fn set_price(&self, symbol: &str, price: &str) {
-        let url = format!("http://{}/sim/price", self.address);
-        let body = serde_json::json!({"instrument_name": symbol, "price": price});
-        ureq::post(&url)
-            .header("Content-Type", "application/json")
-            .send(body.to_string())
-            .unwrap();
-    }
-
     fn store(&self) -> Store {
-        Store::open(&self.path("fillguard.db")).unwrap()
+        self.workspace.store()
     }
 
     /// Lines of the agent's log about the trade, without colour codes.
@@ -282,7 +174,7 @@ impl BookOrder {
     }
 
     fn is_live(&self) -> bool {
-        ["NEW", "PENDING", "ACTIVE"].contains(&self.status.as_str())
+        LIVE_STATUSES.contains(&self.status.as_str())
     }
 }
 
@@ -377,15 +269,6 @@ fn check_after_kill(simulator: &Simulator) -> usize {
     entries.len()
 }
 
-/// splitmix64, so the kill moments are reproducible.
-fn next_random(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
 /// Moves both prices up 4 % in the middle of each period and back at its start. No move up
 /// without its move back: the final run begins at the start prices, with few trades opened
 /// since the last move (every protected trade is read back each half second).
@@ -399,7 +282,9 @@ fn move_prices(simulator: &Simulator, round: usize) {
         return;
     }
     for (symbol, start, high) in SYMBOLS {
-        simulator.set_price(symbol, if raised { high } else { start });
+        simulator
+            .sim
+            .set_price(symbol, if raised { high } else { start });
     }
 }
 

@@ -3,166 +3,46 @@
 //! both sides in every protection mode, every fault class, partial fills, the failsafe and a
 //! wrong secret. The simulator's book is the exchange's side of the truth.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
 
 use rust_decimal::Decimal;
 use serde_json::Value;
 
-const BINARY: &str = env!("CARGO_BIN_EXE_fillguard");
-const API_KEY: &str = "test-key";
-const API_SECRET: &str = "test-secret-0123456789";
+use common::{SimExchange, Workspace, trades, watchlist_entry};
 
 /// Simulator and agent sharing one configuration file (the simulator's paper section, the
-/// agent's watchlist), in one temporary directory.
+/// agent's watchlist). The simulator is dropped (killed) before the workspace is removed.
 struct Exchange {
-    dir: tempfile::TempDir,
-    sim: Child,
-    address: String,
+    sim: SimExchange,
+    workspace: Workspace,
 }
-
-impl Drop for Exchange {
-    fn drop(&mut self) {
-        let _ = self.sim.kill();
-        let _ = self.sim.wait();
-    }
-}
-
-const WATCHLIST: &str = r#"
-[[watchlist]]
-symbol = "BTC_USDT"
-strategy = "none"
-notional = "100"
-stop_loss_pct = "2"
-take_profit_pct = "3"
-[[watchlist]]
-symbol = "ETH_USDT"
-strategy = "none"
-notional = "100"
-stop_loss_pct = "2"
-take_profit_pct = "3"
-"#;
 
 impl Exchange {
     fn start(faults: &str) -> Exchange {
-        Exchange::start_with(faults, "")
-    }
-
-    fn start_with(faults: &str, extra_toml: &str) -> Exchange {
-        let dir = tempfile::tempdir().unwrap();
-        let toml = format!(
-            "[store]\npath = \"{}/fillguard.db\"\n[metrics]\nlisten = \"off\"\n[loop]\ninterval_seconds = 0.2\n[poll]\ninterval_seconds = 0.3\ndeadline_seconds = 10\n[protection]\nwatch_interval_seconds = 0.5\n[paper]\nvolatility = \"0\"\nfill_delay_ms = 200\n{extra_toml}{WATCHLIST}",
-            dir.path().display()
+        let watchlist =
+            ["BTC_USDT", "ETH_USDT"].map(|symbol| watchlist_entry(symbol, "100", "2", "3"));
+        let mut workspace = Workspace::new(&format!(
+            "[loop]\ninterval_seconds = 0.2\n[poll]\ninterval_seconds = 0.3\ndeadline_seconds = 10\n[protection]\nwatch_interval_seconds = 0.5\n[paper]\nvolatility = \"0\"\nfill_delay_ms = 200\n{}",
+            watchlist.concat()
+        ));
+        let sim = SimExchange::start(
+            &mut workspace,
+            "11",
+            faults,
+            "test-key",
+            "test-secret-0123456789",
         );
-        std::fs::write(dir.path().join("fillguard.toml"), toml).unwrap();
-        let secret = dir.path().join("api-secret");
-        std::fs::write(&secret, API_SECRET).unwrap();
-        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
-        let mut sim = Command::new(BINARY)
-            .arg("--config")
-            .arg(dir.path().join("fillguard.toml"))
-            .args(["sim-exchange", "--listen", "127.0.0.1:0", "--seed", "11"])
-            .args([
-                "--faults",
-                faults,
-                "--api-key",
-                API_KEY,
-                "--api-secret-file",
-            ])
-            .arg(&secret)
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("the simulator starts");
-        let mut line = String::new();
-        BufReader::new(sim.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let address = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_string();
-        Exchange { dir, sim, address }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(BINARY);
-        command
-            .arg("--config")
-            .arg(self.path("fillguard.toml"))
-            .args(args)
-            .env("FILLGUARD_VENUE__KIND", "cryptocom")
-            .env(
-                "FILLGUARD_VENUE__BASE_URL",
-                format!("http://{}/exchange/v1", self.address),
-            )
-            .env("FILLGUARD_VENUE__API_KEY", API_KEY)
-            .env("FILLGUARD_VENUE__API_SECRET_FILE", self.path("api-secret"))
-            .env("FILLGUARD_VENUE__TIMEOUT_SECONDS", "2")
-            .env_remove("JOURNAL_STREAM")
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null());
-        command
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.command(args).output().unwrap()
-    }
-
-    fn run_ok(&self, args: &[&str]) -> String {
-        let output = self.run(args);
-        assert!(
-            output.status.success(),
-            "fillguard {args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout).unwrap()
+        Exchange { sim, workspace }
     }
 
     fn signal(&self, symbol: &str, side: &str) {
-        self.run_ok(&[
-            "signal",
-            "--symbol",
-            symbol,
-            "--side",
-            side,
-            "--notional",
-            "100",
-        ]);
+        self.workspace.signal(symbol, side, "100");
     }
 
     fn status(&self) -> Value {
-        serde_json::from_str(&self.run_ok(&["status", "--json"])).unwrap()
-    }
-
-    fn book(&self) -> Vec<Value> {
-        let url = format!("http://{}/sim/book", self.address);
-        let body = ureq::get(&url)
-            .call()
-            .unwrap()
-            .body_mut()
-            .read_to_string()
-            .unwrap();
-        let parsed: Value = serde_json::from_str(&body).unwrap();
-        parsed.as_array().cloned().unwrap_or_default()
-    }
-
-    fn post(&self, path: &str, body: Value) {
-        let url = format!("http://{}{path}", self.address);
-        ureq::post(&url)
-            .header("Content-Type", "application/json")
-            .send(body.to_string())
-            .unwrap();
+        self.workspace.status()
     }
 }
 
@@ -170,20 +50,16 @@ fn text(value: &Value) -> &str {
     value.as_str().unwrap_or("")
 }
 
-fn is_live(order: &Value) -> bool {
-    ["NEW", "PENDING", "ACTIVE"].contains(&text(&order["status"]))
-}
-
 /// S1 on the exchange's side: per trade at most one live SL and one live TP; every protected
 /// trade has exactly one of each, on tick.
 fn check_protection_on_the_book(exchange: &Exchange) -> usize {
-    let book = exchange.book();
+    let book = exchange.sim.book();
     let mut live: BTreeMap<(String, char), usize> = BTreeMap::new();
     for order in &book {
         let oid = text(&order["client_oid"]);
         let (trade, rest) = oid.trim_start_matches("fg-").split_once('-').unwrap();
         let role = rest.chars().next().unwrap();
-        if is_live(order) && (role == 'S' || role == 'T') {
+        if SimExchange::is_live(order) && (role == 'S' || role == 'T') {
             *live.entry((trade.to_string(), role)).or_default() += 1;
         }
         let quantity: Decimal = text(&order["quantity"]).parse().unwrap_or_default();
@@ -203,7 +79,7 @@ fn check_protection_on_the_book(exchange: &Exchange) -> usize {
     );
     let status = exchange.status();
     let mut protected = 0;
-    for trade in status["trades"].as_array().unwrap() {
+    for trade in trades(&status) {
         if trade["state"] == "PROTECTED" {
             let id = trade["id"].as_i64().unwrap().to_string();
             assert_eq!(live.get(&(id.clone(), 'S')), Some(&1), "{trade:#}");
@@ -232,6 +108,7 @@ fn trade_both_sides(mode: &str, faults: &str, ticks: &str) -> Exchange {
     exchange.signal("BTC_USDT", "BUY");
     exchange.signal("ETH_USDT", "SELL");
     let output = exchange
+        .workspace
         .command(&["run", "--max-ticks", ticks])
         .env("FILLGUARD_PROTECTION__MODE", mode)
         .output()
@@ -284,11 +161,8 @@ fn take_profit_fill_on_the_exchange_closes_the_trade() {
     let buy = &status["trades"][0];
     let price: Decimal = text(&buy["avg_price"]).parse().unwrap();
     let target = (price * Decimal::new(104, 2)).round_dp(2);
-    exchange.post(
-        "/sim/price",
-        serde_json::json!({"instrument_name": "BTC_USDT", "price": target.to_string()}),
-    );
-    exchange.run_ok(&["run", "--max-ticks", "20"]);
+    exchange.sim.set_price("BTC_USDT", &target.to_string());
+    exchange.workspace.run_ok(&["run", "--max-ticks", "20"]);
     let status = exchange.status();
     assert_eq!(
         status["trades"][0]["close_reason"], "take_profit_filled",
@@ -301,7 +175,7 @@ fn assert_settled_under(faults: &str) {
     let exchange = trade_both_sides("oco", faults, "150");
     let protected = check_protection_on_the_book(&exchange);
     let status = exchange.status();
-    for trade in status["trades"].as_array().unwrap() {
+    for trade in trades(&status) {
         let state = text(&trade["state"]);
         let filled = text(&trade["filled_quantity"]) != "0";
         assert!(
@@ -313,7 +187,7 @@ fn assert_settled_under(faults: &str) {
         "faults {faults}: {protected} protected, states {:?}",
         states(&exchange)
     );
-    for trade in status["trades"].as_array().unwrap() {
+    for trade in trades(&status) {
         if trade["state"] == "HALTED" {
             eprintln!("  halted: {}", trade["close_reason"]);
             for order in trade["orders"].as_array().unwrap() {
@@ -361,7 +235,7 @@ fn partial_fills_are_protected_for_what_filled() {
 fn rejected_protection_fails_safe_with_breaker_and_critical_alert() {
     let exchange = trade_both_sides("oco", "reject_protective=229", "60");
     let status = exchange.status();
-    for trade in status["trades"].as_array().unwrap() {
+    for trade in trades(&status) {
         assert_eq!(trade["state"], "HALTED", "{trade:#}");
     }
     let open: Vec<&Value> = status["breakers"]
@@ -384,11 +258,12 @@ fn rejected_protection_fails_safe_with_breaker_and_critical_alert() {
 #[test]
 fn wrong_secret_is_an_authentication_error_with_an_alert_and_no_trade() {
     let exchange = Exchange::start("none");
-    let wrong = exchange.path("wrong-secret");
-    std::fs::write(&wrong, "not-the-secret").unwrap();
-    std::fs::set_permissions(&wrong, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let wrong = exchange
+        .workspace
+        .write_secret("wrong-secret", "not-the-secret");
     exchange.signal("BTC_USDT", "BUY");
     let output = exchange
+        .workspace
         .command(&["run", "--max-ticks", "5"])
         .env("FILLGUARD_VENUE__API_SECRET_FILE", &wrong)
         .env("RUST_LOG", "info")
@@ -397,23 +272,21 @@ fn wrong_secret_is_an_authentication_error_with_an_alert_and_no_trade() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("40101"), "{stderr}");
     let status = exchange.status();
-    assert!(
-        status["trades"].as_array().unwrap().is_empty(),
-        "{status:#}"
-    );
+    assert!(trades(&status).is_empty(), "{status:#}");
     assert!(status["breakers"][0]["open"] == true && status["breakers"][0]["symbol"] == "*");
     let alert = text(&status["alerts"][0]["text"]);
     assert!(
         alert.contains("SELF-CHECK") && alert.contains("40101"),
         "{alert}"
     );
-    assert!(exchange.book().is_empty());
+    assert!(exchange.sim.book().is_empty());
 }
 
 #[test]
 fn a_live_exchange_url_needs_the_live_switch() {
     let exchange = Exchange::start("none");
     let output = exchange
+        .workspace
         .command(&["run", "--max-ticks", "1"])
         .env(
             "FILLGUARD_VENUE__BASE_URL",
@@ -424,7 +297,7 @@ fn a_live_exchange_url_needs_the_live_switch() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("venue.live = true"));
     assert!(
-        !exchange.path("fillguard.db").exists(),
+        !exchange.workspace.path("fillguard.db").exists(),
         "refused before opening the store"
     );
 }

@@ -1,0 +1,237 @@
+//! What the integration tests that run the real binary share: a temporary workspace holding
+//! the configuration, the database and the secrets, the `fillguard` command pointed at it,
+//! and `fillguard sim-exchange` on 127.0.0.1 with the settings that aim the agent at it.
+//!
+//! Each test file uses a part of it, so unused items are not warnings here.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+
+use serde_json::Value;
+
+use fillguard::store::Store;
+
+pub const BINARY: &str = env!("CARGO_BIN_EXE_fillguard");
+
+/// Order statuses of the exchange under which an order can still fill.
+pub const LIVE_STATUSES: [&str; 3] = ["NEW", "PENDING", "ACTIVE"];
+
+/// A temporary directory with `fillguard.toml`; removed on drop.
+pub struct Workspace {
+    dir: tempfile::TempDir,
+    /// Settings every command gets, such as those aiming the agent at a simulator.
+    env: Vec<(String, String)>,
+}
+
+impl Workspace {
+    /// A workspace whose database lives in it and whose metrics endpoint is off, with
+    /// `extra_toml` appended to the configuration.
+    pub fn new(extra_toml: &str) -> Workspace {
+        let dir = tempfile::tempdir().unwrap();
+        let toml = format!(
+            "[store]\npath = \"{}/fillguard.db\"\n[metrics]\nlisten = \"off\"\n{extra_toml}",
+            dir.path().display(),
+        );
+        std::fs::write(dir.path().join("fillguard.toml"), toml).unwrap();
+        Workspace {
+            dir,
+            env: Vec::new(),
+        }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Writes a secret file readable by its owner only, as the agent demands.
+    pub fn write_secret(&self, name: &str, secret: &str) -> PathBuf {
+        let path = self.path(name);
+        std::fs::write(&path, secret).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        path
+    }
+
+    /// `fillguard --config <workspace>/fillguard.toml <args>`, logging warnings and worse to
+    /// stderr (not to the journal, even when the test runs under systemd).
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(BINARY);
+        command
+            .arg("--config")
+            .arg(self.path("fillguard.toml"))
+            .args(args)
+            .env_remove("JOURNAL_STREAM")
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null());
+        for (name, value) in &self.env {
+            command.env(name, value);
+        }
+        command
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("the binary starts")
+    }
+
+    /// Runs the command and returns its stdout; panics with its stderr if it failed.
+    pub fn run_ok(&self, args: &[&str]) -> String {
+        let output = self.run(args);
+        assert!(
+            output.status.success(),
+            "fillguard {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    }
+
+    /// `fillguard status --json`.
+    pub fn status(&self) -> Value {
+        serde_json::from_str(&self.run_ok(&["status", "--json"])).unwrap()
+    }
+
+    /// Queues a signal sized by notional.
+    pub fn signal(&self, symbol: &str, side: &str, notional: &str) {
+        self.run_ok(&[
+            "signal",
+            "--symbol",
+            symbol,
+            "--side",
+            side,
+            "--notional",
+            notional,
+        ]);
+    }
+
+    pub fn store(&self) -> Store {
+        Store::open(&self.path("fillguard.db")).unwrap()
+    }
+}
+
+/// The trades of `fillguard status --json`.
+pub fn trades(status: &Value) -> &Vec<Value> {
+    status["trades"].as_array().unwrap()
+}
+
+/// One `[[watchlist]]` entry trading on inbox signals only.
+pub fn watchlist_entry(
+    symbol: &str,
+    notional: &str,
+    stop_loss_pct: &str,
+    take_profit_pct: &str,
+) -> String {
+    format!(
+        "[[watchlist]]\nsymbol = \"{symbol}\"\nstrategy = \"none\"\nnotional = \"{notional}\"\nstop_loss_pct = \"{stop_loss_pct}\"\ntake_profit_pct = \"{take_profit_pct}\"\n"
+    )
+}
+
+/// `fillguard sim-exchange` started on a free port of 127.0.0.1 with the workspace's
+/// configuration; killed on drop, also when a check panics.
+pub struct SimExchange {
+    child: Child,
+    address: String,
+}
+
+impl Drop for SimExchange {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl SimExchange {
+    /// Starts the simulator with `seed` and `faults`, accepting `api_key` and the secret
+    /// written to `api-secret` in the workspace, and aims every later command of the workspace
+    /// at it as its Crypto.com venue; returns once it listens.
+    pub fn start(
+        workspace: &mut Workspace,
+        seed: &str,
+        faults: &str,
+        api_key: &str,
+        api_secret: &str,
+    ) -> SimExchange {
+        let secret = workspace.write_secret("api-secret", api_secret);
+        let mut child = Command::new(BINARY)
+            .arg("--config")
+            .arg(workspace.path("fillguard.toml"))
+            .args(["sim-exchange", "--listen", "127.0.0.1:0", "--seed", seed])
+            .args([
+                "--faults",
+                faults,
+                "--api-key",
+                api_key,
+                "--api-secret-file",
+            ])
+            .arg(&secret)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the simulator starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let address = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_string();
+        let venue = [
+            ("FILLGUARD_VENUE__KIND", "cryptocom".to_string()),
+            (
+                "FILLGUARD_VENUE__BASE_URL",
+                format!("http://{address}/exchange/v1"),
+            ),
+            ("FILLGUARD_VENUE__API_KEY", api_key.to_string()),
+            (
+                "FILLGUARD_VENUE__API_SECRET_FILE",
+                secret.display().to_string(),
+            ),
+            ("FILLGUARD_VENUE__TIMEOUT_SECONDS", "2".to_string()),
+        ];
+        workspace
+            .env
+            .extend(venue.map(|(name, value)| (name.to_string(), value)));
+        SimExchange { child, address }
+    }
+
+    /// Every order on the simulator's book, as its `/sim/book` lists them.
+    pub fn book(&self) -> Vec<Value> {
+        let url = format!("http://{}/sim/book", self.address);
+        let body = ureq::get(&url)
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_to_string()
+            .unwrap();
+        let parsed: Value = serde_json::from_str(&body).unwrap();
+        parsed.as_array().cloned().unwrap_or_default()
+    }
+
+    /// Moves the simulator's price of `symbol`.
+    pub fn set_price(&self, symbol: &str, price: &str) {
+        let url = format!("http://{}/sim/price", self.address);
+        let body = serde_json::json!({"instrument_name": symbol, "price": price});
+        ureq::post(&url)
+            .header("Content-Type", "application/json")
+            .send(body.to_string())
+            .unwrap();
+    }
+
+    /// Whether an order of `book` can still fill.
+    pub fn is_live(order: &Value) -> bool {
+        LIVE_STATUSES.contains(&order["status"].as_str().unwrap_or(""))
+    }
+}
+
+/// splitmix64, so pseudo-random moments are reproducible.
+pub fn next_random(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
