@@ -189,6 +189,24 @@ impl Harness {
             .collect()
     }
 
+    /// How the paper engine treats the symbol's orders from now on.
+    fn set_behavior(&mut self, symbol: &str, behavior: FillBehavior) {
+        self.paper
+            .borrow_mut()
+            .engine_mut()
+            .set_behavior(symbol, behavior);
+    }
+
+    /// Every protective order of the symbol is rejected as the exchange rejects a trigger on
+    /// the wrong side of the market.
+    fn reject_protection(&mut self, symbol: &str) {
+        let behavior = FillBehavior {
+            reject_protective: Some(EngineReject::new(229, "INVALID_REF_PRICE")),
+            ..FillBehavior::default()
+        };
+        self.set_behavior(symbol, behavior);
+    }
+
     fn set_price(&mut self, symbol: &str, price: &str) {
         let now = self.clock.now_ms();
         self.paper
@@ -371,15 +389,7 @@ fn breaker_blocks_new_entries_on_its_symbol_only_and_never_protection() {
 #[test]
 fn rejected_protection_trips_the_breaker_and_raises_a_critical_alert() {
     let mut harness = harness(&[]);
-    let behavior = FillBehavior {
-        reject_protective: Some(EngineReject::new(229, "INVALID_REF_PRICE")),
-        ..FillBehavior::default()
-    };
-    harness
-        .paper
-        .borrow_mut()
-        .engine_mut()
-        .set_behavior("BTC_USDT", behavior);
+    harness.reject_protection("BTC_USDT");
     harness.signal("BTC_USDT", Side::Buy);
     harness.run(40);
     let view = &harness.trades()[0];
@@ -398,15 +408,7 @@ fn rejected_protection_trips_the_breaker_and_raises_a_critical_alert() {
 #[test]
 fn failsafe_flatten_market_exits_the_unprotected_quantity() {
     let mut harness = harness(&[("FILLGUARD_FAILSAFE__FLATTEN", "true")]);
-    let behavior = FillBehavior {
-        reject_protective: Some(EngineReject::new(229, "INVALID_REF_PRICE")),
-        ..FillBehavior::default()
-    };
-    harness
-        .paper
-        .borrow_mut()
-        .engine_mut()
-        .set_behavior("BTC_USDT", behavior);
+    harness.reject_protection("BTC_USDT");
     harness.signal("BTC_USDT", Side::Buy);
     harness.run(40);
     let view = &harness.trades()[0];
@@ -440,11 +442,7 @@ fn partial_entry_fill_then_expiry_protects_only_what_filled() {
         expire_after_partial: true,
         ..FillBehavior::default()
     };
-    harness
-        .paper
-        .borrow_mut()
-        .engine_mut()
-        .set_behavior("BTC_USDT", behavior);
+    harness.set_behavior("BTC_USDT", behavior);
     harness.signal("BTC_USDT", Side::Buy);
     harness.run(40);
     let view = &harness.trades()[0];

@@ -136,6 +136,32 @@ fn ack(oids: &[&str], order_id: Option<&str>, list_id: Option<&str>) -> Event {
     }
 }
 
+fn ambiguous(oids: &[&str], message: &str) -> Event {
+    Event::Sent {
+        client_oids: oids.iter().map(|s| s.to_string()).collect(),
+        outcome: SendOutcome::Ambiguous {
+            message: message.into(),
+        },
+    }
+}
+
+fn rejected(oids: &[&str], code: i64, message: &str) -> Event {
+    Event::Sent {
+        client_oids: oids.iter().map(|s| s.to_string()).collect(),
+        outcome: SendOutcome::Rejected {
+            code: Some(code),
+            message: message.into(),
+        },
+    }
+}
+
+fn cancelled(oid: &str, outcome: Result<(), &str>) -> Event {
+    Event::Cancelled {
+        client_oid: oid.into(),
+        outcome: outcome.map_err(str::to_string),
+    }
+}
+
 /// Steps with a lookup result built from the view itself.
 fn step_looked(
     view: &mut TradeView,
@@ -299,15 +325,7 @@ fn poll_budget_spent_with_entry_open_cancels_then_protects_what_filled() {
         }]
     );
     assert_eq!(view.trade.state, TradeState::CancellingEntry);
-    let actions = step(
-        &mut view,
-        Event::Cancelled {
-            client_oid: E.into(),
-            outcome: Ok(()),
-        },
-        T0 + 10,
-        &limits,
-    );
+    let actions = step(&mut view, cancelled(E, Ok(())), T0 + 10, &limits);
     assert_eq!(
         actions,
         vec![Action::Lookup {
@@ -333,15 +351,7 @@ fn poll_budget_spent_with_nothing_filled_closes_without_protection() {
     for _ in 0..limits.poll_attempts_max {
         step_looked(&mut view, (E, VenueStatus::Active, "0"), T0, &limits);
     }
-    step(
-        &mut view,
-        Event::Cancelled {
-            client_oid: E.into(),
-            outcome: Ok(()),
-        },
-        T0,
-        &limits,
-    );
+    step(&mut view, cancelled(E, Ok(())), T0, &limits);
     let actions = step_looked(&mut view, (E, VenueStatus::Canceled, "0"), T0, &limits);
     assert!(actions.is_empty(), "{actions:?}");
     assert_eq!(view.trade.state, TradeState::Closed);
@@ -432,12 +442,7 @@ fn ambiguous_send_is_resolved_by_client_oid_and_never_resent() {
     let mut view = new_view(Side::Buy, ProtectionMode::Oco);
     let limits = limits();
     step(&mut view, Event::Due, T0, &limits);
-    let timeout = Event::Sent {
-        client_oids: vec![E.into()],
-        outcome: SendOutcome::Ambiguous {
-            message: "timed out".into(),
-        },
-    };
+    let timeout = ambiguous(&[E], "timed out");
     step(&mut view, timeout, T0 + 10, &limits);
     assert_eq!(view.trade.state, TradeState::EntryUnknown);
     for now in [T0 + 1_000, T0 + 30_000, T0 + 64_000] {
@@ -463,12 +468,7 @@ fn ambiguous_send_is_resolved_by_client_oid_and_never_resent() {
 fn unknown_entry_after_a_restart(restart_at: Millis) -> (TradeView, Limits) {
     let mut view = new_view(Side::Buy, ProtectionMode::Oco);
     step(&mut view, Event::Due, T0, &limits());
-    let timeout = Event::Sent {
-        client_oids: vec![E.into()],
-        outcome: SendOutcome::Ambiguous {
-            message: "timed out".into(),
-        },
-    };
+    let timeout = ambiguous(&[E], "timed out");
     step(&mut view, timeout, T0 + 10, &limits());
     assert_eq!(view.trade.state, TradeState::EntryUnknown);
     let restarted = Limits {
@@ -527,12 +527,7 @@ fn ambiguous_send_found_later_continues_to_fill_polling() {
     let mut view = new_view(Side::Buy, ProtectionMode::Oco);
     let limits = limits();
     step(&mut view, Event::Due, T0, &limits);
-    let lost = Event::Sent {
-        client_oids: vec![E.into()],
-        outcome: SendOutcome::Ambiguous {
-            message: "connection reset".into(),
-        },
-    };
+    let lost = ambiguous(&[E], "connection reset");
     step(&mut view, lost, T0, &limits);
     step_looked(&mut view, (E, VenueStatus::Active, "0"), T0 + 500, &limits);
     assert_eq!(view.trade.state, TradeState::AwaitingFill);
@@ -550,13 +545,7 @@ fn duplicate_client_oid_on_resend_means_the_entry_exists() {
     let mut view = new_view(Side::Buy, ProtectionMode::Oco);
     let limits = limits();
     step(&mut view, Event::Due, T0, &limits);
-    let duplicate = Event::Sent {
-        client_oids: vec![E.into()],
-        outcome: SendOutcome::Rejected {
-            code: Some(204),
-            message: "DUPLICATE_CLORDID".into(),
-        },
-    };
+    let duplicate = rejected(&[E], 204, "DUPLICATE_CLORDID");
     step(&mut view, duplicate, T0, &limits);
     assert_eq!(view.trade.state, TradeState::EntryUnknown);
     assert_eq!(
@@ -572,13 +561,7 @@ fn entry_rejected_closes_with_a_warning() {
     let mut view = new_view(Side::Buy, ProtectionMode::Oco);
     let limits = limits();
     step(&mut view, Event::Due, T0, &limits);
-    let rejected = Event::Sent {
-        client_oids: vec![E.into()],
-        outcome: SendOutcome::Rejected {
-            code: Some(306),
-            message: "INSUFFICIENT_AVAILABLE_BALANCE".into(),
-        },
-    };
+    let rejected = rejected(&[E], 306, "INSUFFICIENT_AVAILABLE_BALANCE");
     let actions = step(&mut view, rejected, T0, &limits);
     assert_eq!(view.trade.close_reason.as_deref(), Some("entry_rejected"));
     assert!(matches!(&actions[..], [Action::Alert(alert)] if alert.severity == Severity::Warning));
@@ -654,13 +637,7 @@ fn rejected_protection_is_retried_then_fails_safe_with_every_order_id() {
     let mut view = filled_view(Side::Buy, ProtectionMode::Oco);
     let limits = limits();
     step(&mut view, market("100", "10"), T0, &limits);
-    let rejected = |oids: [&str; 2]| Event::Sent {
-        client_oids: oids.iter().map(|s| s.to_string()).collect(),
-        outcome: SendOutcome::Rejected {
-            code: Some(229),
-            message: "INVALID_REF_PRICE".into(),
-        },
-    };
+    let rejected = |oids: [&str; 2]| rejected(&oids, 229, "INVALID_REF_PRICE");
     step(&mut view, rejected([S1, T1]), T0, &limits);
     assert_eq!(view.trade.state, TradeState::Protecting);
     assert_eq!(
@@ -709,15 +686,7 @@ fn separate_mode_leg_fill_closes_after_cancelling_the_sibling() {
         }]
     );
     assert_eq!(view.trade.state, TradeState::Closing);
-    step(
-        &mut view,
-        Event::Cancelled {
-            client_oid: T1.into(),
-            outcome: Ok(()),
-        },
-        T0 + 9_010,
-        &limits,
-    );
+    step(&mut view, cancelled(T1, Ok(())), T0 + 9_010, &limits);
     step_looked(
         &mut view,
         (T1, VenueStatus::Canceled, "0"),
@@ -768,15 +737,7 @@ fn leg_cancelled_outside_fillguard_is_reprotected_once_then_fails_safe() {
             client_oid: T1.into()
         }]
     );
-    step(
-        &mut view,
-        Event::Cancelled {
-            client_oid: T1.into(),
-            outcome: Ok(()),
-        },
-        T0 + 9_010,
-        &limits,
-    );
+    step(&mut view, cancelled(T1, Ok(())), T0 + 9_010, &limits);
     let actions = step_looked(
         &mut view,
         (T1, VenueStatus::Canceled, "0"),
@@ -867,15 +828,7 @@ fn partial_take_profit_with_stop_cancelled_reprotects_the_remainder() {
             client_oid: T1.into()
         }]
     );
-    step(
-        &mut view,
-        Event::Cancelled {
-            client_oid: T1.into(),
-            outcome: Ok(()),
-        },
-        T0 + 9_010,
-        &limits,
-    );
+    step(&mut view, cancelled(T1, Ok(())), T0 + 9_010, &limits);
     step_looked(
         &mut view,
         (T1, VenueStatus::Canceled, "0.2"),
@@ -1173,10 +1126,7 @@ fn stop_seen_cancelled_before_the_filled_take_profit_still_closes() {
     );
     step(
         &mut view,
-        Event::Cancelled {
-            client_oid: T1.into(),
-            outcome: Err("316 NO_ACTIVE_ORDER".into()),
-        },
+        cancelled(T1, Err("316 NO_ACTIVE_ORDER")),
         T0 + 9_010,
         &limits,
     );
@@ -1202,12 +1152,7 @@ fn failed_lookups_inside_the_unknown_window_do_not_halt_early() {
     let mut view = new_view(Side::Buy, ProtectionMode::Oco);
     let limits = limits();
     step(&mut view, Event::Due, T0, &limits);
-    let lost = Event::Sent {
-        client_oids: vec![E.into()],
-        outcome: SendOutcome::Ambiguous {
-            message: "503".into(),
-        },
-    };
+    let lost = ambiguous(&[E], "503");
     step(&mut view, lost, T0, &limits);
     let failed = || Event::Looked {
         client_oid: E.into(),
@@ -1243,13 +1188,7 @@ fn a_rejected_repeat_of_a_send_lost_in_a_crash_is_resolved_by_lookup() {
     step(&mut view, Event::Due, T0 + 5_000, &limits);
     let actions = step(&mut view, not_found(S1), T0 + 5_000, &limits);
     assert!(has_send(&actions));
-    let rejected = Event::Sent {
-        client_oids: vec![S1.into(), T1.into()],
-        outcome: SendOutcome::Rejected {
-            code: Some(229),
-            message: "INVALID_REF_PRICE".into(),
-        },
-    };
+    let rejected = rejected(&[S1, T1], 229, "INVALID_REF_PRICE");
     let actions = step(&mut view, rejected, T0 + 5_010, &limits);
     assert!(
         !has_send(&actions),
@@ -1287,13 +1226,7 @@ fn a_rejected_repeat_of_an_entry_lost_in_a_crash_is_not_taken_as_no_entry() {
     // Crash: the send's answer was never stored. After the restart the entry is sent again.
     let actions = step(&mut view, Event::Due, T0 + 5_000, &limits);
     assert!(has_send(&actions));
-    let rejected = Event::Sent {
-        client_oids: vec![E.into()],
-        outcome: SendOutcome::Rejected {
-            code: Some(306),
-            message: "INSUFFICIENT_AVAILABLE_BALANCE".into(),
-        },
-    };
+    let rejected = rejected(&[E], 306, "INSUFFICIENT_AVAILABLE_BALANCE");
     step(&mut view, rejected, T0 + 5_010, &limits);
     assert_eq!(
         view.trade.state,
@@ -1317,13 +1250,7 @@ fn a_duplicate_client_oid_answer_proves_the_entry_exists_whatever_lookups_say() 
     let mut view = new_view(Side::Buy, ProtectionMode::Oco);
     let limits = limits();
     step(&mut view, Event::Due, T0, &limits);
-    let duplicate = Event::Sent {
-        client_oids: vec![E.into()],
-        outcome: SendOutcome::Rejected {
-            code: Some(204),
-            message: "duplicate client_oid".into(),
-        },
-    };
+    let duplicate = rejected(&[E], 204, "duplicate client_oid");
     step(&mut view, duplicate, T0 + 10, &limits);
     step(&mut view, not_found(E), T0 + 100_000, &limits);
     assert_ne!(view.trade.close_reason.as_deref(), Some("entry_not_placed"));
@@ -1349,13 +1276,7 @@ fn a_refused_repeat_never_marks_a_leg_the_exchange_already_showed_as_not_placed(
         T0 + 1_400,
         &limits,
     );
-    let refused = Event::Sent {
-        client_oids: vec![T1.into()],
-        outcome: SendOutcome::Rejected {
-            code: Some(42901),
-            message: "rate limited".into(),
-        },
-    };
+    let refused = rejected(&[T1], 42901, "rate limited");
     let actions = step(&mut view, refused, T0 + 1_400, &limits);
     let take_profit = view.orders.iter().find(|o| o.client_oid == T1).unwrap();
     assert_eq!(take_profit.status, OrderStatus::Venue(VenueStatus::Pending));
@@ -1399,13 +1320,7 @@ fn an_acknowledged_leg_not_visible_yet_is_never_taken_as_gone() {
     let limits = limits();
     step(&mut view, market("100", "10"), T0 + 400, &limits);
     step(&mut view, ack(&[S1], Some("201"), None), T0 + 450, &limits);
-    let refused = Event::Sent {
-        client_oids: vec![T1.into()],
-        outcome: SendOutcome::Rejected {
-            code: Some(229),
-            message: "INVALID_REF_PRICE".into(),
-        },
-    };
+    let refused = rejected(&[T1], 229, "INVALID_REF_PRICE");
     step(&mut view, refused, T0 + 450, &limits);
     assert_eq!(view.trade.state, TradeState::Protecting);
     for attempt in 1..=6 {
