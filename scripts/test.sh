@@ -3,7 +3,8 @@
 #
 #   scripts/test.sh            format, clippy, tests, simulation, MSRV (Rust 1.85) check
 #   scripts/test.sh --quick    format and tests only
-#   FILLGUARD_SIM_SEEDS=A..B   the simulation's seeds (default 0..2000)
+#   SIMULATE_SEEDS=A..B        the simulation's seeds (default 0..2000; not FILLGUARD_*,
+#                              which the binary would read as a configuration key)
 #
 # Run as root, it first installs the system packages the tests need.
 # Honours CARGO_TARGET_DIR (default target/).
@@ -98,7 +99,7 @@ step "cargo test" cargo test --locked --all-targets
 # Deterministic simulation: every seed decides faults, crashes, prices and signals, and the
 # invariants are checked after every loop turn (README, "Reliability"). Release build: the
 # seeds run about ten times faster than in a debug build.
-SIM_SEEDS="${FILLGUARD_SIM_SEEDS:-0..2000}"
+SIM_SEEDS="${SIMULATE_SEEDS:-0..2000}"
 simulate() {
     cargo build --locked --release
     "${CARGO_TARGET_DIR:-target}/release/fillguard" simulate --seeds "$SIM_SEEDS"

@@ -30,7 +30,7 @@ seed and the same request sequence give the same faults. Times are engine millis
                         after its creation (detail answers 40401)
   partial=FRACTION      MARKET and LIMIT entries fill only FRACTION (0 < FRACTION < 1) of their
                         quantity; the rest EXPIRES
-  fill_delay=MS         MARKET orders fill MS after acceptance (replaces paper.fill_delay)
+  fill_delay=MS         MARKET orders fill MS after acceptance (replaces paper.fill_delay_ms)
   reject_protective=CODE
                         every STOP_LOSS / TAKE_PROFIT order, OCO and OTOCO is rejected with CODE
 Faults apply only to authenticated /exchange/v1/ requests, never to the /sim/ test hooks.";
