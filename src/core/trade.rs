@@ -486,12 +486,16 @@ fn send_entry(view: &mut TradeView, now: Millis, actions: &mut Vec<Action>) {
 /// reached the exchange before a crash: it is `Unknown` from now on, so that a rejection of the
 /// repeated send (which says nothing about the first) is resolved by lookup, never taken as
 /// proof that no order exists.
+///
+/// The send time becomes `now` on every send, first or repeated: the latest send is the one the
+/// exchange may still accept, so the nonce window counts from it. (Counting from an earlier
+/// send once gave up a repeat made seconds before, after a restart on a clock stepped forward,
+/// and a second stop went up beside the first.)
 fn mark_sending(order: &mut Order, now: Millis) {
-    match order.sent_at_ms {
-        None => order.sent_at_ms = Some(now),
-        Some(_) if order.status == OrderStatus::Intent => order.status = OrderStatus::Unknown,
-        Some(_) => {}
+    if order.sent_at_ms.is_some() && order.status == OrderStatus::Intent {
+        order.status = OrderStatus::Unknown;
     }
+    order.sent_at_ms = Some(now);
 }
 
 fn lookup_exit_or_send(view: &mut TradeView, actions: &mut Vec<Action>) {

@@ -971,6 +971,63 @@ fn crash_before_protective_send_resends_the_same_client_oids() {
     );
 }
 
+/// Seed 96989: the protective send of an earlier run was never answered, and the clock was
+/// stepped forward across the restart, so by the clock its window had long passed. The first
+/// "not found" of the restart repeated the send; a second "not found", read before that repeat,
+/// must not give up the pair the repeat may just have placed.
+#[test]
+fn a_pair_repeated_after_a_restart_counts_its_window_from_the_repeat() {
+    let mut view = filled_view(Side::Buy, ProtectionMode::Oco);
+    step(&mut view, market("100", "10"), T0, &limits());
+    // Restart 374 s later by a clock stepped forward; the new run has settled for 21 s.
+    let restarted = Limits {
+        steady_since_ms: T0 + 374_000,
+        ..limits()
+    };
+    let now = T0 + 395_000;
+    let actions = step(&mut view, Event::Due, now, &restarted);
+    assert_eq!(actions.len(), 2, "{actions:?}");
+    let actions = step(&mut view, not_found(S1), now, &restarted);
+    assert_eq!(
+        actions,
+        vec![Action::Send {
+            kind: SendKind::Oco,
+            client_oids: vec![S1.into(), T1.into()]
+        }]
+    );
+    let actions = step(&mut view, not_found(T1), now, &restarted);
+    assert!(!has_send(&actions), "{actions:?}");
+    assert!(!actions.contains(&Action::FetchMarket), "{actions:?}");
+    assert_eq!(view.trade.state, TradeState::Verifying);
+    assert_eq!(view.trade.generation, 1);
+    for leg in [S1, T1] {
+        let order = view.orders.iter().find(|o| o.client_oid == leg).unwrap();
+        assert_eq!(order.status, OrderStatus::Unknown, "{order:?}");
+        assert_eq!(order.sent_at_ms, Some(now));
+    }
+    // The repeat created the pair after all: it is verified, and nothing else is sent.
+    step(
+        &mut view,
+        ack(&[S1, T1], None, Some("L1")),
+        now + 10,
+        &restarted,
+    );
+    step_looked(
+        &mut view,
+        (S1, VenueStatus::Active, "0"),
+        now + 500,
+        &restarted,
+    );
+    let actions = step_looked(
+        &mut view,
+        (T1, VenueStatus::Active, "0"),
+        now + 500,
+        &restarted,
+    );
+    assert!(!has_send(&actions), "{actions:?}");
+    assert_eq!(view.trade.state, TradeState::Protected);
+}
+
 #[test]
 fn blocked_entry_that_never_reached_the_exchange_closes() {
     let mut view = new_view(Side::Buy, ProtectionMode::Oco);
