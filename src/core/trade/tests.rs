@@ -7,7 +7,11 @@ use rust_decimal::Decimal;
 
 use super::*;
 use crate::core::breaker::Breaker;
+use crate::core::domain::{
+    Instrument, Millis, OrderReport, OrderType, ProtectionMode, Side, VenueStatus,
+};
 use crate::core::entry::{EntryContext, EntryRequest, EntrySize, plan_entry};
+use crate::core::ids::Role;
 
 const T0: Millis = 1_700_000_000_000;
 

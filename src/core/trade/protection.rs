@@ -1,0 +1,468 @@
+//! The protection phase: clearing earlier legs, sizing and placing stop-loss and take-profit,
+//! reading them back, watching them, and re-protecting a leg that ended outside fillguard.
+
+use rust_decimal::Decimal;
+
+use crate::core::domain::{Millis, OrderReport, ProtectionMode, Side};
+use crate::core::ids::Role;
+use crate::core::normalize::{
+    check_minimums, floor_to_tick, plain, protect_quantity, protective_prices, stop_already_crossed,
+};
+
+use super::failsafe::*;
+use super::types::*;
+use super::view::*;
+use super::window::*;
+/// Begins a protection round: fetch what sizing needs. Bounded by `protect_attempts_max`.
+pub(super) fn start_protection_round(
+    view: &mut TradeView,
+    now: Millis,
+    limits: &Limits,
+    actions: &mut Vec<Action>,
+) {
+    let trade = &mut view.trade;
+    if trade.protect_attempts >= limits.protect_attempts_max {
+        let detail = format!(
+            "protection could not be placed after {} attempts",
+            trade.protect_attempts
+        );
+        return failsafe(view, "protection_failed", &detail, now, limits, actions);
+    }
+    trade.state = TradeState::Protecting;
+    trade.attempts = 0;
+    trade.phase_started_ms = now;
+    advance_clearing(view, now, limits, actions);
+}
+
+/// Protecting and Closing first make sure no protective order is live (S1: a new stop is
+/// never placed while an earlier one may still rest). When none is, Protecting fetches what
+/// sizing needs and Closing closes the trade. Bounded by the poll budget.
+pub(super) fn advance_clearing(
+    view: &mut TradeView,
+    now: Millis,
+    limits: &Limits,
+    actions: &mut Vec<Action>,
+) {
+    let live: Vec<Order> = view
+        .orders
+        .iter()
+        .filter(|order| order.role.is_protective() && order.status.is_live())
+        .cloned()
+        .collect();
+    if live.is_empty() {
+        view.trade.due_ms = Some(now + limits.poll_interval_ms);
+        if view.trade.state == TradeState::Closing {
+            let reason = view.trade.close_reason.clone().unwrap_or_default();
+            return close(view, &reason, now, None, actions);
+        }
+        if let Some(reason) = closed_by_protection(view) {
+            // The legs were read in an order that looked like a cancel, but they sold it all.
+            return close(view, reason, now, None, actions);
+        }
+        actions.push(Action::FetchMarket);
+        return;
+    }
+    view.trade.attempts += 1;
+    if view.trade.attempts > limits.poll_attempts_max + CANCEL_ATTEMPTS_MAX {
+        let oids: Vec<&str> = live.iter().map(|order| order.client_oid.as_str()).collect();
+        let detail = format!(
+            "protective orders {} could not be cancelled or resolved",
+            oids.join(", ")
+        );
+        return halt(view, "protection_stuck", &detail, now, actions);
+    }
+    for order in &live {
+        let acknowledged = order.order_id.is_some() || order.list_id.is_some();
+        let action = if acknowledged && order.status != OrderStatus::Unknown {
+            Action::Cancel {
+                client_oid: order.client_oid.clone(),
+            }
+        } else {
+            Action::Lookup {
+                client_oid: order.client_oid.clone(),
+            }
+        };
+        actions.push(action);
+    }
+    view.trade.due_ms = Some(now + poll_delay(view.trade.attempts, limits));
+}
+
+/// When protective orders have sold (or bought back) the whole position, the leg that did most.
+pub(super) fn closed_by_protection(view: &TradeView) -> Option<&'static str> {
+    let remaining = floor_to_tick(open_quantity(view), view.trade.quantity_tick);
+    if !remaining.is_zero() {
+        return None;
+    }
+    view.orders
+        .iter()
+        .filter(|order| order.role.is_protective() && !order.cumulative_quantity.is_zero())
+        .max_by_key(|order| order.cumulative_quantity)
+        .map(|order| match order.role {
+            Role::StopLoss => "stop_loss_filled",
+            _ => "take_profit_filled",
+        })
+}
+
+/// A leg being cleared is not found anywhere. An unacknowledged one past the nonce window never
+/// existed; an acknowledged one that vanished is taken as gone after the poll budget.
+pub(super) fn resolve_missing_leg(
+    view: &mut TradeView,
+    order: &Order,
+    now: Millis,
+    limits: &Limits,
+) {
+    let sent_at = order.sent_at_ms.unwrap_or(view.trade.phase_started_ms);
+    let gone = match order.status {
+        OrderStatus::Unknown | OrderStatus::Intent => {
+            unknown_window_passed(sent_at, now, limits) || order.sent_at_ms.is_none()
+        }
+        // Acknowledged but never seen: right after the ack the exchange may not show it yet.
+        OrderStatus::Sent => {
+            view.trade.attempts >= CANCEL_ATTEMPTS_MAX
+                && unknown_window_passed(sent_at, now, limits)
+        }
+        _ => view.trade.attempts >= CANCEL_ATTEMPTS_MAX,
+    };
+    if gone {
+        if let Some(leg) = find_order_mut(view, &order.client_oid) {
+            leg.status = OrderStatus::NotPlaced;
+            leg.last_error = Some("not found on the exchange".into());
+        }
+    }
+}
+
+pub(super) fn place_protection(
+    view: &mut TradeView,
+    market: &Market,
+    now: Millis,
+    limits: &Limits,
+    actions: &mut Vec<Action>,
+) {
+    let trade = &view.trade;
+    let instrument = &market.instrument;
+    let free = (trade.side == Side::Buy).then_some(market.free_base);
+    let quantity = protect_quantity(
+        open_quantity(view),
+        Decimal::ZERO,
+        free,
+        instrument.quantity_tick,
+    );
+    let (stop, profit) = protective_prices(
+        trade.side,
+        trade.avg_price,
+        trade.stop_loss_pct,
+        trade.take_profit_pct,
+        instrument.price_tick,
+    );
+    if let Err(problem) = check_minimums(instrument, quantity, &[stop, profit]) {
+        let detail = format!("unprotectable: {problem}");
+        return failsafe(view, "unprotectable", &detail, now, limits, actions);
+    }
+    if stop_already_crossed(trade.side, stop, market.last_price) {
+        let detail = format!(
+            "stop-loss trigger {} already crossed by the last price {}",
+            plain(stop),
+            plain(market.last_price)
+        );
+        return failsafe(view, "stop_crossed", &detail, now, limits, actions);
+    }
+    let trade = &mut view.trade;
+    trade.generation += 1;
+    trade.protect_quantity = Some(quantity);
+    trade.stop_loss_price = Some(stop);
+    trade.take_profit_price = Some(profit);
+    let generation = trade.generation;
+    let (stop_order, profit_order) = protective_intents(view, generation, quantity, stop, profit);
+    let oids = vec![
+        stop_order.client_oid.clone(),
+        profit_order.client_oid.clone(),
+    ];
+    for mut order in [stop_order, profit_order] {
+        mark_sending(&mut order, now);
+        view.orders.push(order);
+    }
+    view.trade.state = TradeState::Verifying;
+    view.trade.attempts = 0;
+    view.trade.phase_started_ms = now;
+    view.trade.due_ms = Some(now + limits.poll_interval_ms);
+    if view.trade.mode == ProtectionMode::Separate {
+        for oid in oids {
+            actions.push(Action::Send {
+                kind: SendKind::Single,
+                client_oids: vec![oid],
+            });
+        }
+    } else {
+        actions.push(Action::Send {
+            kind: SendKind::Oco,
+            client_oids: oids,
+        });
+    }
+}
+
+pub(super) fn protection_sent(
+    view: &mut TradeView,
+    client_oids: &[String],
+    outcome: &SendOutcome,
+    now: Millis,
+    limits: &Limits,
+    actions: &mut Vec<Action>,
+) {
+    // Only a first send that was refused is NotPlaced; any other order may exist or does.
+    let repeated = client_oids
+        .iter()
+        .filter_map(|oid| find_order(view, oid))
+        .any(|order| order.status != OrderStatus::NotPlaced);
+    match outcome {
+        SendOutcome::Rejected { code, message } if *code != Some(204) && !repeated => {
+            view.trade.protect_attempts += 1;
+            let text = error_text(*code, message);
+            // A half-placed separate pair is cancelled by the next round's clearing step.
+            if view.trade.protect_attempts >= limits.protect_attempts_max {
+                let detail = format!("protective order rejected: {text}");
+                return failsafe(view, "protection_rejected", &detail, now, limits, actions);
+            }
+            view.trade.state = TradeState::Protecting;
+            view.trade.due_ms = Some(now + poll_delay(view.trade.protect_attempts, limits));
+        }
+        _ => enter_verifying(view, now, limits),
+    }
+}
+
+pub(super) fn enter_verifying(view: &mut TradeView, now: Millis, limits: &Limits) {
+    let trade = &mut view.trade;
+    if trade.state != TradeState::Verifying {
+        trade.attempts = 0;
+        trade.phase_started_ms = now;
+    }
+    trade.state = TradeState::Verifying;
+    trade.due_ms = Some(now + POLL_FIRST_DELAY_MS.min(limits.poll_interval_ms));
+}
+
+pub(super) fn protective_looked(
+    view: &mut TradeView,
+    oid: &str,
+    outcome: &LookOutcome,
+    now: Millis,
+    limits: &Limits,
+    actions: &mut Vec<Action>,
+) {
+    let Some(order) = find_order(view, oid).cloned() else {
+        return;
+    };
+    if matches!(
+        view.trade.state,
+        TradeState::Protecting | TradeState::Closing
+    ) {
+        if *outcome == LookOutcome::NotFound {
+            resolve_missing_leg(view, &order, now, limits);
+        }
+        return advance_clearing(view, now, limits, actions);
+    }
+    if order.generation != view.trade.generation {
+        return;
+    }
+    match outcome {
+        LookOutcome::Found(report) => {
+            if !order.verified {
+                if let Err(mismatch) = verify_leg(&order, report) {
+                    let detail = format!("protective order {oid} does not match: {mismatch}");
+                    return failsafe(view, "protection_mismatch", &detail, now, limits, actions);
+                }
+                if let Some(leg) = find_order_mut(view, oid) {
+                    leg.verified = true;
+                }
+            }
+            settle_protection(view, now, limits, actions);
+        }
+        LookOutcome::NotFound => protective_missing(view, &order, now, limits, actions),
+        LookOutcome::Failed { message } => {
+            if let Some(leg) = find_order_mut(view, oid) {
+                leg.last_error = Some(message.clone());
+            }
+            count_verify_attempt(view, now, limits, actions);
+        }
+    }
+}
+
+/// Checks the read-back against the intent: side, type, quantity and prices.
+pub(super) fn verify_leg(order: &Order, report: &OrderReport) -> Result<(), String> {
+    let mut problems = Vec::new();
+    if report.side != order.side {
+        problems.push(format!("side {} instead of {}", report.side, order.side));
+    }
+    if report.order_type != order.order_type {
+        problems.push(format!(
+            "type {} instead of {}",
+            report.order_type.as_str(),
+            order.order_type.as_str()
+        ));
+    }
+    if report.quantity != order.quantity {
+        problems.push(format!(
+            "quantity {} instead of {}",
+            plain(report.quantity),
+            plain(order.quantity)
+        ));
+    }
+    if order.trigger_price.is_some() && report.trigger_price != order.trigger_price {
+        problems.push("trigger price differs".to_string());
+    }
+    if order.price.is_some() && report.price != order.price {
+        problems.push("limit price differs".to_string());
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join(", "))
+    }
+}
+
+/// After a read-back: decide between verified, closed by a leg, and re-protection.
+pub(super) fn settle_protection(
+    view: &mut TradeView,
+    now: Millis,
+    limits: &Limits,
+    actions: &mut Vec<Action>,
+) {
+    let generation = view.trade.generation;
+    let legs: Vec<Order> = protective_orders(view, generation)
+        .into_iter()
+        .cloned()
+        .collect();
+    let protected_quantity = view.trade.protect_quantity.unwrap_or_default();
+    let filled: Decimal = legs.iter().map(|leg| leg.cumulative_quantity).sum();
+    if filled >= protected_quantity && !filled.is_zero() {
+        let reason = legs
+            .iter()
+            .filter(|leg| !leg.cumulative_quantity.is_zero())
+            .max_by_key(|leg| leg.cumulative_quantity)
+            .map(|leg| match leg.role {
+                Role::StopLoss => "stop_loss_filled",
+                _ => "take_profit_filled",
+            })
+            .unwrap_or("protection_filled");
+        view.trade.close_reason = Some(reason.to_string());
+        view.trade.state = TradeState::Closing;
+        view.trade.attempts = 0;
+        return advance_clearing(view, now, limits, actions);
+    }
+    let leg_ended = legs
+        .iter()
+        .any(|leg| matches!(leg.status, OrderStatus::Venue(status) if status.is_terminal()));
+    if leg_ended {
+        return reprotect(view, now, limits, actions);
+    }
+    let all_verified = legs.iter().all(|leg| leg.verified);
+    if all_verified && view.trade.state == TradeState::Verifying {
+        view.trade.state = TradeState::Protected;
+        view.trade.protected_at_ms.get_or_insert(now);
+        view.trade.protect_attempts = 0;
+    }
+    if view.trade.state == TradeState::Protected {
+        view.trade.due_ms = Some(now + limits.watch_interval_ms);
+    } else {
+        count_verify_attempt(view, now, limits, actions);
+    }
+}
+
+/// A protective leg ended without closing the position (cancelled outside fillguard, expired,
+/// rejected at trigger, or partly filled with its sibling cancelled): protect the rest again.
+pub(super) fn reprotect(
+    view: &mut TradeView,
+    now: Millis,
+    limits: &Limits,
+    actions: &mut Vec<Action>,
+) {
+    if view.trade.reprotects >= limits.reprotect_max {
+        let detail = format!(
+            "protection ended outside fillguard {} times; no more re-protection",
+            view.trade.reprotects
+        );
+        return failsafe(view, "reprotect_exhausted", &detail, now, limits, actions);
+    }
+    view.trade.reprotects += 1;
+    view.trade.protect_attempts = 0;
+    start_protection_round(view, now, limits, actions);
+}
+
+pub(super) fn protective_missing(
+    view: &mut TradeView,
+    order: &Order,
+    now: Millis,
+    limits: &Limits,
+    actions: &mut Vec<Action>,
+) {
+    let sent_at = order.sent_at_ms.unwrap_or(view.trade.phase_started_ms);
+    let unknown_expired = matches!(order.status, OrderStatus::Unknown | OrderStatus::Intent)
+        && unknown_window_passed(sent_at, now, limits);
+    let otoco_legs = view.trade.mode == ProtectionMode::Otoco && order.generation == 0;
+    if order.status == OrderStatus::Intent
+        && view.trade.state == TradeState::Verifying
+        && !otoco_legs
+    {
+        // Crash between storing the intent and sending it: send the same client_oids again.
+        return resend_generation(view, now, actions);
+    }
+    if unknown_expired {
+        mark_not_placed(view, order.generation);
+        view.trade.protect_attempts += 1;
+        return start_protection_round(view, now, limits, actions);
+    }
+    if order.status == OrderStatus::Unknown && view.trade.state == TradeState::Verifying {
+        // Bounded by the window, not by a count of "not found yet" answers.
+        view.trade.due_ms = Some(now + unknown_delay(view.trade.attempts, limits));
+        view.trade.attempts += 1;
+        return;
+    }
+    count_verify_attempt(view, now, limits, actions);
+}
+
+pub(super) fn resend_generation(view: &mut TradeView, now: Millis, actions: &mut Vec<Action>) {
+    let generation = view.trade.generation;
+    let oids: Vec<String> = protective_orders(view, generation)
+        .iter()
+        .filter(|order| order.status == OrderStatus::Intent)
+        .map(|order| order.client_oid.clone())
+        .collect();
+    for order in view.orders.iter_mut() {
+        if oids.contains(&order.client_oid) {
+            mark_sending(order, now);
+        }
+    }
+    let kind = match view.trade.mode {
+        ProtectionMode::Separate => SendKind::Single,
+        _ => SendKind::Oco,
+    };
+    if kind == SendKind::Single {
+        for oid in oids {
+            actions.push(Action::Send {
+                kind: SendKind::Single,
+                client_oids: vec![oid],
+            });
+        }
+    } else if oids.len() == 2 {
+        actions.push(Action::Send {
+            kind,
+            client_oids: oids,
+        });
+    }
+}
+
+pub(super) fn count_verify_attempt(
+    view: &mut TradeView,
+    now: Millis,
+    limits: &Limits,
+    actions: &mut Vec<Action>,
+) {
+    if view.trade.state == TradeState::Protected {
+        view.trade.due_ms = Some(now + limits.watch_interval_ms);
+        return;
+    }
+    view.trade.attempts += 1;
+    if view.trade.attempts >= VERIFY_ATTEMPTS_MAX {
+        let detail = "protective orders could not be read back and verified".to_string();
+        return failsafe(view, "protection_unverified", &detail, now, limits, actions);
+    }
+    view.trade.due_ms = Some(now + poll_delay(view.trade.attempts, limits));
+}

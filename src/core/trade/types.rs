@@ -1,0 +1,332 @@
+//! The trade state machine's vocabulary: states, orders, the view `step` works on, the
+//! events it takes, the actions it returns and the limits it works within. Data only.
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::core::domain::{
+    Instrument, Millis, OrderReport, OrderType, ProtectionMode, Side, VenueStatus,
+};
+use crate::core::ids::Role;
+/// Lifecycle of one trade. `Closed` and `Halted` are terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TradeState {
+    /// Entry intent stored; the entry (or the OTOCO list) is about to be sent.
+    EntryPending,
+    /// The entry send was ambiguous: resolve it by client_oid before anything else.
+    EntryUnknown,
+    /// The entry is acknowledged; polling for its fill.
+    AwaitingFill,
+    /// The poll budget ran out with the entry open: cancelling it, then protecting what filled.
+    CancellingEntry,
+    /// Filled; waiting for instrument, price and balance to size the protection.
+    Protecting,
+    /// Protective orders sent or being verified by reading them back.
+    Verifying,
+    /// Stop-loss and take-profit are live and verified; watching them.
+    Protected,
+    /// Failsafe market exit of the unprotected quantity in flight.
+    Exiting,
+    /// A protective leg closed the position; cancelling and confirming the remaining legs.
+    Closing,
+    Closed,
+    /// Left for the operator: breaker open, CRITICAL alert sent.
+    Halted,
+}
+
+impl TradeState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TradeState::EntryPending => "ENTRY_PENDING",
+            TradeState::EntryUnknown => "ENTRY_UNKNOWN",
+            TradeState::AwaitingFill => "AWAITING_FILL",
+            TradeState::CancellingEntry => "CANCELLING_ENTRY",
+            TradeState::Protecting => "PROTECTING",
+            TradeState::Verifying => "VERIFYING",
+            TradeState::Protected => "PROTECTED",
+            TradeState::Exiting => "EXITING",
+            TradeState::Closing => "CLOSING",
+            TradeState::Closed => "CLOSED",
+            TradeState::Halted => "HALTED",
+        }
+    }
+
+    pub fn is_terminal(self) -> bool {
+        matches!(self, TradeState::Closed | TradeState::Halted)
+    }
+
+    pub const ALL: [TradeState; 11] = [
+        TradeState::EntryPending,
+        TradeState::EntryUnknown,
+        TradeState::AwaitingFill,
+        TradeState::CancellingEntry,
+        TradeState::Protecting,
+        TradeState::Verifying,
+        TradeState::Protected,
+        TradeState::Exiting,
+        TradeState::Closing,
+        TradeState::Closed,
+        TradeState::Halted,
+    ];
+
+    pub fn parse(text: &str) -> Option<TradeState> {
+        TradeState::ALL
+            .into_iter()
+            .find(|state| state.as_str() == text)
+    }
+}
+
+/// fillguard's view of an order's status: its own states before the exchange has answered,
+/// then the exchange's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OrderStatus {
+    /// Stored, not yet known to be sent. After a crash it may have been sent.
+    Intent,
+    /// Acknowledged by the exchange.
+    Sent,
+    /// The send was ambiguous: the order may or may not exist.
+    Unknown,
+    Venue(VenueStatus),
+    /// Rejected at send time, or proven never to have reached the exchange.
+    NotPlaced,
+}
+
+impl OrderStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderStatus::Intent => "INTENT",
+            OrderStatus::Sent => "SENT",
+            OrderStatus::Unknown => "UNKNOWN",
+            OrderStatus::NotPlaced => "NOT_PLACED",
+            OrderStatus::Venue(status) => status.as_str(),
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<OrderStatus> {
+        match text {
+            "INTENT" => Some(OrderStatus::Intent),
+            "SENT" => Some(OrderStatus::Sent),
+            "UNKNOWN" => Some(OrderStatus::Unknown),
+            "NOT_PLACED" => Some(OrderStatus::NotPlaced),
+            other => other.parse().ok().map(OrderStatus::Venue),
+        }
+    }
+
+    /// Live: may rest on the exchange now or later.
+    pub fn is_live(self) -> bool {
+        match self {
+            OrderStatus::Intent | OrderStatus::Sent | OrderStatus::Unknown => true,
+            OrderStatus::Venue(status) => !status.is_terminal(),
+            OrderStatus::NotPlaced => false,
+        }
+    }
+}
+
+/// One order fillguard intends or sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Order {
+    pub client_oid: String,
+    pub role: Role,
+    pub generation: u32,
+    pub side: Side,
+    pub order_type: OrderType,
+    pub quantity: Decimal,
+    pub price: Option<Decimal>,
+    pub trigger_price: Option<Decimal>,
+    pub status: OrderStatus,
+    pub order_id: Option<String>,
+    pub list_id: Option<String>,
+    pub cumulative_quantity: Decimal,
+    pub avg_price: Decimal,
+    pub fee: Decimal,
+    pub fee_currency: Option<String>,
+    pub last_error: Option<String>,
+    pub sent_at_ms: Option<Millis>,
+    /// The read-back after the ack matched what was intended.
+    pub verified: bool,
+}
+
+/// One position lifecycle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Trade {
+    pub id: i64,
+    pub symbol: String,
+    pub side: Side,
+    pub mode: ProtectionMode,
+    pub state: TradeState,
+    pub signal_id: Option<i64>,
+    pub entry_quantity: Decimal,
+    /// The instrument's ticks when the trade opened; exits are floored to `quantity_tick`.
+    pub quantity_tick: Decimal,
+    pub price_tick: Decimal,
+    pub stop_loss_pct: Decimal,
+    pub take_profit_pct: Decimal,
+    pub filled_quantity: Decimal,
+    pub avg_price: Decimal,
+    pub fee: Decimal,
+    pub fee_currency: Option<String>,
+    pub protect_quantity: Option<Decimal>,
+    pub stop_loss_price: Option<Decimal>,
+    pub take_profit_price: Option<Decimal>,
+    /// Attempts in the current bounded phase (fill polls, lookups, cancels).
+    pub attempts: u32,
+    pub phase_started_ms: Millis,
+    /// When the shell must call `step` with `Event::Due` next; `None` when nothing is due.
+    pub due_ms: Option<Millis>,
+    /// Generation of the current protective orders.
+    pub generation: u32,
+    pub protect_attempts: u32,
+    pub reprotects: u32,
+    pub entry_seen: bool,
+    pub filled_at_ms: Option<Millis>,
+    pub protected_at_ms: Option<Millis>,
+    pub close_reason: Option<String>,
+    pub created_ms: Millis,
+    pub updated_ms: Millis,
+}
+
+/// A trade with its orders: the unit `step` works on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TradeView {
+    pub trade: Trade,
+    pub orders: Vec<Order>,
+}
+
+/// Bounds and policy the state machine works within, from validated configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    pub poll_attempts_max: u32,
+    pub poll_interval_ms: Millis,
+    pub poll_deadline_ms: Millis,
+    pub protect_attempts_max: u32,
+    pub reprotect_max: u32,
+    pub watch_interval_ms: Millis,
+    pub on_protection_error: bool,
+    pub flatten: bool,
+    /// Since when `now` is known to advance with real time: the start of this process (the
+    /// shell's clock is steady while it runs; a step of the system clock between two runs is
+    /// not). The nonce window of an unacknowledged send is only counted from here.
+    pub steady_since_ms: Millis,
+}
+
+/// What the shell learned, fed back into `step`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// The trade's deadline passed (also used at start and after a restart).
+    Due,
+    /// Result of an `Action::Send`, for every client_oid the send carried.
+    Sent {
+        client_oids: Vec<String>,
+        outcome: SendOutcome,
+    },
+    /// Result of an `Action::Lookup`.
+    Looked {
+        client_oid: String,
+        outcome: LookOutcome,
+    },
+    /// Result of an `Action::Cancel`.
+    Cancelled {
+        client_oid: String,
+        outcome: Result<(), String>,
+    },
+    /// Result of an `Action::FetchMarket`.
+    Market(MarketOutcome),
+    /// The entry was about to be (re)sent but new entries are blocked (breaker open), and a
+    /// lookup showed the exchange does not have it.
+    EntryBlocked { reason: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendOutcome {
+    Ack {
+        order_id: Option<String>,
+        list_id: Option<String>,
+    },
+    /// The exchange refused the request; nothing was created.
+    Rejected { code: Option<i64>, message: String },
+    /// The request may have taken effect.
+    Ambiguous { message: String },
+}
+
+// Short-lived and moved once per lookup: boxing the report would buy nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LookOutcome {
+    Found(OrderReport),
+    /// Not in order detail, open orders or history.
+    NotFound,
+    Failed {
+        message: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MarketOutcome {
+    Ready(Market),
+    Failed { message: String },
+}
+
+/// What the shell fetched to size protection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Market {
+    pub instrument: Instrument,
+    pub last_price: Decimal,
+    /// Free balance of the base asset.
+    pub free_base: Decimal,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Severity {
+    Info,
+    Warning,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "INFO",
+            Severity::Warning => "WARNING",
+            Severity::Critical => "CRITICAL",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alert {
+    pub severity: Severity,
+    /// Deduplication key: one alert per key is kept in the outbox.
+    pub key: String,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendKind {
+    Single,
+    /// Stop-loss then take-profit.
+    Oco,
+    /// Entry, stop-loss, take-profit.
+    Otoco,
+}
+
+/// What the shell must do, in order, after committing the new view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Send {
+        kind: SendKind,
+        client_oids: Vec<String>,
+    },
+    Lookup {
+        client_oid: String,
+    },
+    Cancel {
+        client_oid: String,
+    },
+    FetchMarket,
+    Alert(Alert),
+    TripBreaker {
+        symbol: String,
+        reason: String,
+    },
+}
