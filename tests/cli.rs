@@ -223,7 +223,8 @@ fn check_book_against_store(workspace: &Workspace) -> (usize, usize) {
             store::knows_client_oid(store.conn(), &order.client_oid).unwrap(),
             "orphan on the book: {order:?}"
         );
-        let (trade_id, role, _) = parse_client_oid(&order.client_oid).unwrap();
+        let parsed = parse_client_oid(&order.client_oid).unwrap();
+        let (trade_id, role) = (parsed.trade_id, parsed.role);
         if role == Role::Entry {
             *entries.entry(trade_id).or_default() += 1;
         }

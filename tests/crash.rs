@@ -158,8 +158,9 @@ impl BookOrder {
         if !client_oid.starts_with(CLIENT_OID_PREFIX) {
             return None;
         }
-        let (trade_id, role, _) = parse_client_oid(client_oid)
+        let parsed = parse_client_oid(client_oid)
             .unwrap_or_else(|| panic!("malformed client_oid with our prefix: {order}"));
+        let (trade_id, role) = (parsed.trade_id, parsed.role);
         Some(BookOrder {
             trade_id,
             role,

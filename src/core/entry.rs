@@ -6,7 +6,7 @@ use rust_decimal::Decimal;
 
 use crate::core::breaker::{Breaker, entry_block_reason};
 use crate::core::domain::{Instrument, Millis, OrderType, ProtectionMode, Side};
-use crate::core::ids::Role;
+use crate::core::ids::{Role, TRADE_ID_MAX, is_valid_epoch};
 use crate::core::normalize::{check_minimums, floor_to_tick, plain, protective_prices};
 use crate::core::trade::{Trade, TradeState, TradeView, new_order, protective_intents};
 
@@ -32,6 +32,8 @@ pub struct EntryRequest {
 /// What the guards look at.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EntryContext<'a> {
+    /// The database's client_oid epoch (`ids`), carried by every order of the new trade.
+    pub epoch: &'a str,
     pub instrument: &'a Instrument,
     pub last_price: Decimal,
     pub free_base: Decimal,
@@ -53,6 +55,12 @@ pub fn plan_entry(
     if let Some(reason) = entry_block_reason(context.symbol_breaker, context.global_breaker) {
         return Err(reason);
     }
+    if !(1..=TRADE_ID_MAX).contains(&trade_id) || !is_valid_epoch(context.epoch) {
+        return Err(format!(
+            "trade id {trade_id} or epoch {:?} cannot form a client_oid",
+            context.epoch
+        ));
+    }
     if context.open_trade_on_symbol && !context.allow_concurrent_trades {
         return Err(format!("{} already has an open trade", request.symbol));
     }
@@ -72,7 +80,15 @@ pub fn plan_entry(
         .map_err(|problem| format!("position would be unprotectable: {problem}"))?;
     check_balance(request.side, quantity, context)?;
     Ok(new_trade_view(
-        trade_id, request, instrument, quantity, protect, stop, profit, now,
+        context.epoch,
+        trade_id,
+        request,
+        instrument,
+        quantity,
+        protect,
+        stop,
+        profit,
+        now,
     ))
 }
 
@@ -83,7 +99,9 @@ fn entry_quantity(size: EntrySize, last_price: Decimal, tick: Decimal) -> Result
             if last_price <= Decimal::ZERO {
                 return Err("no positive last price to size a notional entry".into());
             }
-            notional / last_price
+            notional
+                .checked_div(last_price)
+                .ok_or("notional divided by the last price overflows")?
         }
     };
     if raw <= Decimal::ZERO {
@@ -95,8 +113,9 @@ fn entry_quantity(size: EntrySize, last_price: Decimal, tick: Decimal) -> Result
 /// A BUY pays its fee in the base asset, so less than the fill can be sold back.
 fn expected_protect_quantity(side: Side, quantity: Decimal, instrument: &Instrument) -> Decimal {
     match side {
+        // A fee rate is below 1, so the product never exceeds the quantity.
         Side::Buy => floor_to_tick(
-            quantity * (Decimal::ONE - instrument.taker_fee_rate),
+            quantity.saturating_mul(Decimal::ONE - instrument.taker_fee_rate),
             instrument.quantity_tick,
         ),
         Side::Sell => quantity,
@@ -107,7 +126,10 @@ fn check_balance(side: Side, quantity: Decimal, context: &EntryContext<'_>) -> R
     let instrument = context.instrument;
     match side {
         Side::Buy => {
-            let cost = quantity * context.last_price * (Decimal::ONE + instrument.taker_fee_rate);
+            let cost = quantity
+                .checked_mul(context.last_price)
+                .and_then(|value| value.checked_mul(Decimal::ONE + instrument.taker_fee_rate))
+                .ok_or("the entry's cost overflows")?;
             if cost > context.free_quote {
                 return Err(format!(
                     "insufficient {}: need about {}, free {}",
@@ -133,6 +155,7 @@ fn check_balance(side: Side, quantity: Decimal, context: &EntryContext<'_>) -> R
 
 #[allow(clippy::too_many_arguments)]
 fn new_trade_view(
+    epoch: &str,
     trade_id: i64,
     request: &EntryRequest,
     instrument: &Instrument,
@@ -172,10 +195,14 @@ fn new_trade_view(
         filled_at_ms: None,
         protected_at_ms: None,
         close_reason: None,
+        epoch: epoch.to_string(),
+        recovering_since_ms: None,
+        breaker_tripped: false,
         created_ms: now,
         updated_ms: now,
     };
     let entry = new_order(
+        epoch,
         trade_id,
         Role::Entry,
         0,

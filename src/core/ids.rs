@@ -1,6 +1,8 @@
-//! Deterministic client order ids: `fg-{trade_id}-{role letter}{generation}`. The same intent
-//! always gets the same id, so a retry after a crash or a timeout hits the exchange's duplicate
-//! check instead of creating a second order.
+//! Deterministic client order ids: `fg-{epoch}-{trade_id}-{role letter}{generation}`. The same
+//! intent always gets the same id, so a retry after a crash or a timeout hits the exchange's
+//! duplicate check instead of creating a second order. The epoch is a random token created once
+//! with the database, so a fresh or restored database never reuses an earlier one's ids on the
+//! same account. Trades of databases older than epochs keep `fg-{trade_id}-{letter}{generation}`.
 
 use std::fmt;
 use std::str::FromStr;
@@ -10,8 +12,24 @@ use serde::{Deserialize, Serialize};
 pub const CLIENT_OID_PREFIX: &str = "fg-";
 /// Crypto.com accepts client_oids of at most 36 characters.
 pub const CLIENT_OID_LENGTH_MAX: usize = 36;
-// "fg-" + 19 digits of i64 + "-" + letter + 10 digits of u32.
-const _: () = assert!(3 + 19 + 1 + 1 + 10 <= CLIENT_OID_LENGTH_MAX);
+/// An epoch is this many lowercase hexadecimal characters.
+pub const EPOCH_LENGTH: usize = 8;
+/// Trade ids and generations are validated against these when a trade is loaded, so every id
+/// fits the exchange's limit.
+pub const TRADE_ID_MAX: i64 = 999_999_999_999;
+pub const GENERATION_MAX: u32 = 999_999_999;
+// "fg-" + epoch + "-" + 12 digits + "-" + letter + 9 digits.
+const _: () = assert!(3 + EPOCH_LENGTH + 1 + 12 + 1 + 1 + 9 <= CLIENT_OID_LENGTH_MAX);
+
+/// Whether `epoch` is a valid epoch: empty (a trade of a database older than epochs) or
+/// `EPOCH_LENGTH` lowercase hexadecimal characters.
+pub fn is_valid_epoch(epoch: &str) -> bool {
+    epoch.is_empty()
+        || (epoch.len() == EPOCH_LENGTH
+            && epoch
+                .bytes()
+                .all(|byte| byte.is_ascii_digit() || (b'a'..=b'f').contains(&byte)))
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -76,28 +94,67 @@ impl FromStr for Role {
     }
 }
 
-pub fn client_oid(trade_id: i64, role: Role, generation: u32) -> String {
-    assert!(trade_id > 0, "trade ids start at 1");
-    let oid = format!(
-        "{CLIENT_OID_PREFIX}{trade_id}-{}{generation}",
-        role.letter()
+/// The client_oid of one intent. `epoch`, `trade_id` and `generation` are validated when the
+/// trade is loaded (`is_valid_epoch`, `TRADE_ID_MAX`, `GENERATION_MAX`).
+pub fn client_oid(epoch: &str, trade_id: i64, role: Role, generation: u32) -> String {
+    assert!(
+        (1..=TRADE_ID_MAX).contains(&trade_id) && generation <= GENERATION_MAX,
+        "trade ids and generations are validated on load"
     );
+    assert!(is_valid_epoch(epoch), "epochs are validated on load");
+    let oid = if epoch.is_empty() {
+        format!(
+            "{CLIENT_OID_PREFIX}{trade_id}-{}{generation}",
+            role.letter()
+        )
+    } else {
+        format!(
+            "{CLIENT_OID_PREFIX}{epoch}-{trade_id}-{}{generation}",
+            role.letter()
+        )
+    };
     assert!(oid.len() <= CLIENT_OID_LENGTH_MAX);
     oid
 }
 
+/// One parsed fillguard client_oid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParsedOid {
+    /// Empty for ids of databases older than epochs.
+    pub epoch: String,
+    pub trade_id: i64,
+    pub role: Role,
+    pub generation: u32,
+}
+
 /// The parts of a fillguard client_oid, or `None` for any other id.
-pub fn parse_client_oid(oid: &str) -> Option<(i64, Role, u32)> {
+pub fn parse_client_oid(oid: &str) -> Option<ParsedOid> {
     let rest = oid.strip_prefix(CLIENT_OID_PREFIX)?;
+    let (epoch, rest) = match rest.split_once('-') {
+        Some((first, tail)) if first.len() == EPOCH_LENGTH && tail.contains('-') => (first, tail),
+        _ => ("", rest),
+    };
     let (trade, tail) = rest.split_once('-')?;
-    let trade_id: i64 = trade.parse().ok().filter(|id| *id > 0)?;
+    let trade_id: i64 = trade
+        .parse()
+        .ok()
+        .filter(|id| (1..=TRADE_ID_MAX).contains(id))?;
     let mut chars = tail.chars();
     let role = Role::from_letter(chars.next()?)?;
-    let generation: u32 = chars.as_str().parse().ok()?;
-    if client_oid(trade_id, role, generation) != oid {
+    let generation: u32 = chars
+        .as_str()
+        .parse()
+        .ok()
+        .filter(|generation| *generation <= GENERATION_MAX)?;
+    if !is_valid_epoch(epoch) || client_oid(epoch, trade_id, role, generation) != oid {
         return None;
     }
-    Some((trade_id, role, generation))
+    Some(ParsedOid {
+        epoch: epoch.to_string(),
+        trade_id,
+        role,
+        generation,
+    })
 }
 
 #[cfg(test)]
@@ -107,10 +164,26 @@ mod tests {
 
     #[test]
     fn client_oid_has_the_documented_shape() {
-        assert_eq!(client_oid(42, Role::StopLoss, 0), "fg-42-S0");
-        assert_eq!(client_oid(7, Role::Entry, 3), "fg-7-E3");
-        let longest = client_oid(i64::MAX, Role::TakeProfit, u32::MAX);
+        assert_eq!(
+            client_oid("0a1b2c3d", 42, Role::StopLoss, 0),
+            "fg-0a1b2c3d-42-S0"
+        );
+        assert_eq!(client_oid("", 7, Role::Entry, 3), "fg-7-E3");
+        let longest = client_oid("ffffffff", TRADE_ID_MAX, Role::TakeProfit, GENERATION_MAX);
         assert!(longest.len() <= CLIENT_OID_LENGTH_MAX, "{longest}");
+        // The exchange accepts letters, digits and '-' in a client_oid.
+        assert!(
+            longest
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        );
+    }
+
+    #[test]
+    fn ids_of_databases_without_an_epoch_still_parse() {
+        let parsed = parse_client_oid("fg-12-S3").unwrap();
+        assert_eq!((parsed.epoch.as_str(), parsed.trade_id), ("", 12));
+        assert_eq!((parsed.role, parsed.generation), (Role::StopLoss, 3));
     }
 
     #[test]
@@ -120,15 +193,25 @@ mod tests {
         assert_eq!(parse_client_oid("fg-01-E0"), None);
         assert_eq!(parse_client_oid("fg-1-Q0"), None);
         assert_eq!(parse_client_oid("fg-1-E"), None);
+        assert_eq!(parse_client_oid("fg-ABCDEF12-1-E0"), None);
+        assert_eq!(parse_client_oid("fg-0a1b2c3-1-E0"), None);
+        assert_eq!(parse_client_oid("fg-0a1b2c3d-0-E0"), None);
     }
 
     proptest! {
         #[test]
-        fn client_oid_round_trips(trade_id in 1i64..i64::MAX, generation in 0u32..u32::MAX, role_index in 0usize..4) {
+        fn client_oid_round_trips(
+            epoch in "([0-9a-f]{8})?",
+            trade_id in 1i64..=TRADE_ID_MAX,
+            generation in 0u32..=GENERATION_MAX,
+            role_index in 0usize..4,
+        ) {
             let role = [Role::Entry, Role::StopLoss, Role::TakeProfit, Role::Exit][role_index];
-            let oid = client_oid(trade_id, role, generation);
+            let oid = client_oid(&epoch, trade_id, role, generation);
             prop_assert!(oid.len() <= CLIENT_OID_LENGTH_MAX);
-            prop_assert_eq!(parse_client_oid(&oid), Some((trade_id, role, generation)));
+            let parsed = parse_client_oid(&oid).unwrap();
+            prop_assert_eq!((parsed.epoch, parsed.trade_id, parsed.role, parsed.generation),
+                (epoch, trade_id, role, generation));
         }
     }
 }

@@ -8,5 +8,6 @@ pub mod domain;
 pub mod entry;
 pub mod ids;
 pub mod normalize;
+pub mod startup;
 pub mod strategy;
 pub mod trade;

@@ -74,16 +74,10 @@ fn send(
         .first()
         .is_some_and(|order| order.role == Role::Entry);
     if let (true, Some(reason)) = (is_entry, entry_block) {
-        // The entry may have gone out before a crash: only its absence proves it is safe to drop.
-        let oid = &client_oids[0];
-        return match lookup(venue, &view.trade.symbol, oid) {
-            LookOutcome::NotFound => Event::EntryBlocked {
-                reason: reason.to_string(),
-            },
-            outcome => Event::Looked {
-                client_oid: oid.clone(),
-                outcome,
-            },
+        // Nothing is sent; the core decides what a blocked entry means (a repeat of a send
+        // that may have gone out before a crash is resolved by lookup).
+        return Event::EntryBlocked {
+            reason: reason.to_string(),
         };
     }
     let requests: Vec<OrderRequest> = orders
@@ -124,15 +118,18 @@ fn send(
     }
 }
 
+/// The venue's error as the core's neutral outcome; the message keeps the exchange's code.
 fn send_error_outcome(error: VenueError) -> SendOutcome {
     if error.is_ambiguous() {
         return SendOutcome::Ambiguous {
             message: error.to_string(),
         };
     }
-    SendOutcome::Rejected {
-        code: error.code(),
-        message: error.to_string(),
+    match error {
+        VenueError::DuplicateClientOid(_) => SendOutcome::Duplicate,
+        other => SendOutcome::Rejected {
+            message: other.to_string(),
+        },
     }
 }
 

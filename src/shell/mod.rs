@@ -21,18 +21,16 @@ use crate::config::Config;
 use crate::core::breaker::{Breaker, GLOBAL, entry_block_reason};
 use crate::core::clock::Clock;
 use crate::core::domain::Millis;
-use crate::core::ids::{CLIENT_OID_PREFIX, parse_client_oid};
-use crate::core::trade::{Action, Alert, Event, Limits, Severity, TradeView, step};
+use crate::core::ids::CLIENT_OID_PREFIX;
+use crate::core::startup::{self, CheckResult, StartupAction};
+use crate::core::trade::{Action, Alert, Event, Limits, Severity, TradeState, TradeView, step};
 use crate::store::{self, Store};
-use crate::venue::{Venue, VenueError};
+use crate::venue::Venue;
 
 /// Bound on the events one trade may go through in one drive (each is at most a few requests).
 const DRIVE_EVENTS_MAX: usize = 64;
 /// Bound on alerts delivered per loop turn.
 const ALERTS_PER_TURN_MAX: usize = 20;
-/// Attempts of the start-up self-check when it meets passing faults (5xx, timeouts, 429).
-const SELF_CHECK_ATTEMPTS_MAX: u32 = 4;
-const SELF_CHECK_RETRY_DELAY: Duration = Duration::from_millis(500);
 /// Longest single sleep, so a stop request is noticed promptly.
 const SLEEP_SLICE: Duration = Duration::from_millis(100);
 /// Consecutive turns a refusing database (busy, full, I/O) is waited out before the agent
@@ -80,6 +78,11 @@ pub struct Agent {
     reconcile_pending: bool,
     /// Consecutive turns the database refused.
     store_failures: u32,
+    /// When the venue self-check runs next (`None`: passed, or refused for good).
+    self_check_due_ms: Option<Millis>,
+    /// Consecutive self-check failures, and when they began.
+    self_check_failures: u32,
+    self_check_since_ms: Millis,
 }
 
 impl Agent {
@@ -108,6 +111,9 @@ impl Agent {
             summary: RunSummary::default(),
             reconcile_pending: true,
             store_failures: 0,
+            self_check_due_ms: None,
+            self_check_failures: 0,
+            self_check_since_ms: 0,
         }
     }
 
@@ -121,7 +127,8 @@ impl Agent {
 
     /// Runs the loop until a stop request or `max_ticks` turns.
     pub fn run(&mut self, max_ticks: Option<u64>) -> anyhow::Result<RunSummary> {
-        self.self_check()?;
+        // The self-check runs in the first turn, before any signal is read.
+        self.self_check_due_ms = Some(self.clock.now_ms());
         // Every open trade is read back before anything else (`resilient_turn`).
         self.reconcile_pending = true;
         let ticks_before = self.summary.ticks;
@@ -180,6 +187,9 @@ impl Agent {
                 self.drive(trade_id, Event::Due)?;
             }
         }
+        if self.self_check_due_ms.is_some_and(|due| due <= now) {
+            self.self_check()?;
+        }
         if now >= self.next_signal_check_ms {
             self.check_signals()?;
             let interval = self.config.loop_.interval.as_millis() as i64;
@@ -189,39 +199,51 @@ impl Agent {
         Ok(())
     }
 
-    /// F13: if the venue no longer accepts what protection needs, no entry may open. The global
-    /// breaker opens (entries only: open trades keep being managed) and a CRITICAL alert says why.
+    /// F13: if the venue no longer accepts what protection needs, no entry may open. One
+    /// attempt per call; `core::startup::self_check` decides: a passing failure (no route,
+    /// timeout, 5xx, 429) opens the global breaker and is retried with backoff, closing the
+    /// breaker when it passes; a definitive refusal opens it for the operator. Entries only:
+    /// open trades keep being managed.
     pub fn self_check(&mut self) -> anyhow::Result<()> {
-        let mut attempt = 1;
-        let error = loop {
-            let error = match self.venue.self_check() {
-                Ok(()) => return Ok(()),
-                Err(error) => error,
-            };
-            // A passing fault is retried; a refusal (auth, API disabled, ...) is an answer.
-            let passing = error.is_ambiguous() || matches!(error, VenueError::RateLimited(_));
-            if !passing || attempt >= SELF_CHECK_ATTEMPTS_MAX {
-                break error;
-            }
-            warn!(attempt, error = %error, "venue self-check failed; retrying");
-            self.clock.sleep(SELF_CHECK_RETRY_DELAY * attempt);
-            attempt += 1;
-        };
         let now = self.clock.now_ms();
-        error!(error = %error, "venue self-check failed; no new entries");
-        let alert = Alert {
-            severity: Severity::Critical,
-            key: format!("self-check-{now}"),
-            text: format!(
-                "VENUE SELF-CHECK FAILED on {}: {error}. The global breaker is OPEN: no new entries; open trades are still protected and watched. Operator: check the API key's permissions, IP whitelist and the exchange's status, then `fillguard breaker reset \"*\"`",
-                self.venue.name()
-            ),
+        let result = match self.venue.self_check() {
+            Ok(()) => CheckResult::Passed,
+            Err(error) if error.is_transient() => CheckResult::Transient(error.to_string()),
+            Err(error) => CheckResult::Definitive(error.to_string()),
         };
+        if self.self_check_failures == 0 {
+            self.self_check_since_ms = now;
+        }
+        match &result {
+            CheckResult::Passed => info!("venue self-check passed"),
+            CheckResult::Transient(error) => warn!(error = %error,
+                failures = self.self_check_failures + 1, "venue self-check failed; retrying"),
+            CheckResult::Definitive(error) => {
+                error!(error = %error, "venue self-check refused; no new entries")
+            }
+        }
+        let global = store::breaker(self.store.conn(), GLOBAL)?;
+        let decision = startup::self_check(
+            &result,
+            self.self_check_failures,
+            global.as_ref(),
+            self.venue.name(),
+            self.self_check_since_ms,
+            now,
+        );
         self.store.transaction(|conn| {
-            trip_breaker(conn, GLOBAL, "self_check_failed", now)?;
-            store::enqueue_alert(conn, &alert, None, None, now)?;
-            store::record_event(conn, now, None, None, "self_check", &error.to_string())
+            apply_startup_actions(conn, &decision.actions, now)?;
+            if result != CheckResult::Passed {
+                let detail = format!("{result:?}");
+                store::record_event(conn, now, None, None, "self_check", &detail)?;
+            }
+            Ok(())
         })?;
+        self.self_check_failures = match result {
+            CheckResult::Passed => 0,
+            _ => self.self_check_failures.saturating_add(1),
+        };
+        self.self_check_due_ms = decision.retry_at_ms;
         self.deliver_alerts()
     }
 
@@ -247,6 +269,9 @@ impl Agent {
         Ok(())
     }
 
+    /// S5: an open exchange order with fillguard's prefix that the store does not know is
+    /// judged by `core::startup::unknown_order` (an orphan of this database, or another
+    /// database's order left alone).
     fn check_known(
         &mut self,
         client_oid: &str,
@@ -259,20 +284,19 @@ impl Agent {
         if store::knows_client_oid(self.store.conn(), client_oid)? {
             return Ok(());
         }
+        let epoch = store::oid_epoch(self.store.conn())?;
+        let actions = startup::unknown_order(&epoch, client_oid, symbol, order_id);
+        if actions.is_empty() {
+            return Ok(());
+        }
         let now = self.clock.now_ms();
-        let trade_id = parse_client_oid(client_oid).map(|(id, _, _)| id);
-        let alert = Alert {
-            severity: Severity::Critical,
-            key: format!("orphan-{client_oid}"),
-            text: format!(
-                "ORPHAN ORDER {symbol}: open order client_oid={client_oid} order_id={order_id} carries fillguard's prefix but is unknown to the store (restored or moved database?). Breaker for {symbol} OPEN. Operator: cancel or adopt it on the exchange, then `fillguard breaker reset {symbol}`"
-            ),
-        };
-        error!(symbol, client_oid, order_id, "orphan order found");
+        warn!(
+            symbol,
+            client_oid, order_id, "order with fillguard's prefix unknown to the store"
+        );
         self.store.transaction(|conn| {
-            trip_breaker(conn, symbol, "orphan_order", now)?;
-            store::enqueue_alert(conn, &alert, trade_id, Some(symbol), now)?;
-            store::record_event(conn, now, None, Some(symbol), "orphan_order", client_oid)
+            apply_startup_actions(conn, &actions, now)?;
+            store::record_event(conn, now, None, Some(symbol), "unknown_order", client_oid)
         })?;
         Ok(())
     }
@@ -285,7 +309,12 @@ impl Agent {
             let Some(event) = queue.pop_front() else {
                 return Ok(());
             };
-            let (view, actions) = self.commit_step(trade_id, event)?;
+            let (view, actions) = match self.commit_step(trade_id, event) {
+                Ok(stepped) => stepped,
+                Err(error) if is_transient_store_error(&error) => return Err(error),
+                // One trade that cannot be loaded or stepped must not stop the others.
+                Err(error) => return self.quarantine(trade_id, &error),
+            };
             let entry_block = self.entry_block(&view.trade.symbol)?;
             for action in &actions {
                 let result =
@@ -313,7 +342,15 @@ impl Agent {
         let result = self.store.transaction(|conn| {
             let mut view = store::load_view(conn, trade_id)?;
             let before = view.trade.state;
-            let actions = step(&mut view, event, now, &limits);
+            let event = breaker_reset_event(conn, &view, event)?;
+            let stepped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                step(&mut view, event, now, &limits)
+            }));
+            let Ok(actions) = stepped else {
+                return Err(store::StoreError::Corrupt(format!(
+                    "trade {trade_id}: the state machine refused the stored trade (see the panic above)"
+                )));
+            };
             store::save_view(conn, &view)?;
             let symbol = view.trade.symbol.clone();
             for action in &actions {
@@ -342,6 +379,30 @@ impl Agent {
                 "trade state changed");
         }
         Ok((view, actions))
+    }
+
+    /// Halts one trade that cannot be loaded or stepped (a hand-edited row, a contradiction in
+    /// its stored state): CRITICAL alert and its symbol's breaker; every other trade goes on.
+    fn quarantine(&mut self, trade_id: i64, error: &anyhow::Error) -> anyhow::Result<()> {
+        let now = self.clock.now_ms();
+        let problem = format!("{error:#}");
+        error!(trade_id, error = %problem, "trade halted: its stored state cannot be used");
+        self.store.transaction(|conn| {
+            let symbol = store::quarantine_trade(conn, trade_id, now)?;
+            let breaker_symbol = symbol.as_deref().unwrap_or(GLOBAL);
+            let alert = Alert {
+                severity: Severity::Critical,
+                key: format!("halt-{trade_id}-inconsistent_trade"),
+                text: format!(
+                    "INCONSISTENT TRADE {trade_id} {}: {problem}. The trade is HALTED and the breaker for {breaker_symbol} is OPEN; every other trade goes on. Operator: inspect it with `fillguard status`, settle its position on the exchange by hand, then `fillguard breaker reset {breaker_symbol}`",
+                    symbol.as_deref().unwrap_or("(symbol unreadable)")
+                ),
+            };
+            trip_breaker(conn, breaker_symbol, "inconsistent_trade", now)?;
+            store::enqueue_alert(conn, &alert, Some(trade_id), symbol.as_deref(), now)?;
+            store::record_event(conn, now, Some(trade_id), symbol.as_deref(), "halt", &problem)
+        })?;
+        Ok(())
     }
 
     fn entry_block(&self, symbol: &str) -> anyhow::Result<Option<String>> {
@@ -407,6 +468,48 @@ pub fn is_transient_store_error(error: &anyhow::Error) -> bool {
         .any(store::StoreError::is_transient)
 }
 
+/// A recovering trade whose breaker the operator has reset is theirs: the core is told so.
+fn breaker_reset_event(
+    conn: &rusqlite::Connection,
+    view: &TradeView,
+    event: Event,
+) -> store::Result<Event> {
+    let recovering = view.trade.state == TradeState::Recovering && view.trade.breaker_tripped;
+    if event != Event::Due || !recovering {
+        return Ok(event);
+    }
+    let open = store::breaker(conn, &view.trade.symbol)?.is_some_and(|breaker| breaker.open);
+    Ok(if open { event } else { Event::BreakerReset })
+}
+
+/// Applies what a start-up policy decided, inside the caller's transaction.
+fn apply_startup_actions(
+    conn: &rusqlite::Connection,
+    actions: &[StartupAction],
+    now: Millis,
+) -> store::Result<()> {
+    for action in actions {
+        match action {
+            StartupAction::TripBreaker { symbol, reason } => {
+                trip_breaker(conn, symbol, reason, now)?;
+                let detail = format!("breaker tripped: {reason}");
+                store::record_event(conn, now, None, Some(symbol), "breaker", &detail)?;
+            }
+            StartupAction::CloseBreaker { symbol } => {
+                let mut breaker =
+                    store::breaker(conn, symbol)?.unwrap_or_else(|| Breaker::closed(symbol));
+                breaker.reset();
+                store::save_breaker(conn, &breaker, Some((now, "fillguard: self-check passed")))?;
+                store::record_event(conn, now, None, Some(symbol), "breaker", "breaker closed")?;
+            }
+            StartupAction::Alert(alert) => {
+                store::enqueue_alert(conn, alert, None, None, now)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Applies the actions that only touch the store, inside the step's transaction.
 fn apply_local_action(
     conn: &rusqlite::Connection,
@@ -468,5 +571,6 @@ fn describe_event(event: &Event) -> String {
         } => format!("cancel {client_oid}: {outcome:?}"),
         Event::Market(_) => "market data".into(),
         Event::EntryBlocked { reason } => format!("entry blocked: {reason}"),
+        Event::BreakerReset => "breaker reset by the operator".into(),
     }
 }

@@ -160,7 +160,9 @@ impl Agent {
                 store::cache_instrument(conn, &prices.instrument, now)?;
                 let symbol_breaker = store::breaker(conn, &signal.symbol)?;
                 let global_breaker = store::breaker(conn, GLOBAL)?;
+                let epoch = store::oid_epoch(conn)?;
                 let context = EntryContext {
+                    epoch: &epoch,
                     instrument: &prices.instrument,
                     last_price: prices.last_price,
                     free_base: prices.free_base,

@@ -18,7 +18,11 @@ use crate::core::trade::{Alert, TradeView};
 pub use rows::{AlertRow, SignalRow, SignalStatus};
 
 /// Migrations in order; the schema version is the number of migrations applied.
-const MIGRATIONS: [&str; 1] = [include_str!("../../sql/0001_initial.sql")];
+const MIGRATIONS: [&str; 3] = [
+    include_str!("../../sql/0001_initial.sql"),
+    include_str!("../../sql/0002_oid_epoch.sql"),
+    include_str!("../../sql/0003_recovery.sql"),
+];
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const STATEMENT_CACHE_CAPACITY: usize = 64;
 
@@ -160,6 +164,43 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
     }
     tx.commit()?;
     Ok(())
+}
+
+/// The database's client_oid epoch, created with the database (`sql/0002_oid_epoch.sql`).
+pub fn oid_epoch(conn: &Connection) -> Result<String> {
+    let epoch: Option<String> = conn
+        .prepare_cached("SELECT value FROM meta WHERE key = 'oid_epoch'")?
+        .query_row([], |row| row.get(0))
+        .optional()
+        .map_err(|error| {
+            StoreError::Corrupt(format!("meta row oid_epoch: column value: {error}"))
+        })?;
+    let Some(epoch) = epoch else {
+        return Err(StoreError::Corrupt("meta row oid_epoch is missing".into()));
+    };
+    if epoch.is_empty() || !crate::core::ids::is_valid_epoch(&epoch) {
+        return Err(StoreError::Corrupt(format!(
+            "meta row oid_epoch: column value = {epoch:?}: not 8 lowercase hex characters"
+        )));
+    }
+    Ok(epoch)
+}
+
+/// Halts a trade whose stored state cannot be used, without loading it: returns its symbol if
+/// that can still be read.
+pub fn quarantine_trade(conn: &Connection, trade_id: i64, now: Millis) -> Result<Option<String>> {
+    conn.prepare_cached(
+        "UPDATE trades SET state = 'HALTED', close_reason = 'inconsistent_trade', due_ms = NULL,
+            recovering_since_ms = NULL, updated_ms = ?2 WHERE id = ?1",
+    )?
+    .execute(params![trade_id, now])?;
+    let symbol: Option<Option<String>> = conn
+        .prepare_cached("SELECT symbol FROM trades WHERE id = ?1")?
+        .query_row([trade_id], |row| {
+            row.get::<_, String>(0).map(Some).or(Ok(None))
+        })
+        .optional()?;
+    Ok(symbol.flatten())
 }
 
 /// Saves a trade and all its orders (insert or update, in the view's order, so an old leg is

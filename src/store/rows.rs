@@ -9,7 +9,7 @@ use rust_decimal::Decimal;
 
 use crate::core::breaker::Breaker;
 use crate::core::domain::{Instrument, Millis, OrderType, ProtectionMode, Side};
-use crate::core::ids::{Role, client_oid};
+use crate::core::ids::{GENERATION_MAX, Role, TRADE_ID_MAX, client_oid, is_valid_epoch};
 use crate::core::trade::{Order, OrderStatus, Trade, TradeState, TradeView};
 use crate::store::{Result, StoreError};
 
@@ -113,15 +113,29 @@ from_str_via!(OrderStatus, |text: &str| OrderStatus::parse(text)
 pub fn validate_view(view: &TradeView) -> Result<()> {
     let trade = &view.trade;
     let problem = |what: String| Err(StoreError::Corrupt(format!("trade {}: {what}", trade.id)));
-    if trade.id <= 0 {
-        return problem("id must be positive".into());
+    if !(1..=TRADE_ID_MAX).contains(&trade.id) {
+        return problem(format!("id must be in 1..={TRADE_ID_MAX}"));
+    }
+    if !is_valid_epoch(&trade.epoch) {
+        return problem(format!(
+            "epoch {:?} is not 8 hexadecimal characters",
+            trade.epoch
+        ));
+    }
+    if trade.generation > GENERATION_MAX
+        || view
+            .orders
+            .iter()
+            .any(|order| order.generation > GENERATION_MAX)
+    {
+        return problem(format!("a generation is above {GENERATION_MAX}"));
     }
     let entries = view.orders.iter().filter(|o| o.role == Role::Entry).count();
     if entries != 1 {
         return problem(format!("{entries} entry orders, expected 1"));
     }
     for order in &view.orders {
-        if order.client_oid != client_oid(trade.id, order.role, order.generation) {
+        if order.client_oid != client_oid(&trade.epoch, trade.id, order.role, order.generation) {
             return problem(format!(
                 "order {} has a foreign client_oid",
                 order.client_oid
@@ -145,9 +159,9 @@ pub fn upsert_trade(conn: &Connection, trade: &Trade) -> Result<()> {
             price_tick, stop_loss_pct, take_profit_pct, filled_quantity, avg_price, fee, fee_currency,
             protect_quantity, stop_loss_price, take_profit_price, attempts, phase_started_ms, due_ms,
             generation, protect_attempts, reprotects, entry_seen, filled_at_ms, protected_at_ms,
-            close_reason, created_ms, updated_ms)
+            close_reason, created_ms, updated_ms, oid_epoch, recovering_since_ms, breaker_tripped)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
-            ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30)
+            ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33)
          ON CONFLICT (id) DO UPDATE SET state = excluded.state,
             filled_quantity = excluded.filled_quantity, avg_price = excluded.avg_price,
             fee = excluded.fee, fee_currency = excluded.fee_currency,
@@ -157,7 +171,9 @@ pub fn upsert_trade(conn: &Connection, trade: &Trade) -> Result<()> {
             generation = excluded.generation, protect_attempts = excluded.protect_attempts,
             reprotects = excluded.reprotects, entry_seen = excluded.entry_seen,
             filled_at_ms = excluded.filled_at_ms, protected_at_ms = excluded.protected_at_ms,
-            close_reason = excluded.close_reason, updated_ms = excluded.updated_ms")?.execute(params![
+            close_reason = excluded.close_reason, updated_ms = excluded.updated_ms,
+            recovering_since_ms = excluded.recovering_since_ms,
+            breaker_tripped = excluded.breaker_tripped")?.execute(params![
             trade.id,
             trade.symbol,
             trade.side.as_str(),
@@ -188,6 +204,9 @@ pub fn upsert_trade(conn: &Connection, trade: &Trade) -> Result<()> {
             trade.close_reason,
             trade.created_ms,
             trade.updated_ms,
+            trade.epoch,
+            trade.recovering_since_ms,
+            trade.breaker_tripped,
         ],
     )?;
     Ok(())
@@ -262,6 +281,9 @@ fn trade_from_row(row: &Row<'_>) -> rusqlite::Result<Trade> {
         filled_at_ms: row.get("filled_at_ms")?,
         protected_at_ms: row.get("protected_at_ms")?,
         close_reason: row.get("close_reason")?,
+        epoch: row.get("oid_epoch")?,
+        recovering_since_ms: row.get("recovering_since_ms")?,
+        breaker_tripped: row.get("breaker_tripped")?,
         created_ms: row.get("created_ms")?,
         updated_ms: row.get("updated_ms")?,
     })

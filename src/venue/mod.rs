@@ -47,15 +47,19 @@ impl VenueError {
         )
     }
 
-    /// The exchange's error code, when it gave one.
+    /// The exchange's own code of a refusal, kept for alerts and logs. The other variants are
+    /// the venue's neutral translation of the exchange's codes, so they carry none.
     pub fn code(&self) -> Option<i64> {
         match self {
             VenueError::Rejected { code, .. } | VenueError::Auth { code, .. } => Some(*code),
-            VenueError::RateLimited(_) => Some(42901),
-            VenueError::NotFound => Some(40401),
-            VenueError::DuplicateClientOid(_) => Some(204),
             _ => None,
         }
+    }
+
+    /// Whether the failure passes by itself (no route, refused, timeout, 5xx, 429), as opposed
+    /// to a definitive answer (bad key or signature, IP not whitelisted, missing permission).
+    pub fn is_transient(&self) -> bool {
+        self.is_ambiguous() || matches!(self, VenueError::RateLimited(_))
     }
 }
 

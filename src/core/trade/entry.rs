@@ -9,6 +9,7 @@ use super::protection::*;
 use super::types::*;
 use super::view::*;
 use super::window::*;
+
 pub(super) fn on_entry_blocked(
     view: &mut TradeView,
     reason: &str,
@@ -25,7 +26,10 @@ pub(super) fn on_entry_blocked(
         // inside the nonce window proves nothing, so the entry is resolved by lookup like any
         // unacknowledged send (and taken as never placed only after the window).
         view.trade.state = TradeState::EntryUnknown;
-        return entry_not_found(view, now, limits, actions);
+        view.trade.due_ms = Some(now + unknown_delay(view.trade.attempts, limits));
+        return actions.push(Action::Lookup {
+            client_oid: entry_oid,
+        });
     }
     for order in view.orders.iter_mut() {
         if order.status == OrderStatus::Intent {
@@ -33,16 +37,15 @@ pub(super) fn on_entry_blocked(
             order.last_error = Some(reason.to_string());
         }
     }
-    debug_assert!(find_order(view, &entry_oid).is_some());
-    close(view, "entry_blocked", now, None, actions);
+    close(view, Reason::EntryBlocked, now, None, actions);
 }
 
 pub(super) fn send_entry(view: &mut TradeView, now: Millis, actions: &mut Vec<Action>) {
     let trade = &view.trade;
-    let mut oids = vec![client_oid(trade.id, Role::Entry, 0)];
+    let mut oids = vec![client_oid(&trade.epoch, trade.id, Role::Entry, 0)];
     let kind = if trade.mode == ProtectionMode::Otoco {
-        oids.push(client_oid(trade.id, Role::StopLoss, 0));
-        oids.push(client_oid(trade.id, Role::TakeProfit, 0));
+        oids.push(client_oid(&trade.epoch, trade.id, Role::StopLoss, 0));
+        oids.push(client_oid(&trade.epoch, trade.id, Role::TakeProfit, 0));
         SendKind::Otoco
     } else {
         SendKind::Single
@@ -79,27 +82,23 @@ pub(super) fn entry_sent(
             trade.state = TradeState::EntryUnknown;
             trade.due_ms = Some(now + poll_delay(0, limits));
         }
-        SendOutcome::Rejected {
-            code: Some(204), ..
-        }
-        | SendOutcome::Ambiguous { .. } => {
+        SendOutcome::Duplicate | SendOutcome::Ambiguous { .. } => {
             trade.state = TradeState::EntryUnknown;
             trade.due_ms = Some(now + poll_delay(0, limits));
         }
-        SendOutcome::Rejected { code, message } => {
+        SendOutcome::Rejected { message } => {
             close(
                 view,
-                "entry_rejected",
+                Reason::EntryRejected,
                 now,
                 Some(Alert {
                     severity: Severity::Warning,
                     key: format!("entry-rejected-{}", view.trade.id),
                     text: format!(
-                        "entry rejected: {} {} {} ({}); no position was opened",
+                        "entry rejected: {} {} {} ({message}); no position was opened",
                         view.trade.symbol,
                         view.trade.side,
                         plain(view.trade.entry_quantity),
-                        error_text(*code, message)
                     ),
                 }),
                 actions,
@@ -116,7 +115,7 @@ pub(super) fn entry_looked(
     actions: &mut Vec<Action>,
 ) {
     view.trade.attempts += 1;
-    let entry = entry_order(view).clone();
+    let entry = entry_order(view);
     match (outcome, entry.status) {
         (LookOutcome::Found(_), OrderStatus::Venue(status)) if status.is_terminal() => {
             entry_finished(view, &entry, now, limits, actions)
@@ -150,12 +149,12 @@ pub(super) fn entry_finished(
     trade.fee_currency = entry.fee_currency.clone();
     if entry.cumulative_quantity.is_zero() {
         let reason = match entry.status {
-            OrderStatus::Venue(VenueStatus::Rejected) => "entry_rejected",
-            OrderStatus::Venue(VenueStatus::Expired) => "entry_expired",
-            _ => "entry_not_filled",
+            OrderStatus::Venue(VenueStatus::Rejected) => Reason::EntryRejected,
+            OrderStatus::Venue(VenueStatus::Expired) => Reason::EntryExpired,
+            _ => Reason::EntryNotFilled,
         };
         // OTOCO legs that never activated are cancelled and confirmed before the trade closes.
-        trade.close_reason = Some(reason.to_string());
+        trade.close_reason = Some(reason.as_str().to_string());
         trade.state = TradeState::Closing;
         trade.attempts = 0;
         return advance_clearing(view, now, limits, actions);
@@ -223,7 +222,7 @@ pub(super) fn retry_entry_cancel(
         view.trade.due_ms = Some(now + limits.poll_interval_ms);
     } else {
         let detail = "the entry stayed open after every cancel attempt".to_string();
-        halt(view, "entry_cancel_failed", &detail, now, actions);
+        halt(view, Reason::EntryCancelFailed, &detail, now, actions);
     }
 }
 
@@ -233,7 +232,7 @@ pub(super) fn entry_not_found(
     limits: &Limits,
     actions: &mut Vec<Action>,
 ) {
-    let entry = entry_order(view).clone();
+    let entry = entry_order(view);
     let sent_at = entry.sent_at_ms.unwrap_or(view.trade.created_ms);
     match entry.status {
         OrderStatus::Intent => {
@@ -248,7 +247,7 @@ pub(super) fn entry_not_found(
             if view.trade.mode == ProtectionMode::Otoco {
                 mark_not_placed(view, 0);
             }
-            close(view, "entry_not_placed", now, None, actions);
+            close(view, Reason::EntryNotPlaced, now, None, actions);
         }
         OrderStatus::Unknown => {
             view.trade.due_ms = Some(now + unknown_delay(view.trade.attempts, limits));
@@ -263,7 +262,7 @@ pub(super) fn entry_not_found(
             } else {
                 "the exchange acknowledged the entry but it was never found in order detail, open orders or history"
             };
-            halt(view, "entry_not_found", detail, now, actions);
+            halt(view, Reason::EntryNotFound, detail, now, actions);
         }
     }
 }
@@ -284,7 +283,7 @@ pub(super) fn entry_lookup_failed(
     };
     if spent {
         let detail = "the entry's state could not be read from the exchange";
-        halt(view, "entry_state_unknown", detail, now, actions);
+        halt(view, Reason::EntryStateUnknown, detail, now, actions);
     } else if unknown {
         view.trade.due_ms = Some(now + unknown_delay(view.trade.attempts, limits));
     } else {

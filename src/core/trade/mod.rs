@@ -24,15 +24,22 @@ use view::*;
 
 use rust_decimal::Decimal;
 
-use crate::core::domain::{Millis, OrderReport, VenueStatus};
-use crate::core::ids::Role;
+use crate::core::domain::{Millis, OrderReport, ProtectionMode, VenueStatus};
+use crate::core::ids::{GENERATION_MAX, Role, TRADE_ID_MAX, is_valid_epoch};
+use crate::core::normalize::plain;
 
-/// Advances one trade by one event. Never panics on bad venue data: a report that cannot be
-/// trusted is recorded and retried within the phase's bounds.
+/// Advances one trade by one event. Never panics on bad venue data or a stored trade that
+/// contradicts itself: a report that cannot be trusted is recorded and retried within the
+/// phase's bounds, an order that is not ours is never adopted, and an inconsistent trade halts
+/// with its breaker while every other trade goes on.
 pub fn step(view: &mut TradeView, event: Event, now: Millis, limits: &Limits) -> Vec<Action> {
     let mut actions = Vec::new();
     view.trade.updated_ms = now;
     if view.trade.state.is_terminal() {
+        return actions;
+    }
+    if let Err(problem) = check_consistent(view) {
+        halt(view, Reason::Inconsistent, &problem, now, &mut actions);
         return actions;
     }
     match event {
@@ -53,8 +60,32 @@ pub fn step(view: &mut TradeView, event: Event, now: Millis, limits: &Limits) ->
         Event::EntryBlocked { reason } => {
             on_entry_blocked(view, &reason, now, limits, &mut actions)
         }
+        Event::BreakerReset => on_breaker_reset(view, now),
     }
     actions
+}
+
+/// What every phase relies on: exactly one entry order, and ids that fit the exchange's limit.
+fn check_consistent(view: &TradeView) -> Result<(), String> {
+    let trade = &view.trade;
+    let entries = view
+        .orders
+        .iter()
+        .filter(|order| order.role == Role::Entry)
+        .count();
+    if entries != 1 {
+        return Err(format!("the trade has {entries} entry orders instead of 1"));
+    }
+    if !(1..=TRADE_ID_MAX).contains(&trade.id)
+        || trade.generation > GENERATION_MAX
+        || !is_valid_epoch(&trade.epoch)
+    {
+        return Err("the trade's id, generation or epoch is out of range".into());
+    }
+    if trade.filled_quantity < Decimal::ZERO || trade.fee < Decimal::ZERO {
+        return Err("negative filled quantity or fee".into());
+    }
+    Ok(())
 }
 
 fn on_due(view: &mut TradeView, now: Millis, limits: &Limits, actions: &mut Vec<Action>) {
@@ -66,7 +97,7 @@ fn on_due(view: &mut TradeView, now: Millis, limits: &Limits, actions: &mut Vec<
             let oid = entry_oid(view);
             actions.push(Action::Lookup { client_oid: oid });
         }
-        TradeState::Exiting => lookup_exit_or_send(view, actions),
+        TradeState::Exiting => advance_exit(view, now, limits, actions),
         TradeState::Protecting | TradeState::Closing => {
             advance_clearing(view, now, limits, actions)
         }
@@ -84,7 +115,21 @@ fn on_due(view: &mut TradeView, now: Millis, limits: &Limits, actions: &mut Vec<
                 start_protection_round(view, now, limits, actions);
             }
         }
+        TradeState::Recovering => resume(view, now, limits, actions),
         TradeState::Closed | TradeState::Halted => {}
+    }
+}
+
+/// The operator reset the breaker this trade opened: a recovering trade is theirs now.
+fn on_breaker_reset(view: &mut TradeView, now: Millis) {
+    if view.trade.state == TradeState::Recovering {
+        finish(
+            view,
+            TradeState::Halted,
+            Reason::OperatorReleased.as_str(),
+            now,
+        );
+        view.trade.recovering_since_ms = None;
     }
 }
 
@@ -135,32 +180,30 @@ fn apply_send_outcome(order: &mut Order, outcome: &SendOutcome) {
                 order.list_id = list_id.clone();
             }
         }
-        SendOutcome::Rejected { code, message } if known => {
+        SendOutcome::Rejected { message } if known => {
             order.last_error = Some(format!(
-                "repeated send rejected ({}); the order exists",
-                error_text(*code, message)
+                "repeated send rejected ({message}); the order exists"
             ));
         }
         SendOutcome::Ambiguous { message } if known => {
             order.last_error = Some(format!("repeated send unanswered: {message}"));
         }
-        SendOutcome::Rejected {
-            code: Some(204), ..
-        } => {
-            // Duplicate client_oid: an earlier attempt of this very intent exists. That is an
-            // acknowledgement: a later "not found" is a lagging read, never proof of absence.
-            order.status = OrderStatus::Sent;
+        SendOutcome::Duplicate => {
+            // An earlier attempt of this very intent exists. That is an acknowledgement: a
+            // later "not found" is a lagging read, never proof of absence.
+            if !known {
+                order.status = OrderStatus::Sent;
+            }
             order.last_error = Some("duplicate client_oid: earlier attempt exists".into());
         }
-        SendOutcome::Rejected { code, message } if order.status == OrderStatus::Unknown => {
+        SendOutcome::Rejected { message } if order.status == OrderStatus::Unknown => {
             order.last_error = Some(format!(
-                "repeated send rejected ({}); the first may exist",
-                error_text(*code, message)
+                "repeated send rejected ({message}); the first may exist"
             ));
         }
-        SendOutcome::Rejected { code, message } => {
+        SendOutcome::Rejected { message } => {
             order.status = OrderStatus::NotPlaced;
-            order.last_error = Some(error_text(*code, message));
+            order.last_error = Some(message.clone());
         }
         SendOutcome::Ambiguous { message } => {
             order.status = OrderStatus::Unknown;
@@ -177,16 +220,22 @@ fn on_looked(
     limits: &Limits,
     actions: &mut Vec<Action>,
 ) {
-    let Some(role) = find_order(view, oid).map(|order| order.role) else {
+    let Some(order) = find_order(view, oid).cloned() else {
         return;
     };
     if let LookOutcome::Found(report) = &outcome {
-        if let Err(problem) = apply_report(view, oid, report) {
-            let outcome = LookOutcome::Failed { message: problem };
-            return dispatch_look(view, role, oid, outcome, now, limits, actions);
+        match check_report(view, &order, report) {
+            Ok(()) => adopt_report(view, oid, report),
+            Err(Refusal::NotOurs(problem)) => {
+                return not_ours(view, &order, report, &problem, now, limits, actions);
+            }
+            Err(Refusal::Unusable(problem)) => {
+                let outcome = LookOutcome::Failed { message: problem };
+                return dispatch_look(view, order.role, oid, outcome, now, limits, actions);
+            }
         }
     }
-    dispatch_look(view, role, oid, outcome, now, limits, actions);
+    dispatch_look(view, order.role, oid, outcome, now, limits, actions);
 }
 
 fn dispatch_look(
@@ -207,21 +256,66 @@ fn dispatch_look(
     }
 }
 
-/// Copies a venue report into the order after checking it is about this order and sane.
-fn apply_report(view: &mut TradeView, oid: &str, report: &OrderReport) -> Result<(), String> {
-    if report.client_oid != oid {
-        return Err(format!(
-            "report for client_oid {} while looking up {oid}",
-            report.client_oid
+/// Why a report was not copied into its order.
+enum Refusal {
+    /// Another order carries this client_oid (an earlier database's): never adopted.
+    NotOurs(String),
+    /// The report is ours but cannot be trusted; it counts as a failed lookup.
+    Unusable(String),
+}
+
+/// A report is adopted only when it is about this very order: client_oid, symbol, side and
+/// quantity match the intent, and its figures are sane.
+fn check_report(view: &TradeView, order: &Order, report: &OrderReport) -> Result<(), Refusal> {
+    if report.client_oid != order.client_oid {
+        return Err(Refusal::Unusable(format!(
+            "report for client_oid {} while looking up {}",
+            report.client_oid, order.client_oid
+        )));
+    }
+    let mut problems = Vec::new();
+    if report.symbol != view.trade.symbol {
+        problems.push(format!(
+            "symbol {} instead of {}",
+            report.symbol, view.trade.symbol
         ));
     }
+    if report.side != order.side {
+        problems.push(format!("side {} instead of {}", report.side, order.side));
+    }
+    if report.quantity != order.quantity {
+        problems.push(format!(
+            "quantity {} instead of {}",
+            plain(report.quantity),
+            plain(order.quantity)
+        ));
+    }
+    if !problems.is_empty() {
+        return Err(Refusal::NotOurs(problems.join(", ")));
+    }
     if report.cumulative_quantity < Decimal::ZERO || report.cumulative_fee < Decimal::ZERO {
-        return Err("negative cumulative quantity or fee".into());
+        return Err(Refusal::Unusable(
+            "negative cumulative quantity or fee".into(),
+        ));
+    }
+    if report.cumulative_quantity > report.quantity {
+        return Err(Refusal::Unusable(
+            "cumulative quantity above the order's quantity".into(),
+        ));
     }
     if report.status == VenueStatus::Filled && report.cumulative_quantity.is_zero() {
-        return Err("status FILLED with cumulative_quantity 0 is not a fill".into());
+        return Err(Refusal::Unusable(
+            "status FILLED with cumulative_quantity 0 is not a fill".into(),
+        ));
     }
-    let order = find_order_mut(view, oid).expect("caller checked the order exists");
+    Ok(())
+}
+
+/// Copies a checked venue report into its order.
+fn adopt_report(view: &mut TradeView, oid: &str, report: &OrderReport) {
+    let Some(order) = find_order_mut(view, oid) else {
+        return;
+    };
     order.status = OrderStatus::Venue(report.status);
     order.order_id = Some(report.order_id.clone());
     if report.list_id.is_some() {
@@ -232,7 +326,50 @@ fn apply_report(view: &mut TradeView, oid: &str, report: &OrderReport) -> Result
     order.fee = report.cumulative_fee;
     order.fee_currency = Some(report.fee_currency.clone());
     order.last_error = None;
-    Ok(())
+}
+
+/// Another order holds this order's client_oid, so the exchange never accepted ours under it
+/// (it refuses a duplicate client_oid). It is never adopted, cancelled or counted: CRITICAL
+/// alert and breaker. An entry under a taken id never existed; a protective leg or an exit
+/// is made again under the next generation's id.
+#[allow(clippy::too_many_arguments)]
+fn not_ours(
+    view: &mut TradeView,
+    order: &Order,
+    report: &OrderReport,
+    problem: &str,
+    now: Millis,
+    limits: &Limits,
+    actions: &mut Vec<Action>,
+) {
+    let detail = format!(
+        "order {} (order_id {}) on the exchange carries this trade's client_oid {} but is not its {}: {problem}; it is not fillguard's and is left alone",
+        report.symbol, report.order_id, order.client_oid, order.role
+    );
+    if let Some(ours) = find_order_mut(view, &order.client_oid) {
+        ours.status = OrderStatus::NotPlaced;
+        ours.last_error = Some(format!("client_oid taken by another order: {problem}"));
+    }
+    if order.role == Role::Entry {
+        if view.trade.mode == ProtectionMode::Otoco {
+            mark_not_placed(view, 0);
+        }
+        return halt(view, Reason::IdentityMismatch, &detail, now, actions);
+    }
+    let text = alert_text(
+        view,
+        Reason::IdentityMismatch.as_str(),
+        &detail,
+        true,
+        "check the account for orders of an earlier fillguard database, then `fillguard breaker reset SYMBOL`",
+    );
+    actions.push(Action::Alert(Alert {
+        severity: Severity::Critical,
+        key: format!("identity-{}", order.client_oid),
+        text,
+    }));
+    trip_breaker(view, Reason::IdentityMismatch, actions);
+    view.trade.due_ms = Some(now + POLL_FIRST_DELAY_MS.min(limits.poll_interval_ms));
 }
 
 fn on_cancelled(
@@ -248,9 +385,10 @@ fn on_cancelled(
     let role = find_order(view, oid).map(|order| order.role);
     let clearing = matches!(
         view.trade.state,
-        TradeState::Protecting | TradeState::Closing
+        TradeState::Protecting | TradeState::Closing | TradeState::Exiting
     );
     if clearing && role.is_some_and(Role::is_protective) {
+        // Whatever the cancel said, only a read-back proves the leg is gone.
         actions.push(Action::Lookup {
             client_oid: oid.to_string(),
         });
@@ -282,12 +420,74 @@ fn on_market(
             view.trade.due_ms = Some(now + limits.poll_interval_ms);
             if view.trade.protect_attempts >= limits.protect_attempts_max {
                 let detail = format!("market data for sizing protection unavailable: {message}");
-                failsafe(view, "protection_failed", &detail, now, limits, actions);
+                failsafe(
+                    view,
+                    Reason::ProtectionFailed,
+                    &detail,
+                    now,
+                    limits,
+                    actions,
+                );
             }
             return;
         }
     };
     place_protection(view, &market, now, limits, actions);
+}
+
+/// Whether every leg of the current generation may still rest, so a read-back may find the
+/// position protected. A mismatched leg is never read back into protection: it is cleared.
+fn legs_may_stand(view: &TradeView, reason: Option<Reason>) -> bool {
+    let legs = protective_orders(view, view.trade.generation);
+    !view.trade.filled_quantity.is_zero()
+        && !legs.is_empty()
+        && legs.iter().all(|leg| leg.status.is_live())
+        && reason != Some(Reason::ProtectionMismatch)
+}
+
+/// A recovering trade is due: resolve it again with fresh budgets, from the phase its orders
+/// call for. An exit that may exist is resolved first; then an entry whose state is unknown;
+/// then the position is protected (or flattened when the halt was the failsafe's exit). An
+/// attempt that fails comes back here through `halt`, later each time.
+fn resume(view: &mut TradeView, now: Millis, limits: &Limits, actions: &mut Vec<Action>) {
+    let trade = &mut view.trade;
+    trade.recovering_since_ms.get_or_insert(now);
+    trade.attempts = 0;
+    trade.protect_attempts = 0;
+    trade.reprotects = 0;
+    trade.phase_started_ms = now;
+    let reason = trade.close_reason.as_deref().and_then(Reason::parse);
+    let exit_live = latest_exit(view).is_some_and(|exit| exit.status.is_live());
+    if exit_live || reason.is_some_and(Reason::is_exit_halt) {
+        return begin_exit(view, now, limits, actions);
+    }
+    let entry = entry_order(view);
+    match entry.status {
+        OrderStatus::Venue(status) if status.is_terminal() => {
+            if legs_may_stand(view, reason) {
+                // Protection may be in place: read it back before anything is cancelled.
+                return enter_verifying(view, now, limits);
+            }
+            return entry_finished(view, &entry, now, limits, actions);
+        }
+        OrderStatus::NotPlaced => {
+            return close(view, Reason::EntryNotPlaced, now, None, actions);
+        }
+        OrderStatus::Intent | OrderStatus::Unknown => {
+            // Never re-sent from here: an intent may have reached the exchange.
+            if let Some(order) = find_order_mut(view, &entry.client_oid) {
+                order.status = OrderStatus::Unknown;
+                order.sent_at_ms.get_or_insert(now);
+            }
+            view.trade.state = TradeState::EntryUnknown;
+        }
+        OrderStatus::Sent | OrderStatus::Venue(_) => {
+            view.trade.state = TradeState::AwaitingFill;
+        }
+    }
+    actions.push(Action::Lookup {
+        client_oid: entry.client_oid,
+    });
 }
 
 #[cfg(test)]

@@ -6,13 +6,14 @@ use rust_decimal::Decimal;
 use crate::core::domain::{Millis, OrderReport, ProtectionMode, Side};
 use crate::core::ids::Role;
 use crate::core::normalize::{
-    check_minimums, floor_to_tick, plain, protect_quantity, protective_prices, stop_already_crossed,
+    check_minimums, plain, protect_quantity, protective_prices, stop_already_crossed,
 };
 
 use super::failsafe::*;
 use super::types::*;
 use super::view::*;
 use super::window::*;
+
 /// Begins a protection round: fetch what sizing needs. Bounded by `protect_attempts_max`.
 pub(super) fn start_protection_round(
     view: &mut TradeView,
@@ -26,7 +27,14 @@ pub(super) fn start_protection_round(
             "protection could not be placed after {} attempts",
             trade.protect_attempts
         );
-        return failsafe(view, "protection_failed", &detail, now, limits, actions);
+        return failsafe(
+            view,
+            Reason::ProtectionFailed,
+            &detail,
+            now,
+            limits,
+            actions,
+        );
     }
     trade.state = TradeState::Protecting;
     trade.attempts = 0;
@@ -43,17 +51,17 @@ pub(super) fn advance_clearing(
     limits: &Limits,
     actions: &mut Vec<Action>,
 ) {
-    let live: Vec<Order> = view
-        .orders
-        .iter()
-        .filter(|order| order.role.is_protective() && order.status.is_live())
-        .cloned()
-        .collect();
+    let live = live_legs(view);
     if live.is_empty() {
         view.trade.due_ms = Some(now + limits.poll_interval_ms);
         if view.trade.state == TradeState::Closing {
-            let reason = view.trade.close_reason.clone().unwrap_or_default();
-            return close(view, &reason, now, None, actions);
+            let reason = view
+                .trade
+                .close_reason
+                .as_deref()
+                .and_then(Reason::parse)
+                .unwrap_or(Reason::ProtectionFilled);
+            return close(view, reason, now, None, actions);
         }
         if let Some(reason) = closed_by_protection(view) {
             // The legs were read in an order that looked like a cancel, but they sold it all.
@@ -69,66 +77,10 @@ pub(super) fn advance_clearing(
             "protective orders {} could not be cancelled or resolved",
             oids.join(", ")
         );
-        return halt(view, "protection_stuck", &detail, now, actions);
+        return halt(view, Reason::ProtectionStuck, &detail, now, actions);
     }
-    for order in &live {
-        let acknowledged = order.order_id.is_some() || order.list_id.is_some();
-        let action = if acknowledged && order.status != OrderStatus::Unknown {
-            Action::Cancel {
-                client_oid: order.client_oid.clone(),
-            }
-        } else {
-            Action::Lookup {
-                client_oid: order.client_oid.clone(),
-            }
-        };
-        actions.push(action);
-    }
+    actions.extend(clearing_actions(&live));
     view.trade.due_ms = Some(now + poll_delay(view.trade.attempts, limits));
-}
-
-/// When protective orders have sold (or bought back) the whole position, the leg that did most.
-pub(super) fn closed_by_protection(view: &TradeView) -> Option<&'static str> {
-    let remaining = floor_to_tick(open_quantity(view), view.trade.quantity_tick);
-    if !remaining.is_zero() {
-        return None;
-    }
-    view.orders
-        .iter()
-        .filter(|order| order.role.is_protective() && !order.cumulative_quantity.is_zero())
-        .max_by_key(|order| order.cumulative_quantity)
-        .map(|order| match order.role {
-            Role::StopLoss => "stop_loss_filled",
-            _ => "take_profit_filled",
-        })
-}
-
-/// A leg being cleared is not found anywhere. An unacknowledged one past the nonce window never
-/// existed; an acknowledged one that vanished is taken as gone after the poll budget.
-pub(super) fn resolve_missing_leg(
-    view: &mut TradeView,
-    order: &Order,
-    now: Millis,
-    limits: &Limits,
-) {
-    let sent_at = order.sent_at_ms.unwrap_or(view.trade.phase_started_ms);
-    let gone = match order.status {
-        OrderStatus::Unknown | OrderStatus::Intent => {
-            unknown_window_passed(sent_at, now, limits) || order.sent_at_ms.is_none()
-        }
-        // Acknowledged but never seen: right after the ack the exchange may not show it yet.
-        OrderStatus::Sent => {
-            view.trade.attempts >= CANCEL_ATTEMPTS_MAX
-                && unknown_window_passed(sent_at, now, limits)
-        }
-        _ => view.trade.attempts >= CANCEL_ATTEMPTS_MAX,
-    };
-    if gone {
-        if let Some(leg) = find_order_mut(view, &order.client_oid) {
-            leg.status = OrderStatus::NotPlaced;
-            leg.last_error = Some("not found on the exchange".into());
-        }
-    }
 }
 
 pub(super) fn place_protection(
@@ -156,7 +108,7 @@ pub(super) fn place_protection(
     );
     if let Err(problem) = check_minimums(instrument, quantity, &[stop, profit]) {
         let detail = format!("unprotectable: {problem}");
-        return failsafe(view, "unprotectable", &detail, now, limits, actions);
+        return failsafe(view, Reason::Unprotectable, &detail, now, limits, actions);
     }
     if stop_already_crossed(trade.side, stop, market.last_price) {
         let detail = format!(
@@ -164,7 +116,11 @@ pub(super) fn place_protection(
             plain(stop),
             plain(market.last_price)
         );
-        return failsafe(view, "stop_crossed", &detail, now, limits, actions);
+        return failsafe(view, Reason::StopCrossed, &detail, now, limits, actions);
+    }
+    let target_crossed = target_already_crossed(trade.side, profit, market.last_price);
+    if target_crossed && exit_configured(limits) {
+        return take_crossed_profit(view, profit, market.last_price, now, limits, actions);
     }
     let trade = &mut view.trade;
     trade.generation += 1;
@@ -173,11 +129,19 @@ pub(super) fn place_protection(
     trade.take_profit_price = Some(profit);
     let generation = trade.generation;
     let (stop_order, profit_order) = protective_intents(view, generation, quantity, stop, profit);
-    let oids = vec![
-        stop_order.client_oid.clone(),
-        profit_order.client_oid.clone(),
-    ];
-    for mut order in [stop_order, profit_order] {
+    let mut legs = vec![stop_order];
+    if target_crossed {
+        // The target is behind the price: a take-profit would be refused or fill at once.
+        actions.push(Action::Alert(target_skipped_alert(
+            view,
+            profit,
+            market.last_price,
+        )));
+    } else {
+        legs.push(profit_order);
+    }
+    let oids: Vec<String> = legs.iter().map(|leg| leg.client_oid.clone()).collect();
+    for mut order in legs {
         mark_sending(&mut order, now);
         view.orders.push(order);
     }
@@ -185,7 +149,7 @@ pub(super) fn place_protection(
     view.trade.attempts = 0;
     view.trade.phase_started_ms = now;
     view.trade.due_ms = Some(now + limits.poll_interval_ms);
-    if view.trade.mode == ProtectionMode::Separate {
+    if view.trade.mode == ProtectionMode::Separate || oids.len() == 1 {
         for oid in oids {
             actions.push(Action::Send {
                 kind: SendKind::Single,
@@ -214,13 +178,19 @@ pub(super) fn protection_sent(
         .filter_map(|oid| find_order(view, oid))
         .any(|order| order.status != OrderStatus::NotPlaced);
     match outcome {
-        SendOutcome::Rejected { code, message } if *code != Some(204) && !repeated => {
+        SendOutcome::Rejected { message } if !repeated => {
             view.trade.protect_attempts += 1;
-            let text = error_text(*code, message);
             // A half-placed separate pair is cancelled by the next round's clearing step.
             if view.trade.protect_attempts >= limits.protect_attempts_max {
-                let detail = format!("protective order rejected: {text}");
-                return failsafe(view, "protection_rejected", &detail, now, limits, actions);
+                let detail = format!("protective order rejected: {message}");
+                return failsafe(
+                    view,
+                    Reason::ProtectionRejected,
+                    &detail,
+                    now,
+                    limits,
+                    actions,
+                );
             }
             view.trade.state = TradeState::Protecting;
             view.trade.due_ms = Some(now + poll_delay(view.trade.protect_attempts, limits));
@@ -252,10 +222,18 @@ pub(super) fn protective_looked(
     };
     if matches!(
         view.trade.state,
-        TradeState::Protecting | TradeState::Closing
+        TradeState::Protecting | TradeState::Closing | TradeState::Exiting
     ) {
         if *outcome == LookOutcome::NotFound {
             resolve_missing_leg(view, &order, now, limits);
+        }
+        // The next round waits for the trade's deadline while legs remain, so one answer
+        // never fans out into a new request per leg.
+        if !live_legs(view).is_empty() {
+            return;
+        }
+        if view.trade.state == TradeState::Exiting {
+            return advance_exit(view, now, limits, actions);
         }
         return advance_clearing(view, now, limits, actions);
     }
@@ -267,7 +245,14 @@ pub(super) fn protective_looked(
             if !order.verified {
                 if let Err(mismatch) = verify_leg(&order, report) {
                     let detail = format!("protective order {oid} does not match: {mismatch}");
-                    return failsafe(view, "protection_mismatch", &detail, now, limits, actions);
+                    return failsafe(
+                        view,
+                        Reason::ProtectionMismatch,
+                        &detail,
+                        now,
+                        limits,
+                        actions,
+                    );
                 }
                 if let Some(leg) = find_order_mut(view, oid) {
                     leg.verified = true;
@@ -338,18 +323,20 @@ pub(super) fn settle_protection(
             .filter(|leg| !leg.cumulative_quantity.is_zero())
             .max_by_key(|leg| leg.cumulative_quantity)
             .map(|leg| match leg.role {
-                Role::StopLoss => "stop_loss_filled",
-                _ => "take_profit_filled",
+                Role::StopLoss => Reason::StopLossFilled,
+                _ => Reason::TakeProfitFilled,
             })
-            .unwrap_or("protection_filled");
-        view.trade.close_reason = Some(reason.to_string());
+            .unwrap_or(Reason::ProtectionFilled);
+        view.trade.close_reason = Some(reason.as_str().to_string());
         view.trade.state = TradeState::Closing;
         view.trade.attempts = 0;
         return advance_clearing(view, now, limits, actions);
     }
-    let leg_ended = legs
-        .iter()
-        .any(|leg| matches!(leg.status, OrderStatus::Venue(status) if status.is_terminal()));
+    // A leg that ended, or one whose client_oid turned out to be another order's.
+    let leg_ended = legs.iter().any(|leg| {
+        leg.status == OrderStatus::NotPlaced
+            || matches!(leg.status, OrderStatus::Venue(status) if status.is_terminal())
+    });
     if leg_ended {
         return reprotect(view, now, limits, actions);
     }
@@ -358,6 +345,7 @@ pub(super) fn settle_protection(
         view.trade.state = TradeState::Protected;
         view.trade.protected_at_ms.get_or_insert(now);
         view.trade.protect_attempts = 0;
+        resolved(view, actions);
     }
     if view.trade.state == TradeState::Protected {
         view.trade.due_ms = Some(now + limits.watch_interval_ms);
@@ -379,7 +367,14 @@ pub(super) fn reprotect(
             "protection ended outside fillguard {} times; no more re-protection",
             view.trade.reprotects
         );
-        return failsafe(view, "reprotect_exhausted", &detail, now, limits, actions);
+        return failsafe(
+            view,
+            Reason::ReprotectExhausted,
+            &detail,
+            now,
+            limits,
+            actions,
+        );
     }
     view.trade.reprotects += 1;
     view.trade.protect_attempts = 0;
@@ -432,6 +427,8 @@ pub(super) fn resend_generation(view: &mut TradeView, now: Millis, actions: &mut
     }
     let kind = match view.trade.mode {
         ProtectionMode::Separate => SendKind::Single,
+        // A generation of one leg: the stop alone, its target skipped.
+        _ if protective_orders(view, generation).len() == 1 => SendKind::Single,
         _ => SendKind::Oco,
     };
     if kind == SendKind::Single {
@@ -462,7 +459,71 @@ pub(super) fn count_verify_attempt(
     view.trade.attempts += 1;
     if view.trade.attempts >= VERIFY_ATTEMPTS_MAX {
         let detail = "protective orders could not be read back and verified".to_string();
-        return failsafe(view, "protection_unverified", &detail, now, limits, actions);
+        return failsafe(
+            view,
+            Reason::ProtectionUnverified,
+            &detail,
+            now,
+            limits,
+            actions,
+        );
     }
     view.trade.due_ms = Some(now + poll_delay(view.trade.attempts, limits));
+}
+
+/// Whether the last price has already passed the take-profit target, so a take-profit order
+/// would be refused (a trigger on the wrong side) or fill at once.
+fn target_already_crossed(side: Side, target: Decimal, last_price: Decimal) -> bool {
+    match side {
+        Side::Buy => last_price >= target,
+        Side::Sell => last_price <= target,
+    }
+}
+
+/// The target was passed while the entry was polled or the agent was down: with exits
+/// configured, the profit is taken at market (after the usual confirmation that no leg rests).
+fn take_crossed_profit(
+    view: &mut TradeView,
+    target: Decimal,
+    last_price: Decimal,
+    now: Millis,
+    limits: &Limits,
+    actions: &mut Vec<Action>,
+) {
+    let trade = &view.trade;
+    let text = format!(
+        "TAKE-PROFIT PASSED {} trade {} {} filled {} at {}: the target {} is behind the last price {}; taking the profit at market (failsafe.flatten)",
+        trade.symbol,
+        trade.id,
+        trade.side,
+        plain(trade.filled_quantity),
+        plain(trade.avg_price),
+        plain(target),
+        plain(last_price)
+    );
+    actions.push(Action::Alert(Alert {
+        severity: Severity::Warning,
+        key: format!("target-passed-{}", trade.id),
+        text,
+    }));
+    view.trade.close_reason = Some(Reason::TakeProfitCrossed.as_str().to_string());
+    begin_exit(view, now, limits, actions);
+}
+
+fn target_skipped_alert(view: &TradeView, target: Decimal, last_price: Decimal) -> Alert {
+    let trade = &view.trade;
+    Alert {
+        severity: Severity::Warning,
+        key: format!("target-skipped-{}-{}", trade.id, trade.generation),
+        text: format!(
+            "TAKE-PROFIT SKIPPED {} trade {} {} filled {} at {}: the target {} is behind the last price {}; the stop-loss is placed alone. Operator: close the position by hand to take the profit, or leave it to the stop",
+            trade.symbol,
+            trade.id,
+            trade.side,
+            plain(trade.filled_quantity),
+            plain(trade.avg_price),
+            plain(target),
+            plain(last_price)
+        ),
+    }
 }

@@ -26,13 +26,19 @@ pub enum TradeState {
     Verifying,
     /// Stop-loss and take-profit are live and verified; watching them.
     Protected,
-    /// Failsafe market exit of the unprotected quantity in flight.
+    /// Failsafe: confirming every protective leg that may exist is gone, then the market exit
+    /// of the net open position.
     Exiting,
     /// A protective leg closed the position; cancelling and confirming the remaining legs.
     Closing,
     Closed,
     /// Left for the operator: breaker open, CRITICAL alert sent.
     Halted,
+    /// Halted while a position may exist unresolved or unprotected (exchange unreachable,
+    /// lookups failing, protection refused): breaker open, CRITICAL alert sent, and re-resolved
+    /// at a slow, bounded cadence until it is protected, closed, or the operator resets the
+    /// breaker. Not terminal.
+    Recovering,
 }
 
 impl TradeState {
@@ -49,6 +55,7 @@ impl TradeState {
             TradeState::Closing => "CLOSING",
             TradeState::Closed => "CLOSED",
             TradeState::Halted => "HALTED",
+            TradeState::Recovering => "RECOVERING",
         }
     }
 
@@ -56,7 +63,7 @@ impl TradeState {
         matches!(self, TradeState::Closed | TradeState::Halted)
     }
 
-    pub const ALL: [TradeState; 11] = [
+    pub const ALL: [TradeState; 12] = [
         TradeState::EntryPending,
         TradeState::EntryUnknown,
         TradeState::AwaitingFill,
@@ -68,6 +75,7 @@ impl TradeState {
         TradeState::Closing,
         TradeState::Closed,
         TradeState::Halted,
+        TradeState::Recovering,
     ];
 
     pub fn parse(text: &str) -> Option<TradeState> {
@@ -182,6 +190,14 @@ pub struct Trade {
     pub filled_at_ms: Option<Millis>,
     pub protected_at_ms: Option<Millis>,
     pub close_reason: Option<String>,
+    /// The random token of the database that created the trade, carried by every client_oid
+    /// (empty for trades of databases older than epochs: their ids keep the old form).
+    pub epoch: String,
+    /// Set while the trade is halted with a position that may exist unprotected, and during
+    /// each attempt to resolve it; cleared when it is resolved.
+    pub recovering_since_ms: Option<Millis>,
+    /// This trade opened its symbol's breaker: a reset by the operator ends its recovery.
+    pub breaker_tripped: bool,
     pub created_ms: Millis,
     pub updated_ms: Millis,
 }
@@ -235,6 +251,9 @@ pub enum Event {
     /// The entry was about to be (re)sent but new entries are blocked (breaker open), and a
     /// lookup showed the exchange does not have it.
     EntryBlocked { reason: String },
+    /// The breaker this trade opened was reset by the operator: a recovering trade is left to
+    /// them.
+    BreakerReset,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -243,8 +262,12 @@ pub enum SendOutcome {
         order_id: Option<String>,
         list_id: Option<String>,
     },
-    /// The exchange refused the request; nothing was created.
-    Rejected { code: Option<i64>, message: String },
+    /// The exchange already has an order with this client_oid: an earlier attempt of the same
+    /// intent exists.
+    Duplicate,
+    /// The exchange refused the request; nothing was created. `message` keeps the exchange's
+    /// own code and text for alerts.
+    Rejected { message: String },
     /// The request may have taken effect.
     Ambiguous { message: String },
 }
@@ -329,4 +352,143 @@ pub enum Action {
         symbol: String,
         reason: String,
     },
+}
+
+/// Why a trade ended, halted or is recovering. Stored as its text (`as_str`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    EntryBlocked,
+    EntryRejected,
+    EntryExpired,
+    EntryNotFilled,
+    EntryNotPlaced,
+    EntryCancelFailed,
+    EntryNotFound,
+    EntryStateUnknown,
+    /// A report under this trade's client_oid is not the order it intended (another
+    /// database's order): never adopted.
+    IdentityMismatch,
+    /// The stored trade contradicts itself (a hand-edited row, an impossible report).
+    Inconsistent,
+    ProtectionFailed,
+    ProtectionRejected,
+    ProtectionMismatch,
+    ProtectionUnverified,
+    ProtectionStuck,
+    ReprotectExhausted,
+    Unprotectable,
+    StopCrossed,
+    TakeProfitCrossed,
+    StopLossFilled,
+    TakeProfitFilled,
+    ProtectionFilled,
+    FlattenBlocked,
+    FlattenFailed,
+    FlattenIncomplete,
+    FlattenUnconfirmed,
+    OperatorReleased,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::EntryBlocked => "entry_blocked",
+            Reason::EntryRejected => "entry_rejected",
+            Reason::EntryExpired => "entry_expired",
+            Reason::EntryNotFilled => "entry_not_filled",
+            Reason::EntryNotPlaced => "entry_not_placed",
+            Reason::EntryCancelFailed => "entry_cancel_failed",
+            Reason::EntryNotFound => "entry_not_found",
+            Reason::EntryStateUnknown => "entry_state_unknown",
+            Reason::IdentityMismatch => "identity_mismatch",
+            Reason::Inconsistent => "inconsistent_trade",
+            Reason::ProtectionFailed => "protection_failed",
+            Reason::ProtectionRejected => "protection_rejected",
+            Reason::ProtectionMismatch => "protection_mismatch",
+            Reason::ProtectionUnverified => "protection_unverified",
+            Reason::ProtectionStuck => "protection_stuck",
+            Reason::ReprotectExhausted => "reprotect_exhausted",
+            Reason::Unprotectable => "unprotectable",
+            Reason::StopCrossed => "stop_crossed",
+            Reason::TakeProfitCrossed => "take_profit_crossed",
+            Reason::StopLossFilled => "stop_loss_filled",
+            Reason::TakeProfitFilled => "take_profit_filled",
+            Reason::ProtectionFilled => "protection_filled",
+            Reason::FlattenBlocked => "flatten_blocked",
+            Reason::FlattenFailed => "flatten_failed",
+            Reason::FlattenIncomplete => "flatten_incomplete",
+            Reason::FlattenUnconfirmed => "flatten_unconfirmed",
+            Reason::OperatorReleased => "operator_released",
+        }
+    }
+
+    /// Halts that end the trade for good: no position can exist (an order that is not ours,
+    /// a row that cannot be trusted), or one the documented way (a stop already crossed,
+    /// a position too small to protect), which the operator settles. Every other halt keeps
+    /// the trade recovering.
+    pub fn is_final_halt(self) -> bool {
+        matches!(
+            self,
+            Reason::StopCrossed
+                | Reason::Unprotectable
+                | Reason::IdentityMismatch
+                | Reason::Inconsistent
+                | Reason::OperatorReleased
+        )
+    }
+
+    /// Halts of the failsafe's exit: a recovery resumes the exit, not protection.
+    pub fn is_exit_halt(self) -> bool {
+        matches!(
+            self,
+            Reason::FlattenBlocked
+                | Reason::FlattenFailed
+                | Reason::FlattenIncomplete
+                | Reason::FlattenUnconfirmed
+        )
+    }
+
+    pub const ALL: [Reason; 27] = [
+        Reason::EntryBlocked,
+        Reason::EntryRejected,
+        Reason::EntryExpired,
+        Reason::EntryNotFilled,
+        Reason::EntryNotPlaced,
+        Reason::EntryCancelFailed,
+        Reason::EntryNotFound,
+        Reason::EntryStateUnknown,
+        Reason::IdentityMismatch,
+        Reason::Inconsistent,
+        Reason::ProtectionFailed,
+        Reason::ProtectionRejected,
+        Reason::ProtectionMismatch,
+        Reason::ProtectionUnverified,
+        Reason::ProtectionStuck,
+        Reason::ReprotectExhausted,
+        Reason::Unprotectable,
+        Reason::StopCrossed,
+        Reason::TakeProfitCrossed,
+        Reason::StopLossFilled,
+        Reason::TakeProfitFilled,
+        Reason::ProtectionFilled,
+        Reason::FlattenBlocked,
+        Reason::FlattenFailed,
+        Reason::FlattenIncomplete,
+        Reason::FlattenUnconfirmed,
+        Reason::OperatorReleased,
+    ];
+
+    /// The reason a stored text starts with (`flattened after X` gives X).
+    pub fn parse(text: &str) -> Option<Reason> {
+        let text = text.strip_prefix("flattened after ").unwrap_or(text);
+        Reason::ALL
+            .into_iter()
+            .find(|reason| reason.as_str() == text)
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }

@@ -5,9 +5,11 @@ use rust_decimal::Decimal;
 
 use crate::core::domain::{Millis, OrderType, ProtectionMode, Side};
 use crate::core::ids::{Role, client_oid};
-use crate::core::normalize::plain;
+use crate::core::normalize::{floor_to_tick, plain};
 
 use super::types::*;
+use super::window::*;
+
 /// Records that an order is about to be sent. An intent that was already decided once may have
 /// reached the exchange before a crash: it is `Unknown` from now on, so that a rejection of the
 /// repeated send (which says nothing about the first) is resolved by lookup, never taken as
@@ -22,13 +24,6 @@ pub(super) fn mark_sending(order: &mut Order, now: Millis) {
         order.status = OrderStatus::Unknown;
     }
     order.sent_at_ms = Some(now);
-}
-
-pub(super) fn error_text(code: Option<i64>, message: &str) -> String {
-    match code {
-        Some(code) => format!("code {code}: {message}"),
-        None => message.to_string(),
-    }
 }
 
 /// The quantity still held by this trade: protected quantity (or fill) less what protective
@@ -65,6 +60,7 @@ pub fn protective_intents(
     let trade = &view.trade;
     let exit_side = trade.side.opposite();
     let stop_order = new_order(
+        &trade.epoch,
         trade.id,
         Role::StopLoss,
         generation,
@@ -76,6 +72,7 @@ pub fn protective_intents(
     );
     let profit_order = if trade.mode == ProtectionMode::Oco {
         new_order(
+            &trade.epoch,
             trade.id,
             Role::TakeProfit,
             generation,
@@ -87,6 +84,7 @@ pub fn protective_intents(
         )
     } else {
         new_order(
+            &trade.epoch,
             trade.id,
             Role::TakeProfit,
             generation,
@@ -102,6 +100,7 @@ pub fn protective_intents(
 
 #[allow(clippy::too_many_arguments)]
 pub fn new_order(
+    epoch: &str,
     trade_id: i64,
     role: Role,
     generation: u32,
@@ -112,7 +111,7 @@ pub fn new_order(
     trigger_price: Option<Decimal>,
 ) -> Order {
     Order {
-        client_oid: client_oid(trade_id, role, generation),
+        client_oid: client_oid(epoch, trade_id, role, generation),
         role,
         generation,
         side,
@@ -175,30 +174,129 @@ pub(super) fn alert_text(
     )
 }
 
+/// Halts the trade: CRITICAL alert with every order id and the symbol's breaker. A halt that
+/// may leave a position unresolved or unprotected keeps the trade `Recovering`: it is resolved
+/// again at a slow cadence (`recovery_delay`) until protected or closed; only the documented
+/// final halts (`Reason::is_final_halt`) end it.
 pub(super) fn halt(
     view: &mut TradeView,
-    reason: &str,
+    reason: Reason,
     detail: &str,
     now: Millis,
     actions: &mut Vec<Action>,
 ) {
-    let operator_action = "check the order on the exchange, settle the position by hand, then `fillguard breaker reset SYMBOL`";
-    let text = alert_text(view, reason, detail, true, operator_action);
+    let recovering = !reason.is_final_halt();
+    let operator_action = if recovering {
+        "fillguard keeps resolving this trade every few minutes and protects (or flattens) the position once the exchange shows it; to take over instead, settle the position by hand, then `fillguard breaker reset SYMBOL`"
+    } else {
+        "check the order on the exchange, settle the position by hand, then `fillguard breaker reset SYMBOL`"
+    };
+    let text = alert_text(view, reason.as_str(), detail, true, operator_action);
     actions.push(Action::Alert(Alert {
         severity: Severity::Critical,
         key: format!("halt-{}-{reason}", view.trade.id),
         text,
     }));
+    trip_breaker(view, reason, actions);
+    if recovering {
+        return watch(view, reason, now, actions);
+    }
+    finish(view, TradeState::Halted, reason.as_str(), now);
+    view.trade.recovering_since_ms = None;
+}
+
+pub(super) fn trip_breaker(view: &mut TradeView, reason: Reason, actions: &mut Vec<Action>) {
+    view.trade.breaker_tripped = true;
     actions.push(Action::TripBreaker {
         symbol: view.trade.symbol.clone(),
-        reason: reason.to_string(),
+        reason: reason.as_str().to_string(),
     });
-    finish(view, TradeState::Halted, reason, now);
+}
+
+/// The first retry of a recovering trade comes this soon; later ones a quarter of the time
+/// it has been recovering, up to `RECOVERY_DELAY_MAX_MS`.
+pub const RECOVERY_DELAY_MIN_MS: Millis = 10_000;
+pub const RECOVERY_DELAY_MAX_MS: Millis = 300_000;
+const _: () = assert!(RECOVERY_DELAY_MIN_MS <= RECOVERY_DELAY_MAX_MS);
+
+pub(super) fn recovery_delay(since: Millis, now: Millis) -> Millis {
+    ((now - since) / 4).clamp(RECOVERY_DELAY_MIN_MS, RECOVERY_DELAY_MAX_MS)
+}
+
+/// Puts the trade in `Recovering` (or back into it after an attempt that did not resolve it).
+/// After an attempt that saw the position but could not protect it, the operator is told once
+/// that it is still unprotected.
+pub(super) fn watch(view: &mut TradeView, reason: Reason, now: Millis, actions: &mut Vec<Action>) {
+    let trade = &mut view.trade;
+    let since = *trade.recovering_since_ms.get_or_insert(now);
+    let retried = since < now;
+    trade.state = TradeState::Recovering;
+    trade.close_reason = Some(reason.as_str().to_string());
+    trade.attempts = 0;
+    trade.phase_started_ms = now;
+    trade.due_ms = Some(now + recovery_delay(since, now));
+    if retried && !trade.filled_quantity.is_zero() {
+        let text = format!(
+            "STILL UNPROTECTED {} trade {} {} filled {}: the position is visible but could not be protected yet ({reason}); fillguard keeps trying every few minutes. Breaker for {} stays OPEN",
+            trade.symbol,
+            trade.id,
+            trade.side,
+            plain(trade.filled_quantity),
+            trade.symbol
+        );
+        actions.push(Action::Alert(Alert {
+            severity: Severity::Critical,
+            key: format!("unprotected-{}", trade.id),
+            text,
+        }));
+    }
+}
+
+/// A recovering trade reached protection or a close: the operator learns what happened.
+pub(super) fn resolved(view: &mut TradeView, actions: &mut Vec<Action>) {
+    if view.trade.recovering_since_ms.take().is_none() {
+        return;
+    }
+    let trade = &view.trade;
+    let outcome = if trade.state == TradeState::Protected {
+        let legs: Vec<String> = protective_orders(view, trade.generation)
+            .iter()
+            .map(|leg| {
+                format!(
+                    "{} order_id={} client_oid={}",
+                    leg.role,
+                    leg.order_id.as_deref().unwrap_or("-"),
+                    leg.client_oid
+                )
+            })
+            .collect();
+        format!("protected by [{}]", legs.join("; "))
+    } else {
+        format!(
+            "{} ({})",
+            trade.state.as_str(),
+            trade.close_reason.as_deref().unwrap_or("no reason")
+        )
+    };
+    let text = format!(
+        "RESOLVED {} trade {} {} filled {}: {outcome}. The breaker for {} stays OPEN until `fillguard breaker reset {}`",
+        trade.symbol,
+        trade.id,
+        trade.side,
+        plain(trade.filled_quantity),
+        trade.symbol,
+        trade.symbol
+    );
+    actions.push(Action::Alert(Alert {
+        severity: Severity::Warning,
+        key: format!("resolved-{}", trade.id),
+        text,
+    }));
 }
 
 pub(super) fn close(
     view: &mut TradeView,
-    reason: &str,
+    reason: Reason,
     now: Millis,
     alert: Option<Alert>,
     actions: &mut Vec<Action>,
@@ -206,12 +304,22 @@ pub(super) fn close(
     if let Some(alert) = alert {
         actions.push(Action::Alert(alert));
     }
-    let reason = match view.trade.close_reason.as_deref() {
-        // A flatten keeps the failsafe's reason: why the exit happened matters more.
-        Some(earlier) if reason == "flattened" => format!("flattened after {earlier}"),
-        _ => reason.to_string(),
-    };
-    finish(view, TradeState::Closed, &reason, now);
+    finish(view, TradeState::Closed, reason.as_str(), now);
+    resolved(view, actions);
+}
+
+/// Closes the trade after the failsafe's exit: the failsafe's reason is kept, since why the
+/// exit happened matters more.
+pub(super) fn close_flattened(view: &mut TradeView, now: Millis, actions: &mut Vec<Action>) {
+    let earlier = view
+        .trade
+        .close_reason
+        .as_deref()
+        .and_then(Reason::parse)
+        .unwrap_or(Reason::ProtectionFailed);
+    let text = format!("flattened after {earlier}");
+    finish(view, TradeState::Closed, &text, now);
+    resolved(view, actions);
 }
 
 pub(super) fn finish(view: &mut TradeView, state: TradeState, reason: &str, now: Millis) {
@@ -238,15 +346,51 @@ pub(super) fn protective_orders(view: &TradeView, generation: u32) -> Vec<&Order
         .collect()
 }
 
-pub(super) fn entry_order(view: &TradeView) -> &Order {
+/// The trade's entry order. `step` halts a trade without one before any phase runs, so the
+/// phases may rely on it; the fallback only keeps this function total.
+pub(super) fn entry_order(view: &TradeView) -> Order {
     view.orders
         .iter()
         .find(|order| order.role == Role::Entry)
-        .expect("every trade has an entry order")
+        .cloned()
+        .unwrap_or_else(|| missing_entry(view))
+}
+
+fn missing_entry(view: &TradeView) -> Order {
+    let mut order = new_order(
+        &view.trade.epoch,
+        view.trade.id,
+        Role::Entry,
+        0,
+        view.trade.side,
+        OrderType::Market,
+        Decimal::ZERO,
+        None,
+        None,
+    );
+    order.status = OrderStatus::NotPlaced;
+    order
 }
 
 pub(super) fn entry_oid(view: &TradeView) -> String {
-    entry_order(view).client_oid.clone()
+    entry_order(view).client_oid
+}
+
+/// The latest exit order, if the failsafe made one.
+pub(super) fn latest_exit(view: &TradeView) -> Option<&Order> {
+    view.orders
+        .iter()
+        .rev()
+        .find(|order| order.role == Role::Exit)
+}
+
+/// Protective legs that may rest on the exchange now or later.
+pub(super) fn live_legs(view: &TradeView) -> Vec<Order> {
+    view.orders
+        .iter()
+        .filter(|order| order.role.is_protective() && order.status.is_live())
+        .cloned()
+        .collect()
 }
 
 pub(super) fn find_order<'a>(view: &'a TradeView, oid: &str) -> Option<&'a Order> {
@@ -255,4 +399,67 @@ pub(super) fn find_order<'a>(view: &'a TradeView, oid: &str) -> Option<&'a Order
 
 pub(super) fn find_order_mut<'a>(view: &'a mut TradeView, oid: &str) -> Option<&'a mut Order> {
     view.orders.iter_mut().find(|order| order.client_oid == oid)
+}
+
+/// When protective orders have sold (or bought back) the whole position, the leg that did most.
+pub(super) fn closed_by_protection(view: &TradeView) -> Option<Reason> {
+    let remaining = floor_to_tick(open_quantity(view), view.trade.quantity_tick);
+    if !remaining.is_zero() {
+        return None;
+    }
+    view.orders
+        .iter()
+        .filter(|order| order.role.is_protective() && !order.cumulative_quantity.is_zero())
+        .max_by_key(|order| order.cumulative_quantity)
+        .map(|order| match order.role {
+            Role::StopLoss => Reason::StopLossFilled,
+            _ => Reason::TakeProfitFilled,
+        })
+}
+
+/// A leg being cleared is not found anywhere. An unacknowledged one past the nonce window never
+/// existed; an acknowledged one that vanished is taken as gone after the poll budget.
+pub(super) fn resolve_missing_leg(
+    view: &mut TradeView,
+    order: &Order,
+    now: Millis,
+    limits: &Limits,
+) {
+    let sent_at = order.sent_at_ms.unwrap_or(view.trade.phase_started_ms);
+    let gone = match order.status {
+        OrderStatus::Unknown | OrderStatus::Intent => {
+            unknown_window_passed(sent_at, now, limits) || order.sent_at_ms.is_none()
+        }
+        // Acknowledged but never seen: right after the ack the exchange may not show it yet.
+        OrderStatus::Sent => {
+            view.trade.attempts >= CANCEL_ATTEMPTS_MAX
+                && unknown_window_passed(sent_at, now, limits)
+        }
+        _ => view.trade.attempts >= CANCEL_ATTEMPTS_MAX,
+    };
+    if gone {
+        if let Some(leg) = find_order_mut(view, &order.client_oid) {
+            leg.status = OrderStatus::NotPlaced;
+            leg.last_error = Some("not found on the exchange".into());
+        }
+    }
+}
+
+/// The requests that move live legs toward gone: a cancel for each acknowledged one, a lookup
+/// for each whose existence is still unknown.
+pub(super) fn clearing_actions(live: &[Order]) -> Vec<Action> {
+    live.iter()
+        .map(|order| {
+            let acknowledged = order.order_id.is_some() || order.list_id.is_some();
+            if acknowledged && order.status != OrderStatus::Unknown {
+                Action::Cancel {
+                    client_oid: order.client_oid.clone(),
+                }
+            } else {
+                Action::Lookup {
+                    client_oid: order.client_oid.clone(),
+                }
+            }
+        })
+        .collect()
 }

@@ -221,7 +221,7 @@ impl FaultyVenue {
             self.violations.push(problem);
         }
         let is_entry =
-            parse_client_oid(&order.client_oid).is_some_and(|(_, role, _)| role == Role::Entry);
+            parse_client_oid(&order.client_oid).is_some_and(|parsed| parsed.role == Role::Entry);
         if is_entry && self.breaker_open(&order.symbol) {
             let problem = format!("S4: entry {} sent behind an open breaker", order.client_oid);
             self.violations.push(problem);
@@ -260,7 +260,7 @@ impl FaultyVenue {
 
     fn disguise(&self, mut report: OrderReport) -> OrderReport {
         let is_entry =
-            parse_client_oid(&report.client_oid).is_some_and(|(_, role, _)| role == Role::Entry);
+            parse_client_oid(&report.client_oid).is_some_and(|parsed| parsed.role == Role::Entry);
         if self.canary == Some(Canary::LoseFills)
             && is_entry
             && report.status == VenueStatus::Filled
@@ -316,7 +316,7 @@ impl Venue for FaultyVenue {
         self.before()?;
         self.check_sent(order);
         let is_protective =
-            parse_client_oid(&order.client_oid).is_some_and(|(_, role, _)| role.is_protective());
+            parse_client_oid(&order.client_oid).is_some_and(|parsed| parsed.role.is_protective());
         if is_protective {
             self.protective_rejected()?;
         }
@@ -337,9 +337,14 @@ impl Venue for FaultyVenue {
         let result = self.paper.create_oco(stop_loss, take_profit);
         if result.is_ok() && self.canary == Some(Canary::DuplicateOrders) {
             let copy = |order: &OrderRequest| {
-                let (trade, role, generation) = parse_client_oid(&order.client_oid).expect("ours");
+                let parsed = parse_client_oid(&order.client_oid).expect("ours");
                 OrderRequest {
-                    client_oid: client_oid(trade, role, generation + 1_000),
+                    client_oid: client_oid(
+                        &parsed.epoch,
+                        parsed.trade_id,
+                        parsed.role,
+                        parsed.generation + 1_000,
+                    ),
                     ..order.clone()
                 }
             };

@@ -15,7 +15,7 @@ use crate::store::{self, Store};
 pub const PROTECTION_BOUND_MS: Millis = 300_000;
 
 fn ours(report: &OrderReport) -> Option<(i64, Role)> {
-    parse_client_oid(&report.client_oid).map(|(trade, role, _)| (trade, role))
+    parse_client_oid(&report.client_oid).map(|parsed| (parsed.trade_id, parsed.role))
 }
 
 /// S1 (one live SL and one live TP per trade), S2 (live protection ≤ the position),
