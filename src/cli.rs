@@ -259,8 +259,17 @@ fn run_agent(config: Config, max_ticks: Option<u64>) -> Result<(), Failure> {
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(signal, Arc::clone(&stop)).map_err(Failure::runtime)?;
     }
-    let (venue, clock) = open_venue(&config)?;
-    let store = Store::open(&config.store.path)?;
+    // Usage errors first; then the run lock, before anything is opened: a second run on the
+    // database must touch neither it nor the paper account beside it.
+    let live = match config.venue.kind {
+        VenueKind::Paper => None,
+        VenueKind::CryptoCom => Some(open_cryptocom(&config)?),
+    };
+    let store = Store::open_for_run(&config.store.path)?;
+    let (venue, clock) = match live {
+        Some(opened) => opened,
+        None => open_paper(&config)?,
+    };
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         venue = venue.name(),
@@ -304,42 +313,44 @@ pub fn paper_state_path(store_path: &Path) -> PathBuf {
 /// A venue and the clock the agent runs on with it.
 type OpenedVenue = (Box<dyn Venue>, Rc<dyn Clock>);
 
-fn open_venue(config: &Config) -> Result<OpenedVenue, Failure> {
-    match config.venue.kind {
-        VenueKind::Paper => {
-            let state = paper_state_path(&config.store.path);
-            let origin = PaperVenue::saved_time(&state)
-                .map_err(Failure::runtime)?
-                .unwrap_or_else(wall_now_ms);
-            let clock: Rc<dyn Clock> = Rc::new(ScaledClock::new(origin, config.paper.speed));
-            let venue = PaperVenue::open(&config.paper, Rc::clone(&clock), state)
-                .map_err(|e| Failure::runtime(format!("paper venue: {e}")))?;
-            Ok((Box::new(venue), clock))
-        }
-        VenueKind::CryptoCom => {
-            let venue = &config.venue;
-            if !venue.live && !is_loopback_url(&venue.base_url) {
-                return Err(Failure::usage(format!(
-                    "venue.base_url {} is a live exchange: set venue.live = true (or FILLGUARD_VENUE__LIVE=true) to confirm live trading",
-                    venue.base_url
-                )));
-            }
-            let settings = CryptoComSettings {
-                base_url: venue.base_url.clone(),
-                api_key: venue.api_key.clone().unwrap_or_default(),
-                api_secret: venue
-                    .api_secret
-                    .as_ref()
-                    .map(|secret| secret.expose().to_string())
-                    .unwrap_or_default(),
-                timeout: venue.timeout,
-                min_notional_fallback: venue.min_notional_fallback,
-                taker_fee_rate: venue.taker_fee_rate,
-            };
-            let client = CryptoComVenue::new(settings).map_err(Failure::usage)?;
-            Ok((Box::new(client), Rc::new(SteadyClock::system())))
-        }
+/// The paper venue, its account beside the database, on a clock that continues from the
+/// account's saved paper time. Opening it saves the account, so only a run holding the
+/// database's lock may do it.
+fn open_paper(config: &Config) -> Result<OpenedVenue, Failure> {
+    let state = paper_state_path(&config.store.path);
+    let origin = PaperVenue::saved_time(&state)
+        .map_err(Failure::runtime)?
+        .unwrap_or_else(wall_now_ms);
+    let clock: Rc<dyn Clock> = Rc::new(ScaledClock::new(origin, config.paper.speed));
+    let venue = PaperVenue::open(&config.paper, Rc::clone(&clock), state)
+        .map_err(|e| Failure::runtime(format!("paper venue: {e}")))?;
+    Ok((Box::new(venue), clock))
+}
+
+/// The Crypto.com client; refuses a live exchange unless confirmed (a usage error). Opens no
+/// connection yet.
+fn open_cryptocom(config: &Config) -> Result<OpenedVenue, Failure> {
+    let venue = &config.venue;
+    if !venue.live && !is_loopback_url(&venue.base_url) {
+        return Err(Failure::usage(format!(
+            "venue.base_url {} is a live exchange: set venue.live = true (or FILLGUARD_VENUE__LIVE=true) to confirm live trading",
+            venue.base_url
+        )));
     }
+    let settings = CryptoComSettings {
+        base_url: venue.base_url.clone(),
+        api_key: venue.api_key.clone().unwrap_or_default(),
+        api_secret: venue
+            .api_secret
+            .as_ref()
+            .map(|secret| secret.expose().to_string())
+            .unwrap_or_default(),
+        timeout: venue.timeout,
+        min_notional_fallback: venue.min_notional_fallback,
+        taker_fee_rate: venue.taker_fee_rate,
+    };
+    let client = CryptoComVenue::new(settings).map_err(Failure::usage)?;
+    Ok((Box::new(client), Rc::new(SteadyClock::system())))
 }
 
 fn sim_exchange(options: SimOptions) -> Result<(), Failure> {
@@ -426,51 +437,55 @@ fn put_signal(
 }
 
 fn breaker(config: &Config, action: BreakerCommand) -> Result<(), Failure> {
-    if let BreakerCommand::Trip { symbol, .. } = &action {
-        check_breaker_symbol(config, symbol, false)?;
-    }
-    let mut store = Store::open(&config.store.path)?;
-    let now = wall_now_ms();
     match action {
         BreakerCommand::List => {
+            let store = Store::open_read_only(&config.store.path)?;
             status::print_breakers(&store::breakers(store.conn())?, "");
+            Ok(())
         }
-        BreakerCommand::Trip { symbol, reason } => {
-            store.transaction(|conn| {
-                crate::shell::trip_breaker(conn, &symbol, &reason, now)?;
-                store::record_event(
-                    conn,
-                    now,
-                    None,
-                    Some(&symbol),
-                    "breaker",
-                    &format!("tripped by operator: {reason}"),
-                )
-            })?;
-            println!(
-                "breaker {symbol} OPEN: new entries on it are blocked; protective orders are not"
-            );
-        }
-        BreakerCommand::Reset { symbol } => {
-            let known = store::breaker(store.conn(), &symbol)?.is_some();
-            check_breaker_symbol(config, &symbol, known)?;
-            store.transaction(|conn| {
-                let mut breaker =
-                    store::breaker(conn, &symbol)?.unwrap_or_else(|| Breaker::closed(&symbol));
-                breaker.reset();
-                store::save_breaker(conn, &breaker, Some((now, "cli")))?;
-                store::record_event(
-                    conn,
-                    now,
-                    None,
-                    Some(&symbol),
-                    "breaker",
-                    "reset by operator",
-                )
-            })?;
-            println!("breaker {symbol} closed: new entries allowed");
-        }
+        BreakerCommand::Trip { symbol, reason } => trip_breaker(config, &symbol, &reason),
+        BreakerCommand::Reset { symbol } => reset_breaker(config, &symbol),
     }
+}
+
+fn trip_breaker(config: &Config, symbol: &str, reason: &str) -> Result<(), Failure> {
+    check_breaker_symbol(config, symbol, false)?;
+    let mut store = Store::open(&config.store.path)?;
+    let now = wall_now_ms();
+    store.transaction(|conn| {
+        crate::shell::trip_breaker(conn, symbol, reason, now)?;
+        store::record_event(
+            conn,
+            now,
+            None,
+            Some(symbol),
+            "breaker",
+            &format!("tripped by operator: {reason}"),
+        )
+    })?;
+    println!("breaker {symbol} OPEN: new entries on it are blocked; protective orders are not");
+    Ok(())
+}
+
+fn reset_breaker(config: &Config, symbol: &str) -> Result<(), Failure> {
+    let mut store = Store::open(&config.store.path)?;
+    let now = wall_now_ms();
+    let known = store::breaker(store.conn(), symbol)?.is_some();
+    check_breaker_symbol(config, symbol, known)?;
+    store.transaction(|conn| {
+        let mut breaker = store::breaker(conn, symbol)?.unwrap_or_else(|| Breaker::closed(symbol));
+        breaker.reset();
+        store::save_breaker(conn, &breaker, Some((now, "cli")))?;
+        store::record_event(
+            conn,
+            now,
+            None,
+            Some(symbol),
+            "breaker",
+            "reset by operator",
+        )
+    })?;
+    println!("breaker {symbol} closed: new entries allowed");
     Ok(())
 }
 

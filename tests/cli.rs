@@ -1,5 +1,6 @@
 //! The real binary: quick start, bad input (exit 2, database unchanged), breaker operations
-//! through the CLI, and SIGKILL at random moments followed by restarts on the same database.
+//! through the CLI, SIGKILL at random moments followed by restarts on the same database, and
+//! one run per database (a second one is refused; status and breakers still work).
 
 mod common;
 
@@ -373,5 +374,82 @@ fn sigterm_finishes_the_current_step_and_exits_zero() {
         );
         std::thread::sleep(Duration::from_millis(20));
     };
+    assert_eq!(exit.code(), Some(0));
+}
+
+/// A child killed and reaped on drop, also when a check panics.
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Waits for the child to exit, at most `limit`.
+fn exit_within(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let started = Instant::now();
+    loop {
+        if let Some(exit) = child.try_wait().unwrap() {
+            return exit;
+        }
+        assert!(started.elapsed() < limit, "still running after {limit:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_second_run_on_the_same_database_exits_1_naming_the_holder() {
+    let workspace = workspace("");
+    let mut first = Reaped(spawn_run(&workspace));
+    let pid = first.0.id().to_string();
+    // Running: it holds the lock (its pid is in the lock file) and its schema is in place.
+    let started = Instant::now();
+    while std::fs::read_to_string(workspace.path("fillguard.db.lock")).unwrap_or_default()
+        != format!("{pid}\n")
+        || !workspace.run(&["status"]).status.success()
+    {
+        assert!(started.elapsed() < Duration::from_secs(20), "not running");
+        assert!(
+            first.0.try_wait().unwrap().is_none(),
+            "the first run exited"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let mut second = Reaped(
+        workspace
+            .command(&["run"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let exit = exit_within(&mut second.0, Duration::from_secs(10));
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut second.0.stderr.take().unwrap(), &mut stderr).unwrap();
+    eprintln!("second run, {exit}: {}", stderr.trim_end());
+    assert_eq!(exit.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "is in use by another fillguard run (pid {pid}); one agent per database"
+        )),
+        "{stderr}"
+    );
+
+    // The commands beside the agent work while it runs.
+    let status = workspace.status();
+    eprintln!("status while running: {} trades", trades(&status).len());
+    let breakers = workspace.run_ok(&["breaker", "list"]);
+    eprintln!("breaker list while running: {}", breakers.trim_end());
+    assert!(
+        first.0.try_wait().unwrap().is_none(),
+        "the first run exited"
+    );
+
+    let term = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(term.success());
+    let exit = exit_within(&mut first.0, Duration::from_secs(10));
     assert_eq!(exit.code(), Some(0));
 }

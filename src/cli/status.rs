@@ -11,13 +11,7 @@ use crate::core::trade::{Order, TradeView};
 use crate::store::{self, Store};
 
 pub fn print(config: &Config, as_json: bool) -> Result<(), Failure> {
-    if !config.store.path.exists() {
-        return Err(Failure::runtime(format!(
-            "no database at {} (has fillguard run with this configuration?)",
-            config.store.path.display()
-        )));
-    }
-    let store = Store::open(&config.store.path)?;
+    let store = Store::open_read_only(&config.store.path)?;
     let conn = store.conn();
     let mut views = Vec::new();
     for id in store::all_trade_ids(conn)? {

@@ -1,20 +1,27 @@
 //! SQLite persistence, the source of idempotency: trades, orders (intent rows written before any
-//! network call), signals, breakers, the alert outbox, the audit trail and cached instruments.
-//! Opens with WAL, `synchronous=FULL` and an explicit busy timeout; applies the numbered
-//! migrations of `sql/` in one transaction. Knows `core`'s types and nothing of venues or shell.
+//! network call), signals, breakers, the alert outbox, the audit trail, cached instruments and
+//! the database's order-id epoch. Opens with WAL, `synchronous=FULL` and an explicit busy
+//! timeout. Only `open_for_run` migrates (the numbered migrations of `sql/`, in one
+//! transaction), and only under the run lock, so one agent owns a database; every other open
+//! refuses a schema it does not know and never changes one. Knows `core`'s types and nothing
+//! of venues or shell.
 
+mod lock;
 mod rows;
+#[cfg(test)]
+mod schema_tests;
 
 use std::path::Path;
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use thiserror::Error;
 
 use crate::core::breaker::Breaker;
 use crate::core::domain::{Instrument, Millis};
 use crate::core::trade::{Alert, TradeView};
 
+pub use lock::{RunLock, lock_path};
 pub use rows::{AlertRow, SignalRow, SignalStatus};
 
 /// Migrations in order; the schema version is the number of migrations applied.
@@ -25,6 +32,8 @@ const MIGRATIONS: [&str; 3] = [
 ];
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const STATEMENT_CACHE_CAPACITY: usize = 64;
+/// The order-id epoch is this many lowercase hex characters (4 random bytes).
+pub const OID_EPOCH_LENGTH: usize = 8;
 
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -34,17 +43,52 @@ pub enum StoreError {
         source: rusqlite::Error,
     },
     #[error(
-        "database {path} has schema version {found}, newer than this fillguard supports ({supported}); run a newer fillguard or restore a backup"
+        "database {path}: schema {found} is from a newer fillguard (this one knows {supported}); run a newer fillguard or restore a backup"
     )]
     TooNew {
         path: String,
         found: i64,
         supported: i64,
     },
+    #[error(
+        "database {path}: schema {found} is older than this fillguard ({supported}): start `fillguard run` once to migrate it"
+    )]
+    TooOld {
+        path: String,
+        found: i64,
+        supported: i64,
+    },
+    #[error("database {path}: migration to schema {version} failed, nothing was changed: {source}")]
+    Migration {
+        path: String,
+        version: i64,
+        source: rusqlite::Error,
+    },
+    #[error("database {path} is not a fillguard database: {reason}")]
+    Foreign { path: String, reason: String },
+    #[error("no database at {path} (has fillguard run with this configuration?)")]
+    Missing { path: String },
+    #[error(
+        "database {path} is in use by another fillguard run ({}); one agent per database",
+        holder_text(.holder)
+    )]
+    InUse { path: String, holder: Option<u32> },
+    #[error("lock file {path}: {source}")]
+    Lock {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("database error: {0}")]
     Sql(#[from] rusqlite::Error),
     #[error("stored row is invalid: {0}")]
     Corrupt(String),
+}
+
+fn holder_text(holder: &Option<u32>) -> String {
+    match holder {
+        Some(pid) => format!("pid {pid}"),
+        None => "pid not yet written".into(),
+    }
 }
 
 impl StoreError {
@@ -90,27 +134,73 @@ pub trait StoreFaults {
 pub struct Store {
     conn: Connection,
     faults: Option<Box<dyn StoreFaults>>,
+    /// The run lock, for a store opened by `open_for_run`; declared after `conn` so the
+    /// connection closes before the lock is released.
+    _lock: Option<RunLock>,
+}
+
+/// What an open may do to the schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Upgrade {
+    /// `run`, under its lock: apply every missing migration.
+    Any,
+    /// Commands beside the agent: create the schema on an empty database, change no other.
+    EmptyOnly,
 }
 
 impl Store {
-    /// Opens (creating if needed) the database and brings its schema up to date.
+    /// For `fillguard run` and each simulated agent: takes the database's run lock for the
+    /// life of the store (refusing, with the holder's pid, while another run holds it), then
+    /// opens the database, creating it if needed, and brings its schema up to date. The only
+    /// open that migrates. The lock is taken first: a second run must touch nothing.
+    pub fn open_for_run(path: &Path) -> Result<Store> {
+        let lock = RunLock::acquire(path)?;
+        let conn = open_read_write(path, Upgrade::Any)?;
+        Ok(Store {
+            conn,
+            faults: None,
+            _lock: Some(lock),
+        })
+    }
+
+    /// For commands that write beside a running agent (`signal`, `breaker trip|reset`):
+    /// refuses a database whose schema is older or newer than this fillguard's and never
+    /// changes an existing schema. A database that does not exist yet (or is empty) is
+    /// created with the current schema, since no agent can be running on it: `signal` may
+    /// queue before the first `run`.
     pub fn open(path: &Path) -> Result<Store> {
-        let open_error = |source| StoreError::Open {
-            path: path.display().to_string(),
-            source,
-        };
-        let mut conn = Connection::open(path).map_err(open_error)?;
-        conn.busy_timeout(BUSY_TIMEOUT).map_err(open_error)?;
-        // Every statement is prepared once per connection and reused.
+        let conn = open_read_write(path, Upgrade::EmptyOnly)?;
+        Ok(Store {
+            conn,
+            faults: None,
+            _lock: None,
+        })
+    }
+
+    /// For commands that only read (`status`, `breaker list`): a read-only connection, so
+    /// they cannot write; refuses a missing database and any schema but this fillguard's.
+    /// Works while the agent runs (WAL readers do not block the writer).
+    pub fn open_read_only(path: &Path) -> Result<Store> {
+        if !path.exists() {
+            return Err(StoreError::Missing {
+                path: path.display().to_string(),
+            });
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags).map_err(open_error(path))?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(open_error(path))?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(open_error)?;
-        conn.pragma_update(None, "synchronous", "FULL")
-            .map_err(open_error)?;
-        conn.pragma_update(None, "foreign_keys", "ON")
-            .map_err(open_error)?;
-        migrate(&mut conn, path)?;
-        Ok(Store { conn, faults: None })
+        match schema_version(&conn, path, &MIGRATIONS)? {
+            Schema::Current => Ok(Store {
+                conn,
+                faults: None,
+                _lock: None,
+            }),
+            Schema::Empty => Err(StoreError::Missing {
+                path: path.display().to_string(),
+            }),
+            Schema::Older(found) => Err(too_old(path, found, &MIGRATIONS)),
+        }
     }
 
     /// Injects storage faults into every later write transaction (simulation only).
@@ -147,10 +237,57 @@ impl Store {
     }
 }
 
-fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
-    let supported = MIGRATIONS.len() as i64;
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let found: i64 = tx.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+fn open_error(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+    move |source| StoreError::Open {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// Opens read-write (creating the file if needed). The schema is checked before any pragma
+/// that could write, so a refused database is left byte for byte as it was.
+fn open_read_write(path: &Path, upgrade: Upgrade) -> Result<Connection> {
+    let mut conn = Connection::open(path).map_err(open_error(path))?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(open_error(path))?;
+    // Every statement is prepared once per connection and reused.
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
+    let schema = schema_version(&conn, path, &MIGRATIONS)?;
+    if let (Schema::Older(found), Upgrade::EmptyOnly) = (schema, upgrade) {
+        return Err(too_old(path, found, &MIGRATIONS));
+    }
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(open_error(path))?;
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(open_error(path))?;
+    conn.pragma_update(None, "foreign_keys", "ON")
+        .map_err(open_error(path))?;
+    if schema != Schema::Current {
+        migrate(&mut conn, path, &MIGRATIONS, upgrade)?;
+    }
+    Ok(conn)
+}
+
+/// A database's schema as this fillguard sees it (newer and foreign ones are errors).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Schema {
+    /// No schema at all: a new file.
+    Empty,
+    /// Version 1 up to one below the current version.
+    Older(i64),
+    Current,
+}
+
+/// Reads `user_version` (and whether a version-0 database holds tables) without writing.
+fn schema_version(conn: &Connection, path: &Path, migrations: &[&str]) -> Result<Schema> {
+    let supported = migrations.len() as i64;
+    let found: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    let foreign = |reason: String| StoreError::Foreign {
+        path: path.display().to_string(),
+        reason,
+    };
+    if found < 0 {
+        return Err(foreign(format!("schema version {found}")));
+    }
     if found > supported {
         return Err(StoreError::TooNew {
             path: path.display().to_string(),
@@ -158,15 +295,64 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
             supported,
         });
     }
-    for (index, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
-        tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", index as i64 + 1)?;
+    if found == supported {
+        return Ok(Schema::Current);
+    }
+    if found > 0 {
+        return Ok(Schema::Older(found));
+    }
+    let tables: i64 = conn.query_row("SELECT COUNT(*) FROM sqlite_schema", [], |row| row.get(0))?;
+    if tables > 0 {
+        return Err(foreign(format!(
+            "schema version 0 but it holds {tables} schema objects"
+        )));
+    }
+    Ok(Schema::Empty)
+}
+
+fn too_old(path: &Path, found: i64, migrations: &[&str]) -> StoreError {
+    StoreError::TooOld {
+        path: path.display().to_string(),
+        found,
+        supported: migrations.len() as i64,
+    }
+}
+
+/// Applies the missing migrations in one `BEGIN IMMEDIATE` transaction: all of them and the
+/// new `user_version`, or nothing. The version is read again inside the transaction, since
+/// another process may have created or migrated the schema since it was first read.
+fn migrate(
+    conn: &mut Connection,
+    path: &Path,
+    migrations: &[&str],
+    upgrade: Upgrade,
+) -> Result<()> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let found = match schema_version(&tx, path, migrations)? {
+        Schema::Current => return Ok(()),
+        Schema::Empty => 0,
+        Schema::Older(found) if upgrade == Upgrade::Any => found,
+        Schema::Older(found) => return Err(too_old(path, found, migrations)),
+    };
+    for (index, sql) in migrations.iter().enumerate() {
+        let version = index as i64 + 1;
+        if version > found {
+            tx.execute_batch(sql)
+                .and_then(|()| tx.pragma_update(None, "user_version", version))
+                .map_err(|source| StoreError::Migration {
+                    path: path.display().to_string(),
+                    version,
+                    source,
+                })?;
+        }
     }
     tx.commit()?;
     Ok(())
 }
 
-/// The database's client_oid epoch, created with the database (`sql/0002_oid_epoch.sql`).
+/// The database's order-id epoch: 8 lowercase hex characters, created once with the database
+/// (migration 2) and never changed, so a new database never reuses an earlier one's
+/// client_oids on the same account.
 pub fn oid_epoch(conn: &Connection) -> Result<String> {
     let epoch: Option<String> = conn
         .prepare_cached("SELECT value FROM meta WHERE key = 'oid_epoch'")?
@@ -178,9 +364,10 @@ pub fn oid_epoch(conn: &Connection) -> Result<String> {
     let Some(epoch) = epoch else {
         return Err(StoreError::Corrupt("meta row oid_epoch is missing".into()));
     };
-    if epoch.is_empty() || !crate::core::ids::is_valid_epoch(&epoch) {
+    let is_hex = |byte: u8| byte.is_ascii_digit() || (b'a'..=b'f').contains(&byte);
+    if epoch.len() != OID_EPOCH_LENGTH || !epoch.bytes().all(is_hex) {
         return Err(StoreError::Corrupt(format!(
-            "meta row oid_epoch: column value = {epoch:?}: not 8 lowercase hex characters"
+            "meta row oid_epoch: column value = {epoch:?}: not {OID_EPOCH_LENGTH} lowercase hex characters"
         )));
     }
     Ok(epoch)
@@ -214,9 +401,14 @@ pub fn save_view(conn: &Connection, view: &TradeView) -> Result<()> {
     Ok(())
 }
 
+/// Loads a trade and its orders; a row that does not parse is an error naming the trade, the
+/// table, the row and the column, and leaves every other trade loadable.
 pub fn load_view(conn: &Connection, trade_id: i64) -> Result<TradeView> {
     let trade = rows::load_trade(conn, trade_id)?;
-    let orders = rows::load_orders(conn, trade_id)?;
+    let orders = rows::load_orders(conn, trade_id).map_err(|error| match error {
+        StoreError::Corrupt(message) => StoreError::Corrupt(format!("trade {trade_id}: {message}")),
+        other => other,
+    })?;
     let view = TradeView { trade, orders };
     rows::validate_view(&view)?;
     Ok(view)
@@ -226,16 +418,14 @@ pub fn next_trade_id(conn: &Connection) -> Result<i64> {
     let max: Option<i64> = conn
         .prepare_cached("SELECT MAX(id) FROM trades")?
         .query_row([], |row| row.get(0))?;
-    Ok(max.unwrap_or(0) + 1)
+    max.unwrap_or(0).checked_add(1).ok_or_else(|| {
+        StoreError::Corrupt(format!("trades row {max:?}: column id leaves no next id"))
+    })
 }
 
 /// Ids of trades that are not closed or halted, oldest first, with their due time.
 pub fn active_trades(conn: &Connection) -> Result<Vec<(i64, Option<Millis>)>> {
-    let mut statement = conn.prepare_cached(
-        "SELECT id, due_ms FROM trades WHERE state NOT IN ('CLOSED', 'HALTED') ORDER BY id",
-    )?;
-    let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
-    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    rows::active_trades(conn)
 }
 
 pub fn all_trade_ids(conn: &Connection) -> Result<Vec<i64>> {
@@ -281,12 +471,7 @@ pub fn record_event(
 }
 
 pub fn events_for(conn: &Connection, trade_id: i64) -> Result<Vec<(Millis, String, String)>> {
-    let mut statement = conn
-        .prepare_cached("SELECT at_ms, kind, detail FROM events WHERE trade_id = ?1 ORDER BY id")?;
-    let rows = statement.query_map([trade_id], |row| {
-        Ok((row.get(0)?, row.get(1)?, row.get(2)?))
-    })?;
-    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    rows::events_for(conn, trade_id)
 }
 
 // Breakers.
@@ -397,7 +582,7 @@ mod tests {
     use crate::core::ids::Role;
     use crate::core::trade::{OrderStatus, new_order};
 
-    fn view(trade_id: i64) -> TradeView {
+    pub(super) fn view(trade_id: i64) -> TradeView {
         let instrument = Instrument {
             symbol: "BTC_USDT".into(),
             base: "BTC".into(),
@@ -472,23 +657,6 @@ mod tests {
         // Once the first is terminal, the next generation is accepted.
         second.orders[1].status = OrderStatus::NotPlaced;
         store.transaction(|conn| save_view(conn, &second)).unwrap();
-    }
-
-    #[test]
-    fn a_database_from_a_newer_version_is_refused_and_left_alone() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.db");
-        drop(Store::open(&path).unwrap());
-        let conn = Connection::open(&path).unwrap();
-        conn.pragma_update(None, "user_version", 99).unwrap();
-        drop(conn);
-        let error = Store::open(&path).err().expect("refused");
-        assert!(error.to_string().contains("schema version 99"), "{error}");
-        let conn = Connection::open(&path).unwrap();
-        let version: i64 = conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(version, 99);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use std::str::FromStr;
 
+use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use rust_decimal::Decimal;
 
@@ -21,67 +22,110 @@ fn opt_text(value: Option<Decimal>) -> Option<String> {
     value.map(text)
 }
 
-/// A row with its statement's column names, looked up by name in Rust: rusqlite's own lookup
-/// asks SQLite for every column's name on each call, which made reading a trade's row
-/// quadratic in its thirty columns (a quarter of a simulation's time).
+/// A row of `table` with its statement's column names, looked up by name in Rust: rusqlite's
+/// own lookup asks SQLite for every column's name on each call, which made reading a trade's
+/// row quadratic in its thirty columns (a quarter of a simulation's time). Every value that
+/// does not convert is reported as corrupt with the table, the row's key and the column.
 struct Named<'r, 's> {
     row: &'r Row<'s>,
     names: Vec<&'r str>,
+    table: &'static str,
+    /// The column that names the row in messages (`id`, or `symbol` for breakers).
+    key: &'static str,
 }
 
 impl<'r, 's> Named<'r, 's> {
-    fn new(row: &'r Row<'s>) -> Named<'r, 's> {
+    fn new(row: &'r Row<'s>, table: &'static str) -> Named<'r, 's> {
+        Named::keyed(row, table, "id")
+    }
+
+    fn keyed(row: &'r Row<'s>, table: &'static str, key: &'static str) -> Named<'r, 's> {
         Named {
             row,
             names: row.as_ref().column_names(),
+            table,
+            key,
         }
     }
 
-    fn get<T: rusqlite::types::FromSql>(&self, column: &str) -> rusqlite::Result<T> {
-        let index = self
-            .names
+    fn index(&self, column: &str) -> rusqlite::Result<usize> {
+        self.names
             .iter()
             .position(|name| *name == column)
-            .ok_or_else(|| rusqlite::Error::InvalidColumnName(column.to_string()))?;
-        self.row.get(index)
+            .ok_or_else(|| rusqlite::Error::InvalidColumnName(column.to_string()))
+    }
+
+    fn get<T: rusqlite::types::FromSql>(&self, column: &str) -> rusqlite::Result<T> {
+        let index = self.index(column)?;
+        self.row.get(index).map_err(|error| match error {
+            rusqlite::Error::InvalidColumnType(..)
+            | rusqlite::Error::FromSqlConversionFailure(..)
+            | rusqlite::Error::IntegralValueOutOfRange(..) => {
+                let raw = self.row.get_ref(index).map(describe).unwrap_or_default();
+                corrupt(self, column, &raw, error)
+            }
+            other => other,
+        })
+    }
+
+    /// The row's key as text, for messages; never fails.
+    fn key_text(&self) -> String {
+        self.index(self.key)
+            .and_then(|index| self.row.get_ref(index))
+            .map(|value| match value {
+                ValueRef::Integer(id) => id.to_string(),
+                other => describe(other),
+            })
+            .unwrap_or_else(|_| "?".into())
+    }
+}
+
+/// A stored value as a message shows it: text quoted, numbers as they are.
+fn describe(value: ValueRef<'_>) -> String {
+    match value {
+        ValueRef::Null => "NULL".into(),
+        ValueRef::Integer(integer) => integer.to_string(),
+        ValueRef::Real(real) => real.to_string(),
+        ValueRef::Text(text) => format!("{:?}", String::from_utf8_lossy(text)),
+        ValueRef::Blob(blob) => format!("a blob of {} bytes", blob.len()),
     }
 }
 
 /// Reads a column and parses it, naming table, id and column on failure.
-fn parsed<T: FromStr>(row: &Named<'_, '_>, column: &str, table: &str) -> rusqlite::Result<T>
+fn parsed<T: FromStr>(row: &Named<'_, '_>, column: &str) -> rusqlite::Result<T>
 where
     T::Err: std::fmt::Display,
 {
     let raw: String = row.get(column)?;
     raw.parse::<T>()
-        .map_err(|error| corrupt(row, table, column, &raw, error))
+        .map_err(|error| corrupt(row, column, &format!("{raw:?}"), error))
 }
 
-fn parsed_opt<T: FromStr>(
-    row: &Named<'_, '_>,
-    column: &str,
-    table: &str,
-) -> rusqlite::Result<Option<T>>
+fn parsed_opt<T: FromStr>(row: &Named<'_, '_>, column: &str) -> rusqlite::Result<Option<T>>
 where
     T::Err: std::fmt::Display,
 {
     let raw: Option<String> = row.get(column)?;
     raw.map(|raw| {
         raw.parse::<T>()
-            .map_err(|error| corrupt(row, table, column, &raw, error))
+            .map_err(|error| corrupt(row, column, &format!("{raw:?}"), error))
     })
     .transpose()
 }
 
+/// A corrupt value, carried through rusqlite's callbacks as a conversion failure and turned
+/// into `StoreError::Corrupt` by `map_corrupt`.
 fn corrupt(
     row: &Named<'_, '_>,
-    table: &str,
     column: &str,
     raw: &str,
     error: impl std::fmt::Display,
 ) -> rusqlite::Error {
-    let id: i64 = row.get("id").unwrap_or(-1);
-    let message = format!("{table} row {id}: column {column} = {raw:?}: {error}");
+    let message = format!(
+        "{} row {}: column {column} = {raw}: {error}",
+        row.table,
+        row.key_text()
+    );
     rusqlite::Error::ToSqlConversionFailure(message.into())
 }
 
@@ -250,27 +294,26 @@ pub fn upsert_order(conn: &Connection, trade_id: i64, order: &Order, now: Millis
 }
 
 fn trade_from_row(row: &Row<'_>) -> rusqlite::Result<Trade> {
-    let row = &Named::new(row);
-    const T: &str = "trades";
+    let row = &Named::new(row, "trades");
     Ok(Trade {
         id: row.get("id")?,
         symbol: row.get("symbol")?,
-        side: parsed::<Side>(row, "side", T)?,
-        mode: parsed::<ProtectionMode>(row, "mode", T)?,
-        state: parsed::<Parse<TradeState>>(row, "state", T)?.0,
+        side: parsed::<Side>(row, "side")?,
+        mode: parsed::<ProtectionMode>(row, "mode")?,
+        state: parsed::<Parse<TradeState>>(row, "state")?.0,
         signal_id: row.get("signal_id")?,
-        entry_quantity: parsed(row, "entry_quantity", T)?,
-        quantity_tick: parsed(row, "quantity_tick", T)?,
-        price_tick: parsed(row, "price_tick", T)?,
-        stop_loss_pct: parsed(row, "stop_loss_pct", T)?,
-        take_profit_pct: parsed(row, "take_profit_pct", T)?,
-        filled_quantity: parsed(row, "filled_quantity", T)?,
-        avg_price: parsed(row, "avg_price", T)?,
-        fee: parsed(row, "fee", T)?,
+        entry_quantity: parsed(row, "entry_quantity")?,
+        quantity_tick: parsed(row, "quantity_tick")?,
+        price_tick: parsed(row, "price_tick")?,
+        stop_loss_pct: parsed(row, "stop_loss_pct")?,
+        take_profit_pct: parsed(row, "take_profit_pct")?,
+        filled_quantity: parsed(row, "filled_quantity")?,
+        avg_price: parsed(row, "avg_price")?,
+        fee: parsed(row, "fee")?,
         fee_currency: row.get("fee_currency")?,
-        protect_quantity: parsed_opt(row, "protect_quantity", T)?,
-        stop_loss_price: parsed_opt(row, "stop_loss_price", T)?,
-        take_profit_price: parsed_opt(row, "take_profit_price", T)?,
+        protect_quantity: parsed_opt(row, "protect_quantity")?,
+        stop_loss_price: parsed_opt(row, "stop_loss_price")?,
+        take_profit_price: parsed_opt(row, "take_profit_price")?,
         attempts: row.get("attempts")?,
         phase_started_ms: row.get("phase_started_ms")?,
         due_ms: row.get("due_ms")?,
@@ -290,28 +333,52 @@ fn trade_from_row(row: &Row<'_>) -> rusqlite::Result<Trade> {
 }
 
 fn order_from_row(row: &Row<'_>) -> rusqlite::Result<Order> {
-    let row = &Named::new(row);
-    const T: &str = "orders";
+    let row = &Named::new(row, "orders");
     Ok(Order {
         client_oid: row.get("client_oid")?,
-        role: parsed::<Role>(row, "role", T)?,
+        role: parsed::<Role>(row, "role")?,
         generation: row.get("generation")?,
-        side: parsed::<Side>(row, "side", T)?,
-        order_type: parsed::<OrderType>(row, "order_type", T)?,
-        quantity: parsed(row, "quantity", T)?,
-        price: parsed_opt(row, "price", T)?,
-        trigger_price: parsed_opt(row, "trigger_price", T)?,
-        status: parsed::<Parse<OrderStatus>>(row, "status", T)?.0,
+        side: parsed::<Side>(row, "side")?,
+        order_type: parsed::<OrderType>(row, "order_type")?,
+        quantity: parsed(row, "quantity")?,
+        price: parsed_opt(row, "price")?,
+        trigger_price: parsed_opt(row, "trigger_price")?,
+        status: parsed::<Parse<OrderStatus>>(row, "status")?.0,
         order_id: row.get("order_id")?,
         list_id: row.get("list_id")?,
-        cumulative_quantity: parsed(row, "cumulative_quantity", T)?,
-        avg_price: parsed(row, "avg_price", T)?,
-        fee: parsed(row, "fee", T)?,
+        cumulative_quantity: parsed(row, "cumulative_quantity")?,
+        avg_price: parsed(row, "avg_price")?,
+        fee: parsed(row, "fee")?,
         fee_currency: row.get("fee_currency")?,
         last_error: row.get("last_error")?,
         sent_at_ms: row.get("sent_at_ms")?,
         verified: row.get("verified")?,
     })
+}
+
+/// Ids of trades that are not closed or halted, oldest first, with their due time.
+pub fn active_trades(conn: &Connection) -> Result<Vec<(i64, Option<Millis>)>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT id, due_ms FROM trades WHERE state NOT IN ('CLOSED', 'HALTED') ORDER BY id",
+    )?;
+    let rows = statement.query_map([], |row| {
+        let row = &Named::new(row, "trades");
+        Ok((row.get("id")?, row.get("due_ms")?))
+    })?;
+    rows.collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(map_corrupt)
+}
+
+pub fn events_for(conn: &Connection, trade_id: i64) -> Result<Vec<(Millis, String, String)>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT id, at_ms, kind, detail FROM events WHERE trade_id = ?1 ORDER BY id",
+    )?;
+    let rows = statement.query_map([trade_id], |row| {
+        let row = &Named::new(row, "events");
+        Ok((row.get("at_ms")?, row.get("kind")?, row.get("detail")?))
+    })?;
+    rows.collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(map_corrupt)
 }
 
 pub fn load_trade(conn: &Connection, trade_id: i64) -> Result<Trade> {
@@ -336,15 +403,17 @@ pub fn load_breakers(conn: &Connection, symbol: Option<&str>) -> Result<Vec<Brea
          WHERE ?1 IS NULL OR symbol = ?1 ORDER BY symbol",
     )?;
     let rows = statement.query_map([symbol], |row| {
+        let row = &Named::keyed(row, "breakers", "symbol");
         Ok(Breaker {
-            symbol: row.get(0)?,
-            open: row.get(1)?,
-            reason: row.get(2)?,
-            tripped_at_ms: row.get(3)?,
-            trip_count: row.get(4)?,
+            symbol: row.get("symbol")?,
+            open: row.get("open")?,
+            reason: row.get("reason")?,
+            tripped_at_ms: row.get("tripped_at_ms")?,
+            trip_count: row.get("trip_count")?,
         })
     })?;
-    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    rows.collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(map_corrupt)
 }
 
 pub fn save_breaker(
@@ -385,7 +454,7 @@ pub struct AlertRow {
 }
 
 fn alert_from_row(row: &Row<'_>) -> rusqlite::Result<AlertRow> {
-    let row = &Named::new(row);
+    let row = &Named::new(row, "alerts");
     Ok(AlertRow {
         id: row.get("id")?,
         key: row.get("dedup_key")?,
@@ -405,13 +474,15 @@ pub fn due_alerts(conn: &Connection, now: Millis, limit: usize) -> Result<Vec<Al
         "SELECT * FROM alerts WHERE sent_at_ms IS NULL AND next_at_ms <= ?1 ORDER BY id LIMIT ?2",
     )?;
     let rows = statement.query_map(params![now, limit as i64], alert_from_row)?;
-    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    rows.collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(map_corrupt)
 }
 
 pub fn all_alerts(conn: &Connection) -> Result<Vec<AlertRow>> {
     let mut statement = conn.prepare_cached("SELECT * FROM alerts ORDER BY id")?;
     let rows = statement.query_map([], alert_from_row)?;
-    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    rows.collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(map_corrupt)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -460,18 +531,17 @@ pub struct SignalRow {
 }
 
 fn signal_from_row(row: &Row<'_>) -> rusqlite::Result<SignalRow> {
-    let row = &Named::new(row);
-    const T: &str = "signals";
+    let row = &Named::new(row, "signals");
     Ok(SignalRow {
         id: row.get("id")?,
         symbol: row.get("symbol")?,
-        side: parsed(row, "side", T)?,
-        quantity: parsed_opt(row, "quantity", T)?,
-        notional: parsed_opt(row, "notional", T)?,
+        side: parsed(row, "side")?,
+        quantity: parsed_opt(row, "quantity")?,
+        notional: parsed_opt(row, "notional")?,
         source: row.get("source")?,
         dedup_key: row.get("dedup_key")?,
         created_at_ms: row.get("created_at_ms")?,
-        status: parsed(row, "status", T)?,
+        status: parsed(row, "status")?,
         reason: row.get("reason")?,
         trade_id: row.get("trade_id")?,
     })
@@ -543,19 +613,18 @@ pub fn cache_instrument(conn: &Connection, instrument: &Instrument, now: Millis)
 }
 
 pub fn cached_instrument(conn: &Connection, symbol: &str) -> Result<Option<Instrument>> {
-    const T: &str = "instruments";
-    conn.prepare_cached("SELECT rowid AS id, * FROM instruments WHERE symbol = ?1")?
+    conn.prepare_cached("SELECT * FROM instruments WHERE symbol = ?1")?
         .query_row([symbol], |row| {
-            let row = &Named::new(row);
+            let row = &Named::keyed(row, "instruments", "symbol");
             Ok(Instrument {
                 symbol: row.get("symbol")?,
                 base: row.get("base")?,
                 quote: row.get("quote")?,
-                price_tick: parsed(row, "price_tick", T)?,
-                quantity_tick: parsed(row, "quantity_tick", T)?,
-                min_quantity: parsed(row, "min_quantity", T)?,
-                min_notional: parsed(row, "min_notional", T)?,
-                taker_fee_rate: parsed(row, "taker_fee_rate", T)?,
+                price_tick: parsed(row, "price_tick")?,
+                quantity_tick: parsed(row, "quantity_tick")?,
+                min_quantity: parsed(row, "min_quantity")?,
+                min_notional: parsed(row, "min_notional")?,
+                taker_fee_rate: parsed(row, "taker_fee_rate")?,
             })
         })
         .optional()
