@@ -603,6 +603,7 @@ mod tests {
             signal_id: None,
         };
         let context = EntryContext {
+            epoch: "",
             instrument: &instrument,
             last_price: Decimal::ONE_HUNDRED,
             free_base: Decimal::ZERO,
@@ -619,6 +620,7 @@ mod tests {
         let quantity = "0.4995".parse().unwrap();
         let trigger = Some("99".parse().unwrap());
         new_order(
+            "",
             1,
             Role::StopLoss,
             generation,

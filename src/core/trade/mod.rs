@@ -24,7 +24,7 @@ use view::*;
 
 use rust_decimal::Decimal;
 
-use crate::core::domain::{Millis, OrderReport, ProtectionMode, VenueStatus};
+use crate::core::domain::{Millis, OrderReport, VenueStatus};
 use crate::core::ids::{GENERATION_MAX, Role, TRADE_ID_MAX, is_valid_epoch};
 use crate::core::normalize::plain;
 
@@ -40,6 +40,13 @@ pub fn step(view: &mut TradeView, event: Event, now: Millis, limits: &Limits) ->
     }
     if let Err(problem) = check_consistent(view) {
         halt(view, Reason::Inconsistent, &problem, now, &mut actions);
+        return actions;
+    }
+    if view.trade.state == TradeState::Recovering
+        && !matches!(event, Event::Due | Event::BreakerReset)
+    {
+        // Answers to requests made before the halt: kept, and acted on when the trade is due.
+        record_only(view, event, now);
         return actions;
     }
     match event {
@@ -63,6 +70,41 @@ pub fn step(view: &mut TradeView, event: Event, now: Millis, limits: &Limits) ->
         Event::BreakerReset => on_breaker_reset(view, now),
     }
     actions
+}
+
+fn record_only(view: &mut TradeView, event: Event, now: Millis) {
+    match event {
+        Event::Sent {
+            client_oids,
+            outcome,
+        } => {
+            for oid in &client_oids {
+                if let Some(order) = find_order_mut(view, oid) {
+                    order.sent_at_ms.get_or_insert(now);
+                    apply_send_outcome(order, &outcome);
+                }
+            }
+        }
+        Event::Looked {
+            client_oid,
+            outcome: LookOutcome::Found(report),
+        } => {
+            let checked = find_order(view, &client_oid)
+                .is_some_and(|order| check_report(view, order, &report).is_ok());
+            if checked {
+                adopt_report(view, &client_oid, &report);
+            }
+        }
+        Event::Cancelled {
+            client_oid,
+            outcome: Err(message),
+        } => {
+            if let Some(order) = find_order_mut(view, &client_oid) {
+                order.last_error = Some(format!("cancel failed: {message}"));
+            }
+        }
+        _ => {}
+    }
 }
 
 /// What every phase relies on: exactly one entry order, and ids that fit the exchange's limit.
@@ -227,7 +269,7 @@ fn on_looked(
         match check_report(view, &order, report) {
             Ok(()) => adopt_report(view, oid, report),
             Err(Refusal::NotOurs(problem)) => {
-                return not_ours(view, &order, report, &problem, now, limits, actions);
+                return not_ours(view, &order, report, &problem, now, actions);
             }
             Err(Refusal::Unusable(problem)) => {
                 let outcome = LookOutcome::Failed { message: problem };
@@ -264,8 +306,10 @@ enum Refusal {
     Unusable(String),
 }
 
-/// A report is adopted only when it is about this very order: client_oid, symbol, side and
-/// quantity match the intent, and its figures are sane.
+/// A report is adopted only when it is about this very order: its client_oid and, for an
+/// entry or an exit, its symbol, side and quantity match the intent (a protective leg's
+/// read-back is checked field by field in `verify_leg`, and a mismatch there fails safe), and
+/// its figures are sane.
 fn check_report(view: &TradeView, order: &Order, report: &OrderReport) -> Result<(), Refusal> {
     if report.client_oid != order.client_oid {
         return Err(Refusal::Unusable(format!(
@@ -273,25 +317,8 @@ fn check_report(view: &TradeView, order: &Order, report: &OrderReport) -> Result
             report.client_oid, order.client_oid
         )));
     }
-    let mut problems = Vec::new();
-    if report.symbol != view.trade.symbol {
-        problems.push(format!(
-            "symbol {} instead of {}",
-            report.symbol, view.trade.symbol
-        ));
-    }
-    if report.side != order.side {
-        problems.push(format!("side {} instead of {}", report.side, order.side));
-    }
-    if report.quantity != order.quantity {
-        problems.push(format!(
-            "quantity {} instead of {}",
-            plain(report.quantity),
-            plain(order.quantity)
-        ));
-    }
-    if !problems.is_empty() {
-        return Err(Refusal::NotOurs(problems.join(", ")));
+    if !order.role.is_protective() {
+        check_identity(view, order, report).map_err(Refusal::NotOurs)?;
     }
     if report.cumulative_quantity < Decimal::ZERO || report.cumulative_fee < Decimal::ZERO {
         return Err(Refusal::Unusable(
@@ -311,6 +338,31 @@ fn check_report(view: &TradeView, order: &Order, report: &OrderReport) -> Result
     Ok(())
 }
 
+fn check_identity(view: &TradeView, order: &Order, report: &OrderReport) -> Result<(), String> {
+    let mut problems = Vec::new();
+    if report.symbol != view.trade.symbol {
+        problems.push(format!(
+            "symbol {} instead of {}",
+            report.symbol, view.trade.symbol
+        ));
+    }
+    if report.side != order.side {
+        problems.push(format!("side {} instead of {}", report.side, order.side));
+    }
+    if report.quantity != order.quantity {
+        problems.push(format!(
+            "quantity {} instead of {}",
+            plain(report.quantity),
+            plain(order.quantity)
+        ));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join(", "))
+    }
+}
+
 /// Copies a checked venue report into its order.
 fn adopt_report(view: &mut TradeView, oid: &str, report: &OrderReport) {
     let Some(order) = find_order_mut(view, oid) else {
@@ -328,48 +380,26 @@ fn adopt_report(view: &mut TradeView, oid: &str, report: &OrderReport) {
     order.last_error = None;
 }
 
-/// Another order holds this order's client_oid, so the exchange never accepted ours under it
-/// (it refuses a duplicate client_oid). It is never adopted, cancelled or counted: CRITICAL
-/// alert and breaker. An entry under a taken id never existed; a protective leg or an exit
-/// is made again under the next generation's id.
-#[allow(clippy::too_many_arguments)]
+/// The order on the exchange under this entry's or exit's client_oid is not what was
+/// intended: another database's order, or one the exchange changed. It is never adopted,
+/// cancelled or counted; the trade halts for the operator with a CRITICAL alert and its
+/// breaker, since acting on either reading could trade twice.
 fn not_ours(
     view: &mut TradeView,
     order: &Order,
     report: &OrderReport,
     problem: &str,
     now: Millis,
-    limits: &Limits,
     actions: &mut Vec<Action>,
 ) {
     let detail = format!(
-        "order {} (order_id {}) on the exchange carries this trade's client_oid {} but is not its {}: {problem}; it is not fillguard's and is left alone",
+        "order {} (order_id {}) on the exchange carries this trade's client_oid {} but is not its {}: {problem}; it was not adopted and is left alone",
         report.symbol, report.order_id, order.client_oid, order.role
     );
     if let Some(ours) = find_order_mut(view, &order.client_oid) {
-        ours.status = OrderStatus::NotPlaced;
-        ours.last_error = Some(format!("client_oid taken by another order: {problem}"));
+        ours.last_error = Some(format!("another order under this client_oid: {problem}"));
     }
-    if order.role == Role::Entry {
-        if view.trade.mode == ProtectionMode::Otoco {
-            mark_not_placed(view, 0);
-        }
-        return halt(view, Reason::IdentityMismatch, &detail, now, actions);
-    }
-    let text = alert_text(
-        view,
-        Reason::IdentityMismatch.as_str(),
-        &detail,
-        true,
-        "check the account for orders of an earlier fillguard database, then `fillguard breaker reset SYMBOL`",
-    );
-    actions.push(Action::Alert(Alert {
-        severity: Severity::Critical,
-        key: format!("identity-{}", order.client_oid),
-        text,
-    }));
-    trip_breaker(view, Reason::IdentityMismatch, actions);
-    view.trade.due_ms = Some(now + POLL_FIRST_DELAY_MS.min(limits.poll_interval_ms));
+    halt(view, Reason::IdentityMismatch, &detail, now, actions);
 }
 
 fn on_cancelled(

@@ -332,11 +332,9 @@ pub(super) fn settle_protection(
         view.trade.attempts = 0;
         return advance_clearing(view, now, limits, actions);
     }
-    // A leg that ended, or one whose client_oid turned out to be another order's.
-    let leg_ended = legs.iter().any(|leg| {
-        leg.status == OrderStatus::NotPlaced
-            || matches!(leg.status, OrderStatus::Venue(status) if status.is_terminal())
-    });
+    let leg_ended = legs
+        .iter()
+        .any(|leg| matches!(leg.status, OrderStatus::Venue(status) if status.is_terminal()));
     if leg_ended {
         return reprotect(view, now, limits, actions);
     }
