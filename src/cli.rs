@@ -348,6 +348,7 @@ fn open_cryptocom(config: &Config) -> Result<OpenedVenue, Failure> {
         timeout: venue.timeout,
         min_notional_fallback: venue.min_notional_fallback,
         taker_fee_rate: venue.taker_fee_rate,
+        wall: Rc::new(SystemClock),
     };
     let client = CryptoComVenue::new(settings).map_err(Failure::usage)?;
     Ok((Box::new(client), Rc::new(SteadyClock::system())))

@@ -13,8 +13,9 @@ use serde_json::Value;
 use crate::config::{load_from, render_masked};
 use crate::core::domain::{Instrument, Side};
 use crate::core::normalize::{
-    ceil_to_tick, check_minimums, floor_to_tick, is_on_tick, plain, protect_quantity,
-    protective_prices,
+    Unprotectable, check_minimums, checked_ceil_to_tick, checked_floor_to_tick,
+    checked_protect_quantity, checked_protective_prices, floor_to_tick, is_on_tick, plain,
+    protect_quantity, protective_prices,
 };
 use crate::venue::cryptocom::sign::{param_string, payload, signature, verify};
 
@@ -24,10 +25,14 @@ use crate::venue::cryptocom::sign::{param_string, payload, signature, verify};
 #[allow(dead_code, clippy::duplicate_mod)]
 #[path = "venue/cryptocom/wire.rs"]
 mod cryptocom_wire;
+/// The history walk's types, which the answer parser names (as `super::history`).
+#[allow(dead_code, clippy::duplicate_mod)]
+#[path = "venue/cryptocom/history.rs"]
+mod history;
 
 use cryptocom_wire::{
-    closed_candles, free_balance, instrument_row, last_price, list_id, min_notionals, order_ack,
-    order_reports, parse_envelope, rows, single,
+    closed_candles, free_balance, history_page, instrument_row, last_price, list_id, min_notionals,
+    order_ack, order_reports, parse_envelope, rows, single,
 };
 
 /// Client order id passed to the envelope parser, as a create call would.
@@ -48,7 +53,7 @@ pub fn cryptocom_response(http_status: u16, body: &str) {
         (200..300).contains(&http_status),
         "success on http {http_status}"
     );
-    if let Ok(reports) = order_reports(&result, "fuzz") {
+    if let Ok((reports, _)) = order_reports(&result, "fuzz") {
         for report in reports {
             assert!(report.list_id.as_deref() != Some(""), "empty list id kept");
             assert!(report.reason != Some(0), "zero reason kept");
@@ -72,6 +77,9 @@ pub fn cryptocom_response(http_status: u16, body: &str) {
                 let _ = floor_to_tick(Decimal::ONE, instrument.quantity_tick);
             }
         }
+    }
+    if let Ok(page) = history_page(&result, "fuzz") {
+        assert!(page.reports.len() <= page.rows, "more orders than rows");
     }
     let _ = min_notionals(&result);
     let _ = last_price(&result, "BTC_USD");
@@ -153,6 +161,18 @@ impl Reader<'_> {
         value % NORMALIZE_MAGNITUDE_MAX
     }
 
+    /// A signed decimal of any magnitude: 12 bytes of mantissa, one of scale.
+    fn unbounded(&mut self) -> Decimal {
+        let [lo, mid, hi]: [u32; 3] = [
+            u32::from_le_bytes(self.take()),
+            u32::from_le_bytes(self.take()),
+            u32::from_le_bytes(self.take()),
+        ];
+        let [flags] = self.take();
+        let scale = u32::from(flags >> 1) % (u32::from(DECIMAL_SCALE_MAX) + 1);
+        Decimal::from_parts(lo, mid, hi, flags & 1 == 1, scale)
+    }
+
     /// A positive tick: 4 bytes of mantissa, one of scale.
     fn tick(&mut self) -> Decimal {
         let mantissa = u32::from_le_bytes(self.take()) % TICK_MANTISSA_MAX + 1;
@@ -197,6 +217,33 @@ pub fn normalize(bytes: &[u8]) {
             check_protective_prices(side, entry_price, stop_loss_pct, take_profit_pct, tick);
         check_minimum_rules(quantity, tick, free, &[stop, profit]);
     }
+    check_unbounded(&mut reader);
+}
+
+/// The checked functions on decimals of any magnitude (up to `Decimal::MAX`) and ticks of any
+/// size: an answer or an overflow error, never a panic, and a computed answer keeps its promise.
+fn check_unbounded(reader: &mut Reader<'_>) {
+    let value = reader.unbounded();
+    let price = reader.unbounded();
+    let tick = reader.unbounded().abs();
+    if let Some(floor) = checked_floor_to_tick(value, tick) {
+        assert!(floor <= value, "floor {floor} above {value} (tick {tick})");
+    }
+    if let Some(ceil) = checked_ceil_to_tick(value, tick) {
+        assert!(ceil >= value, "ceil {ceil} below {value} (tick {tick})");
+    }
+    let _ = is_on_tick(value, tick);
+    match checked_protect_quantity(value, price, Some(value), tick) {
+        Ok(quantity) => assert!(quantity <= value.max(Decimal::ZERO), "quantity above fill"),
+        Err(problem) => assert_eq!(problem, Unprotectable::Overflow),
+    }
+    let _ = protect_quantity(value, price, None, tick);
+    let percent = reader.percent();
+    for side in [Side::Buy, Side::Sell] {
+        let _ = checked_protective_prices(side, price, percent, percent, tick);
+        let _ = protective_prices(side, price, percent, percent, tick);
+    }
+    check_minimum_rules(value.abs(), tick, price, &[price]);
 }
 
 fn check_plain(value: Decimal) {
@@ -219,7 +266,7 @@ fn check_ticks(value: Decimal, tick: Decimal) {
     assert!(is_on_tick(floor, tick), "floor {floor} off tick {tick}");
     // Compared without subtracting from `value`, whose 28 digits would round the difference.
     assert!(floor + tick > value, "floor {floor} of {value} a tick low");
-    let ceil = ceil_to_tick(value, tick);
+    let ceil = checked_ceil_to_tick(value, tick).expect("bounded values do not overflow");
     assert!(ceil >= value, "ceil {ceil} below {value} (tick {tick})");
     assert!(is_on_tick(ceil, tick), "ceil {ceil} off tick {tick}");
     assert!(ceil - tick < value, "ceil {ceil} of {value} a tick high");
@@ -312,7 +359,9 @@ fn check_minimum_rules(quantity: Decimal, tick: Decimal, minimum: Decimal, price
         for price in prices {
             assert!(*price > Decimal::ZERO, "non-positive price passed");
             assert!(
-                quantity * *price >= instrument.min_notional,
+                quantity
+                    .checked_mul(*price)
+                    .is_some_and(|notional| notional >= instrument.min_notional),
                 "notional passed"
             );
         }
@@ -408,8 +457,8 @@ mod tests {
         ];
         normalize(&crash);
         assert_eq!(
-            ceil_to_tick(d("0.0000000000000000000000000025"), d("1026")),
-            d("1026")
+            checked_ceil_to_tick(d("0.0000000000000000000000000025"), d("1026")),
+            Some(d("1026"))
         );
     }
 

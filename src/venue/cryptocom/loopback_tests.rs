@@ -4,20 +4,22 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::rc::Rc;
 use std::str::FromStr;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
+use super::history::{HISTORY_WINDOW_MS, HistoryWalk};
 use super::{CryptoComSettings, CryptoComVenue, sign};
-use crate::core::domain::{OrderRequest, OrderType, Side, VenueStatus};
-use crate::shell::clock::wall_now_ms;
+use crate::core::clock::Clock;
+use crate::core::domain::{Millis, OrderRequest, OrderType, Side, VenueStatus};
 use crate::venue::{Venue, VenueError};
 
 /// The responder gives up waiting for a connection after this long.
-const RESPONDER_DEADLINE: Duration = Duration::from_secs(10);
+const RESPONDER_DEADLINE: Duration = Duration::from_secs(30);
 /// Most bytes of one request the responder reads.
 const REQUEST_BYTES_MAX: usize = 64 * 1024;
 const SECRET: &str = "secretKey";
@@ -158,6 +160,24 @@ fn content_length(head: &str) -> usize {
         .unwrap_or(0)
 }
 
+/// The system clock, as the shell gives it to the client.
+struct TestWall;
+
+impl Clock for TestWall {
+    fn now_ms(&self) -> Millis {
+        wall_now_ms()
+    }
+
+    fn sleep(&self, duration: Duration) {
+        std::thread::sleep(duration);
+    }
+}
+
+fn wall_now_ms() -> Millis {
+    let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+    Millis::try_from(since_epoch.as_millis()).unwrap()
+}
+
 fn venue_at(base_url: &str, timeout: Duration) -> CryptoComVenue {
     CryptoComVenue::new(CryptoComSettings {
         base_url: base_url.to_string(),
@@ -166,6 +186,7 @@ fn venue_at(base_url: &str, timeout: Duration) -> CryptoComVenue {
         timeout,
         min_notional_fallback: Decimal::from(5),
         taker_fee_rate: Decimal::from_str("0.001").unwrap(),
+        wall: Rc::new(TestWall),
     })
     .unwrap()
 }
@@ -495,6 +516,24 @@ fn otoco_sends_three_legs_entry_first_and_signs_them() {
     assert_eq!(body["sig"], expected);
 }
 
+/// A walk over both history endpoints answered by `pages`, one `(plain, advanced)` pair per
+/// round, then by empty pages up to `requests` answers: returns the orders and the requests.
+fn history_with(
+    pages: Vec<(Value, Value)>,
+    requests: usize,
+) -> (Vec<crate::core::domain::OrderReport>, Vec<Captured>) {
+    let mut script: Vec<Canned> = pages
+        .into_iter()
+        .flat_map(|(plain, advanced)| [ok(plain), ok(advanced)])
+        .collect();
+    while script.len() < requests {
+        script.push(ok(json!({"data": []})));
+    }
+    let responder = Responder::start(script);
+    let reports = venue(&responder).order_history("BTC_USDT").unwrap();
+    (reports, responder.requests())
+}
+
 #[test]
 fn order_history_merges_both_apis_sorted_by_update_time() {
     let mut filled = stop_loss_row();
@@ -503,17 +542,13 @@ fn order_history_merges_both_apis_sorted_by_update_time() {
     filled["update_time"] = json!(9);
     let mut cancelled = stop_loss_row();
     cancelled["status"] = json!("CANCELED");
-    let responder = Responder::start(vec![
-        ok(json!({"data": [filled]})),
-        ok(json!({"data": [cancelled]})),
-    ]);
-    let reports = venue(&responder).order_history("BTC_USDT").unwrap();
+    let pages = vec![(json!({"data": [filled]}), json!({"data": [cancelled]}))];
+    let (reports, requests) = history_with(pages, 14);
     let ids: Vec<&str> = reports
         .iter()
         .map(|report| report.order_id.as_str())
         .collect();
     assert_eq!(ids, ["77", "78"]);
-    let requests = responder.requests();
     for request in &requests {
         let params = &request.json()["params"];
         assert_eq!(params["limit"], json!(100), "limit is a JSON number");
@@ -524,4 +559,131 @@ fn order_history_merges_both_apis_sorted_by_update_time() {
             .request_line()
             .contains("/private/advanced/get-order-history")
     );
+}
+
+/// The walk reads seven one-day windows back from now on both endpoints, interleaved, each
+/// request a signed POST through the rate limiter (one per second per endpoint).
+#[test]
+fn order_history_walks_seven_days_back_in_day_windows() {
+    let before = wall_now_ms();
+    let started = Instant::now();
+    let (reports, requests) = history_with(Vec::new(), 14);
+    assert!(reports.is_empty());
+    assert_eq!(requests.len(), 14, "7 windows on 2 endpoints");
+    assert!(
+        started.elapsed() >= Duration::from_secs(5),
+        "history calls are paced at one per second per endpoint"
+    );
+    let mut previous_start: Option<i64> = None;
+    for (index, pair) in requests.chunks(2).enumerate() {
+        assert!(
+            pair[0]
+                .request_line()
+                .contains(" /exchange/v1/private/get-order-history ")
+        );
+        assert!(
+            pair[1]
+                .request_line()
+                .contains("/private/advanced/get-order-history ")
+        );
+        let params = pair[0].json()["params"].clone();
+        assert_eq!(params, pair[1].json()["params"], "same window on both");
+        let start = params["start_time"]
+            .as_i64()
+            .expect("start_time is a JSON number");
+        let end = params["end_time"]
+            .as_i64()
+            .expect("end_time is a JSON number");
+        assert_eq!(end - start, HISTORY_WINDOW_MS, "window {index}");
+        match previous_start {
+            None => assert!(
+                end > before && end <= wall_now_ms() + 1,
+                "the first ends now"
+            ),
+            Some(previous) => assert_eq!(end, previous, "windows adjoin"),
+        }
+        previous_start = Some(start);
+    }
+    println!(
+        "history walk: {} requests in {} ms",
+        requests.len(),
+        started.elapsed().as_millis()
+    );
+}
+
+/// A full page is followed, in the same window, by one ending just after its oldest row; rows
+/// read twice are dropped by order id.
+#[test]
+fn a_full_history_page_is_followed_by_the_next_page_of_its_window() {
+    let now = wall_now_ms();
+    let row = |index: i64| {
+        let mut row = stop_loss_row();
+        row["order_id"] = json!(format!("{}", 1000 + index));
+        row["status"] = json!("FILLED");
+        row["create_time"] = json!(now - 1_000 * index);
+        row["create_time_ns"] = json!(format!("{}000000", now - 1_000 * index));
+        row
+    };
+    let first: Vec<Value> = (0..100).map(row).collect();
+    let second: Vec<Value> = (99..130).map(row).collect();
+    let pages = vec![
+        (json!({"data": first}), json!({"data": []})),
+        (json!({"data": second}), json!({"data": []})),
+    ];
+    let (reports, requests) = history_with(pages, 15);
+    assert_eq!(reports.len(), 130, "the boundary row once");
+    let plain: Vec<Value> = requests
+        .iter()
+        .filter(|request| {
+            request
+                .request_line()
+                .contains(" /exchange/v1/private/get-order-history ")
+        })
+        .map(|request| request.json()["params"].clone())
+        .collect();
+    assert_eq!(
+        plain[1]["start_time"], plain[0]["start_time"],
+        "same window"
+    );
+    assert_eq!(
+        plain[1]["end_time"],
+        json!(now - 99_000 + 1),
+        "just after the oldest row"
+    );
+    assert_eq!(
+        plain[2]["end_time"], plain[0]["start_time"],
+        "then the previous window"
+    );
+    assert_eq!(requests.len(), 15, "one extra page on the plain endpoint");
+}
+
+#[test]
+fn history_walk_stops_at_its_request_bound() {
+    let mut walk = HistoryWalk::new(1_700_000_000_000);
+    let mut sent = 0;
+    while let Some(request) = walk.next_request() {
+        sent += 1;
+        let full = (0..100)
+            .map(|index| stop_loss_report(&format!("{sent}-{index}")))
+            .collect();
+        let page = super::history::HistoryPage {
+            reports: full,
+            rows: 100,
+            oldest_created_ms: Some(request.end_ms - 10),
+        };
+        walk.record(page, "test").unwrap();
+    }
+    assert_eq!(
+        u64::try_from(sent).unwrap(),
+        super::history::HISTORY_PAGES_MAX
+    );
+    let error = walk.finish("private/get-order-history").unwrap_err();
+    assert!(matches!(error, VenueError::RateLimited(_)), "{error:?}");
+    println!("{error}");
+}
+
+fn stop_loss_report(order_id: &str) -> crate::core::domain::OrderReport {
+    let mut row = stop_loss_row();
+    row["order_id"] = json!(order_id);
+    super::wire::order_report(&row).unwrap()
 }

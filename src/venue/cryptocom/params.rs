@@ -5,13 +5,11 @@
 use rust_decimal::Decimal;
 use serde_json::{Map, Value};
 
+use super::history::{HISTORY_LIMIT, HistoryRequest};
 use super::wire::CODE_INVALID_ARGUMENT;
 use crate::core::domain::{OrderRequest, OrderType};
 use crate::core::normalize::plain;
 use crate::venue::VenueError;
-
-/// Most rows one history call returns; sent as a JSON number (reference §2.1).
-pub(super) const HISTORY_LIMIT: u64 = 100;
 
 fn invalid(order: &OrderRequest, what: &str) -> VenueError {
     VenueError::Rejected {
@@ -89,9 +87,12 @@ pub(super) fn one(key: &str, value: &str) -> Map<String, Value> {
     params
 }
 
-/// `{instrument_name, limit}` of the history endpoints.
-pub(super) fn history(symbol: &str) -> Map<String, Value> {
+/// `{instrument_name, start_time, end_time, limit}` of the history endpoints: times in ms
+/// (`end_time` exclusive) and `limit` as JSON numbers, which both accept (reference §2.1, §4.8).
+pub(super) fn history(symbol: &str, request: HistoryRequest) -> Map<String, Value> {
     let mut params = one("instrument_name", symbol);
+    params.insert("start_time".into(), Value::from(request.start_ms));
+    params.insert("end_time".into(), Value::from(request.end_ms));
     params.insert("limit".into(), Value::from(HISTORY_LIMIT));
     params
 }

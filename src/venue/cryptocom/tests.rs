@@ -7,8 +7,20 @@ use serde_json::{Value, json};
 
 use super::params;
 use super::wire::{self, parse_envelope};
-use crate::core::domain::{OrderRequest, OrderType, Side, VenueStatus};
+use crate::core::clock::Clock;
+use crate::core::domain::{Millis, OrderRequest, OrderType, Side, VenueStatus};
 use crate::venue::VenueError;
+
+/// A wall clock that stays at one instant.
+struct FixedWall(Millis);
+
+impl Clock for FixedWall {
+    fn now_ms(&self) -> Millis {
+        self.0
+    }
+
+    fn sleep(&self, _duration: std::time::Duration) {}
+}
 
 fn decimal(text: &str) -> Decimal {
     Decimal::from_str(text).unwrap()
@@ -55,7 +67,7 @@ fn order_detail_sample_parses() {
 #[test]
 fn open_orders_sample_parses() {
     let result = sample_result("): private/get-open-orders");
-    let reports = wire::order_reports(&result, "open").unwrap();
+    let reports = wire::order_reports(&result, "open").unwrap().0;
     assert_eq!(reports.len(), 1);
     assert_eq!(reports[0].status, VenueStatus::Active);
     assert_eq!(reports[0].reason, None);
@@ -64,7 +76,7 @@ fn open_orders_sample_parses() {
 #[test]
 fn order_history_sample_parses() {
     let result = sample_result("): private/get-order-history");
-    let reports = wire::order_reports(&result, "history").unwrap();
+    let reports = wire::order_reports(&result, "history").unwrap().0;
     assert_eq!(reports.len(), 2);
     assert_eq!(reports[0].status, VenueStatus::Canceled);
     let filled = &reports[1];
@@ -87,7 +99,7 @@ fn advanced_order_detail_sample_keeps_a_numeric_list_id_exact() {
 fn advanced_open_orders_sample_with_stringified_scalars_parses() {
     // The 2026 OpenAPI sample: code "0", id "1", times as strings.
     let result = sample_result("2026 OpenAPI): private/advanced/get-open-orders");
-    let reports = wire::order_reports(&result, "advanced open").unwrap();
+    let reports = wire::order_reports(&result, "advanced open").unwrap().0;
     assert_eq!(reports.len(), 3);
     assert_eq!(reports[0].order_type, OrderType::Limit);
     assert_eq!(reports[1].order_type, OrderType::StopLoss);
@@ -104,7 +116,7 @@ fn advanced_open_orders_sample_with_stringified_scalars_parses() {
 #[test]
 fn order_list_detail_sample_reads_zero_prices_as_none() {
     let result = sample_result("private/advanced/get-order-list-detail");
-    let reports = wire::order_reports(&result, "list detail").unwrap();
+    let reports = wire::order_reports(&result, "list detail").unwrap().0;
     assert_eq!(reports[1].status, VenueStatus::Pending);
     assert_eq!(reports[1].price, None, "limit_price \"0.00\"");
     assert_eq!(reports[1].trigger_price, Some(decimal("90000")));
@@ -377,9 +389,14 @@ fn order_params_are_plain_strings() {
     assert_eq!(params::order_params(&buy).unwrap()["notional"], json!("50"));
     let list = params::list_params(&[&stop, &limit]).unwrap();
     assert_eq!(list["order_list"].as_array().unwrap().len(), 2);
+    let window = super::history::HistoryRequest {
+        start_ms: 1_700_000_000_000,
+        end_ms: 1_700_086_400_000,
+    };
     assert_eq!(
-        Value::Object(params::history("BTC_USDT")),
-        json!({"instrument_name": "BTC_USDT", "limit": 100})
+        Value::Object(params::history("BTC_USDT", window)),
+        json!({"instrument_name": "BTC_USDT", "start_time": 1_700_000_000_000_i64,
+            "end_time": 1_700_086_400_000_i64, "limit": 100})
     );
 }
 
@@ -406,8 +423,116 @@ fn settings_debug_masks_the_secrets() {
         timeout: std::time::Duration::from_secs(5),
         min_notional_fallback: Decimal::ONE,
         taker_fee_rate: decimal("0.001"),
+        wall: std::rc::Rc::new(FixedWall(1_700_000_000_000)),
     };
     let text = format!("{settings:?}");
     assert!(!text.contains("secret-visible") && !text.contains("key-visible"));
     assert!(text.contains("api.crypto.com"));
+}
+
+/// Decimals sent as JSON numbers are read from their text: 0.1 and a 20-digit price stay exact.
+#[test]
+fn json_number_decimals_decode_exactly() {
+    let body = r#"{"id": 1, "code": 0, "result": {"order_id": "1", "client_oid": "fg-1-E1",
+        "instrument_name": "BTC_USDT", "side": "BUY", "order_type": "LIMIT", "status": "ACTIVE",
+        "quantity": 0.1, "limit_price": 12345.678901234567890, "cumulative_quantity": 0,
+        "avg_price": 0.0, "update_time": 1700000000000}}"#;
+    let result = parse_envelope(200, body, None).unwrap();
+    let report = wire::order_report(&wire::single(&result, "detail").unwrap()).unwrap();
+    assert_eq!(report.quantity, decimal("0.1"));
+    assert_eq!(report.quantity.to_string(), "0.1");
+    let price = report.price.unwrap();
+    assert_eq!(price, decimal("12345.678901234567890"));
+    assert_eq!(
+        price.to_string(),
+        "12345.678901234567890",
+        "every digit kept"
+    );
+    println!("quantity {} price {price}", report.quantity);
+}
+
+/// Numbers `Decimal` cannot hold exactly are malformed, naming the field; nothing panics.
+#[test]
+fn json_numbers_out_of_range_are_malformed() {
+    for (number, field) in [
+        ("1e400", "quantity"),
+        ("1.5e-30", "quantity"),
+        ("-1e400", "limit_price"),
+        ("1e15000000000000000000", "cumulative_quantity"),
+        ("0.00000000000000000000000000001", "limit_price"),
+    ] {
+        let mut fields = json!({"quantity": "1", "limit_price": "2", "cumulative_quantity": "0"});
+        fields[field] = json!("PLACEHOLDER");
+        let row = format!(
+            r#"{{"order_id": "1", "client_oid": "fg-1-E1", "instrument_name": "BTC_USDT",
+            "side": "BUY", "order_type": "LIMIT", "status": "ACTIVE", "update_time": 1,
+            "quantity": {}, "limit_price": {}, "cumulative_quantity": {}}}"#,
+            fields["quantity"], fields["limit_price"], fields["cumulative_quantity"]
+        )
+        .replace("\"PLACEHOLDER\"", number);
+        let body = format!(r#"{{"id": 1, "code": 0, "result": {row}}}"#);
+        let result = parse_envelope(200, &body, None).unwrap();
+        let error = wire::order_report(&result).unwrap_err();
+        match &error {
+            VenueError::Malformed(message) => assert!(message.contains(field), "{message}"),
+            other => panic!("expected Malformed, got {other:?}"),
+        }
+        println!("{number}: {error}");
+    }
+}
+
+/// The documented order object with the types fillguard never places (reference §4), as an
+/// order placed by hand would show in get-open-orders.
+fn manual_row(order_id: &str, order_type: &str) -> Value {
+    json!({"account_id": "52e7c00f-1324-5a6z-bfgt-de445bde21a5", "order_id": order_id,
+        "client_oid": "1613571154795", "order_type": order_type, "time_in_force": "GOOD_TILL_CANCEL",
+        "side": "SELL", "exec_inst": [], "quantity": "0.0100", "limit_price": "49000.00",
+        "order_value": "490.00", "maker_fee_rate": "0.000250", "taker_fee_rate": "0.000400",
+        "avg_price": "0.00", "ref_price": "49500.00", "ref_price_type": "MARK_PRICE",
+        "cumulative_quantity": "0.0000", "cumulative_value": "0.00", "cumulative_fee": "0.00",
+        "status": "PENDING", "update_user_id": "fd797356-55db-48c2-a44d-157aabf702e8",
+        "order_date": "2021-02-17", "instrument_name": "BTC_USDT", "fee_instrument_name": "USDT",
+        "create_time": 1_613_575_617_173_i64, "create_time_ns": "1613575617173123456",
+        "update_time": 1_613_575_617_173_i64})
+}
+
+fn our_stop_row() -> Value {
+    json!({"order_id": "77", "client_oid": "fg-12-S1", "instrument_name": "BTC_USDT",
+        "side": "SELL", "order_type": "STOP_LOSS", "status": "PENDING", "quantity": "0.1",
+        "ref_price": "80000", "cumulative_quantity": "0", "update_time": 3})
+}
+
+#[test]
+fn orders_of_types_fillguard_does_not_place_are_left_alone() {
+    let rows = json!({"data": [
+        manual_row("501", "STOP_LIMIT"),
+        our_stop_row(),
+        manual_row("502", "TAKE_PROFIT_LIMIT"),
+        manual_row("503", "TRAILING_STOP"),
+        manual_row("504", "LIMIT"),
+    ]});
+    let (reports, skipped) = wire::order_reports(&rows, "open").unwrap();
+    let ids: Vec<&str> = reports.iter().map(|r| r.order_id.as_str()).collect();
+    assert_eq!(ids, ["77", "504"], "ours and the readable manual LIMIT");
+    assert_eq!(skipped, 3);
+    let page = wire::history_page(&rows, "history").unwrap();
+    assert_eq!((page.reports.len(), page.rows), (2, 5));
+    assert_eq!(page.oldest_created_ms, Some(3), "update_time of ours");
+    println!("kept {ids:?}, left out {skipped}");
+}
+
+#[test]
+fn a_malformed_row_that_could_be_ours_still_fails_the_list() {
+    let mut ours = manual_row("601", "STOP_LIMIT");
+    ours["client_oid"] = json!("fg-12-S2");
+    let mut no_client_oid = manual_row("602", "STOP_LIMIT");
+    no_client_oid.as_object_mut().unwrap().remove("client_oid");
+    let mut bad_quantity = our_stop_row();
+    bad_quantity["quantity"] = json!("lots");
+    for row in [ours, no_client_oid, bad_quantity] {
+        let rows = json!({"data": [manual_row("501", "STOP_LIMIT"), row]});
+        let error = wire::order_reports(&rows, "open").unwrap_err();
+        assert!(matches!(error, VenueError::Malformed(_)), "{error:?}");
+        println!("{error}");
+    }
 }

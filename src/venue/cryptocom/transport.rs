@@ -3,6 +3,7 @@
 //! read-only calls on 429. Logs method, HTTP status, code and duration of every request; never
 //! the API key, the secret or a signature.
 
+use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -11,7 +12,7 @@ use tracing::debug;
 
 use super::limits::RateLimiter;
 use super::{sign, wire};
-use crate::shell::clock::wall_now_ms;
+use crate::core::clock::Clock;
 use crate::venue::VenueError;
 
 /// Longest connect phase, whatever the total timeout.
@@ -39,10 +40,18 @@ pub(super) struct Transport {
     api_key: String,
     api_secret: String,
     limiter: RateLimiter,
+    /// The wall clock the nonces are read from.
+    wall: Rc<dyn Clock>,
 }
 
 impl Transport {
-    pub fn new(base_url: &str, api_key: &str, api_secret: &str, timeout: Duration) -> Transport {
+    pub fn new(
+        base_url: &str,
+        api_key: &str,
+        api_secret: &str,
+        timeout: Duration,
+        wall: Rc<dyn Clock>,
+    ) -> Transport {
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(timeout))
@@ -58,6 +67,7 @@ impl Transport {
             api_key: api_key.to_string(),
             api_secret: api_secret.to_string(),
             limiter: RateLimiter::default(),
+            wall,
         }
     }
 
@@ -101,7 +111,7 @@ impl Transport {
     /// The request envelope with a fresh id and nonce, signed (reference §2.1, §2.2).
     fn signed_body(&self, method: &str, params: &Value) -> String {
         let id = NEXT_REQUEST_ID.fetch_add(1, Ordering::Relaxed);
-        let nonce = u64::try_from(wall_now_ms()).unwrap_or(0);
+        let nonce = u64::try_from(self.wall.now_ms()).unwrap_or(0);
         let sig = sign::signature(&self.api_secret, method, id, &self.api_key, params, nonce);
         json!({
             "id": id,

@@ -1,8 +1,10 @@
 //! Parsing of Crypto.com Exchange v1 answers (reference §3, §4): the response envelope, the
 //! mapping of error codes to `VenueError`, and the rows of every endpoint the venue reads.
 //! Tolerant where the API is (numbers or digit strings, unknown fields, `result.data`
-//! wrappers); strict where a wrong guess would be unsafe: an unknown status, side or order type,
-//! an unparsable quantity or price, or a missing order id is `Malformed`, naming the field.
+//! wrappers, rows of orders placed by hand with types fillguard never places); strict where a
+//! wrong guess would be unsafe: in a row that could be fillguard's, an unknown status, side or
+//! order type, an unparsable quantity or price, or a missing order id is `Malformed`, naming the
+//! field. Decimals are read exactly from their text, JSON numbers included, never through `f64`.
 //! Pure functions: no IO, no clock.
 
 use std::str::FromStr;
@@ -10,7 +12,9 @@ use std::str::FromStr;
 use rust_decimal::Decimal;
 use serde_json::Value;
 
+use super::history::HistoryPage;
 use crate::core::domain::{Candle, Millis, OrderReport, OrderType, Side, VenueStatus};
+use crate::core::ids::CLIENT_OID_PREFIX;
 use crate::venue::VenueError;
 
 /// Most characters of an unreadable body quoted in an error message.
@@ -139,20 +143,49 @@ pub(super) fn parse_integer(value: &Value) -> Option<i64> {
     }
 }
 
-/// A decimal sent as a string ("0.0", "-2.5") or a JSON number.
 /// Largest magnitude accepted for any decimal from the exchange. Real prices, quantities and
-/// balances are far below it, and bounding them keeps every product and difference the core
-/// computes far from `Decimal`'s overflow (which would panic).
+/// balances are far below it, and bounding them keeps sums and differences far from `Decimal`'s
+/// range. Products are not safe: 10^15 × 10^15 is beyond `Decimal::MAX` (about 7.9 × 10^28), so
+/// every product or quotient of exchange values (`quantity × price` in normalization) is computed
+/// with checked arithmetic and an overflow is an error, never a panic.
 const DECIMAL_MAGNITUDE_MAX: Decimal = Decimal::from_parts(2_764_472_320, 232_830, 0, false, 0);
 const _: () = assert!(DECIMAL_MAGNITUDE_MAX.is_sign_positive());
 
+/// Largest exponent magnitude of a decimal in exponent form ("1.5e-8"); `Decimal` holds at most
+/// 28 fractional digits, and anything above 10^15 is refused anyway.
+const EXPONENT_MAGNITUDE_MAX: u32 = 28;
+
+/// A decimal sent as a string ("0.0", "-2.5", "1e-8") or a JSON number, read exactly from its
+/// text (JSON numbers keep their literal text: serde_json's `arbitrary_precision`). Text that
+/// `Decimal` cannot hold exactly (more than 28 fractional digits, an exponent out of range) and
+/// magnitudes above `DECIMAL_MAGNITUDE_MAX` are `None`, never rounded.
 pub(super) fn parse_decimal(value: &Value) -> Option<Decimal> {
     let text = text_of(value)?;
-    let text = text.trim();
-    Decimal::from_str(text)
-        .ok()
-        .or_else(|| Decimal::from_scientific(text).ok())
-        .filter(|decimal| decimal.abs() <= DECIMAL_MAGNITUDE_MAX)
+    exact_decimal(text.trim()).filter(|decimal| decimal.abs() <= DECIMAL_MAGNITUDE_MAX)
+}
+
+fn exact_decimal(text: &str) -> Option<Decimal> {
+    // `Decimal`'s parser also accepts '_' separators, which no number on the wire has.
+    if text.contains('_') {
+        return None;
+    }
+    let Some((mantissa, exponent)) = text.split_once(['e', 'E']) else {
+        return Decimal::from_str_exact(text).ok();
+    };
+    let mantissa = Decimal::from_str_exact(mantissa).ok()?;
+    let exponent: i64 = exponent.parse().ok()?;
+    let magnitude = u32::try_from(exponent.unsigned_abs()).ok()?;
+    if magnitude > EXPONENT_MAGNITUDE_MAX {
+        return None;
+    }
+    if exponent < 0 {
+        let mut scaled = mantissa.normalize();
+        let scale = scaled.scale().checked_add(magnitude)?;
+        scaled.set_scale(scale).ok()?;
+        return Some(scaled);
+    }
+    let power = Decimal::from_i128_with_scale(10_i128.checked_pow(magnitude)?, 0);
+    mantissa.checked_mul(power)
 }
 
 #[cfg(test)]
@@ -168,6 +201,18 @@ mod magnitude_tests {
         assert!(parse_decimal(&Value::String("1000000000000000".into())).is_some());
         assert!(parse_decimal(&Value::String("70000000000000000000000000000".into())).is_none());
         assert!(parse_decimal(&Value::String("-1e20".into())).is_none());
+    }
+
+    #[test]
+    fn exponent_forms_are_exact_or_refused() {
+        let parse = |text: &str| parse_decimal(&Value::String(text.into()));
+        assert_eq!(parse("1.5e-8"), Decimal::from_str("0.000000015").ok());
+        assert_eq!(parse("25E+2"), Some(Decimal::from(2500)));
+        assert_eq!(parse("1.5e-30"), None, "31 fractional digits");
+        assert_eq!(parse("1e400"), None);
+        assert_eq!(parse("1e-99999999999999999999"), None);
+        assert_eq!(parse("0.00000000000000000000000000001"), None, "29 digits");
+        assert_eq!(parse("1_000"), None);
     }
 }
 
@@ -213,7 +258,10 @@ pub(super) fn rows(result: &Value, what: &str) -> Result<Vec<Value>, VenueError>
 pub(super) fn single(result: &Value, what: &str) -> Result<Value, VenueError> {
     match result.get("data") {
         Some(inner @ Value::Object(_)) => Ok(inner.clone()),
-        Some(Value::Array(items)) if items.len() == 1 => Ok(items[0].clone()),
+        Some(Value::Array(items)) if items.len() == 1 => items
+            .first()
+            .cloned()
+            .ok_or_else(|| malformed(format!("{what}: empty result.data"))),
         _ if result.is_object() => Ok(result.clone()),
         _ => Err(malformed(format!("{what}: no result object"))),
     }
@@ -280,8 +328,66 @@ fn update_time(row: &Value, what: &str) -> Result<Millis, VenueError> {
     Err(malformed(format!("{what}: no update_time")))
 }
 
-pub(super) fn order_reports(result: &Value, what: &str) -> Result<Vec<OrderReport>, VenueError> {
-    rows(result, what)?.iter().map(order_report).collect()
+/// The rows of an order list, and how many were left out. A row that could be fillguard's (its
+/// client_oid carries fillguard's prefix, or it has no readable client_oid) is read strictly: a
+/// malformed one fails the whole list. Any other row that cannot be read — an order type
+/// fillguard never places (STOP_LIMIT, TAKE_PROFIT_LIMIT, a type added later), or a field it
+/// does not understand — belongs to an order placed by hand or by another program, which
+/// fillguard leaves alone: it is left out of the list instead of failing it.
+pub(super) fn order_reports(
+    result: &Value,
+    what: &str,
+) -> Result<(Vec<OrderReport>, usize), VenueError> {
+    let mut reports = Vec::new();
+    let mut skipped = 0;
+    for row in rows(result, what)? {
+        match order_report(&row) {
+            Ok(report) => reports.push(report),
+            Err(_) if is_foreign(&row) => skipped += 1,
+            Err(error) => return Err(error),
+        }
+    }
+    Ok((reports, skipped))
+}
+
+/// One answer of a history endpoint: its orders (read as `order_reports` does), how many rows
+/// it had and the creation time of its oldest row, which the next page ends at.
+pub(super) fn history_page(result: &Value, what: &str) -> Result<HistoryPage, VenueError> {
+    let all_rows = rows(result, what)?;
+    let oldest_created_ms = all_rows.iter().filter_map(created_ms).min();
+    let (reports, _) = order_reports(result, what)?;
+    Ok(HistoryPage {
+        reports,
+        rows: all_rows.len(),
+        oldest_created_ms,
+    })
+}
+
+/// Times above this are nanoseconds: ms values stay below it until the year 5138.
+const NANOSECOND_TIMES_ABOVE: Millis = 100_000_000_000_000;
+const NANOSECONDS_PER_MS: Millis = 1_000_000;
+
+/// When a row's order was created, in ms: `create_time_ns`, else `create_time`, else
+/// `update_time`; each read as ms or ns by its size, since both forms occur (reference §4.8).
+fn created_ms(row: &Value) -> Option<Millis> {
+    ["create_time_ns", "create_time", "update_time"]
+        .iter()
+        .find_map(|field| row.get(*field).and_then(parse_integer))
+        .map(|time| {
+            if time > NANOSECOND_TIMES_ABOVE {
+                time.div_euclid(NANOSECONDS_PER_MS)
+            } else {
+                time
+            }
+        })
+}
+
+/// True when a row names a client_oid that fillguard never gives (one without its prefix).
+/// The exchange fills in a client_oid for orders sent without one, so every real row has one.
+fn is_foreign(row: &Value) -> bool {
+    row.get("client_oid")
+        .and_then(text_of)
+        .is_some_and(|client_oid| !client_oid.starts_with(CLIENT_OID_PREFIX))
 }
 
 /// `order_id` of a create answer; `client_oid` from the answer, else the one sent.
@@ -417,5 +523,7 @@ pub(super) fn free_balance(result: &Value, asset: &str) -> Result<Decimal, Venue
     let what = format!("user-balance {asset}");
     let quantity = required_decimal(row, "quantity", &what)?;
     let reserved = optional_decimal(row, "reserved_qty", &what)?.unwrap_or(Decimal::ZERO);
-    Ok(quantity - reserved)
+    quantity
+        .checked_sub(reserved)
+        .ok_or_else(|| malformed(format!("{what}: quantity less reserved_qty overflows")))
 }

@@ -1,0 +1,147 @@
+//! The walk back through one order-history endpoint (reference §4.8, §5.1): one-day windows
+//! `[start_time, end_time)` from now back over `HISTORY_SPAN_MS`, each read newest first in pages
+//! of `HISTORY_LIMIT` rows; a full page is followed by one ending just after its oldest row. A
+//! restart after a long outage still finds the orders it sent before it. Bounded by
+//! `HISTORY_PAGES_MAX` requests; a walk that runs out of requests before it has covered the span
+//! is an error, never a shorter answer, because "not in the history" must mean "not sent".
+//! Pure: the caller sends the requests (through the rate limiter) and feeds the pages in.
+
+use std::collections::BTreeSet;
+
+use crate::core::domain::{Millis, OrderReport};
+use crate::venue::VenueError;
+
+/// Most rows one history call returns; sent as a JSON number (reference §2.1, §4.8).
+pub(super) const HISTORY_LIMIT: u64 = 100;
+/// Length of one window: the exchange's default span of a history call (reference §4.8).
+pub(super) const HISTORY_WINDOW_MS: Millis = 24 * 60 * 60 * 1_000;
+/// How far back the history is read.
+pub(super) const HISTORY_SPAN_MS: Millis = 7 * HISTORY_WINDOW_MS;
+const HISTORY_WINDOWS: u64 = 7;
+/// Most requests of one walk (per endpoint): one per window plus room for full pages. History
+/// calls are limited to one per second per endpoint, so a walk takes about as many seconds.
+pub(super) const HISTORY_PAGES_MAX: u64 = 16;
+
+const _: () = assert!(HISTORY_SPAN_MS == HISTORY_WINDOW_MS * HISTORY_WINDOWS as Millis);
+const _: () = assert!(HISTORY_PAGES_MAX >= HISTORY_WINDOWS);
+const _: () = assert!(HISTORY_LIMIT >= 2);
+
+/// The time range of one history request, in ms (`start_ms` inclusive, `end_ms` exclusive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct HistoryRequest {
+    pub start_ms: Millis,
+    pub end_ms: Millis,
+}
+
+/// One answer of a history endpoint, as the walk needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct HistoryPage {
+    pub reports: Vec<OrderReport>,
+    /// Rows in the answer, including rows of other programs' orders that were left out.
+    pub rows: usize,
+    /// Creation time of the oldest row of the answer; `None` when no row has one.
+    pub oldest_created_ms: Option<Millis>,
+}
+
+/// The walk over one endpoint.
+#[derive(Debug)]
+pub(super) struct HistoryWalk {
+    now_ms: Millis,
+    /// Index of the window being read: 0 ends now, `HISTORY_WINDOWS - 1` is the oldest.
+    window: u64,
+    end_ms: Millis,
+    requests: u64,
+    done: bool,
+    /// Set when a full page could not be paged past (more than `HISTORY_LIMIT` orders in one
+    /// millisecond): rows may have been missed.
+    gapped: bool,
+    seen: BTreeSet<String>,
+    reports: Vec<OrderReport>,
+}
+
+impl HistoryWalk {
+    pub fn new(now_ms: Millis) -> HistoryWalk {
+        HistoryWalk {
+            now_ms,
+            window: 0,
+            end_ms: now_ms.saturating_add(1),
+            requests: 0,
+            done: false,
+            gapped: false,
+            seen: BTreeSet::new(),
+            reports: Vec::new(),
+        }
+    }
+
+    /// The next request to send, or `None` when the walk is over (covered or out of requests).
+    pub fn next_request(&self) -> Option<HistoryRequest> {
+        if self.done || self.requests >= HISTORY_PAGES_MAX {
+            return None;
+        }
+        Some(HistoryRequest {
+            start_ms: self.window_start_ms(),
+            end_ms: self.end_ms,
+        })
+    }
+
+    /// Takes in the answer to the request `next_request` gave.
+    pub fn record(&mut self, page: HistoryPage, what: &str) -> Result<(), VenueError> {
+        self.requests += 1;
+        for report in page.reports {
+            if self.seen.insert(report.order_id.clone()) {
+                self.reports.push(report);
+            }
+        }
+        let full = u64::try_from(page.rows).unwrap_or(u64::MAX) >= HISTORY_LIMIT;
+        if !full {
+            self.next_window();
+            return Ok(());
+        }
+        let oldest_ms = page.oldest_created_ms.ok_or_else(|| {
+            VenueError::Malformed(format!("{what}: a full page without create_time"))
+        })?;
+        // The next page ends just after the oldest row, so rows created in that same
+        // millisecond and not in this page are read too; rows read twice are dropped by id.
+        let next_end_ms = oldest_ms.saturating_add(1);
+        if next_end_ms <= self.window_start_ms() {
+            self.next_window();
+        } else if next_end_ms < self.end_ms {
+            self.end_ms = next_end_ms;
+        } else {
+            self.gapped = true;
+            self.end_ms = oldest_ms;
+        }
+        Ok(())
+    }
+
+    /// The orders found, or why the walk is not a complete answer.
+    pub fn finish(self, what: &str) -> Result<Vec<OrderReport>, VenueError> {
+        if !self.done {
+            return Err(VenueError::RateLimited(format!(
+                "{what}: more than {HISTORY_PAGES_MAX} pages in the last {} days, history not read in full",
+                HISTORY_SPAN_MS / HISTORY_WINDOW_MS
+            )));
+        }
+        if self.gapped {
+            return Err(VenueError::RateLimited(format!(
+                "{what}: more than {HISTORY_LIMIT} orders created in one millisecond, history not read in full"
+            )));
+        }
+        Ok(self.reports)
+    }
+
+    fn window_start_ms(&self) -> Millis {
+        let windows_back = Millis::try_from(self.window + 1).unwrap_or(Millis::MAX);
+        self.now_ms
+            .saturating_add(1)
+            .saturating_sub(HISTORY_WINDOW_MS.saturating_mul(windows_back))
+    }
+
+    fn next_window(&mut self) {
+        self.end_ms = self.window_start_ms();
+        self.window += 1;
+        if self.window >= HISTORY_WINDOWS {
+            self.done = true;
+        }
+    }
+}
