@@ -5,6 +5,7 @@
 //! never prints a secret.
 
 mod defaults;
+mod paper;
 mod raw;
 mod render;
 mod sources;

@@ -8,23 +8,21 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value, json};
 
-use crate::config::PaperConfig;
 use crate::core::domain::{Millis, OrderReport};
-use crate::venue::cryptocom::sign;
 use crate::venue::paper::engine::EngineReject;
-use crate::venue::paper::{Engine, FillBehavior, WARMUP_MS};
+use crate::venue::paper::{Engine, FillBehavior, PaperSettings, TestHooks, WARMUP_MS};
 
 use super::SimOptions;
+use super::envelope::{self, Credentials, Envelope};
 use super::faults::{self, FaultDraw, FaultSpec, SplitMix64};
 use super::http::Request;
 use super::public;
 use super::wire::{
-    self, ApiError, CODE_BAD_REQUEST, CODE_INTERNAL, CODE_INVALID_NONCE, CODE_INVALID_REQUEST,
-    CODE_METHOD_NOT_FOUND, CODE_TOO_MANY_REQUESTS, CODE_UNAUTHORIZED,
+    self, ApiError, CODE_BAD_REQUEST, CODE_INTERNAL, CODE_INVALID_REQUEST, CODE_METHOD_NOT_FOUND,
+    CODE_TOO_MANY_REQUESTS,
 };
-
-/// Largest |nonce − server time| accepted (reference §2.4).
-pub const NONCE_WINDOW_MS: u64 = 60_000;
+/// Nanoseconds per millisecond, for `create_time_ns`.
+pub const NANOS_PER_MILLI: u64 = 1_000_000;
 /// The path segment after which the method name starts.
 const API_PREFIX: &str = "/exchange/v1/";
 
@@ -53,23 +51,29 @@ const fn rule(
 
 /// Advanced methods share the limit of their plain counterpart; the reference does not list
 /// them separately (UNCERTAIN there), the other private methods get 3 per 100 ms.
-pub const METHODS: [MethodRule; 19] = [
+pub const METHODS: [MethodRule; 25] = [
     rule("public/get-instruments", 100, 1_000, false),
     rule("public/get-risk-parameters", 100, 1_000, false),
     rule("public/get-tickers", 100, 1_000, false),
     rule("public/get-candlestick", 100, 1_000, false),
     rule("private/create-order", 15, 100, true),
     rule("private/cancel-order", 15, 100, true),
+    rule("private/cancel-all-orders", 15, 100, true),
+    rule("private/amend-order", 3, 100, true),
     rule("private/get-order-detail", 30, 100, false),
     rule("private/get-open-orders", 3, 100, false),
     rule("private/get-order-history", 1, 1_000, false),
+    rule("private/get-trades", 1, 1_000, false),
     rule("private/user-balance", 3, 100, false),
+    rule("private/get-fee-rate", 3, 100, false),
+    rule("private/get-instrument-fee-rate", 3, 100, false),
     rule("private/advanced/create-order", 15, 100, true),
     rule("private/advanced/create-oco", 3, 100, true),
     rule("private/advanced/create-otoco", 3, 100, true),
     rule("private/advanced/cancel-order", 15, 100, true),
     rule("private/advanced/cancel-oco", 3, 100, true),
     rule("private/advanced/cancel-otoco", 3, 100, true),
+    rule("private/advanced/cancel-all-orders", 15, 100, true),
     rule("private/advanced/get-order-detail", 30, 100, false),
     rule("private/advanced/get-open-orders", 3, 100, false),
     rule("private/advanced/get-order-history", 1, 1_000, false),
@@ -139,24 +143,20 @@ pub struct Reply {
     pub latency_ms: u64,
 }
 
-/// A verified private request.
-pub(super) struct Envelope {
-    pub id: Value,
-    pub nonce: u64,
-    pub params: Map<String, Value>,
-}
-
 pub struct Simulator {
     pub(super) engine: Engine,
-    pub(super) paper: PaperConfig,
+    pub(super) settings: PaperSettings,
     pub(super) faults: FaultSpec,
     clock: SimClock,
     stream: SplitMix64,
     api_key: String,
     api_secret: String,
     limits: RateLimiter,
-    /// Engine time each order was created at, by order id.
-    pub(super) created_ms: BTreeMap<String, Millis>,
+    /// When each order was created, by order id, in ns of engine time: the creation's ms plus
+    /// a counter that keeps the times of orders created in one ms distinct and in creation
+    /// order, so `create_time_ns` pages history exactly.
+    pub(super) created_ns: BTreeMap<String, u64>,
+    last_created_ns: u64,
     /// `OCO` or `OTOCO`, by list id.
     pub(super) list_types: BTreeMap<String, &'static str>,
 }
@@ -168,19 +168,20 @@ impl Simulator {
         if options.speed == 0 {
             return Err("speed must be at least 1".to_string());
         }
-        let mut paper = options.paper.clone();
-        paper.seed = options.seed;
+        let mut settings = PaperSettings::from(&options.paper);
+        settings.seed = options.seed;
         let start_ms = wall_now_ms();
-        let mut engine = Engine::new(&paper, start_ms - WARMUP_MS)?;
+        let mut engine = Engine::new(&settings, start_ms - WARMUP_MS)?;
         engine.advance_to(start_ms);
         if let Some(behavior) = engine_behavior(&options.faults)? {
-            for instrument in &paper.instruments {
-                engine.set_behavior(&instrument.symbol, behavior.clone());
+            let mut hooks = TestHooks::new(&mut engine);
+            for instrument in &settings.instruments {
+                hooks.set_behavior(&instrument.symbol, behavior.clone());
             }
         }
         Ok(Simulator {
             engine,
-            paper,
+            settings,
             faults: options.faults.clone(),
             clock: SimClock {
                 wall_start: Instant::now(),
@@ -191,7 +192,8 @@ impl Simulator {
             api_key: options.api_key.clone(),
             api_secret: options.api_secret.clone(),
             limits: RateLimiter::default(),
-            created_ms: BTreeMap::new(),
+            created_ns: BTreeMap::new(),
+            last_created_ns: 0,
             list_types: BTreeMap::new(),
         })
     }
@@ -234,7 +236,7 @@ impl Simulator {
         if let Some(outcome) = injected_failure(&id, method, draw) {
             return outcome;
         }
-        let result = public::dispatch(&self.engine, &self.paper, method, request);
+        let result = public::dispatch(&self.engine, &self.settings, method, request);
         finish_read(&id, method, result, draw.malformed && !rule.mutating)
     }
 
@@ -301,55 +303,30 @@ impl Simulator {
         Ok(rule)
     }
 
-    /// Parses and verifies the signed envelope (reference §2). On failure, the id to echo
-    /// (null when unreadable) and the error.
+    /// Parses and verifies the signed envelope against the wall clock (reference §2).
     fn authenticate(&self, method: &str, body: &[u8]) -> Result<Envelope, (Value, ApiError)> {
-        let bad = |code: i64, message: &str| ApiError::new(code, message);
-        let parsed: Value = serde_json::from_slice(body)
-            .map_err(|_| (Value::Null, bad(CODE_BAD_REQUEST, "body is not JSON")))?;
-        let Value::Object(object) = parsed else {
-            return Err((Value::Null, bad(CODE_BAD_REQUEST, "body is not an object")));
+        let credentials = Credentials {
+            api_key: &self.api_key,
+            api_secret: &self.api_secret,
+            now_ms: wall_now_ms(),
         };
-        let id_value = object.get("id").cloned().unwrap_or(Value::Null);
-        let fail = |code: i64, message: &str| (id_value.clone(), bad(code, message));
-        let id = whole_number(object.get("id"))
-            .ok_or_else(|| fail(CODE_BAD_REQUEST, "id must be a non-negative integer"))?;
-        if object.get("method").and_then(Value::as_str) != Some(method) {
-            return Err(fail(CODE_INVALID_REQUEST, "method does not match the path"));
-        }
-        let params_value = object.get("params").cloned().unwrap_or(Value::Null);
-        let params = match &params_value {
-            Value::Null => Map::new(),
-            Value::Object(map) => map.clone(),
-            _ => return Err(fail(CODE_BAD_REQUEST, "params must be an object")),
-        };
-        let api_key = object.get("api_key").and_then(Value::as_str);
-        if api_key != Some(self.api_key.as_str()) {
-            return Err(fail(CODE_UNAUTHORIZED, "unknown api_key"));
-        }
-        let sig = object.get("sig").and_then(Value::as_str).unwrap_or("");
-        let nonce = whole_number(object.get("nonce"))
-            .ok_or_else(|| fail(CODE_UNAUTHORIZED, "nonce must be an integer"))?;
-        let expected = sign::signature(
-            &self.api_secret,
-            method,
-            id,
-            &self.api_key,
-            &params_value,
-            nonce,
-        );
-        if !sign::verify(&expected, sig) {
-            return Err(fail(CODE_UNAUTHORIZED, "bad signature"));
-        }
-        let skew_ms = i128::from(nonce) - i128::from(wall_now_ms());
-        if skew_ms.unsigned_abs() > u128::from(NONCE_WINDOW_MS) {
-            return Err(fail(CODE_INVALID_NONCE, "nonce is more than 60 s off"));
-        }
-        Ok(Envelope {
-            id: id_value,
-            nonce,
-            params,
-        })
+        envelope::authenticate(method, body, &credentials)
+    }
+
+    /// Records that `order_id` was created at `now_ms`.
+    pub(super) fn record_created(&mut self, order_id: &str, now_ms: Millis) {
+        let ms = u64::try_from(now_ms).unwrap_or(0);
+        let created_ns = ms
+            .saturating_mul(NANOS_PER_MILLI)
+            .max(self.last_created_ns.saturating_add(1));
+        self.last_created_ns = created_ns;
+        self.created_ns.insert(order_id.to_string(), created_ns);
+    }
+
+    /// When `order_id` was created, in ms, if the simulator created it.
+    pub(super) fn created_ms(&self, order_id: &str) -> Option<Millis> {
+        let created_ns = self.created_ns.get(order_id)?;
+        Millis::try_from(created_ns / NANOS_PER_MILLI).ok()
     }
 
     fn handle_hook(&mut self, hook: &str, request: &Request, now_ms: Millis) -> Outcome {
@@ -390,7 +367,7 @@ impl Simulator {
                     "price": report.price.map(wire::decimal_text),
                     "ref_price": report.trigger_price.map(wire::decimal_text),
                     "list_id": report.list_id,
-                    "create_time": self.created_ms.get(&report.order_id),
+                    "create_time": self.created_ms(&report.order_id),
                 })
             })
             .collect();
@@ -406,7 +383,7 @@ impl Simulator {
             _ => None,
         };
         let price = price.ok_or_else(|| ApiError::new(CODE_BAD_REQUEST, "price is required"))?;
-        self.engine.set_price(symbol, price, now_ms)?;
+        TestHooks::new(&mut self.engine).set_price(symbol, price, now_ms)?;
         Ok(json!({"code": 0}))
     }
 
@@ -414,15 +391,14 @@ impl Simulator {
         let params = hook_params(body)?;
         let order_id = wire::id_param(&params, "order_id")?
             .ok_or_else(|| ApiError::new(CODE_BAD_REQUEST, "order_id is required"))?;
-        self.engine.cancel_externally(&order_id, now_ms)?;
+        TestHooks::new(&mut self.engine).cancel_externally(&order_id, now_ms)?;
         Ok(json!({"code": 0}))
     }
 
     /// Whether the `notfound` fault still hides `report` at `now_ms`.
     pub(super) fn is_visible(&self, report: &OrderReport, now_ms: Millis) -> bool {
         let window_ms = Millis::try_from(self.faults.notfound_ms).unwrap_or(Millis::MAX);
-        self.created_ms
-            .get(&report.order_id)
+        self.created_ms(&report.order_id)
             .is_none_or(|created_ms| created_ms.saturating_add(window_ms) <= now_ms)
     }
 }
@@ -451,17 +427,6 @@ fn hook_params(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
             CODE_BAD_REQUEST,
             "body must be a JSON object",
         )),
-    }
-}
-
-/// A non-negative integer given as a JSON number or a string of digits.
-fn whole_number(value: Option<&Value>) -> Option<u64> {
-    match value? {
-        Value::Number(number) => number.as_u64(),
-        Value::String(text) if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) => {
-            text.parse().ok()
-        }
-        _ => None,
     }
 }
 

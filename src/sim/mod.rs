@@ -10,8 +10,11 @@
 //! since start times `speed`. This module must not be used by the agent's core or shell: it is
 //! a stand-in for the exchange, reachable only through HTTP.
 
+mod account;
+mod envelope;
 mod exchange;
 mod faults;
+mod history;
 pub(crate) mod http;
 mod private;
 mod public;

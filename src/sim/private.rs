@@ -1,30 +1,28 @@
-//! Private methods of the simulator, called after the envelope was verified: order entry and
-//! cancellation (plain and advanced), order queries and balances. Plain orders (MARKET and
-//! LIMIT outside lists) and advanced orders (STOP_LOSS / TAKE_PROFIT and every list member)
-//! live in separate namespaces, as on Crypto.com: each family of methods sees only its own.
+//! Private methods of the simulator, called after the envelope was verified: order entry,
+//! amendment and cancellation (plain and advanced) and order queries; history and trades are in
+//! `history`, balances and fee rates in `account`. Plain orders (MARKET and LIMIT outside lists)
+//! and advanced orders (STOP_LOSS / TAKE_PROFIT and every list member) live in separate
+//! namespaces, as on Crypto.com: each family of methods sees only its own.
 
 use serde_json::{Map, Value, json};
 
 use crate::core::domain::{Millis, OrderReport, OrderRequest, OrderType};
-use crate::venue::paper::engine::{CODE_INVALID_ARGUMENT, CODE_INVALID_ORDER_ID};
+use crate::venue::paper::engine::{
+    AmendRequest, CODE_INVALID_ARGUMENT, CODE_INVALID_ORDER_ID, CODE_INVALID_PRICE,
+    CODE_INVALID_QUANTITY,
+};
 
-use super::exchange::{Envelope, Simulator};
-use super::wire::{self, ApiError, CODE_INVALID_REQUEST, CODE_NOT_FOUND, OrderContext};
-
-/// Orders one history call returns at most (and by default), as on Crypto.com.
-pub const HISTORY_LIMIT_MAX: u64 = 100;
-/// History covers this long before `end_time` when `start_time` is not given.
-const HISTORY_SPAN_DEFAULT_MS: Millis = 24 * 60 * 60 * 1_000;
-/// Times above this are nanoseconds (ms values stay far below it until the year 5138).
-const NANOSECOND_TIMES_ABOVE: u64 = 100_000_000_000_000;
+use super::envelope::Envelope;
+use super::exchange::{NANOS_PER_MILLI, Simulator};
+use super::wire::{self, ApiError, CODE_NOT_FOUND, OrderContext};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Namespace {
+pub(super) enum Namespace {
     Plain,
     Advanced,
 }
 
-fn namespace_of(report: &OrderReport) -> Namespace {
+pub(super) fn namespace_of(report: &OrderReport) -> Namespace {
     let trigger = matches!(
         report.order_type,
         OrderType::StopLoss | OrderType::TakeProfit
@@ -58,7 +56,7 @@ impl ListKind {
     }
 }
 
-fn invalid(message: &str) -> ApiError {
+pub(super) fn invalid(message: &str) -> ApiError {
     ApiError::new(CODE_INVALID_ARGUMENT, message)
 }
 
@@ -81,7 +79,10 @@ impl Simulator {
             "private/advanced/create-otoco" => {
                 self.create_list(params, &nonce, now_ms, ListKind::Otoco)
             }
+            "private/amend-order" => self.amend(params, now_ms),
             "private/cancel-order" => self.cancel(params, Plain, now_ms),
+            "private/cancel-all-orders" => self.cancel_all(params, Plain, now_ms),
+            "private/advanced/cancel-all-orders" => self.cancel_all(params, Advanced, now_ms),
             "private/advanced/cancel-order" => self.cancel(params, Advanced, now_ms),
             "private/advanced/cancel-oco" | "private/advanced/cancel-otoco" => {
                 self.cancel_list(params, now_ms)
@@ -92,7 +93,10 @@ impl Simulator {
             "private/advanced/get-open-orders" => self.open_orders(params, Advanced, now_ms),
             "private/get-order-history" => self.history(params, Plain, now_ms),
             "private/advanced/get-order-history" => self.history(params, Advanced, now_ms),
+            "private/get-trades" => self.trades(params, now_ms),
             "private/user-balance" => Ok(self.user_balance()),
+            "private/get-fee-rate" => Ok(self.fee_rate()),
+            "private/get-instrument-fee-rate" => self.instrument_fee_rate(params),
             _ => unreachable!("the method table lists only these private methods"),
         }
     }
@@ -117,7 +121,7 @@ impl Simulator {
             ));
         }
         let ack = self.engine.create_order(now_ms, &request)?;
-        self.created_ms.insert(ack.order_id.clone(), now_ms);
+        self.record_created(&ack.order_id, now_ms);
         Ok(json!({"order_id": ack.order_id, "client_oid": ack.client_oid}))
     }
 
@@ -144,7 +148,7 @@ impl Simulator {
         };
         for leg in &legs {
             if let Some(report) = self.engine.order_by_client_oid(&leg.client_oid) {
-                self.created_ms.insert(report.order_id, now_ms);
+                self.record_created(&report.order_id, now_ms);
             }
         }
         self.list_types.insert(ack.list_id.clone(), kind.name());
@@ -204,6 +208,74 @@ impl Simulator {
         Ok(self.order_object(&report))
     }
 
+    /// `amend-order`: a plain LIMIT order named by `order_id` (preferred) or `orig_client_oid`
+    /// gets `new_price` and `new_quantity` (both required, as strings) and optionally a new
+    /// `client_oid`; the answer carries the order's ids after the change.
+    fn amend(&mut self, params: &Map<String, Value>, now_ms: Millis) -> Result<Value, ApiError> {
+        let report = if let Some(order_id) = wire::id_param(params, "order_id")? {
+            self.engine.order_by_id(&order_id)
+        } else if let Some(client_oid) = wire::string_param(params, "orig_client_oid")? {
+            self.engine.order_by_client_oid(client_oid)
+        } else {
+            return Err(invalid("order_id or orig_client_oid is required"));
+        };
+        let new_price =
+            wire::decimal_param(params, "new_price", CODE_INVALID_PRICE, CODE_INVALID_PRICE)?;
+        let new_quantity = wire::decimal_param(
+            params,
+            "new_quantity",
+            CODE_INVALID_QUANTITY,
+            CODE_INVALID_QUANTITY,
+        )?;
+        let (Some(new_price), Some(new_quantity)) = (new_price, new_quantity) else {
+            return Err(invalid("new_price and new_quantity are both required"));
+        };
+        let report = report
+            .filter(|report| namespace_of(report) == Namespace::Plain)
+            .ok_or_else(|| ApiError::new(CODE_INVALID_ORDER_ID, "unknown order"))?;
+        let amend = AmendRequest {
+            order_id: report.order_id,
+            new_client_oid: wire::string_param(params, "client_oid")?.map(str::to_string),
+            new_price,
+            new_quantity,
+        };
+        let ack = self.engine.amend_order(now_ms, &amend)?;
+        Ok(json!({"client_oid": ack.client_oid, "order_id": ack.order_id}))
+    }
+
+    /// `cancel-all-orders`: every open order of the namespace, of `instrument_name` when given,
+    /// of `type` `LIMIT`, `TRIGGER` or `ALL` (the default). Answered without a result block.
+    fn cancel_all(
+        &mut self,
+        params: &Map<String, Value>,
+        namespace: Namespace,
+        now_ms: Millis,
+    ) -> Result<Value, ApiError> {
+        let symbol = wire::string_param(params, "instrument_name")?.map(str::to_string);
+        if let Some(symbol) = &symbol {
+            self.engine.instrument(symbol)?;
+        }
+        let types: &[OrderType] = match wire::string_param(params, "type")? {
+            None | Some("ALL") => &[
+                OrderType::Market,
+                OrderType::Limit,
+                OrderType::StopLoss,
+                OrderType::TakeProfit,
+            ],
+            Some("LIMIT") => &[OrderType::Limit],
+            Some("TRIGGER") => &[OrderType::StopLoss, OrderType::TakeProfit],
+            Some(_) => return Err(invalid("type must be LIMIT, TRIGGER or ALL")),
+        };
+        self.engine.cancel_all(now_ms, |report| {
+            namespace_of(report) == namespace
+                && symbol
+                    .as_ref()
+                    .is_none_or(|symbol| report.symbol == *symbol)
+                && types.contains(&report.order_type)
+        });
+        Ok(Value::Null)
+    }
+
     fn open_orders(
         &self,
         params: &Map<String, Value>,
@@ -226,72 +298,14 @@ impl Simulator {
         Ok(json!({"data": rows}))
     }
 
-    /// The most recent `limit` terminal orders created in [start_time, end_time), newest first.
-    fn history(
-        &self,
-        params: &Map<String, Value>,
-        namespace: Namespace,
-        now_ms: Millis,
-    ) -> Result<Value, ApiError> {
-        let limit = history_limit(params)?;
-        let symbol = wire::string_param(params, "instrument_name")?;
-        if let Some(symbol) = symbol {
-            self.engine.instrument(symbol)?;
-        }
-        let end_ms = time_param(params, "end_time")?.unwrap_or(now_ms + 1);
-        let start_ms =
-            time_param(params, "start_time")?.unwrap_or(end_ms - HISTORY_SPAN_DEFAULT_MS);
-        let mut rows: Vec<(Millis, u64, OrderReport)> = self
-            .engine
-            .book()
-            .into_iter()
-            .filter(|report| report.status.is_terminal() && namespace_of(report) == namespace)
-            .filter(|report| symbol.is_none_or(|symbol| report.symbol == symbol))
-            .filter(|report| self.is_visible(report, now_ms))
-            .map(|report| {
-                let created_ms = self.create_time_ms(&report);
-                let order_number = report.order_id.parse::<u64>().unwrap_or(0);
-                (created_ms, order_number, report)
-            })
-            .filter(|(created_ms, _, _)| (start_ms..end_ms).contains(created_ms))
-            .collect();
-        rows.sort_by_key(|row| std::cmp::Reverse((row.0, row.1)));
-        let data: Vec<Value> = rows
-            .iter()
-            .take(usize::try_from(limit).unwrap_or(usize::MAX))
-            .map(|(_, _, report)| self.order_object(report))
-            .collect();
-        Ok(json!({"data": data}))
-    }
-
-    /// One aggregate row whose `position_balances` hold every asset: `quantity` the total,
-    /// `reserved_qty` what open orders reserve.
-    fn user_balance(&self) -> Value {
-        let positions: Vec<Value> = self
-            .engine
-            .balances()
-            .into_iter()
-            .map(|(asset, total)| {
-                let free = self.engine.free_balance(&asset);
-                json!({
-                    "instrument_name": asset,
-                    "quantity": wire::decimal_text(total),
-                    "reserved_qty": wire::decimal_text(total - free),
-                    "max_withdrawal_balance": wire::decimal_text(free),
-                })
-            })
-            .collect();
-        json!({"data": [{"instrument_name": "USD", "position_balances": positions}]})
-    }
-
-    fn create_time_ms(&self, report: &OrderReport) -> Millis {
-        self.created_ms
+    pub(super) fn create_time_ns(&self, report: &OrderReport) -> u64 {
+        self.created_ns
             .get(&report.order_id)
             .copied()
-            .unwrap_or(report.update_time_ms)
+            .unwrap_or_else(|| u64::try_from(report.update_time_ms).unwrap_or(0) * NANOS_PER_MILLI)
     }
 
-    fn order_object(&self, report: &OrderReport) -> Value {
+    pub(super) fn order_object(&self, report: &OrderReport) -> Value {
         let taker_fee_rate = self
             .engine
             .instrument(&report.symbol)
@@ -302,7 +316,7 @@ impl Simulator {
             .as_ref()
             .and_then(|list_id| self.list_types.get(list_id).copied());
         let context = OrderContext {
-            create_time_ms: self.create_time_ms(report),
+            create_time_ns: self.create_time_ns(report),
             taker_fee_rate,
             contingency_type,
         };
@@ -341,36 +355,4 @@ fn pick<'a>(legs: &'a [OrderRequest], types: &[OrderType]) -> Result<&'a OrderRe
             "unexpected combination of order types in order_list",
         )),
     }
-}
-
-/// `limit` must be a JSON number (a string is 40003, as observed live); at most 100.
-fn history_limit(params: &Map<String, Value>) -> Result<u64, ApiError> {
-    match params.get("limit") {
-        None | Some(Value::Null) => Ok(HISTORY_LIMIT_MAX),
-        Some(Value::Number(number)) => number
-            .as_u64()
-            .map(|limit| limit.min(HISTORY_LIMIT_MAX))
-            .ok_or_else(|| ApiError::new(CODE_INVALID_REQUEST, "limit must be a whole number")),
-        Some(_) => Err(ApiError::new(
-            CODE_INVALID_REQUEST,
-            "limit must be a JSON number",
-        )),
-    }
-}
-
-/// A time in ms or ns, as a JSON number or a digit string; returned in ms.
-fn time_param(params: &Map<String, Value>, name: &str) -> Result<Option<Millis>, ApiError> {
-    let value = match params.get(name) {
-        None | Some(Value::Null) => return Ok(None),
-        Some(Value::Number(number)) => number.as_u64(),
-        Some(Value::String(text)) => text.parse::<u64>().ok(),
-        Some(_) => None,
-    };
-    let value = value.ok_or_else(|| invalid(&format!("{name} must be a time in ms or ns")))?;
-    let ms = if value > NANOSECOND_TIMES_ABOVE {
-        value / 1_000_000
-    } else {
-        value
-    };
-    Ok(Some(Millis::try_from(ms).unwrap_or(Millis::MAX)))
 }

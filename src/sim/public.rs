@@ -6,9 +6,8 @@ use std::collections::BTreeMap;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
-use crate::config::PaperConfig;
-use crate::venue::paper::Engine;
 use crate::venue::paper::engine::CODE_INVALID_ARGUMENT;
+use crate::venue::paper::{Engine, PaperSettings};
 
 use super::http::Request;
 use super::wire::{ApiError, decimal_text};
@@ -21,7 +20,7 @@ const SECONDS_PER_HOUR: u32 = 3_600;
 
 pub fn dispatch(
     engine: &Engine,
-    paper: &PaperConfig,
+    paper: &PaperSettings,
     method: &str,
     request: &Request,
 ) -> Result<Value, ApiError> {
@@ -34,7 +33,7 @@ pub fn dispatch(
     }
 }
 
-fn instruments(engine: &Engine, paper: &PaperConfig) -> Result<Value, ApiError> {
+fn instruments(engine: &Engine, paper: &PaperSettings) -> Result<Value, ApiError> {
     let mut rows = Vec::new();
     for configured in &paper.instruments {
         let instrument = engine.instrument(&configured.symbol)?;
@@ -61,7 +60,7 @@ fn instruments(engine: &Engine, paper: &PaperConfig) -> Result<Value, ApiError> 
 
 /// One row per base currency with the largest configured minimum notional of its pairs
 /// (the paper minimum is in the quote asset; the simulator calls it USD).
-fn risk_parameters(paper: &PaperConfig) -> Value {
+fn risk_parameters(paper: &PaperSettings) -> Value {
     let mut minimums: BTreeMap<&str, Decimal> = BTreeMap::new();
     for instrument in &paper.instruments {
         let entry = minimums.entry(&instrument.base).or_default();
@@ -76,7 +75,7 @@ fn risk_parameters(paper: &PaperConfig) -> Value {
     json!({"default_max_product_leverage_for_spot": "1", "base_currency_config": rows})
 }
 
-fn tickers(engine: &Engine, paper: &PaperConfig, only: Option<&str>) -> Result<Value, ApiError> {
+fn tickers(engine: &Engine, paper: &PaperSettings, only: Option<&str>) -> Result<Value, ApiError> {
     let symbols: Vec<&str> = match only {
         Some(symbol) => vec![symbol],
         None => paper

@@ -64,7 +64,14 @@ pub fn http_status(code: i64) -> u16 {
     }
 }
 
+/// The account id every order and trade row carries.
+pub const ACCOUNT_ID: &str = "00000000-0000-0000-0000-000000000001";
+
+/// A success answer; a `null` result is left out (`cancel-all-orders` has no result block).
 pub fn success_body(id: &Value, method: &str, result: Value) -> String {
+    if result.is_null() {
+        return json!({"id": id, "method": method, "code": 0}).to_string();
+    }
     json!({"id": id, "method": method, "code": 0, "result": result}).to_string()
 }
 
@@ -93,7 +100,7 @@ pub fn parse_decimal_strict(text: &str) -> Option<Decimal> {
 
 /// A decimal param that must be a JSON string: absent or null is `None`; a JSON number is
 /// answered with `number_code`, any other malformed value with `bad_code`.
-fn decimal_param(
+pub fn decimal_param(
     params: &Map<String, Value>,
     name: &str,
     number_code: i64,
@@ -218,7 +225,8 @@ pub fn order_request(
 
 /// What the simulator knows about an order beyond the engine's report.
 pub struct OrderContext<'a> {
-    pub create_time_ms: Millis,
+    /// When the order was created, in ns (distinct per order).
+    pub create_time_ns: u64,
     pub taker_fee_rate: Decimal,
     /// `OCO` or `OTOCO` for list members.
     pub contingency_type: Option<&'a str>,
@@ -226,10 +234,11 @@ pub struct OrderContext<'a> {
 
 /// An order object as get-order-detail / get-open-orders / get-order-history return it.
 pub fn order_json(report: &OrderReport, context: &OrderContext<'_>) -> Value {
+    let create_time_ms = Millis::try_from(context.create_time_ns / 1_000_000).unwrap_or(0);
     let is_trigger = report.trigger_price.is_some();
     let cumulative_value = (report.avg_price * report.cumulative_quantity).round_dp(12);
     let mut object = json!({
-        "account_id": "00000000-0000-0000-0000-000000000001",
+        "account_id": ACCOUNT_ID,
         "order_id": report.order_id,
         "client_oid": report.client_oid,
         "order_type": report.order_type.as_str(),
@@ -247,11 +256,11 @@ pub fn order_json(report: &OrderReport, context: &OrderContext<'_>) -> Value {
         "cumulative_value": decimal_text(cumulative_value),
         "cumulative_fee": decimal_text(report.cumulative_fee),
         "status": report.status.as_str(),
-        "order_date": civil_date(context.create_time_ms),
+        "order_date": civil_date(create_time_ms),
         "instrument_name": report.symbol,
         "fee_instrument_name": report.fee_currency,
-        "create_time": context.create_time_ms,
-        "create_time_ns": format!("{}000000", context.create_time_ms),
+        "create_time": create_time_ms,
+        "create_time_ns": context.create_time_ns.to_string(),
         "update_time": report.update_time_ms,
     });
     let map = object.as_object_mut().expect("an object literal");

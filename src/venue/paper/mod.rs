@@ -1,4 +1,5 @@
-//! The embedded paper venue: the matching `Engine` behind `trait Venue`, driven by a `Clock`.
+//! The embedded paper venue: the matching `Engine` behind `trait Venue`, driven by a `Clock`,
+//! built from plain `PaperSettings`.
 //! Every call first advances the engine to the clock's now, then delegates and maps rejections
 //! to `VenueError`. It must not know a wire format. Its only IO: the engine reads the optional
 //! candles CSV once at construction, and the paper account is saved to a state file after
@@ -7,6 +8,7 @@
 
 pub mod engine;
 mod price;
+mod settings;
 mod validate;
 
 use std::io::Write;
@@ -15,15 +17,15 @@ use std::rc::Rc;
 
 use rust_decimal::Decimal;
 
-use crate::config::PaperConfig;
 use crate::core::clock::Clock;
 use crate::core::domain::{
     Candle, Instrument, ListAck, Millis, OrderAck, OrderReport, OrderRequest,
 };
 use crate::venue::{Venue, VenueError};
 
-pub use engine::{Engine, EngineReject, FillBehavior};
+pub use engine::{Engine, EngineReject, FillBehavior, TestHooks};
 pub use price::SplitMix64;
+pub use settings::{PaperInstrumentSettings, PaperSettings};
 
 /// Most orders one `order_history` call returns (the most recent ones), as on Crypto.com.
 pub const ORDER_HISTORY_LIMIT: usize = 100;
@@ -38,9 +40,13 @@ pub struct PaperVenue {
 }
 
 impl PaperVenue {
-    /// An in-memory paper account (nothing saved).
-    pub fn new(config: &PaperConfig, clock: Rc<dyn Clock>) -> Result<PaperVenue, String> {
-        let engine = Engine::new(config, clock.now_ms())?;
+    /// An in-memory paper account (nothing saved). Takes the settings or anything that
+    /// converts into them (a caller's configuration, converted at its edge).
+    pub fn new(
+        settings: impl Into<PaperSettings>,
+        clock: Rc<dyn Clock>,
+    ) -> Result<PaperVenue, String> {
+        let engine = Engine::new(&settings.into(), clock.now_ms())?;
         Ok(PaperVenue {
             engine,
             clock,
@@ -51,7 +57,7 @@ impl PaperVenue {
     /// The paper account saved at `state_path`, or a new one (with `WARMUP_MS` of price
     /// history) when the file does not exist yet. Delete the file to reset the account.
     pub fn open(
-        config: &PaperConfig,
+        settings: impl Into<PaperSettings>,
         clock: Rc<dyn Clock>,
         state_path: PathBuf,
     ) -> Result<PaperVenue, String> {
@@ -59,7 +65,7 @@ impl PaperVenue {
             Some(engine) => engine,
             None => {
                 let now_ms = clock.now_ms();
-                let mut engine = Engine::new(config, now_ms - WARMUP_MS)?;
+                let mut engine = Engine::new(&settings.into(), now_ms - WARMUP_MS)?;
                 engine.advance_to(now_ms);
                 engine
             }
@@ -109,8 +115,10 @@ impl PaperVenue {
         &self.engine
     }
 
-    pub fn engine_mut(&mut self) -> &mut Engine {
-        &mut self.engine
+    /// The engine's test hooks (prices, behaviours, cancelling as the account owner), for tests
+    /// and the simulation. The agent reaches the venue only through `trait Venue`.
+    pub fn engine_mut(&mut self) -> TestHooks<'_> {
+        TestHooks::new(&mut self.engine)
     }
 
     /// Brings the engine up to the clock and returns the time used.
@@ -293,7 +301,6 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::config::PaperInstrument;
     use crate::core::domain::{OrderType, Side, VenueStatus};
 
     struct TestClock {
@@ -321,14 +328,13 @@ mod tests {
         Decimal::from_str_exact(text).expect("test decimal")
     }
 
-    fn config() -> PaperConfig {
+    fn config() -> PaperSettings {
         let balances: BTreeMap<String, Decimal> =
             [("USD".to_string(), decimal("1000"))].into_iter().collect();
-        PaperConfig {
+        PaperSettings {
             seed: 3,
-            speed: 1,
             balances,
-            instruments: vec![PaperInstrument {
+            instruments: vec![PaperInstrumentSettings {
                 symbol: "ETH_USD".to_string(),
                 base: "ETH".to_string(),
                 quote: "USD".to_string(),
@@ -350,7 +356,7 @@ mod tests {
         let clock = Rc::new(TestClock {
             now_ms: Cell::new(1_700_000_000_000),
         });
-        let venue = PaperVenue::new(&config(), clock.clone()).expect("venue");
+        let venue = PaperVenue::new(config(), clock.clone()).expect("venue");
         (venue, clock)
     }
 

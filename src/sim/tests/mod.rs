@@ -1,6 +1,8 @@
 //! End-to-end tests of the simulator over loopback HTTP, with ureq as the client and requests
 //! signed by `venue::cryptocom::sign`, as a real client would.
 
+mod methods;
+
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
