@@ -149,7 +149,12 @@ pub(super) fn place_protection(
     view.trade.attempts = 0;
     view.trade.phase_started_ms = now;
     view.trade.due_ms = Some(now + limits.poll_interval_ms);
-    if view.trade.mode == ProtectionMode::Separate || oids.len() == 1 {
+    send_legs(view.trade.mode, oids, actions);
+}
+
+/// One OCO list for a pair, or each leg on its own (separate mode, or a stop alone).
+fn send_legs(mode: ProtectionMode, oids: Vec<String>, actions: &mut Vec<Action>) {
+    if mode == ProtectionMode::Separate || oids.len() == 1 {
         for oid in oids {
             actions.push(Action::Send {
                 kind: SendKind::Single,

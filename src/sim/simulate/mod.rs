@@ -174,7 +174,16 @@ impl Run {
         if self.agent.is_some() {
             return Ok(());
         }
-        let mut store = Store::open(&self.config.store.path)
+        let mut store = Store::open_for_run(&self.config.store.path)
+            .map_err(|error| Verdict::Crash(format!("store: {error}")))?;
+        // The database's random epoch, drawn from the seed instead, so a seed replays exactly.
+        let epoch = format!("{:08x}", self.seed.wrapping_mul(0x9E37_79B9) as u32);
+        store
+            .conn()
+            .execute(
+                "UPDATE meta SET value = ?1 WHERE key = 'oid_epoch'",
+                [&epoch],
+            )
             .map_err(|error| Verdict::Crash(format!("store: {error}")))?;
         store.set_faults(Box::new(DiskFaults(self.disk.clone())));
         let ticker: Rc<dyn Clock> = self.clock.clone();
