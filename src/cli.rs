@@ -129,6 +129,8 @@ enum CanaryArg {
     DuplicateOrders,
     /// Filled entries are reported as cancelled.
     LoseFills,
+    /// Cancels of protective legs are acknowledged but not done: exits go out beside live legs.
+    ExitBeforeCancel,
 }
 
 fn parse_seed_range(text: &str) -> Result<std::ops::Range<u64>, String> {
@@ -219,6 +221,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             let canary = canary.map(|canary| match canary {
                 CanaryArg::DuplicateOrders => crate::sim::simulate::Canary::DuplicateOrders,
                 CanaryArg::LoseFills => crate::sim::simulate::Canary::LoseFills,
+                CanaryArg::ExitBeforeCancel => crate::sim::simulate::Canary::ExitBeforeCancel,
             });
             match crate::sim::simulate::run_seeds(seeds, ticks, canary) {
                 0 => Ok(()),

@@ -6,7 +6,8 @@ use tracing::{info, warn};
 use crate::core::domain::{OrderReport, OrderRequest, OrderType};
 use crate::core::ids::Role;
 use crate::core::trade::{
-    Action, Event, LookOutcome, Market, MarketOutcome, Order, SendKind, SendOutcome, TradeView,
+    Action, Event, LookOutcome, Market, MarketOutcome, Order, RejectReason, SendKind, SendOutcome,
+    TradeView,
 };
 use crate::venue::{Venue, VenueError};
 
@@ -125,11 +126,14 @@ fn send_error_outcome(error: VenueError) -> SendOutcome {
             message: error.to_string(),
         };
     }
-    match error {
-        VenueError::DuplicateClientOid(_) => SendOutcome::Duplicate,
-        other => SendOutcome::Rejected {
-            message: other.to_string(),
-        },
+    let reason = match error {
+        VenueError::DuplicateClientOid(_) => return SendOutcome::Duplicate,
+        VenueError::BelowMinimum { .. } => RejectReason::BelowMinimum,
+        _ => RejectReason::Refused,
+    };
+    SendOutcome::Rejected {
+        reason,
+        message: error.to_string(),
     }
 }
 

@@ -28,6 +28,9 @@ pub enum VenueError {
     DuplicateClientOid(String),
     #[error("rejected by the exchange (code {code}): {message}")]
     Rejected { code: i64, message: String },
+    /// The order is smaller than the exchange's minimum quantity or notional.
+    #[error("below the exchange's minimum order size (code {code}): {message}")]
+    BelowMinimum { code: i64, message: String },
     #[error("authentication failed (code {code}): {message}")]
     Auth { code: i64, message: String },
     #[error("malformed response: {0}")]
@@ -51,7 +54,9 @@ impl VenueError {
     /// the venue's neutral translation of the exchange's codes, so they carry none.
     pub fn code(&self) -> Option<i64> {
         match self {
-            VenueError::Rejected { code, .. } | VenueError::Auth { code, .. } => Some(*code),
+            VenueError::Rejected { code, .. }
+            | VenueError::BelowMinimum { code, .. }
+            | VenueError::Auth { code, .. } => Some(*code),
             _ => None,
         }
     }

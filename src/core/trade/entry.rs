@@ -86,7 +86,7 @@ pub(super) fn entry_sent(
             trade.state = TradeState::EntryUnknown;
             trade.due_ms = Some(now + poll_delay(0, limits));
         }
-        SendOutcome::Rejected { message } => {
+        SendOutcome::Rejected { message, .. } => {
             close(
                 view,
                 Reason::EntryRejected,

@@ -236,9 +236,23 @@ pub(super) fn exit_sent(
     limits: &Limits,
     actions: &mut Vec<Action>,
 ) {
-    if let SendOutcome::Rejected { message } = outcome {
-        let detail = format!("failsafe exit rejected: {message}");
-        return halt(view, Reason::FlattenFailed, &detail, now, actions);
+    match outcome {
+        SendOutcome::Rejected {
+            reason: RejectReason::BelowMinimum,
+            message,
+        } => {
+            // What is left is dust below the exchange's minimum: no exit can ever take it.
+            let detail = format!(
+                "the position left, {}, is below the exchange's minimum and cannot be exited ({message})",
+                plain(open_quantity(view))
+            );
+            return halt(view, Reason::Unprotectable, &detail, now, actions);
+        }
+        SendOutcome::Rejected { message, .. } => {
+            let detail = format!("failsafe exit rejected: {message}");
+            return halt(view, Reason::FlattenFailed, &detail, now, actions);
+        }
+        _ => {}
     }
     view.trade.attempts = 0;
     view.trade.due_ms = Some(now + poll_delay(0, limits));

@@ -222,7 +222,7 @@ fn apply_send_outcome(order: &mut Order, outcome: &SendOutcome) {
                 order.list_id = list_id.clone();
             }
         }
-        SendOutcome::Rejected { message } if known => {
+        SendOutcome::Rejected { message, .. } if known => {
             order.last_error = Some(format!(
                 "repeated send rejected ({message}); the order exists"
             ));
@@ -238,12 +238,12 @@ fn apply_send_outcome(order: &mut Order, outcome: &SendOutcome) {
             }
             order.last_error = Some("duplicate client_oid: earlier attempt exists".into());
         }
-        SendOutcome::Rejected { message } if order.status == OrderStatus::Unknown => {
+        SendOutcome::Rejected { message, .. } if order.status == OrderStatus::Unknown => {
             order.last_error = Some(format!(
                 "repeated send rejected ({message}); the first may exist"
             ));
         }
-        SendOutcome::Rejected { message } => {
+        SendOutcome::Rejected { message, .. } => {
             order.status = OrderStatus::NotPlaced;
             order.last_error = Some(message.clone());
         }

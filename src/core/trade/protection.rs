@@ -183,7 +183,7 @@ pub(super) fn protection_sent(
         .filter_map(|oid| find_order(view, oid))
         .any(|order| order.status != OrderStatus::NotPlaced);
     match outcome {
-        SendOutcome::Rejected { message } if !repeated => {
+        SendOutcome::Rejected { message, .. } if !repeated => {
             view.trade.protect_attempts += 1;
             // A half-placed separate pair is cancelled by the next round's clearing step.
             if view.trade.protect_attempts >= limits.protect_attempts_max {

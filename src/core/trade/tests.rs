@@ -155,12 +155,16 @@ fn rejected(oids: &[&str], code: i64, message: &str) -> Event {
         client_oids: oids.iter().map(|s| s.to_string()).collect(),
         // The venue translates the exchange's duplicate-client_oid code (204) into its own
         // outcome; every other refusal keeps its code in the message.
-        outcome: if code == 204 {
-            SendOutcome::Duplicate
-        } else {
-            SendOutcome::Rejected {
+        outcome: match code {
+            204 => SendOutcome::Duplicate,
+            415 => SendOutcome::Rejected {
+                reason: RejectReason::BelowMinimum,
                 message: format!("code {code}: {message}"),
-            }
+            },
+            _ => SendOutcome::Rejected {
+                reason: RejectReason::Refused,
+                message: format!("code {code}: {message}"),
+            },
         },
     }
 }

@@ -267,9 +267,21 @@ pub enum SendOutcome {
     Duplicate,
     /// The exchange refused the request; nothing was created. `message` keeps the exchange's
     /// own code and text for alerts.
-    Rejected { message: String },
+    Rejected {
+        reason: RejectReason,
+        message: String,
+    },
     /// The request may have taken effect.
     Ambiguous { message: String },
+}
+
+/// Why the exchange refused a request, as far as the core decides on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RejectReason {
+    /// Smaller than the exchange's minimum quantity or notional: no retry can succeed.
+    BelowMinimum,
+    /// Any other refusal.
+    Refused,
 }
 
 // Short-lived and moved once per lookup: boxing the report would buy nothing.

@@ -45,6 +45,11 @@ pub struct FaultPlan {
     pub skew_max_ms: Millis,
     /// Probability per loop turn that the system clock steps.
     pub skew_step: f64,
+    /// An outage: from this virtual time on, for `outage_ms`, the exchange answers nothing
+    /// (every request fails as refused). Longer than the poll and verify bounds, so trades
+    /// halt in it and must recover after it.
+    pub outage_start_ms: Millis,
+    pub outage_ms: Millis,
 }
 
 impl FaultPlan {
@@ -75,6 +80,11 @@ impl FaultPlan {
             partial_fraction: (random.next_u64() % 3 == 0)
                 .then(|| Decimal::new(1 + (random.next_u64() % 9) as i64, 1)),
             partial_expires: random.next_u64() % 2 == 0,
+            outage_start_ms: (random.next_u64() % 240_000) as Millis,
+            outage_ms: match random.next_u64() % 3 {
+                0 => 60_000 + (random.next_u64() % 300_000) as Millis,
+                _ => 0,
+            },
         }
     }
 
@@ -90,7 +100,7 @@ impl FaultPlan {
 
     pub fn describe(&self) -> String {
         format!(
-            "timeout_before={:.3} lost_after={:.3} 5xx={:.3} 429={:.3} reject_protective={:.3} crash={:.3} not_found_ms={} stale_read={:.3} fill_delay_ms={} partial={:?} expires={} db_busy={:.3} db_full={:.3} db_crash={:.3} skew_max_ms={} skew_step={:.3}",
+            "timeout_before={:.3} lost_after={:.3} 5xx={:.3} 429={:.3} reject_protective={:.3} crash={:.3} not_found_ms={} stale_read={:.3} fill_delay_ms={} partial={:?} expires={} db_busy={:.3} db_full={:.3} db_crash={:.3} skew_max_ms={} skew_step={:.3} outage={}ms@+{}ms",
             self.timeout_before,
             self.lost_after,
             self.server_error,
@@ -106,7 +116,9 @@ impl FaultPlan {
             self.disk.full,
             self.disk.crash,
             self.skew_max_ms,
-            self.skew_step
+            self.skew_step,
+            self.outage_ms,
+            self.outage_start_ms
         )
     }
 }
@@ -117,6 +129,11 @@ pub enum Canary {
     DuplicateOrders,
     /// Filled entries are reported as cancelled without fills (S3 must fail).
     LoseFills,
+    /// Cancels of protective legs are acknowledged and the legs reported cancelled, but they
+    /// stay on the book: as if the failsafe (or any clearing) sent its market exit without
+    /// waiting for the cancel to take effect. S2 (live protection above the net position) or
+    /// S8 (more sold than bought) must fail.
+    ExitBeforeCancel,
 }
 
 pub struct FaultyVenue {
@@ -132,6 +149,10 @@ pub struct FaultyVenue {
     /// Read-only view of the agent's database, for S4.
     store_path: std::path::PathBuf,
     pub violations: Vec<String>,
+    /// Protective legs the `ExitBeforeCancel` canary claims to have cancelled.
+    fake_cancelled: std::collections::BTreeSet<String>,
+    /// Virtual time the faulty phase began, for the outage window.
+    started_ms: Millis,
 }
 
 impl FaultyVenue {
@@ -143,6 +164,7 @@ impl FaultyVenue {
         canary: Option<Canary>,
         store_path: std::path::PathBuf,
     ) -> FaultyVenue {
+        let started_ms = clock.now_ms();
         FaultyVenue {
             paper,
             clock,
@@ -154,7 +176,47 @@ impl FaultyVenue {
             last_seen: BTreeMap::new(),
             store_path,
             violations: Vec::new(),
+            fake_cancelled: std::collections::BTreeSet::new(),
+            started_ms,
         }
+    }
+
+    /// Whether the exchange is in its outage window now.
+    fn in_outage(&self) -> bool {
+        let since_start = self.clock.now_ms() - self.started_ms;
+        self.faults_on
+            && self.plan.outage_ms > 0
+            && since_start >= self.plan.outage_start_ms
+            && since_start < self.plan.outage_start_ms + self.plan.outage_ms
+    }
+
+    /// The canary's lie: a cancel of a protective leg is acknowledged but not done.
+    fn fake_cancel(&mut self, symbol: &str, order_id: &str, list: bool) -> bool {
+        if self.canary != Some(Canary::ExitBeforeCancel) {
+            return false;
+        }
+        let legs: Vec<String> = self
+            .paper
+            .engine()
+            .book()
+            .into_iter()
+            .filter(|order| order.symbol == symbol && !order.status.is_terminal())
+            .filter(|order| {
+                if list {
+                    order.list_id.as_deref() == Some(order_id)
+                } else {
+                    order.order_id == order_id
+                }
+            })
+            .filter(|order| {
+                parse_client_oid(&order.client_oid)
+                    .is_some_and(|parsed| parsed.role.is_protective())
+            })
+            .map(|order| order.client_oid)
+            .collect();
+        let lied = !legs.is_empty();
+        self.fake_cancelled.extend(legs);
+        lied
     }
 
     fn chance(&mut self, probability: f64) -> bool {
@@ -166,6 +228,11 @@ impl FaultyVenue {
     fn before(&mut self) -> Result<(), VenueError> {
         if self.chance(self.plan.crash) {
             panic!("{CRASH}");
+        }
+        if self.in_outage() {
+            return Err(VenueError::Transport(
+                "injected outage: connection refused".into(),
+            ));
         }
         if self.chance(self.plan.timeout_before) {
             return Err(VenueError::Timeout("injected timeout".into()));
@@ -259,6 +326,9 @@ impl FaultyVenue {
     }
 
     fn disguise(&self, mut report: OrderReport) -> OrderReport {
+        if self.fake_cancelled.contains(&report.client_oid) && !report.status.is_terminal() {
+            report.status = VenueStatus::Canceled;
+        }
         let is_entry =
             parse_client_oid(&report.client_oid).is_some_and(|parsed| parsed.role == Role::Entry);
         if self.canary == Some(Canary::LoseFills)
@@ -375,12 +445,18 @@ impl Venue for FaultyVenue {
 
     fn cancel_order(&mut self, symbol: &str, order_id: &str) -> Result<(), VenueError> {
         self.before()?;
+        if self.fake_cancel(symbol, order_id, false) {
+            return Ok(());
+        }
         let result = self.paper.cancel_order(symbol, order_id);
         self.after(result)
     }
 
     fn cancel_list(&mut self, symbol: &str, list_id: &str) -> Result<(), VenueError> {
         self.before()?;
+        if self.fake_cancel(symbol, list_id, true) {
+            return Ok(());
+        }
         let result = self.paper.cancel_list(symbol, list_id);
         self.after(result)
     }
@@ -408,6 +484,7 @@ impl Venue for FaultyVenue {
         Ok(orders
             .into_iter()
             .filter(|order| !self.hidden(&order.client_oid))
+            .filter(|order| !self.fake_cancelled.contains(&order.client_oid))
             .map(|order| self.disguise(order))
             .collect())
     }

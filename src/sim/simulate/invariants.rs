@@ -7,6 +7,7 @@ use rust_decimal::Decimal;
 
 use crate::core::domain::{Millis, OrderReport, VenueStatus};
 use crate::core::ids::{Role, parse_client_oid};
+use crate::core::normalize::floor_to_tick;
 use crate::core::trade::{TradeState, TradeView};
 use crate::store::{self, Store};
 
@@ -18,58 +19,118 @@ fn ours(report: &OrderReport) -> Option<(i64, Role)> {
     parse_client_oid(&report.client_oid).map(|parsed| (parsed.trade_id, parsed.role))
 }
 
-/// S1 (one live SL and one live TP per trade), S2 (live protection ≤ the position),
-/// S6 (one entry per trade).
-pub fn check_book(book: &[OrderReport]) -> Vec<String> {
-    let mut problems = Vec::new();
-    let mut live: BTreeMap<(i64, Role), (usize, Decimal)> = BTreeMap::new();
-    let mut entries: BTreeMap<i64, (usize, Decimal)> = BTreeMap::new();
-    // OTOCO legs cannot trigger until their entry has completely filled.
+/// What the book says about one trade's position, all from the exchange's side of the truth.
+#[derive(Debug, Default, Clone)]
+pub struct Position {
+    pub entries: usize,
+    /// The entry's fill less a fee paid in the base asset.
+    pub entry_net: Decimal,
+    /// What protective legs and exits sold (or bought back).
+    pub closed: Decimal,
+    /// Live protective quantity not yet filled, per role, and the number of live orders.
+    pub live: BTreeMap<Role, (usize, Decimal)>,
+}
+
+impl Position {
+    /// The net open position: entry fill − base fee − every protective and exit fill.
+    pub fn net(&self) -> Decimal {
+        self.entry_net - self.closed
+    }
+}
+
+fn base_asset(symbol: &str) -> &str {
+    symbol.split('_').next().unwrap_or_default()
+}
+
+/// Every trade's position on the book. OTOCO legs cannot trigger until their entry has
+/// completely filled, so they do not count as live before that.
+pub fn positions(book: &[OrderReport]) -> BTreeMap<i64, Position> {
+    let mut positions: BTreeMap<i64, Position> = BTreeMap::new();
     let mut dormant_lists: Vec<&str> = Vec::new();
+    for report in book {
+        let Some((trade, Role::Entry)) = ours(report) else {
+            continue;
+        };
+        let position = positions.entry(trade).or_default();
+        position.entries += 1;
+        let fee_in_base = report.fee_currency == base_asset(&report.symbol);
+        let fee = if fee_in_base {
+            report.cumulative_fee
+        } else {
+            Decimal::ZERO
+        };
+        position.entry_net += report.cumulative_quantity - fee;
+        if let (Some(list), false) = (&report.list_id, report.status == VenueStatus::Filled) {
+            dormant_lists.push(list);
+        }
+    }
     for report in book {
         let Some((trade, role)) = ours(report) else {
             continue;
         };
         if role == Role::Entry {
-            let entry = entries.entry(trade).or_default();
-            entry.0 += 1;
-            entry.1 += report.cumulative_quantity;
-            if let (Some(list), false) = (&report.list_id, report.status == VenueStatus::Filled) {
-                dormant_lists.push(list);
-            }
-        }
-    }
-    for report in book {
-        let Some((trade, role)) = ours(report) else {
             continue;
-        };
+        }
+        let position = positions.entry(trade).or_default();
+        position.closed += report.cumulative_quantity;
         let dormant = report
             .list_id
             .as_deref()
             .is_some_and(|list| dormant_lists.contains(&list));
         if role.is_protective() && !report.status.is_terminal() && !dormant {
-            let slot = live.entry((trade, role)).or_default();
+            let slot = position.live.entry(role).or_default();
             slot.0 += 1;
             slot.1 += report.quantity - report.cumulative_quantity;
         }
     }
-    for ((trade, role), (count, quantity)) in &live {
-        if *count > 1 {
-            problems.push(format!("S1: trade {trade} has {count} live {role} orders"));
+    positions
+}
+
+/// S1 (one live SL and one live TP per trade), S6 (one entry per trade) and S8 (no trade ever
+/// leaves the account on the opposite side: protective and exit fills never exceed the
+/// entry's net fill). S2 is `excess_protection`, judged over time by the caller.
+pub fn check_book(book: &[OrderReport]) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (trade, position) in positions(book) {
+        for (role, (count, _)) in &position.live {
+            if *count > 1 {
+                problems.push(format!("S1: trade {trade} has {count} live {role} orders"));
+            }
         }
-        let position = entries.get(trade).map(|e| e.1).unwrap_or_default();
-        if *quantity > position {
+        if position.entries > 1 {
             problems.push(format!(
-                "S2: trade {trade} live {role} quantity {quantity} exceeds the position {position}"
+                "S6: trade {trade} has {} entry orders",
+                position.entries
+            ));
+        }
+        if position.closed > position.entry_net {
+            problems.push(format!(
+                "S8: trade {trade} sold or bought back {} against a net entry fill of {}",
+                position.closed, position.entry_net
             ));
         }
     }
-    for (trade, (count, _)) in &entries {
-        if *count > 1 {
-            problems.push(format!("S6: trade {trade} has {count} entry orders"));
+    problems
+}
+
+/// S2: live protective quantity above the trade's net open position, per trade and role.
+pub fn excess_protection(book: &[OrderReport]) -> Vec<(i64, Role, String)> {
+    let mut excess = Vec::new();
+    for (trade, position) in positions(book) {
+        let net = position.net();
+        for (role, (_, quantity)) in &position.live {
+            if *quantity > net {
+                excess.push((
+                    trade,
+                    *role,
+                    format!(
+                        "S2: trade {trade} live {role} quantity {quantity} exceeds the net position {net}"
+                    ),
+                ));
+            }
         }
     }
-    problems
+    excess
 }
 
 /// S5: every order on the book with fillguard's prefix is known to the store.
@@ -106,18 +167,21 @@ pub fn note_fills(book: &[OrderReport], now: Millis, first_fill: &mut BTreeMap<i
     }
 }
 
-fn halted_with_breaker_and_alert(view: &TradeView, store: &Store) -> bool {
+/// Halted or recovering, with a CRITICAL alert and (when the failsafe trips breakers) its
+/// symbol's breaker open.
+fn halted_with_breaker_and_alert(view: &TradeView, store: &Store, breaker_required: bool) -> bool {
     let trade = &view.trade;
-    let breaker_open = store::breaker(store.conn(), &trade.symbol)
-        .ok()
-        .flatten()
-        .is_some_and(|breaker| breaker.open);
+    let breaker_open = !breaker_required
+        || store::breaker(store.conn(), &trade.symbol)
+            .ok()
+            .flatten()
+            .is_some_and(|breaker| breaker.open);
     let key = format!("-{}-", trade.id);
     let alerted = store::all_alerts(store.conn())
         .unwrap_or_default()
         .iter()
         .any(|alert| alert.severity == "CRITICAL" && alert.key.contains(&key));
-    trade.state == TradeState::Halted && alerted && breaker_open
+    matches!(trade.state, TradeState::Halted | TradeState::Recovering) && alerted && breaker_open
 }
 
 fn closed_by_protection(view: &TradeView) -> bool {
@@ -133,6 +197,7 @@ pub fn check_protected(
     store: &Store,
     first_fill: &mut BTreeMap<i64, Millis>,
     now: Millis,
+    breaker_required: bool,
 ) -> Vec<String> {
     let mut problems = Vec::new();
     let mut settled = Vec::new();
@@ -148,7 +213,7 @@ pub fn check_protected(
         let late = now - seen >= PROTECTION_BOUND_MS
             && trade.protected_at_ms.is_none()
             && !closed_by_protection(&view)
-            && !halted_with_breaker_and_alert(&view, store);
+            && !halted_with_breaker_and_alert(&view, store, breaker_required);
         let protected_once = trade.protected_at_ms.is_some() && trade.state != TradeState::Closed;
         if closed_by_protection(&view) || protected_once {
             // Protected once or closed by its protection: S3 is met for good (S1/S2 still
@@ -184,4 +249,50 @@ pub fn check_settled(store: &Store) -> Vec<String> {
             )
         })
         .collect()
+}
+
+/// The halts that may leave a position unprotected, each with its CRITICAL alert: a stop
+/// already crossed, or a position too small to protect, without flatten.
+const DOCUMENTED_HALTS: [&str; 2] = ["stop_crossed", "unprotectable"];
+
+/// L2: after the calm phase every position that exists on the exchange is protected (a live
+/// stop-loss, as the trade's PROTECTED state says) or closed; a halt may leave one only in the
+/// documented cases. And no live protection exceeds its position.
+pub fn check_positions(book: &[OrderReport], store: &Store) -> Vec<String> {
+    let mut problems: Vec<String> = excess_protection(book)
+        .into_iter()
+        .map(|(_, _, problem)| format!("L2: {problem} after the calm phase"))
+        .collect();
+    for (trade_id, position) in positions(book) {
+        let Ok(view) = store::load_view(store.conn(), trade_id) else {
+            continue;
+        };
+        let trade = &view.trade;
+        let held = floor_to_tick(position.net(), trade.quantity_tick);
+        if held <= Decimal::ZERO {
+            continue;
+        }
+        let stop_live = position.live.contains_key(&Role::StopLoss);
+        let reason = trade.close_reason.as_deref().unwrap_or("no reason");
+        let fine = match trade.state {
+            TradeState::Protected => stop_live,
+            TradeState::Halted => {
+                DOCUMENTED_HALTS.contains(&reason)
+                    && halted_with_breaker_and_alert(&view, store, false)
+            }
+            _ => false,
+        };
+        if !fine {
+            problems.push(format!(
+                "L2: trade {trade_id} holds {held} on the exchange but is {} ({reason}){}",
+                trade.state.as_str(),
+                if stop_live {
+                    ""
+                } else {
+                    " with no live stop-loss"
+                }
+            ));
+        }
+    }
+    problems
 }

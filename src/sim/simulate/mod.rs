@@ -23,7 +23,8 @@ use rust_decimal::Decimal;
 
 use crate::config::{self, Config};
 use crate::core::clock::Clock;
-use crate::core::domain::{Millis, Side};
+use crate::core::domain::{Millis, OrderReport, Side};
+use crate::core::ids::Role;
 use crate::shell::clock::SteadyClock;
 use crate::shell::{Agent, is_transient_store_error};
 use crate::store::{self, SignalRow, SignalStatus, Store};
@@ -84,6 +85,12 @@ pub struct SeedReport {
     /// Writes the disk refused (busy, full).
     pub store_errors: u32,
     pub ticks: u64,
+    /// The failsafe market-exits (`failsafe.flatten`) in this seed.
+    pub flatten: bool,
+    /// The failsafe trips no breaker (`failsafe.on_protection_error = false`) in this seed.
+    pub alert_only: bool,
+    /// The exchange had an outage longer than the poll and verify bounds.
+    pub outage: bool,
     /// The last events of the store, for a failure's trace.
     pub trace: Vec<String>,
 }
@@ -103,9 +110,29 @@ struct Run {
     exits: u32,
     ticks: u64,
     first_fill: BTreeMap<i64, Millis>,
+    /// Since when each trade's live protection has exceeded its net position (S2).
+    excess_since: BTreeMap<(i64, Role), Millis>,
 }
 
-fn configuration(dir: &Path, seed: u64, mode: &str) -> Config {
+/// The failsafe's settings of one seed: a share runs with `flatten` on, a share with the
+/// breaker trips of `on_protection_error` off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Failsafe {
+    flatten: bool,
+    on_protection_error: bool,
+}
+
+impl Failsafe {
+    fn draw(random: &mut SplitMix64) -> Failsafe {
+        let draw = random.next_u64() % 6;
+        Failsafe {
+            flatten: draw < 2,
+            on_protection_error: draw != 5,
+        }
+    }
+}
+
+fn configuration(dir: &Path, seed: u64, mode: &str, failsafe: Failsafe) -> Config {
     let env: BTreeMap<String, String> = [
         (
             "FILLGUARD_STORE__PATH",
@@ -114,6 +141,11 @@ fn configuration(dir: &Path, seed: u64, mode: &str) -> Config {
         ("FILLGUARD_METRICS__LISTEN", "off".to_string()),
         ("FILLGUARD_PROTECTION__MODE", mode.to_string()),
         ("FILLGUARD_PAPER__SEED", seed.to_string()),
+        ("FILLGUARD_FAILSAFE__FLATTEN", failsafe.flatten.to_string()),
+        (
+            "FILLGUARD_FAILSAFE__ON_PROTECTION_ERROR",
+            failsafe.on_protection_error.to_string(),
+        ),
         ("FILLGUARD_LOOP__INTERVAL_SECONDS", "2".to_string()),
         (
             "FILLGUARD_PROTECTION__WATCH_INTERVAL_SECONDS",
@@ -135,7 +167,8 @@ impl Run {
         let mut random = SplitMix64::new(seed);
         let mode = MODES[(random.next_u64() % 3) as usize];
         let plan = FaultPlan::draw(&mut random);
-        let config = configuration(dir, seed, mode);
+        let failsafe = Failsafe::draw(&mut random);
+        let config = configuration(dir, seed, mode, failsafe);
         let clock = Rc::new(VirtualClock(Cell::new(START_MS - WARMUP_MS)));
         let dyn_clock: Rc<dyn Clock> = clock.clone();
         let paper = PaperVenue::new(&config.paper, dyn_clock.clone()).expect("paper venue");
@@ -165,6 +198,7 @@ impl Run {
             exits: 0,
             ticks: 0,
             first_fill: BTreeMap::new(),
+            excess_since: BTreeMap::new(),
         }
     }
 
@@ -276,6 +310,7 @@ impl Run {
         let book = self.venue.borrow().paper.engine().book();
         let now = self.clock.now_ms();
         let mut problems = invariants::check_book(&book);
+        problems.extend(self.lasting_excess(&book, now));
         problems.append(&mut self.venue.borrow_mut().violations);
         invariants::note_fills(&book, now, &mut self.first_fill);
         if let Some(agent) = &self.agent {
@@ -284,12 +319,34 @@ impl Run {
                 agent.store(),
                 &mut self.first_fill,
                 now,
+                self.config.failsafe.on_protection_error,
             ));
         }
         match problems.into_iter().next() {
             Some(problem) => Err(Verdict::Correctness(problem)),
             None => Ok(()),
         }
+    }
+
+    /// S2 on the book: live protection above the net position. A sibling in separate mode
+    /// outlives its leg's fill until the agent sees the fill and cancels it, which an outage or
+    /// a crash can delay: S2 fails when the excess lasts longer than that can explain.
+    fn lasting_excess(&mut self, book: &[OrderReport], now: Millis) -> Vec<String> {
+        let grace = invariants::PROTECTION_BOUND_MS + self.venue.borrow().plan.outage_ms;
+        let excess = invariants::excess_protection(book);
+        self.excess_since.retain(|key, _| {
+            excess
+                .iter()
+                .any(|(trade, role, _)| (*trade, *role) == *key)
+        });
+        let mut problems = Vec::new();
+        for (trade, role, problem) in excess {
+            let since = *self.excess_since.entry((trade, role)).or_insert(now);
+            if now - since > grace {
+                problems.push(format!("{problem} for {} s", (now - since) / 1000));
+            }
+        }
+        problems
     }
 
     fn calm(&mut self) -> Result<(), Verdict> {
@@ -308,7 +365,10 @@ impl Run {
         }
         self.ensure_agent()?;
         let agent = self.agent.as_ref().expect("no crashes without faults");
-        match invariants::check_settled(agent.store()).into_iter().next() {
+        let book = self.venue.borrow().paper.engine().book();
+        let mut problems = invariants::check_settled(agent.store());
+        problems.extend(invariants::check_positions(&book, agent.store()));
+        match problems.into_iter().next() {
             Some(problem) => Err(Verdict::Liveness(problem)),
             None => Ok(()),
         }
@@ -348,6 +408,9 @@ impl Run {
             exits: self.exits,
             store_errors: self.disk.borrow().errors,
             ticks: self.ticks,
+            flatten: self.config.failsafe.flatten,
+            alert_only: !self.config.failsafe.on_protection_error,
+            outage: venue.plan.outage_ms > 0,
             trace: events.iter().rev().take(20).rev().cloned().collect(),
         }
     }
@@ -434,6 +497,9 @@ pub fn run_seed(seed: u64, ticks: u64, canary: Option<Canary>) -> SeedReport {
                 exits: 0,
                 store_errors: 0,
                 ticks: 0,
+                flatten: false,
+                alert_only: false,
+                outage: false,
                 trace: Vec::new(),
             };
         }
@@ -517,8 +583,11 @@ fn summarize(reports: &[SeedReport], ticks: u64, canary: Option<Canary>, elapsed
     let exits: u32 = reports.iter().map(|r| r.exits).sum();
     let store_errors: u32 = reports.iter().map(|r| r.store_errors).sum();
     let turns: u64 = reports.iter().map(|r| r.ticks).sum();
+    let flatten = reports.iter().filter(|r| r.flatten).count();
+    let alert_only = reports.iter().filter(|r| r.alert_only).count();
+    let outages = reports.iter().filter(|r| r.outage).count();
     println!(
-        "{} seeds, {} passed, {} failed; {trades} trades, {crashes} simulated crashes, {store_errors} refused writes, {exits} exits on a refusing database, {turns} loop turns in {:.1} s",
+        "{} seeds, {} passed, {} failed; {flatten} with failsafe.flatten, {alert_only} with on_protection_error off, {outages} with an exchange outage; {trades} trades, {crashes} simulated crashes, {store_errors} refused writes, {exits} exits on a refusing database, {turns} loop turns in {:.1} s",
         reports.len(),
         reports.len() - failures.len(),
         failures.len(),
@@ -549,6 +618,7 @@ fn summarize(reports: &[SeedReport], ticks: u64, canary: Option<Canary>, elapsed
     let canary_flag = match canary {
         Some(Canary::DuplicateOrders) => " --canary duplicate-orders",
         Some(Canary::LoseFills) => " --canary lose-fills",
+        Some(Canary::ExitBeforeCancel) => " --canary exit-before-cancel",
         None => "",
     };
     println!(

@@ -308,6 +308,10 @@ fn named(method: &str, error: VenueError) -> VenueError {
             code,
             message: prefix(message),
         },
+        VenueError::BelowMinimum { code, message } => VenueError::BelowMinimum {
+            code,
+            message: prefix(message),
+        },
         VenueError::Malformed(message) => VenueError::Malformed(prefix(message)),
         VenueError::NotFound => VenueError::Rejected {
             code: wire::CODE_NOT_FOUND,

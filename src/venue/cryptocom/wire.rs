@@ -33,6 +33,7 @@ const KNOWN_CODES: &[i64] = &[
 pub(super) const CODE_NOT_FOUND: i64 = 40401;
 pub(super) const CODE_TOO_MANY_REQUESTS: i64 = 42901;
 pub(super) const CODE_DUPLICATE_CLIENT_OID: i64 = 204;
+pub(super) const CODE_BELOW_MIN_ORDER_SIZE: i64 = 415;
 pub(super) const CODE_INVALID_ORDER_ID: i64 = 212;
 pub(super) const CODE_INVALID_INSTRUMENT: i64 = 209;
 pub(super) const CODE_INVALID_ARGUMENT: i64 = 40004;
@@ -121,6 +122,7 @@ pub(super) fn code_error(code: i64, message: String, client_oid: Option<&str>) -
         }
         CODE_REQUEST_TIMEOUT => VenueError::Timeout(format!("code {code}: {message}")),
         code if AUTH_CODES.contains(&code) => VenueError::Auth { code, message },
+        CODE_BELOW_MIN_ORDER_SIZE => VenueError::BelowMinimum { code, message },
         code => VenueError::Rejected { code, message },
     }
 }

@@ -170,10 +170,19 @@ fn load_engine(path: &Path) -> Result<Option<Engine>, String> {
     })
 }
 
+/// The engine's exchange codes as the venue's neutral errors, as the Crypto.com client maps
+/// the same codes.
 fn map_reject(reject: EngineReject) -> VenueError {
-    VenueError::Rejected {
-        code: reject.code,
-        message: reject.message,
+    match reject.code {
+        engine::CODE_DUPLICATE_CLIENT_OID => VenueError::DuplicateClientOid(reject.message),
+        engine::CODE_BELOW_MINIMUM => VenueError::BelowMinimum {
+            code: reject.code,
+            message: reject.message,
+        },
+        code => VenueError::Rejected {
+            code,
+            message: reject.message,
+        },
     }
 }
 
