@@ -14,9 +14,12 @@ use super::types::*;
 use super::view::*;
 use super::window::*;
 
-/// Exit orders in one exiting phase: the first, and more for what a partial exit left.
-pub const EXIT_ORDERS_MAX: usize = 3;
-const _: () = assert!(EXIT_ORDERS_MAX >= 1);
+/// Exit orders in one exiting phase: the first, and more for what a partial exit left (a
+/// market order on a thin book may fill in part and expire), as long as they make progress.
+pub const EXIT_ORDERS_MAX: usize = 20;
+/// Exits in a row that filled nothing before the phase halts.
+pub const EXIT_STALLS_MAX: usize = 3;
+const _: () = assert!(EXIT_ORDERS_MAX >= EXIT_STALLS_MAX && EXIT_STALLS_MAX >= 1);
 
 /// Whether the operator asked for market exits.
 pub(super) fn exit_configured(limits: &Limits) -> bool {
@@ -125,7 +128,7 @@ pub(super) fn advance_exit(
     if position.is_zero() {
         return close_without_exit(view, now, actions);
     }
-    let exits_this_phase = view
+    let this_phase: Vec<&Order> = view
         .orders
         .iter()
         .filter(|order| order.role == Role::Exit)
@@ -134,10 +137,17 @@ pub(super) fn advance_exit(
                 .sent_at_ms
                 .is_some_and(|at| at >= view.trade.phase_started_ms)
         })
-        .count();
-    if exits_this_phase >= EXIT_ORDERS_MAX {
+        .collect();
+    let stalled = this_phase.len() >= EXIT_STALLS_MAX
+        && this_phase
+            .iter()
+            .rev()
+            .take(EXIT_STALLS_MAX)
+            .all(|exit| exit.cumulative_quantity.is_zero());
+    if stalled || this_phase.len() >= EXIT_ORDERS_MAX {
         let detail = format!(
-            "{exits_this_phase} market exits left {} of the position open",
+            "{} market exits left {} of the position open",
+            this_phase.len(),
             plain(position)
         );
         return halt(view, Reason::FlattenIncomplete, &detail, now, actions);

@@ -449,6 +449,19 @@ impl Reason {
         )
     }
 
+    /// Halts where the exchange answered and showed the position, but refused or broke its
+    /// protection (as opposed to not answering at all).
+    pub fn saw_the_position(self) -> bool {
+        matches!(
+            self,
+            Reason::ProtectionRejected
+                | Reason::ProtectionMismatch
+                | Reason::ReprotectExhausted
+                | Reason::FlattenFailed
+                | Reason::FlattenIncomplete
+        )
+    }
+
     /// Halts of the failsafe's exit: a recovery resumes the exit, not protection.
     pub fn is_exit_halt(self) -> bool {
         matches!(

@@ -235,7 +235,7 @@ pub(super) fn watch(view: &mut TradeView, reason: Reason, now: Millis, actions: 
     trade.attempts = 0;
     trade.phase_started_ms = now;
     trade.due_ms = Some(now + recovery_delay(since, now));
-    if retried && !trade.filled_quantity.is_zero() {
+    if retried && !trade.filled_quantity.is_zero() && reason.saw_the_position() {
         let text = format!(
             "STILL UNPROTECTED {} trade {} {} filled {}: the position is visible but could not be protected yet ({reason}); fillguard keeps trying every few minutes. Breaker for {} stays OPEN",
             trade.symbol,
@@ -256,6 +256,10 @@ pub(super) fn watch(view: &mut TradeView, reason: Reason, now: Millis, actions: 
 pub(super) fn resolved(view: &mut TradeView, actions: &mut Vec<Action>) {
     if view.trade.recovering_since_ms.take().is_none() {
         return;
+    }
+    if view.trade.state == TradeState::Protected {
+        // The halt is over: a protected trade carries no close reason.
+        view.trade.close_reason = None;
     }
     let trade = &view.trade;
     let outcome = if trade.state == TradeState::Protected {
@@ -304,8 +308,44 @@ pub(super) fn close(
     if let Some(alert) = alert {
         actions.push(Action::Alert(alert));
     }
+    alert_overshoot(view, actions);
     finish(view, TradeState::Closed, reason.as_str(), now);
     resolved(view, actions);
+}
+
+/// In separate mode both legs are independent orders: when fillguard cannot cancel the
+/// sibling in time (the exchange unreachable), both may fill and the account ends on the
+/// opposite side. That position is nobody's: the operator is told at once.
+fn alert_overshoot(view: &mut TradeView, actions: &mut Vec<Action>) {
+    let sold: Decimal = view
+        .orders
+        .iter()
+        .filter(|order| order.role != Role::Entry)
+        .map(|order| order.cumulative_quantity)
+        .sum();
+    let overshoot = sold - (view.trade.filled_quantity - entry_fee_in_base(view));
+    if overshoot <= Decimal::ZERO {
+        return;
+    }
+    let trade = &view.trade;
+    let text = format!(
+        "OPPOSITE POSITION {} trade {} {}: its protective and exit orders filled {} against a position of {}, so the account now holds {} on the opposite side, unprotected. Breaker for {} OPEN. Operator: close {} by hand, then `fillguard breaker reset {}`",
+        trade.symbol,
+        trade.id,
+        trade.side,
+        plain(sold),
+        plain(trade.filled_quantity - entry_fee_in_base(view)),
+        plain(overshoot),
+        trade.symbol,
+        plain(overshoot),
+        trade.symbol
+    );
+    actions.push(Action::Alert(Alert {
+        severity: Severity::Critical,
+        key: format!("overshoot-{}", trade.id),
+        text,
+    }));
+    trip_breaker(view, Reason::ProtectionFilled, actions);
 }
 
 /// Closes the trade after the failsafe's exit: the failsafe's reason is kept, since why the

@@ -27,6 +27,8 @@ pub struct Position {
     pub entry_net: Decimal,
     /// What protective legs and exits sold (or bought back).
     pub closed: Decimal,
+    /// What exits alone sold (or bought back).
+    pub exited: Decimal,
     /// Live protective quantity not yet filled, per role, and the number of live orders.
     pub live: BTreeMap<Role, (usize, Decimal)>,
 }
@@ -73,6 +75,9 @@ pub fn positions(book: &[OrderReport]) -> BTreeMap<i64, Position> {
         }
         let position = positions.entry(trade).or_default();
         position.closed += report.cumulative_quantity;
+        if role == Role::Exit {
+            position.exited += report.cumulative_quantity;
+        }
         let dormant = report
             .list_id
             .as_deref()
@@ -88,8 +93,10 @@ pub fn positions(book: &[OrderReport]) -> BTreeMap<i64, Position> {
 
 /// S1 (one live SL and one live TP per trade), S6 (one entry per trade) and S8 (no trade ever
 /// leaves the account on the opposite side: protective and exit fills never exceed the
-/// entry's net fill). S2 is `excess_protection`, judged over time by the caller.
-pub fn check_book(book: &[OrderReport]) -> Vec<String> {
+/// entry's net fill). S2 is `excess_protection`, judged over time by the caller. In separate
+/// mode the two legs are independent orders, and both can fill while the exchange cannot be
+/// reached to cancel one: `double_fills` lists those, which the caller judges by their alert.
+pub fn check_book(book: &[OrderReport], separate: bool) -> Vec<String> {
     let mut problems = Vec::new();
     for (trade, position) in positions(book) {
         for (role, (count, _)) in &position.live {
@@ -103,7 +110,8 @@ pub fn check_book(book: &[OrderReport]) -> Vec<String> {
                 position.entries
             ));
         }
-        if position.closed > position.entry_net {
+        let legs_alone = separate && position.exited.is_zero();
+        if position.closed > position.entry_net && !legs_alone {
             problems.push(format!(
                 "S8: trade {trade} sold or bought back {} against a net entry fill of {}",
                 position.closed, position.entry_net
@@ -111,6 +119,30 @@ pub fn check_book(book: &[OrderReport]) -> Vec<String> {
         }
     }
     problems
+}
+
+/// Trades whose two protective legs both filled (separate mode), beyond the net position.
+pub fn double_fills(book: &[OrderReport]) -> Vec<(i64, String)> {
+    positions(book)
+        .into_iter()
+        .filter(|(_, position)| position.closed > position.entry_net && position.exited.is_zero())
+        .map(|(trade, position)| {
+            let problem = format!(
+                "S8: trade {trade} legs filled {} against a net entry fill of {}",
+                position.closed, position.entry_net
+            );
+            (trade, problem)
+        })
+        .collect()
+}
+
+/// Whether the store holds the CRITICAL alert that names a trade's opposite position.
+pub fn overshoot_alerted(store: &Store, trade: i64) -> bool {
+    let key = format!("overshoot-{trade}");
+    store::all_alerts(store.conn())
+        .unwrap_or_default()
+        .iter()
+        .any(|alert| alert.severity == "CRITICAL" && alert.key == key)
 }
 
 /// S2: live protective quantity above the trade's net open position, per trade and role.
@@ -181,7 +213,9 @@ fn halted_with_breaker_and_alert(view: &TradeView, store: &Store, breaker_requir
         .unwrap_or_default()
         .iter()
         .any(|alert| alert.severity == "CRITICAL" && alert.key.contains(&key));
-    matches!(trade.state, TradeState::Halted | TradeState::Recovering) && alerted && breaker_open
+    let halted = matches!(trade.state, TradeState::Halted | TradeState::Recovering)
+        || trade.recovering_since_ms.is_some();
+    halted && alerted && breaker_open
 }
 
 fn closed_by_protection(view: &TradeView) -> bool {

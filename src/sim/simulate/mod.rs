@@ -23,7 +23,7 @@ use rust_decimal::Decimal;
 
 use crate::config::{self, Config};
 use crate::core::clock::Clock;
-use crate::core::domain::{Millis, OrderReport, Side};
+use crate::core::domain::{Millis, OrderReport, ProtectionMode, Side};
 use crate::core::ids::Role;
 use crate::shell::clock::SteadyClock;
 use crate::shell::{Agent, is_transient_store_error};
@@ -112,6 +112,8 @@ struct Run {
     first_fill: BTreeMap<i64, Millis>,
     /// Since when each trade's live protection has exceeded its net position (S2).
     excess_since: BTreeMap<(i64, Role), Millis>,
+    /// Since when each trade's separate-mode legs have both filled (S8's documented case).
+    double_fill_since: BTreeMap<i64, Millis>,
 }
 
 /// The failsafe's settings of one seed: a share runs with `flatten` on, a share with the
@@ -199,6 +201,7 @@ impl Run {
             ticks: 0,
             first_fill: BTreeMap::new(),
             excess_since: BTreeMap::new(),
+            double_fill_since: BTreeMap::new(),
         }
     }
 
@@ -309,8 +312,10 @@ impl Run {
     fn check(&mut self) -> Result<(), Verdict> {
         let book = self.venue.borrow().paper.engine().book();
         let now = self.clock.now_ms();
-        let mut problems = invariants::check_book(&book);
+        let separate = self.config.protection.mode == ProtectionMode::Separate;
+        let mut problems = invariants::check_book(&book, separate);
         problems.extend(self.lasting_excess(&book, now));
+        problems.extend(self.unalerted_double_fills(&book, now));
         problems.append(&mut self.venue.borrow_mut().violations);
         invariants::note_fills(&book, now, &mut self.first_fill);
         if let Some(agent) = &self.agent {
@@ -349,16 +354,43 @@ impl Run {
         problems
     }
 
+    /// A double fill of separate-mode legs must be named in a CRITICAL alert once the agent
+    /// can see it (within the same bound as S2's excess).
+    fn unalerted_double_fills(&mut self, book: &[OrderReport], now: Millis) -> Vec<String> {
+        let grace = invariants::PROTECTION_BOUND_MS + self.venue.borrow().plan.outage_ms;
+        let mut problems = Vec::new();
+        for (trade, problem) in invariants::double_fills(book) {
+            let since = *self.double_fill_since.entry(trade).or_insert(now);
+            let alerted = self
+                .agent
+                .as_ref()
+                .is_some_and(|agent| invariants::overshoot_alerted(agent.store(), trade));
+            if !alerted && now - since > grace {
+                problems.push(format!(
+                    "{problem}, not alerted after {} s",
+                    (now - since) / 1000
+                ));
+            }
+        }
+        problems
+    }
+
+    /// L1 and L2 hold: every trade settled, every position on the book protected or closed.
+    fn settled(&self) -> bool {
+        let Some(agent) = self.agent.as_ref() else {
+            return false;
+        };
+        let book = self.venue.borrow().paper.engine().book();
+        invariants::check_settled(agent.store()).is_empty()
+            && invariants::check_positions(&book, agent.store()).is_empty()
+    }
+
     fn calm(&mut self) -> Result<(), Verdict> {
         self.venue.borrow_mut().faults_on = false;
         self.disk.borrow_mut().on = false;
         for turn in 0..CALM_TICKS {
             self.tick()?;
-            let settled = turn % 10 == 9
-                && self
-                    .agent
-                    .as_ref()
-                    .is_some_and(|agent| invariants::check_settled(agent.store()).is_empty());
+            let settled = turn % 10 == 9 && self.settled();
             if settled {
                 break;
             }
@@ -411,7 +443,13 @@ impl Run {
             flatten: self.config.failsafe.flatten,
             alert_only: !self.config.failsafe.on_protection_error,
             outage: venue.plan.outage_ms > 0,
-            trace: events.iter().rev().take(20).rev().cloned().collect(),
+            trace: events
+                .iter()
+                .rev()
+                .take(trace_length())
+                .rev()
+                .cloned()
+                .collect(),
         }
     }
 }
@@ -479,6 +517,14 @@ fn scratch_dir() -> std::io::Result<tempfile::TempDir> {
         }
     }
     tempfile::Builder::new().prefix("fillguard-sim-").tempdir()
+}
+
+/// Events of a failed seed's trace: the last 20, or `SIMULATE_TRACE` of them when replaying.
+fn trace_length() -> usize {
+    std::env::var("SIMULATE_TRACE")
+        .ok()
+        .and_then(|length| length.parse().ok())
+        .unwrap_or(20)
 }
 
 /// Runs one seed: `ticks` turns with faults, then the calm phase.
@@ -674,6 +720,28 @@ mod tests {
             .map(|seed| run_seed(seed, TICKS, Some(canary)).verdict)
             .find(|verdict| *verdict != Verdict::Pass)
             .unwrap_or(Verdict::Pass)
+    }
+
+    /// The failsafe's exit (and any clearing) sent while legs still rest: the net-position S2
+    /// and the new S8 must both be able to fail.
+    #[test]
+    fn an_exit_sent_without_waiting_for_the_cancel_fails_s2_and_s8() {
+        let mut seen = (None, None);
+        for seed in 0..60 {
+            if let Verdict::Correctness(text) =
+                run_seed(seed, TICKS, Some(Canary::ExitBeforeCancel)).verdict
+            {
+                if text.starts_with("S2") {
+                    seen.0.get_or_insert(text);
+                } else if text.starts_with("S8") {
+                    seen.1.get_or_insert(text);
+                }
+            }
+            if seen.0.is_some() && seen.1.is_some() {
+                break;
+            }
+        }
+        assert!(seen.0.is_some() && seen.1.is_some(), "{seen:?}");
     }
 
     #[test]
