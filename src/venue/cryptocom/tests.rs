@@ -238,6 +238,14 @@ fn every_code_of_the_error_mapping() {
         error_of(400, 204),
         VenueError::DuplicateClientOid("oid-1".into())
     );
+    // BELOW_MIN_ORDER_SIZE: no retry of the same order can pass.
+    assert_eq!(
+        error_of(500, 415),
+        VenueError::BelowMinimum {
+            code: 415,
+            message: "TEXT".into()
+        }
+    );
     for code in [40101, 40102, 40103, 40104] {
         let error = error_of(401, code);
         assert_eq!(
@@ -253,7 +261,6 @@ fn every_code_of_the_error_mapping() {
         (400, 213),
         (400, 308),
         (500, 306),
-        (500, 415),
         (400, 229),
         (400, 50007),
         (400, 140001),
