@@ -80,8 +80,12 @@ impl Venue for Shared {
     fn open_orders(&mut self) -> Result<Vec<OrderReport>, VenueError> {
         self.0.borrow_mut().open_orders()
     }
-    fn order_history(&mut self, symbol: &str) -> Result<Vec<OrderReport>, VenueError> {
-        self.0.borrow_mut().order_history(symbol)
+    fn order_history(
+        &mut self,
+        symbol: &str,
+        since_ms: Millis,
+    ) -> Result<Vec<OrderReport>, VenueError> {
+        self.0.borrow_mut().order_history(symbol, since_ms)
     }
 }
 

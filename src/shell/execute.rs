@@ -3,7 +3,7 @@
 
 use tracing::{info, warn};
 
-use crate::core::domain::{OrderReport, OrderRequest, OrderType};
+use crate::core::domain::{Millis, OrderReport, OrderRequest, OrderType};
 use crate::core::ids::Role;
 use crate::core::trade::{
     Action, Event, LookOutcome, Market, MarketOutcome, Order, RejectReason, SendKind, SendOutcome,
@@ -36,6 +36,17 @@ fn find<'a>(view: &'a TradeView, client_oid: &str) -> Option<&'a Order> {
         .find(|order| order.client_oid == client_oid)
 }
 
+/// The earliest time the order can have been created, by the agent's clock: when it was sent,
+/// else when its trade was. The venue allows for the difference from the exchange's clock.
+/// `sent_at_ms` is the latest send (`mark_sending`): when a send lost in a crash is repeated,
+/// a first attempt older than the venue's margin is outside the history read and is found by
+/// order detail alone.
+fn earliest_created_ms(view: &TradeView, client_oid: &str) -> Millis {
+    find(view, client_oid)
+        .and_then(|order| order.sent_at_ms)
+        .unwrap_or(view.trade.created_ms)
+}
+
 /// Runs one venue action. `entry_block` is the reason new entries are blocked, if they are.
 pub fn execute(
     venue: &mut dyn Venue,
@@ -49,7 +60,12 @@ pub fn execute(
         }
         Action::Lookup { client_oid } => Some(Event::Looked {
             client_oid: client_oid.clone(),
-            outcome: lookup(venue, &view.trade.symbol, client_oid),
+            outcome: lookup(
+                venue,
+                &view.trade.symbol,
+                client_oid,
+                earliest_created_ms(view, client_oid),
+            ),
         }),
         Action::Cancel { client_oid } => Some(Event::Cancelled {
             client_oid: client_oid.clone(),
@@ -137,9 +153,15 @@ fn send_error_outcome(error: VenueError) -> SendOutcome {
     }
 }
 
-/// Finds an order by client_oid: order detail first, then open orders, then history. "Not
-/// found anywhere" is an answer of its own, distinct from "found but not filled".
-pub fn lookup(venue: &mut dyn Venue, symbol: &str, client_oid: &str) -> LookOutcome {
+/// Finds an order by client_oid: order detail first, then open orders, then the history back to
+/// `since_ms`, the earliest time the order can have been created. "Not found anywhere" is an
+/// answer of its own, distinct from "found but not filled".
+pub fn lookup(
+    venue: &mut dyn Venue,
+    symbol: &str,
+    client_oid: &str,
+    since_ms: Millis,
+) -> LookOutcome {
     let matches = |report: &OrderReport| report.client_oid == client_oid;
     let failed = |error: VenueError| LookOutcome::Failed {
         message: error.to_string(),
@@ -157,7 +179,7 @@ pub fn lookup(venue: &mut dyn Venue, symbol: &str, client_oid: &str) -> LookOutc
         }
         Err(error) => return failed(error),
     }
-    match venue.order_history(symbol) {
+    match venue.order_history(symbol, since_ms) {
         Ok(orders) => match orders.into_iter().find(matches) {
             Some(report) => LookOutcome::Found(report),
             None => LookOutcome::NotFound,
@@ -172,7 +194,12 @@ fn cancel(venue: &mut dyn Venue, view: &TradeView, client_oid: &str) -> Result<(
     let result = match (&order.list_id, &order.order_id) {
         (Some(list_id), _) => venue.cancel_list(symbol, list_id),
         (None, Some(order_id)) => venue.cancel_order(symbol, order_id),
-        (None, None) => match lookup(venue, symbol, client_oid) {
+        (None, None) => match lookup(
+            venue,
+            symbol,
+            client_oid,
+            earliest_created_ms(view, client_oid),
+        ) {
             LookOutcome::Found(report) => venue.cancel_order(symbol, &report.order_id),
             LookOutcome::NotFound => return Err("not found on the exchange".into()),
             LookOutcome::Failed { message } => return Err(message),

@@ -8,7 +8,9 @@ pub mod paper;
 use rust_decimal::Decimal;
 use thiserror::Error;
 
-use crate::core::domain::{Candle, Instrument, ListAck, OrderAck, OrderReport, OrderRequest};
+use crate::core::domain::{
+    Candle, Instrument, ListAck, Millis, OrderAck, OrderReport, OrderRequest,
+};
 
 /// Why a venue call failed. Callers branch on the variant: an ambiguous failure of a create call
 /// means the order may exist, so it must be looked up by client_oid before anything is re-sent.
@@ -104,8 +106,15 @@ pub trait Venue {
     fn order_by_client_oid(&mut self, client_oid: &str) -> Result<Option<OrderReport>, VenueError>;
     /// Every open order of the account, plain and advanced.
     fn open_orders(&mut self) -> Result<Vec<OrderReport>, VenueError>;
-    /// Recent terminal orders of one instrument.
-    fn order_history(&mut self, symbol: &str) -> Result<Vec<OrderReport>, VenueError>;
+    /// Recent terminal orders of one instrument: at least those created at or after `since_ms`,
+    /// the earliest time (by the caller's clock) the order looked for can have been created. A
+    /// venue may return older ones too, and bounds how far back it reads (see its doc); the
+    /// later `since_ms`, the less it has to read.
+    fn order_history(
+        &mut self,
+        symbol: &str,
+        since_ms: Millis,
+    ) -> Result<Vec<OrderReport>, VenueError>;
     /// Proves, before the first entry, that the venue still accepts what protection needs
     /// (field failure F13: an API change can silently break the stop-loss path).
     fn self_check(&mut self) -> Result<(), VenueError> {
@@ -167,8 +176,12 @@ impl<V: Venue> Venue for std::rc::Rc<std::cell::RefCell<V>> {
     fn open_orders(&mut self) -> Result<Vec<OrderReport>, VenueError> {
         self.borrow_mut().open_orders()
     }
-    fn order_history(&mut self, symbol: &str) -> Result<Vec<OrderReport>, VenueError> {
-        self.borrow_mut().order_history(symbol)
+    fn order_history(
+        &mut self,
+        symbol: &str,
+        since_ms: Millis,
+    ) -> Result<Vec<OrderReport>, VenueError> {
+        self.borrow_mut().order_history(symbol, since_ms)
     }
     fn self_check(&mut self) -> Result<(), VenueError> {
         self.borrow_mut().self_check()

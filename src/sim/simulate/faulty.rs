@@ -489,9 +489,13 @@ impl Venue for FaultyVenue {
             .collect())
     }
 
-    fn order_history(&mut self, symbol: &str) -> Result<Vec<OrderReport>, VenueError> {
+    fn order_history(
+        &mut self,
+        symbol: &str,
+        since_ms: Millis,
+    ) -> Result<Vec<OrderReport>, VenueError> {
         self.before()?;
-        let orders = self.paper.order_history(symbol)?;
+        let orders = self.paper.order_history(symbol, since_ms)?;
         Ok(orders
             .into_iter()
             .filter(|order| !self.hidden(&order.client_oid))

@@ -1,7 +1,10 @@
 //! The walk back through one order-history endpoint (reference §4.8, §5.1): one-day windows
-//! `[start_time, end_time)` from now back over `HISTORY_SPAN_MS`, each read newest first in pages
-//! of `HISTORY_LIMIT` rows; a full page is followed by one ending just after its oldest row. A
-//! restart after a long outage still finds the orders it sent before it. Bounded by
+//! `[start_time, end_time)` from now back to the earliest time the order looked for can have been
+//! created (less `HISTORY_CLOCK_MARGIN_MS`), but never further than `HISTORY_SPAN_MS`; each window
+//! read newest first in pages of `HISTORY_LIMIT` rows, a full page followed by one ending just
+//! after its oldest row. An order sent seconds ago costs one request; a restart after a long
+//! outage still finds the orders it sent days before it (up to the span: an order older than
+//! `HISTORY_SPAN_MS` is not looked for, whatever the caller asks). Bounded by
 //! `HISTORY_PAGES_MAX` requests; a walk that runs out of requests before it has covered the span
 //! is an error, never a shorter answer, because "not in the history" must mean "not sent".
 //! Pure: the caller sends the requests (through the rate limiter) and feeds the pages in.
@@ -15,8 +18,15 @@ use crate::venue::VenueError;
 pub(super) const HISTORY_LIMIT: u64 = 100;
 /// Length of one window: the exchange's default span of a history call (reference §4.8).
 pub(super) const HISTORY_WINDOW_MS: Millis = 24 * 60 * 60 * 1_000;
-/// How far back the history is read.
+/// How far back the history is read at most, whatever the caller's earliest time.
 pub(super) const HISTORY_SPAN_MS: Millis = 7 * HISTORY_WINDOW_MS;
+/// Slack on both ends of the walk for the difference between this host's clock and the
+/// exchange's. The earliest time the caller passes is the agent's send time, by the agent's
+/// clock, and "now" is the agent's clock too, while the rows' `create_time` is the exchange's: a
+/// clock a few minutes off (no NTP, a VM resumed, a step after a long outage) would otherwise put
+/// the order just outside the range read, and "not in the history" would wrongly mean "not
+/// sent". Generous, because it costs nothing: ten minutes more of one window.
+pub(super) const HISTORY_CLOCK_MARGIN_MS: Millis = 10 * 60 * 1_000;
 const HISTORY_WINDOWS: u64 = 7;
 /// Most requests of one walk (per endpoint): one per window plus room for full pages. History
 /// calls are limited to one per second per endpoint, so a walk takes about as many seconds.
@@ -25,6 +35,7 @@ pub(super) const HISTORY_PAGES_MAX: u64 = 16;
 const _: () = assert!(HISTORY_SPAN_MS == HISTORY_WINDOW_MS * HISTORY_WINDOWS as Millis);
 const _: () = assert!(HISTORY_PAGES_MAX >= HISTORY_WINDOWS);
 const _: () = assert!(HISTORY_LIMIT >= 2);
+const _: () = assert!(HISTORY_CLOCK_MARGIN_MS < HISTORY_WINDOW_MS);
 
 /// The time range of one history request, in ms (`start_ms` inclusive, `end_ms` exclusive).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,9 +57,12 @@ pub(super) struct HistoryPage {
 /// The walk over one endpoint.
 #[derive(Debug)]
 pub(super) struct HistoryWalk {
-    now_ms: Millis,
-    /// Index of the window being read: 0 ends now, `HISTORY_WINDOWS - 1` is the oldest.
-    window: u64,
+    /// Where the walk stops: the start of its oldest window.
+    floor_ms: Millis,
+    /// The whole range the walk reads, for its error message.
+    span_ms: Millis,
+    /// Start of the window being read; `floor_ms` for the oldest.
+    window_start_ms: Millis,
     end_ms: Millis,
     requests: u64,
     done: bool,
@@ -60,11 +74,20 @@ pub(super) struct HistoryWalk {
 }
 
 impl HistoryWalk {
-    pub fn new(now_ms: Millis) -> HistoryWalk {
+    /// A walk from `now_ms` back to `since_ms`, the earliest time the order looked for can have
+    /// been created, each end widened by `HISTORY_CLOCK_MARGIN_MS`; at most `HISTORY_SPAN_MS`.
+    pub fn new(now_ms: Millis, since_ms: Millis) -> HistoryWalk {
+        let end_ms = now_ms.saturating_add(HISTORY_CLOCK_MARGIN_MS);
+        // A `since_ms` after now (a clock stepped back) still reads the margin before now.
+        let floor_ms = since_ms
+            .min(now_ms)
+            .saturating_sub(HISTORY_CLOCK_MARGIN_MS)
+            .max(end_ms.saturating_sub(HISTORY_SPAN_MS));
         HistoryWalk {
-            now_ms,
-            window: 0,
-            end_ms: now_ms.saturating_add(1),
+            floor_ms,
+            span_ms: end_ms.saturating_sub(floor_ms),
+            window_start_ms: end_ms.saturating_sub(HISTORY_WINDOW_MS).max(floor_ms),
+            end_ms,
             requests: 0,
             done: false,
             gapped: false,
@@ -79,7 +102,7 @@ impl HistoryWalk {
             return None;
         }
         Some(HistoryRequest {
-            start_ms: self.window_start_ms(),
+            start_ms: self.window_start_ms,
             end_ms: self.end_ms,
         })
     }
@@ -103,7 +126,7 @@ impl HistoryWalk {
         // The next page ends just after the oldest row, so rows created in that same
         // millisecond and not in this page are read too; rows read twice are dropped by id.
         let next_end_ms = oldest_ms.saturating_add(1);
-        if next_end_ms <= self.window_start_ms() {
+        if next_end_ms <= self.window_start_ms {
             self.next_window();
         } else if next_end_ms < self.end_ms {
             self.end_ms = next_end_ms;
@@ -118,8 +141,8 @@ impl HistoryWalk {
     pub fn finish(self, what: &str) -> Result<Vec<OrderReport>, VenueError> {
         if !self.done {
             return Err(VenueError::RateLimited(format!(
-                "{what}: more than {HISTORY_PAGES_MAX} pages in the last {} days, history not read in full",
-                HISTORY_SPAN_MS / HISTORY_WINDOW_MS
+                "{what}: more than {HISTORY_PAGES_MAX} pages in the {} minutes read back, history not read in full",
+                self.span_ms / 60_000
             )));
         }
         if self.gapped {
@@ -130,18 +153,15 @@ impl HistoryWalk {
         Ok(self.reports)
     }
 
-    fn window_start_ms(&self) -> Millis {
-        let windows_back = Millis::try_from(self.window + 1).unwrap_or(Millis::MAX);
-        self.now_ms
-            .saturating_add(1)
-            .saturating_sub(HISTORY_WINDOW_MS.saturating_mul(windows_back))
-    }
-
     fn next_window(&mut self) {
-        self.end_ms = self.window_start_ms();
-        self.window += 1;
-        if self.window >= HISTORY_WINDOWS {
+        self.end_ms = self.window_start_ms;
+        if self.window_start_ms <= self.floor_ms {
             self.done = true;
+        } else {
+            self.window_start_ms = self
+                .window_start_ms
+                .saturating_sub(HISTORY_WINDOW_MS)
+                .max(self.floor_ms);
         }
     }
 }

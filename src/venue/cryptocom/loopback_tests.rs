@@ -12,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
-use super::history::{HISTORY_WINDOW_MS, HistoryWalk};
+use super::history::{HISTORY_CLOCK_MARGIN_MS, HISTORY_WINDOW_MS, HistoryWalk};
 use super::{CryptoComSettings, CryptoComVenue, sign};
 use crate::core::clock::Clock;
 use crate::core::domain::{Millis, OrderRequest, OrderType, Side, VenueStatus};
@@ -516,9 +516,11 @@ fn otoco_sends_three_legs_entry_first_and_signs_them() {
     assert_eq!(body["sig"], expected);
 }
 
-/// A walk over both history endpoints answered by `pages`, one `(plain, advanced)` pair per
-/// round, then by empty pages up to `requests` answers: returns the orders and the requests.
-fn history_with(
+/// A walk over both history endpoints back to `since_ms`, answered by `pages`, one
+/// `(plain, advanced)` pair per round, then by empty pages up to `requests` answers: returns the
+/// orders and the requests.
+fn history_since(
+    since_ms: Millis,
     pages: Vec<(Value, Value)>,
     requests: usize,
 ) -> (Vec<crate::core::domain::OrderReport>, Vec<Captured>) {
@@ -530,8 +532,149 @@ fn history_with(
         script.push(ok(json!({"data": []})));
     }
     let responder = Responder::start(script);
-    let reports = venue(&responder).order_history("BTC_USDT").unwrap();
+    let reports = venue(&responder)
+        .order_history("BTC_USDT", since_ms)
+        .unwrap();
     (reports, responder.requests())
+}
+
+/// `history_since` for an order as old as the walk's seven-day bound or older.
+fn history_with(
+    pages: Vec<(Value, Value)>,
+    requests: usize,
+) -> (Vec<crate::core::domain::OrderReport>, Vec<Captured>) {
+    history_since(0, pages, requests)
+}
+
+/// The `(start_time, end_time)` of a history request.
+fn window_of(request: &Captured) -> (Millis, Millis) {
+    let params = request.json()["params"].clone();
+    let start = params["start_time"].as_i64().expect("start_time");
+    let end = params["end_time"].as_i64().expect("end_time");
+    (start, end)
+}
+
+/// A filled order's history row created at `created_ms`.
+fn filled_row(order_id: &str, created_ms: Millis) -> Value {
+    let mut row = stop_loss_row();
+    row["order_id"] = json!(order_id);
+    row["status"] = json!("FILLED");
+    row["create_time"] = json!(created_ms);
+    row["create_time_ns"] = json!(format!("{created_ms}000000"));
+    row
+}
+
+/// An order sent a minute ago costs one request per endpoint: one window from the margin
+/// before it to the margin after now.
+#[test]
+fn order_history_of_an_order_sent_a_minute_ago_is_one_request_per_endpoint() {
+    let since = wall_now_ms() - 60_000;
+    let started = Instant::now();
+    let pages = vec![(json!({"data": []}), json!({"data": []}))];
+    let (reports, requests) = history_since(since, pages, 2);
+    assert!(reports.is_empty());
+    assert_eq!(requests.len(), 2, "one window on 2 endpoints");
+    assert!(
+        requests[0]
+            .request_line()
+            .contains(" /exchange/v1/private/get-order-history ")
+    );
+    assert!(
+        requests[1]
+            .request_line()
+            .contains("/private/advanced/get-order-history ")
+    );
+    let (start, end) = window_of(&requests[0]);
+    assert_eq!(window_of(&requests[1]), (start, end), "same window on both");
+    assert_eq!(start, since - HISTORY_CLOCK_MARGIN_MS);
+    assert!(end >= since + 60_000 + HISTORY_CLOCK_MARGIN_MS);
+    assert!(end <= wall_now_ms() + HISTORY_CLOCK_MARGIN_MS);
+    println!(
+        "history of an order sent a minute ago: {} requests in {} ms",
+        requests.len(),
+        started.elapsed().as_millis()
+    );
+}
+
+/// An order sent three days ago is walked back to in day windows, and no further.
+#[test]
+fn order_history_walks_back_to_an_order_sent_three_days_ago() {
+    let since = wall_now_ms() - 3 * HISTORY_WINDOW_MS;
+    let empty = || (json!({"data": []}), json!({"data": []}));
+    let pages = vec![
+        empty(),
+        empty(),
+        empty(),
+        (
+            json!({"data": [filled_row("300", since + 2_000)]}),
+            json!({"data": []}),
+        ),
+    ];
+    let (reports, requests) = history_since(since, pages, 8);
+    assert_eq!(requests.len(), 8, "4 windows on 2 endpoints");
+    let (start, end) = window_of(&requests[6]);
+    assert!(
+        (start..end).contains(&(since + 2_000)),
+        "the row's window was asked for"
+    );
+    assert_eq!(
+        start,
+        since - HISTORY_CLOCK_MARGIN_MS,
+        "the oldest window ends the walk"
+    );
+    let ids: Vec<&str> = reports
+        .iter()
+        .map(|report| report.order_id.as_str())
+        .collect();
+    assert_eq!(ids, ["300"]);
+}
+
+/// The earliest creation time is by the agent's clock: an order the exchange stamped five
+/// minutes before it is still read.
+#[test]
+fn order_history_reads_the_clock_margin_before_since() {
+    let since = wall_now_ms() - 60_000;
+    let created = since - 5 * 60_000;
+    let pages = vec![(
+        json!({"data": [filled_row("301", created)]}),
+        json!({"data": []}),
+    )];
+    let (reports, requests) = history_since(since, pages, 2);
+    assert_eq!(requests.len(), 2);
+    let (start, end) = window_of(&requests[0]);
+    assert!(
+        (start..end).contains(&created),
+        "the row's window was asked for"
+    );
+    assert_eq!(reports.len(), 1, "found");
+    let walk = HistoryWalk::new(since, since);
+    let first = walk.next_request().expect("a request");
+    assert_eq!(first.start_ms, since - HISTORY_CLOCK_MARGIN_MS);
+    assert_eq!(first.end_ms, since + HISTORY_CLOCK_MARGIN_MS);
+}
+
+/// A `since_ms` older than the seven-day bound walks seven windows, like no bound at all.
+#[test]
+fn history_walk_is_bounded_by_seven_days_whatever_since() {
+    let now = 1_700_000_000_000;
+    let mut walk = HistoryWalk::new(now, now - 30 * HISTORY_WINDOW_MS);
+    let mut windows = Vec::new();
+    while let Some(request) = walk.next_request() {
+        windows.push(request);
+        let page = super::history::HistoryPage {
+            reports: Vec::new(),
+            rows: 0,
+            oldest_created_ms: None,
+        };
+        walk.record(page, "test").unwrap();
+    }
+    assert_eq!(windows.len(), 7);
+    let oldest = windows.last().unwrap();
+    assert_eq!(
+        oldest.start_ms,
+        now + HISTORY_CLOCK_MARGIN_MS - 7 * HISTORY_WINDOW_MS
+    );
+    assert!(walk.finish("test").unwrap().is_empty());
 }
 
 #[test]
@@ -561,8 +704,9 @@ fn order_history_merges_both_apis_sorted_by_update_time() {
     );
 }
 
-/// The walk reads seven one-day windows back from now on both endpoints, interleaved, each
-/// request a signed POST through the rate limiter (one per second per endpoint).
+/// The walk for an order older than its bound reads seven one-day windows back from now on both
+/// endpoints, interleaved, each request a signed POST through the rate limiter (one per second
+/// per endpoint).
 #[test]
 fn order_history_walks_seven_days_back_in_day_windows() {
     let before = wall_now_ms();
@@ -597,8 +741,9 @@ fn order_history_walks_seven_days_back_in_day_windows() {
         assert_eq!(end - start, HISTORY_WINDOW_MS, "window {index}");
         match previous_start {
             None => assert!(
-                end > before && end <= wall_now_ms() + 1,
-                "the first ends now"
+                end >= before + HISTORY_CLOCK_MARGIN_MS
+                    && end <= wall_now_ms() + HISTORY_CLOCK_MARGIN_MS,
+                "the first ends the clock margin after now"
             ),
             Some(previous) => assert_eq!(end, previous, "windows adjoin"),
         }
@@ -659,7 +804,7 @@ fn a_full_history_page_is_followed_by_the_next_page_of_its_window() {
 
 #[test]
 fn history_walk_stops_at_its_request_bound() {
-    let mut walk = HistoryWalk::new(1_700_000_000_000);
+    let mut walk = HistoryWalk::new(1_700_000_000_000, 0);
     let mut sent = 0;
     while let Some(request) = walk.next_request() {
         sent += 1;

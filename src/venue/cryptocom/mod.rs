@@ -28,7 +28,9 @@ use serde_json::{Map, Value};
 use tracing::{debug, warn};
 
 use crate::core::clock::Clock;
-use crate::core::domain::{Candle, Instrument, ListAck, OrderAck, OrderReport, OrderRequest};
+use crate::core::domain::{
+    Candle, Instrument, ListAck, Millis, OrderAck, OrderReport, OrderRequest,
+};
 use crate::venue::{Venue, VenueError};
 use history::{HISTORY_PAGES_MAX, HistoryWalk};
 use transport::{Retry, Transport};
@@ -224,13 +226,20 @@ impl CryptoComVenue {
 
     /// Both history endpoints walked back in windows (`history`), their requests interleaved
     /// so that each endpoint's one-per-second limit overlaps the other's.
-    fn walked_history(&mut self, symbol: &str) -> Result<Vec<OrderReport>, VenueError> {
+    fn walked_history(
+        &mut self,
+        symbol: &str,
+        since_ms: Millis,
+    ) -> Result<Vec<OrderReport>, VenueError> {
         let now_ms = self.wall.now_ms();
         let mut walks = [
-            ("private/get-order-history", HistoryWalk::new(now_ms)),
+            (
+                "private/get-order-history",
+                HistoryWalk::new(now_ms, since_ms),
+            ),
             (
                 "private/advanced/get-order-history",
-                HistoryWalk::new(now_ms),
+                HistoryWalk::new(now_ms, since_ms),
             ),
         ];
         for _ in 0..HISTORY_PAGES_MAX {
@@ -507,10 +516,15 @@ impl Venue for CryptoComVenue {
         )
     }
 
-    /// Terminal orders of `symbol` created in the last `history::HISTORY_SPAN_MS`, plain and
-    /// advanced, oldest update first.
-    fn order_history(&mut self, symbol: &str) -> Result<Vec<OrderReport>, VenueError> {
-        let mut reports = self.walked_history(symbol)?;
+    /// Terminal orders of `symbol`, plain and advanced, oldest update first: those created from
+    /// `since_ms` less `history::HISTORY_CLOCK_MARGIN_MS` to now, but none older than
+    /// `history::HISTORY_SPAN_MS` (the walk's bound applies to an earlier `since_ms`).
+    fn order_history(
+        &mut self,
+        symbol: &str,
+        since_ms: Millis,
+    ) -> Result<Vec<OrderReport>, VenueError> {
+        let mut reports = self.walked_history(symbol, since_ms)?;
         reports.sort_by_key(|report| report.update_time_ms);
         Ok(reports)
     }

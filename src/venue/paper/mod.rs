@@ -295,7 +295,12 @@ impl Venue for PaperVenue {
     }
 
     /// The most recent `ORDER_HISTORY_LIMIT` terminal orders of `symbol`, oldest first.
-    fn order_history(&mut self, symbol: &str) -> Result<Vec<OrderReport>, VenueError> {
+    /// `since_ms` is not needed: the history is in memory and read whole, older orders included.
+    fn order_history(
+        &mut self,
+        symbol: &str,
+        _since_ms: Millis,
+    ) -> Result<Vec<OrderReport>, VenueError> {
         self.advance();
         let mut history = self.engine.order_history(symbol).map_err(map_reject)?;
         let skip = history.len().saturating_sub(ORDER_HISTORY_LIMIT);
@@ -404,7 +409,7 @@ mod tests {
             venue.free_balance("ETH").expect("balance"),
             decimal("0.999")
         );
-        assert_eq!(venue.order_history("ETH_USD").expect("history").len(), 1);
+        assert_eq!(venue.order_history("ETH_USD", 0).expect("history").len(), 1);
         assert!(venue.open_orders().expect("open").is_empty());
     }
 
