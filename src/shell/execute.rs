@@ -36,15 +36,12 @@ fn find<'a>(view: &'a TradeView, client_oid: &str) -> Option<&'a Order> {
         .find(|order| order.client_oid == client_oid)
 }
 
-/// The earliest time the order can have been created, by the agent's clock: when it was sent,
-/// else when its trade was. The venue allows for the difference from the exchange's clock.
-/// `sent_at_ms` is the latest send (`mark_sending`): when a send lost in a crash is repeated,
-/// a first attempt older than the venue's margin is outside the history read and is found by
-/// order detail alone.
-fn earliest_created_ms(view: &TradeView, client_oid: &str) -> Millis {
-    find(view, client_oid)
-        .and_then(|order| order.sent_at_ms)
-        .unwrap_or(view.trade.created_ms)
+/// The earliest time the order can have been created, by the agent's clock: when its trade
+/// was. Not the order's own send time: that is the latest send (`mark_sending`), and a first
+/// attempt lost in a crash and repeated after a long outage may be much older. The venue
+/// allows for the difference from the exchange's clock.
+fn earliest_created_ms(view: &TradeView, _client_oid: &str) -> Millis {
+    view.trade.created_ms
 }
 
 /// Runs one venue action. `entry_block` is the reason new entries are blocked, if they are.
