@@ -1,7 +1,8 @@
 //! The simulated exchange behind the HTTP layer: routes one parsed request to a public method,
 //! a private method (after verifying the signed envelope) or a `/sim/` test hook, applies rate
-//! limits and injected faults, and answers with a status and a body. It owns the engine and
-//! advances it to the simulated clock before every request. It does no socket IO.
+//! limits, injected faults and outages (`/sim/outage`), and answers with a status and a body
+//! (or with silence). It owns the engine and advances it to the simulated clock before every
+//! request. It does no socket IO.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -16,6 +17,7 @@ use super::SimOptions;
 use super::envelope::{self, Credentials, Envelope};
 use super::faults::{self, FaultDraw, FaultSpec, SplitMix64};
 use super::http::Request;
+use super::outage::{Outage, OutageMode};
 use super::public;
 use super::wire::{
     self, ApiError, CODE_BAD_REQUEST, CODE_INTERNAL, CODE_INVALID_REQUEST, CODE_METHOD_NOT_FOUND,
@@ -133,8 +135,10 @@ pub enum Outcome {
         status: u16,
         body: String,
     },
-    /// Close the connection without answering (the `lost` fault).
+    /// Close the connection without answering (the `lost` fault, a `refuse` outage).
     Drop,
+    /// Keep the connection open without answering while a `hang` outage lasts, then close it.
+    Hold,
 }
 
 /// An outcome and the latency to add before it.
@@ -159,6 +163,8 @@ pub struct Simulator {
     last_created_ns: u64,
     /// `OCO` or `OTOCO`, by list id.
     pub(super) list_types: BTreeMap<String, &'static str>,
+    /// The `/sim/outage` hook's outage, under way or armed.
+    outage: Outage,
 }
 
 impl Simulator {
@@ -195,6 +201,7 @@ impl Simulator {
             created_ns: BTreeMap::new(),
             last_created_ns: 0,
             list_types: BTreeMap::new(),
+            outage: Outage::default(),
         })
     }
 
@@ -208,6 +215,10 @@ impl Simulator {
         if let Some(hook) = request.path.strip_prefix("/sim/") {
             return immediate(self.handle_hook(hook, request, now_ms));
         }
+        // During an outage no request reaches the exchange, so none draws a fault either.
+        if let Some(mode) = self.outage.intercept(Instant::now()) {
+            return immediate(unanswered(mode));
+        }
         let Some(start) = request.path.find(API_PREFIX) else {
             let error = ApiError::new(CODE_METHOD_NOT_FOUND, "no such path");
             return immediate(respond(404, wire::error_body(&Value::Null, "", &error)));
@@ -216,11 +227,15 @@ impl Simulator {
         // Drawn for every exchange request, so the fault sequence depends only on the seed and
         // the request sequence.
         let draw = faults::draw(&self.faults, &mut self.stream);
-        let outcome = if method.starts_with("public/") {
+        let mut outcome = if method.starts_with("public/") {
             self.handle_public(method, request, draw)
         } else {
             self.handle_private(method, request, draw, now_ms)
         };
+        if let Some(mode) = self.outage.after_request(method, Instant::now()) {
+            // The outage began with this request, after it was applied.
+            outcome = unanswered(mode);
+        }
         Reply {
             outcome,
             latency_ms: self.faults.latency_ms,
@@ -334,6 +349,9 @@ impl Simulator {
             ("GET", "book") => Ok(self.book_json()),
             ("POST", "price") => self.hook_price(&request.body, now_ms),
             ("POST", "cancel") => self.hook_cancel(&request.body, now_ms),
+            ("POST", "outage") => hook_params(&request.body)
+                .and_then(|params| self.outage.configure(&params, Instant::now())),
+            ("GET", "outage") => Ok(self.outage.state(Instant::now())),
             _ => {
                 let body = json!({"code": CODE_METHOD_NOT_FOUND, "message": "unknown test hook"});
                 return respond(404, body.to_string());
@@ -395,6 +413,11 @@ impl Simulator {
         Ok(json!({"code": 0}))
     }
 
+    /// Whether connections held unanswered by a `hang` outage must still be kept.
+    pub fn holds_connections(&self) -> bool {
+        self.outage.holds_at(Instant::now())
+    }
+
     /// Whether the `notfound` fault still hides `report` at `now_ms`.
     pub(super) fn is_visible(&self, report: &OrderReport, now_ms: Millis) -> bool {
         let window_ms = Millis::try_from(self.faults.notfound_ms).unwrap_or(Millis::MAX);
@@ -427,6 +450,13 @@ fn hook_params(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
             CODE_BAD_REQUEST,
             "body must be a JSON object",
         )),
+    }
+}
+
+fn unanswered(mode: OutageMode) -> Outcome {
+    match mode {
+        OutageMode::Refuse => Outcome::Drop,
+        OutageMode::Hang => Outcome::Hold,
     }
 }
 

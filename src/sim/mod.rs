@@ -3,7 +3,7 @@
 //! Exchange v1 REST API (`fillguard sim-exchange`): the paper
 //! matching `Engine` served over a hand-written HTTP/1.1 server on loopback, with signed-request
 //! verification, the exchange's error codes and rate limits, seeded fault injection and `/sim/`
-//! test hooks that show the exchange's side of the truth.
+//! test hooks that show the exchange's side of the truth and stage outages.
 //!
 //! Requests are served one at a time on one thread (the engine is single-threaded), one request
 //! per connection, every read bounded in size and time. The engine's clock is the wall clock
@@ -16,6 +16,7 @@ mod exchange;
 mod faults;
 mod history;
 pub(crate) mod http;
+mod outage;
 mod private;
 mod public;
 pub mod simulate;
@@ -24,6 +25,7 @@ mod wire;
 #[cfg(test)]
 mod tests;
 
+use std::collections::VecDeque;
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
@@ -40,6 +42,8 @@ pub use faults::{FAULTS_HELP, FaultSpec, Probability};
 const ACCEPT_POLL_INTERVAL: Duration = Duration::from_millis(10);
 /// Injected latency is slept in slices of this length, so `stop` still ends the server quickly.
 const LATENCY_SLICE: Duration = Duration::from_millis(20);
+/// Connections a `hang` outage keeps unanswered at most; beyond it the oldest is closed.
+const HELD_CONNECTIONS_MAX: usize = 256;
 
 #[derive(Debug, Clone)]
 pub struct SimOptions {
@@ -132,10 +136,19 @@ fn bind(listen: SocketAddr) -> Result<(TcpListener, SocketAddr), String> {
 }
 
 fn run(listener: &TcpListener, mut simulator: Simulator, stop: &AtomicBool) {
+    // Connections a `hang` outage leaves unanswered: closed when it ends, never answered.
+    let mut held: VecDeque<TcpStream> = VecDeque::new();
     // The server's one unbounded loop: it ends only when `stop` is set.
     while !stop.load(Ordering::SeqCst) {
         match listener.accept() {
-            Ok((stream, _)) => serve_connection(&mut simulator, stream, stop),
+            Ok((stream, _)) => {
+                if let Some(stream) = serve_connection(&mut simulator, stream, stop) {
+                    if held.len() >= HELD_CONNECTIONS_MAX {
+                        held.pop_front();
+                    }
+                    held.push_back(stream);
+                }
+            }
             Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {
                 std::thread::sleep(ACCEPT_POLL_INTERVAL);
             }
@@ -144,17 +157,26 @@ fn run(listener: &TcpListener, mut simulator: Simulator, stop: &AtomicBool) {
                 std::thread::sleep(ACCEPT_POLL_INTERVAL);
             }
         }
+        if !held.is_empty() && !simulator.holds_connections() {
+            tracing::debug!(count = held.len(), "outage over; held connections closed");
+            held.clear();
+        }
     }
 }
 
-fn serve_connection(simulator: &mut Simulator, mut stream: TcpStream, stop: &AtomicBool) {
+/// Serves one connection; returns it when a `hang` outage keeps it open unanswered.
+fn serve_connection(
+    simulator: &mut Simulator,
+    mut stream: TcpStream,
+    stop: &AtomicBool,
+) -> Option<TcpStream> {
     let configured = stream
         .set_nonblocking(false)
         .and_then(|()| stream.set_read_timeout(Some(http::READ_TIMEOUT)))
         .and_then(|()| stream.set_write_timeout(Some(http::READ_TIMEOUT)));
     if let Err(error) = configured {
         tracing::warn!(error = %error, "configuring a connection failed");
-        return;
+        return None;
     }
     let request = match http::read_request(&mut stream) {
         Ok(request) => request,
@@ -165,7 +187,7 @@ fn serve_connection(simulator: &mut Simulator, mut stream: TcpStream, stop: &Ato
                     serde_json::json!({"code": wire::CODE_BAD_REQUEST, "message": error.message});
                 let _ = http::write_response(&mut stream, status, body.to_string().as_bytes());
             }
-            return;
+            return None;
         }
     };
     let reply = simulator.handle(&request);
@@ -178,10 +200,15 @@ fn serve_connection(simulator: &mut Simulator, mut stream: TcpStream, stop: &Ato
             }
         }
         Outcome::Drop => {
-            tracing::debug!(path = %request.path, "response dropped (lost fault)");
+            tracing::debug!(path = %request.path, "response dropped (lost fault or outage)");
             let _ = stream.shutdown(std::net::Shutdown::Both);
         }
+        Outcome::Hold => {
+            tracing::debug!(path = %request.path, "request held unanswered (outage)");
+            return Some(stream);
+        }
     }
+    None
 }
 
 fn sleep_unless_stopped(latency_ms: u64, stop: &AtomicBool) {

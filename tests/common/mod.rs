@@ -235,3 +235,187 @@ pub fn next_random(state: &mut u64) -> u64 {
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
 }
+
+/// Settings of a workspace whose agent is aimed at a simulator that may not listen yet.
+impl Workspace {
+    /// Adds a setting every later command of the workspace gets.
+    pub fn set_env(&mut self, name: &str, value: &str) {
+        self.env.push((name.to_string(), value.to_string()));
+    }
+
+    /// Aims every later command at a Crypto.com venue on `address` (`127.0.0.1:PORT`, whether
+    /// anything listens there or not) with `api_key` and the secret in `secret`, answering
+    /// within 2 s.
+    pub fn aim_at_cryptocom(&mut self, address: &str, api_key: &str, secret: &std::path::Path) {
+        self.set_env("FILLGUARD_VENUE__KIND", "cryptocom");
+        self.set_env(
+            "FILLGUARD_VENUE__BASE_URL",
+            &format!("http://{address}/exchange/v1"),
+        );
+        self.set_env("FILLGUARD_VENUE__API_KEY", api_key);
+        let secret = secret.display().to_string();
+        self.set_env("FILLGUARD_VENUE__API_SECRET_FILE", &secret);
+        self.set_env("FILLGUARD_VENUE__TIMEOUT_SECONDS", "2");
+    }
+
+    /// `fillguard run` in the background, logging at info level to `log_name` in the
+    /// workspace; killed on drop.
+    pub fn spawn_run(&self, log_name: &str) -> Running {
+        let log = self.path(log_name);
+        let file = std::fs::File::create(&log).unwrap();
+        let child = self
+            .command(&["run"])
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .expect("the binary starts");
+        Running { child, log }
+    }
+}
+
+/// A background `fillguard run` (`Workspace::spawn_run`), killed and reaped on drop, also when
+/// a check panics.
+pub struct Running {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Running {
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// What it logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The log lines containing `needle`.
+    pub fn log_lines(&self, needle: &str) -> Vec<String> {
+        self.log()
+            .lines()
+            .filter(|line| line.contains(needle))
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Sends SIGTERM and waits for the exit, at most `limit`.
+    pub fn terminate(&mut self, limit: std::time::Duration) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(sent.success(), "kill -TERM {pid}");
+        let started = std::time::Instant::now();
+        loop {
+            if let Some(exit) = self.child.try_wait().unwrap() {
+                return exit;
+            }
+            assert!(
+                started.elapsed() < limit,
+                "still running {limit:?} after SIGTERM"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}
+
+/// Calls `check` every `interval` until it gives a value, for at most `limit`.
+pub fn wait_for<T>(
+    limit: std::time::Duration,
+    interval: std::time::Duration,
+    mut check: impl FnMut() -> Option<T>,
+) -> Option<T> {
+    let started = std::time::Instant::now();
+    // Bounded by `limit`.
+    loop {
+        if let Some(value) = check() {
+            return Some(value);
+        }
+        if started.elapsed() >= limit {
+            return None;
+        }
+        std::thread::sleep(interval);
+    }
+}
+
+/// A free port of 127.0.0.1 with nothing listening on it (bound once, then released).
+pub fn free_loopback_address() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().to_string()
+}
+
+impl SimExchange {
+    /// Like `start`, on the given address of 127.0.0.1 (`127.0.0.1:0` for a free port).
+    pub fn start_on(
+        workspace: &mut Workspace,
+        listen: &str,
+        seed: &str,
+        faults: &str,
+        api_key: &str,
+        api_secret: &str,
+    ) -> SimExchange {
+        assert!(listen.starts_with("127.0.0.1:"), "loopback only: {listen}");
+        let secret = workspace.write_secret("api-secret", api_secret);
+        let mut child = Command::new(BINARY)
+            .arg("--config")
+            .arg(workspace.path("fillguard.toml"))
+            .args(["sim-exchange", "--listen", listen, "--seed", seed])
+            .args(["--faults", faults, "--api-key", api_key])
+            .arg("--api-secret-file")
+            .arg(&secret)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the simulator starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let Some(address) = line.trim().strip_prefix("listening on ") else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("unexpected first line {line:?}");
+        };
+        let address = address.to_string();
+        workspace.aim_at_cryptocom(&address, api_key, &secret);
+        SimExchange { child, address }
+    }
+
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// `POST /sim/outage` with `body` (see the README); returns the outage's new state.
+    pub fn outage(&self, body: &Value) -> Value {
+        let url = format!("http://{}/sim/outage", self.address);
+        let text = ureq::post(&url)
+            .header("Content-Type", "application/json")
+            .send(body.to_string())
+            .unwrap()
+            .body_mut()
+            .read_to_string()
+            .unwrap();
+        serde_json::from_str(&text).unwrap()
+    }
+
+    /// `GET /sim/outage`: `off`, `armed` or `active`.
+    pub fn outage_state(&self) -> Value {
+        let url = format!("http://{}/sim/outage", self.address);
+        let text = ureq::get(&url)
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_to_string()
+            .unwrap();
+        serde_json::from_str(&text).unwrap()
+    }
+}

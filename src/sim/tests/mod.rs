@@ -568,3 +568,106 @@ fn oversized_bodies_and_unknown_paths_are_refused() {
     let (status, body) = client.public("public/get-everything");
     assert_eq!((status, code(&body)), (400, 40002));
 }
+
+fn post_hook(client: &Client, hook: &str, body: &Value) -> Value {
+    let (status, text) = client.post_raw(&format!("/sim/{hook}"), body).unwrap();
+    assert_eq!(status, 200, "{text}");
+    serde_json::from_str(&text).unwrap()
+}
+
+fn outage_state(client: &Client) -> Value {
+    let (status, text) = Client::read(client.agent.get(client.url("/sim/outage")).call()).unwrap();
+    assert_eq!(status, 200, "{text}");
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn a_refusing_outage_closes_api_requests_unanswered_and_keeps_the_book() {
+    let (_server, client) = start(1, "none");
+    client.private("private/create-order", market_buy("before", "0.5"));
+    let state = post_hook(
+        &client,
+        "outage",
+        &json!({"seconds": 0.4, "mode": "refuse"}),
+    );
+    assert_eq!(state["state"], "active");
+    let refused = client.try_private("private/create-order", market_buy("during", "0.5"));
+    assert!(refused.is_err(), "closed without an answer: {refused:?}");
+    let public = Client::read(
+        client
+            .agent
+            .get(client.url("/exchange/v1/public/get-tickers"))
+            .call(),
+    );
+    assert!(public.is_err(), "public methods too: {public:?}");
+    let book = client.book();
+    assert_eq!(book.len(), 1, "nothing applied during the outage: {book:?}");
+    assert_eq!(book[0]["client_oid"], "before");
+    assert_eq!(outage_state(&client)["unanswered"], 2);
+    std::thread::sleep(Duration::from_millis(450));
+    assert_eq!(outage_state(&client)["state"], "off");
+    let (status, body) =
+        client.private("private/get-order-detail", json!({"client_oid": "before"}));
+    assert_eq!((status, code(&body)), (200, 0), "normal service again");
+}
+
+#[test]
+fn a_hanging_outage_holds_requests_until_the_client_gives_up() {
+    let (_server, client) = start(1, "none");
+    post_hook(&client, "outage", &json!({"seconds": 1, "mode": "hang"}));
+    let impatient = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_millis(300)))
+        .build()
+        .new_agent();
+    let started = Instant::now();
+    let held = impatient
+        .get(client.url("/exchange/v1/public/get-tickers"))
+        .call();
+    assert!(held.is_err(), "{held:?}");
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "held, not closed"
+    );
+    assert!(
+        client.book().is_empty(),
+        "the hooks answer during the outage"
+    );
+    // A patient client sees the connection closed unanswered when the outage ends.
+    let patient = client.try_private("private/user-balance", json!({}));
+    assert!(patient.is_err(), "{patient:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "released at the end"
+    );
+    let (status, _) = client.private("private/user-balance", json!({}));
+    assert_eq!(status, 200);
+}
+
+#[test]
+fn an_outage_armed_for_a_method_starts_after_it_and_may_swallow_its_answer() {
+    let (_server, client) = start(1, "none");
+    let body = json!({"seconds": 0.5, "after": "private/create-order", "answer_trigger": false});
+    assert_eq!(post_hook(&client, "outage", &body)["state"], "armed");
+    let (status, _) = client.private("private/user-balance", json!({}));
+    assert_eq!(status, 200, "other methods do not start it");
+    let lost = client.try_private("private/create-order", market_buy("trigger", "0.5"));
+    assert!(lost.is_err(), "its answer is withheld: {lost:?}");
+    assert!(client.book_entry("trigger").is_some(), "but it was applied");
+    let state = outage_state(&client);
+    assert_eq!(
+        (&state["state"], &state["mode"]),
+        (&json!("active"), &json!("refuse"))
+    );
+    assert!(
+        client
+            .try_private("private/user-balance", json!({}))
+            .is_err()
+    );
+    post_hook(&client, "outage", &json!({"seconds": 0}));
+    let (status, _) = client.private("private/user-balance", json!({}));
+    assert_eq!(status, 200, "ended by seconds 0");
+    let (status, text) = client
+        .post_raw("/sim/outage", &json!({"seconds": 5, "mode": "slow"}))
+        .unwrap();
+    assert_eq!(status, 400, "{text}");
+}
