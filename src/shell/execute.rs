@@ -40,7 +40,7 @@ fn find<'a>(view: &'a TradeView, client_oid: &str) -> Option<&'a Order> {
 /// was. Not the order's own send time: that is the latest send (`mark_sending`), and a first
 /// attempt lost in a crash and repeated after a long outage may be much older. The venue
 /// allows for the difference from the exchange's clock.
-fn earliest_created_ms(view: &TradeView, _client_oid: &str) -> Millis {
+fn earliest_created_ms(view: &TradeView) -> Millis {
     view.trade.created_ms
 }
 
@@ -61,7 +61,7 @@ pub fn execute(
                 venue,
                 &view.trade.symbol,
                 client_oid,
-                earliest_created_ms(view, client_oid),
+                earliest_created_ms(view),
             ),
         }),
         Action::Cancel { client_oid } => Some(Event::Cancelled {
@@ -195,7 +195,7 @@ fn cancel(venue: &mut dyn Venue, view: &TradeView, client_oid: &str) -> Result<(
             venue,
             symbol,
             client_oid,
-            earliest_created_ms(view, client_oid),
+            earliest_created_ms(view),
         ) {
             LookOutcome::Found(report) => venue.cancel_order(symbol, &report.order_id),
             LookOutcome::NotFound => return Err("not found on the exchange".into()),
