@@ -261,7 +261,8 @@ fn assert_every_fill_settled(workspace: &Workspace, status: &Value) {
             status["alerts"].as_array().unwrap().iter().any(|a| {
                 a["severity"] == "CRITICAL" && a["key"].as_str().unwrap_or("").contains(&id)
             });
-        let settled = matches!(state, "PROTECTED" | "CLOSED") || (state == "HALTED" && alerted);
+        let settled = matches!(state, "PROTECTED" | "CLOSED")
+            || (matches!(state, "HALTED" | "RECOVERING") && alerted);
         if filled && !settled {
             let store = workspace.store();
             let events = store::events_for(store.conn(), trade["id"].as_i64().unwrap()).unwrap();
@@ -299,7 +300,7 @@ fn sigkill_at_random_moments_never_duplicates_or_loses_protection() {
     // resets the breakers before trading resumes.
     let halted: Vec<String> = trades(&status)
         .iter()
-        .filter(|t| t["state"] == "HALTED")
+        .filter(|t| t["state"] == "HALTED" || t["state"] == "RECOVERING")
         .map(|t| format!("{} {}", t["symbol"], t["close_reason"]))
         .collect();
     eprintln!("halted during the kills: {halted:?}");

@@ -415,7 +415,7 @@ fn check_settled(simulator: &Simulator) -> Figures {
                 "closed with live protective legs on the book",
             ),
             TradeState::Closed => figures.closed += 1,
-            TradeState::Halted if has_critical_alert(&store, trade.id) => {
+            TradeState::Halted | TradeState::Recovering if has_critical_alert(&store, trade.id) => {
                 let reason = trade.close_reason.clone().unwrap_or_default();
                 figures
                     .halts

@@ -191,12 +191,7 @@ fn cancel(venue: &mut dyn Venue, view: &TradeView, client_oid: &str) -> Result<(
     let result = match (&order.list_id, &order.order_id) {
         (Some(list_id), _) => venue.cancel_list(symbol, list_id),
         (None, Some(order_id)) => venue.cancel_order(symbol, order_id),
-        (None, None) => match lookup(
-            venue,
-            symbol,
-            client_oid,
-            earliest_created_ms(view),
-        ) {
+        (None, None) => match lookup(venue, symbol, client_oid, earliest_created_ms(view)) {
             LookOutcome::Found(report) => venue.cancel_order(symbol, &report.order_id),
             LookOutcome::NotFound => return Err("not found on the exchange".into()),
             LookOutcome::Failed { message } => return Err(message),
