@@ -110,14 +110,24 @@ pub(super) fn advance_exit(
     limits: &Limits,
     actions: &mut Vec<Action>,
 ) {
-    if let Some(exit) = latest_exit(view).filter(|exit| exit.status.is_live()) {
-        let oid = exit.client_oid.clone();
+    if let Some(exit) = latest_exit(view)
+        .filter(|exit| exit.status.is_live())
+        .cloned()
+    {
         let never_sent = exit.status == OrderStatus::Intent && exit.sent_at_ms.is_none();
         view.trade.due_ms = Some(now + poll_delay(view.trade.attempts, limits));
-        if never_sent {
-            return send_exit(view, &oid, now, actions);
+        if !never_sent {
+            return actions.push(Action::Lookup {
+                client_oid: exit.client_oid,
+            });
         }
-        return actions.push(Action::Lookup { client_oid: oid });
+        if exit_still_fits(view, &exit) {
+            return send_exit(view, &exit.client_oid, now, actions);
+        }
+        // Never sent and no longer right: sized again below.
+        if let Some(order) = find_order_mut(view, &exit.client_oid) {
+            order.status = OrderStatus::NotPlaced;
+        }
     }
     drop_unsent_legs(view);
     let live = live_legs(view);
@@ -173,6 +183,13 @@ pub(super) fn advance_exit(
     view.orders.push(exit);
     view.trade.due_ms = Some(now + poll_delay(0, limits));
     send_exit(view, &oid, now, actions);
+}
+
+/// An exit intent may be (re)sent only while no protective leg may rest and its quantity is
+/// still within the net open position (S8).
+fn exit_still_fits(view: &TradeView, exit: &Order) -> bool {
+    let position = floor_to_tick(open_quantity(view), view.trade.quantity_tick);
+    live_legs(view).is_empty() && exit.quantity <= position
 }
 
 fn send_exit(view: &mut TradeView, oid: &str, now: Millis, actions: &mut Vec<Action>) {
@@ -296,9 +313,18 @@ pub(super) fn exit_looked(
             advance_exit(view, now, limits, actions)
         }
         (LookOutcome::NotFound, OrderStatus::Intent) => {
-            // Lost in a crash before or during the send: the same client_oid is safe to repeat.
-            send_exit(view, &exit.client_oid, now, actions);
             view.trade.due_ms = Some(now + unknown_delay(view.trade.attempts, limits));
+            if exit_still_fits(view, &exit) {
+                // Lost in a crash before or during the send: the same client_oid is safe to
+                // repeat.
+                return send_exit(view, &exit.client_oid, now, actions);
+            }
+            // A leg shows up again or the position shrank since this exit was sized: it is not
+            // repeated; if it went out it is found, else the window ends it and a new exit is
+            // sized for what is left, after the legs are cleared.
+            if let Some(order) = find_order_mut(view, &exit.client_oid) {
+                order.status = OrderStatus::Unknown;
+            }
         }
         _ if exit_unconfirmed(view, unacknowledged, now, limits) => {
             let detail = "the failsafe exit could not be confirmed".to_string();

@@ -462,6 +462,11 @@ fn on_market(
             return;
         }
     };
+    if !live_legs(view).is_empty() {
+        // A leg taken as gone was seen again after the market data was asked for: clear it
+        // first (S1: never a new leg beside a live one).
+        return advance_clearing(view, now, limits, actions);
+    }
     place_protection(view, &market, now, limits, actions);
 }
 

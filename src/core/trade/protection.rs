@@ -177,6 +177,14 @@ pub(super) fn protection_sent(
     limits: &Limits,
     actions: &mut Vec<Action>,
 ) {
+    if !matches!(
+        view.trade.state,
+        TradeState::Verifying | TradeState::Protecting
+    ) {
+        // A late answer to a send of an earlier phase (the failsafe began meanwhile): the
+        // order's status is recorded, and the phase under way clears any leg it made live.
+        return;
+    }
     // Only a first send that was refused is NotPlaced; any other order may exist or does.
     let repeated = client_oids
         .iter()

@@ -1421,3 +1421,5 @@ fn an_acknowledged_leg_not_visible_yet_is_never_taken_as_gone() {
     let stop = view.orders.iter().find(|o| o.client_oid == S1).unwrap();
     assert_ne!(stop.status, OrderStatus::NotPlaced);
 }
+
+mod failsafe;
