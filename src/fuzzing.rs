@@ -572,7 +572,12 @@ mod tests {
     fn a_market_answer_never_places_protection_beside_a_live_leg() {
         let seed = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("fuzz/seeds/trade_step/finding-market-after-leg-seen-again");
-        trade_step::drive_with(&std::fs::read(seed).unwrap(), false);
+        let steering = trade_step::Steering {
+            market_beside_live_leg: false,
+            gone_leg_found: false,
+            ..trade_step::Steering::ALL
+        };
+        trade_step::drive_with(&std::fs::read(seed).unwrap(), steering);
     }
 
     /// Core finding of the trade_step target, kept as its seed: a sell trade's OCO send is
@@ -585,7 +590,28 @@ mod tests {
     fn a_repeated_exit_never_exceeds_the_open_position() {
         let seed = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("fuzz/seeds/trade_step/finding-exit-repeated-after-leg-filled");
-        trade_step::drive_with(&std::fs::read(seed).unwrap(), false);
+        let steering = trade_step::Steering {
+            gone_leg_found: false,
+            ..trade_step::Steering::ALL
+        };
+        trade_step::drive_with(&std::fs::read(seed).unwrap(), steering);
+    }
+
+    /// Core finding of the trade_step target, kept as its seed: while EXITING, a late answer
+    /// to the OCO send of protection (Ack) moves the trade back to VERIFYING, a second one
+    /// (Duplicate) makes the stop the exit phase took as gone SENT again, and a not-found exit
+    /// intent is then sent again beside that live stop (S8). Passes once protective send
+    /// answers outside VERIFYING no longer change the phase and a repeated exit re-checks legs.
+    #[test]
+    #[ignore = "core finding: a late protective send answer pulls an exiting trade back"]
+    fn a_late_protection_answer_never_sends_an_exit_beside_a_live_leg() {
+        let seed = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fuzz/seeds/trade_step/finding-late-protection-answer-during-exit");
+        let steering = trade_step::Steering {
+            late_protection_answer: false,
+            ..trade_step::Steering::ALL
+        };
+        trade_step::drive_with(&std::fs::read(seed).unwrap(), steering);
     }
 
     fn check_seed_outcome(name: &str, state: crate::core::trade::TradeState, reason: &str) {

@@ -60,11 +60,31 @@ pub fn trade_step(bytes: &[u8]) {
 
 /// Runs the input and returns the trade as it ended (the seed tests check where seeds lead).
 pub(super) fn drive(bytes: &[u8]) -> TradeView {
-    drive_with(bytes, true)
+    drive_with(bytes, Steering::ALL)
 }
 
-/// `drive`, optionally without steering around the known findings (`market_beside_live_leg`).
-pub(super) fn drive_with(bytes: &[u8], steer: bool) -> TradeView {
+/// Which known core findings the target steers around, so that the fuzzer looks for new ones.
+/// A finding's seed replays it with its steering off.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Steering {
+    /// No market answer while a protective leg is live (`market_beside_live_leg`).
+    pub market_beside_live_leg: bool,
+    /// An order the view holds NOT_PLACED is never found again (`Run::looked`).
+    pub gone_leg_found: bool,
+    /// No protective send answer outside VERIFYING (`late_protection_answer`).
+    pub late_protection_answer: bool,
+}
+
+impl Steering {
+    pub const ALL: Steering = Steering {
+        market_beside_live_leg: true,
+        gone_leg_found: true,
+        late_protection_answer: true,
+    };
+}
+
+/// `drive` with the given steering.
+pub(super) fn drive_with(bytes: &[u8], steer: Steering) -> TradeView {
     let mut input = Reader { bytes };
     let mut run = Run::start(&mut input);
     run.steer = steer;
@@ -97,8 +117,7 @@ struct Run {
     /// live after a terminal status, or a fill that shrank). Rules about the exchange's side
     /// of the truth (S1, S8) assume it does not; "no panic" and the others always hold.
     consistent: bool,
-    /// Steer around the known findings so the fuzzer looks for new ones.
-    steer: bool,
+    steer: Steering,
 }
 
 /// One step as the history keeps it.
@@ -177,7 +196,7 @@ impl Run {
             history: Vec::new(),
             venue: BTreeMap::new(),
             consistent: true,
-            steer: true,
+            steer: Steering::ALL,
         }
     }
 
@@ -205,7 +224,15 @@ impl Run {
             14 => self.stray_other(input),
             _ => Event::Due,
         };
-        let event = if self.steer && market_beside_live_leg(&self.view, &event) {
+        let event = if self.steer.late_protection_answer
+            && late_protection_answer(&self.view, &event)
+        {
+            // Known finding, steered around: a protective send answered outside VERIFYING
+            // (late, behind other results) moves an EXITING trade back to VERIFYING, and a
+            // duplicate answer revives a leg while the exit is repeated (S8). Seed
+            // `finding-late-protection-answer-during-exit`.
+            Event::Due
+        } else if self.steer.market_beside_live_leg && market_beside_live_leg(&self.view, &event) {
             // Known finding, steered around so the fuzzer looks further: `step` sizes and sends
             // a new generation on a market answer in PROTECTING without checking that no leg
             // is live, so a lookup result queued ahead of the answer in the same drive that
@@ -314,7 +341,7 @@ impl Run {
     fn looked(&mut self, client_oid: String, input: &mut Reader<'_>) -> Event {
         let [kind, status, fill, fee, tamper] = input.take();
         let order = find(&self.view, &client_oid)
-            .filter(|order| !(self.steer && order.status == OrderStatus::NotPlaced))
+            .filter(|order| !(self.steer.gone_leg_found && order.status == OrderStatus::NotPlaced))
             .cloned();
         let outcome = match (kind % 8, order) {
             (6, _) | (_, None) => LookOutcome::NotFound,
@@ -569,6 +596,19 @@ fn corrupt(view: &mut TradeView, which: u8) {
         }
         _ => view.trade.fee = Decimal::new(-1, 3),
     }
+}
+
+/// Whether `event` answers a protective send while the trade is not verifying protection.
+fn late_protection_answer(view: &TradeView, event: &Event) -> bool {
+    let Event::Sent { client_oids, .. } = event else {
+        return false;
+    };
+    // `step` dispatches on the first client_oid: an OTOCO answer leads with the entry.
+    let protective = client_oids
+        .first()
+        .and_then(|oid| find(view, oid))
+        .is_some_and(|order| order.role.is_protective());
+    protective && view.trade.state != TradeState::Verifying
 }
 
 /// Whether `event` is market data that arrives while a protective leg of the view is live.
