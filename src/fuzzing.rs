@@ -565,10 +565,8 @@ mod tests {
     /// Core finding of the trade_step target, kept as its seed: in PROTECTING a clearing lookup
     /// finds the take-profit gone (NOT_FOUND past the nonce window) and market data is fetched;
     /// an answer queued behind it then shows the leg ACTIVE, and the market answer still places
-    /// a second generation beside it (S1). Passes once `step` re-checks the legs on a market
-    /// answer; the fuzz target steers around it until then.
+    /// a second generation beside it (S1). Fixed: a market answer with a leg live again goes back to clearing.
     #[test]
-    #[ignore = "core finding: a market answer places protection beside a leg seen live again"]
     fn a_market_answer_never_places_protection_beside_a_live_leg() {
         let seed = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("fuzz/seeds/trade_step/finding-market-after-leg-seen-again");
@@ -584,9 +582,8 @@ mod tests {
     /// ambiguous, its stop is not found past the nonce window, the failsafe sends exit X0 for the
     /// whole position; an answer queued behind it then shows the stop FILLED (position 0), and
     /// X0, not found yet, is sent again for the old quantity (S8: buys back what is not held).
-    /// Passes once a repeated exit is re-sized to the open position.
+    /// Fixed: an exit that no longer fits is not repeated.
     #[test]
-    #[ignore = "core finding: an unacknowledged exit is repeated for more than the open position"]
     fn a_repeated_exit_never_exceeds_the_open_position() {
         let seed = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("fuzz/seeds/trade_step/finding-exit-repeated-after-leg-filled");
@@ -600,10 +597,8 @@ mod tests {
     /// Core finding of the trade_step target, kept as its seed: while EXITING, a late answer
     /// to the OCO send of protection (Ack) moves the trade back to VERIFYING, a second one
     /// (Duplicate) makes the stop the exit phase took as gone SENT again, and a not-found exit
-    /// intent is then sent again beside that live stop (S8). Passes once protective send
-    /// answers outside VERIFYING no longer change the phase and a repeated exit re-checks legs.
+    /// intent is then sent again beside that live stop (S8). Fixed: such answers are only recorded, and an exit is repeated only with no leg live.
     #[test]
-    #[ignore = "core finding: a late protective send answer pulls an exiting trade back"]
     fn a_late_protection_answer_never_sends_an_exit_beside_a_live_leg() {
         let seed = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("fuzz/seeds/trade_step/finding-late-protection-answer-during-exit");

@@ -22,8 +22,8 @@ use crate::core::entry::{EntryContext, EntryRequest, EntrySize, plan_entry};
 use crate::core::ids::Role;
 use crate::core::normalize::floor_to_tick;
 use crate::core::trade::{
-    Action, Event, Limits, LookOutcome, Market, MarketOutcome, Order, OrderStatus, SendOutcome,
-    TradeState, TradeView, UNKNOWN_WINDOW_MS, open_quantity, step,
+    Action, Event, Limits, LookOutcome, Market, MarketOutcome, Order, OrderStatus, RejectReason,
+    SendOutcome, TradeState, TradeView, UNKNOWN_WINDOW_MS, open_quantity, step,
 };
 
 /// Events one input drives at most.
@@ -60,7 +60,7 @@ pub fn trade_step(bytes: &[u8]) {
 
 /// Runs the input and returns the trade as it ended (the seed tests check where seeds lead).
 pub(super) fn drive(bytes: &[u8]) -> TradeView {
-    drive_with(bytes, Steering::ALL)
+    drive_with(bytes, Steering::NONE)
 }
 
 /// Which known core findings the target steers around, so that the fuzzer looks for new ones.
@@ -76,10 +76,17 @@ pub(super) struct Steering {
 }
 
 impl Steering {
+    /// Steering around every finding (how the target ran while they were open).
     pub const ALL: Steering = Steering {
         market_beside_live_leg: true,
         gone_leg_found: true,
         late_protection_answer: true,
+    };
+    /// No steering: every finding is fixed in the core, so the target explores those paths too.
+    pub const NONE: Steering = Steering {
+        market_beside_live_leg: false,
+        gone_leg_found: false,
+        late_protection_answer: false,
     };
 }
 
@@ -314,7 +321,12 @@ impl Run {
         let outcome = match outcome % 8 {
             4 => SendOutcome::Duplicate,
             5 => SendOutcome::Rejected {
+                reason: RejectReason::Refused,
                 message: "code 306: fuzz refusal".into(),
+            },
+            3 if self.ids % 5 == 0 => SendOutcome::Rejected {
+                reason: RejectReason::BelowMinimum,
+                message: "code 415: fuzz below minimum".into(),
             },
             6 => SendOutcome::Ambiguous {
                 message: "fuzz: no answer".into(),
