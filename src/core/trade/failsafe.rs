@@ -110,24 +110,8 @@ pub(super) fn advance_exit(
     limits: &Limits,
     actions: &mut Vec<Action>,
 ) {
-    if let Some(exit) = latest_exit(view)
-        .filter(|exit| exit.status.is_live())
-        .cloned()
-    {
-        let never_sent = exit.status == OrderStatus::Intent && exit.sent_at_ms.is_none();
-        view.trade.due_ms = Some(now + poll_delay(view.trade.attempts, limits));
-        if !never_sent {
-            return actions.push(Action::Lookup {
-                client_oid: exit.client_oid,
-            });
-        }
-        if exit_still_fits(view, &exit) {
-            return send_exit(view, &exit.client_oid, now, actions);
-        }
-        // Never sent and no longer right: sized again below.
-        if let Some(order) = find_order_mut(view, &exit.client_oid) {
-            order.status = OrderStatus::NotPlaced;
-        }
+    if resolve_live_exit(view, now, limits, actions) {
+        return;
     }
     drop_unsent_legs(view);
     let live = live_legs(view);
@@ -183,6 +167,39 @@ pub(super) fn advance_exit(
     view.orders.push(exit);
     view.trade.due_ms = Some(now + poll_delay(0, limits));
     send_exit(view, &oid, now, actions);
+}
+
+/// An exit already out is resolved before anything else: looked up, or (never sent and still
+/// right) sent. Returns whether it asked for something.
+fn resolve_live_exit(
+    view: &mut TradeView,
+    now: Millis,
+    limits: &Limits,
+    actions: &mut Vec<Action>,
+) -> bool {
+    let Some(exit) = latest_exit(view)
+        .filter(|exit| exit.status.is_live())
+        .cloned()
+    else {
+        return false;
+    };
+    let never_sent = exit.status == OrderStatus::Intent && exit.sent_at_ms.is_none();
+    view.trade.due_ms = Some(now + poll_delay(view.trade.attempts, limits));
+    if !never_sent {
+        actions.push(Action::Lookup {
+            client_oid: exit.client_oid,
+        });
+        return true;
+    }
+    if exit_still_fits(view, &exit) {
+        send_exit(view, &exit.client_oid, now, actions);
+        return true;
+    }
+    // Never sent and no longer right: sized again by the caller.
+    if let Some(order) = find_order_mut(view, &exit.client_oid) {
+        order.status = OrderStatus::NotPlaced;
+    }
+    false
 }
 
 /// An exit intent may be (re)sent only while no protective leg may rest and its quantity is
