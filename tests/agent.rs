@@ -565,3 +565,58 @@ fn a_clock_stepped_back_across_a_restart_leaves_no_trade_unwatched() {
         "seen within seconds, not after ten minutes"
     );
 }
+
+/// Failure isolation: one trade whose stored rows were edited by hand into something the agent
+/// cannot use is halted (CRITICAL alert, its symbol's breaker) while every other trade goes on.
+#[test]
+fn a_corrupt_row_halts_its_own_trade_and_the_others_stay_protected() {
+    let mut harness = harness(&[]);
+    harness.signal("BTC_USDT", Side::Buy);
+    harness.signal("ETH_USDT", Side::Sell);
+    harness.run(40);
+    let trades = harness.trades();
+    assert!(
+        trades
+            .iter()
+            .all(|view| view.trade.state == TradeState::Protected),
+        "{trades:#?}"
+    );
+    let (btc, eth) = (trades[0].trade.id, trades[1].trade.id);
+    harness
+        .agent
+        .store()
+        .conn()
+        .execute_batch(&format!(
+            "UPDATE orders SET quantity = 'lots' WHERE trade_id = {btc} AND role = 'STOP_LOSS';
+             UPDATE trades SET due_ms = 0 WHERE id IN ({btc}, {eth});"
+        ))
+        .unwrap();
+    harness.run(20);
+    let conn = harness.agent.store().conn();
+    let (state, reason): (String, String) = conn
+        .query_row(
+            "SELECT state, close_reason FROM trades WHERE id = ?1",
+            [btc],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (state.as_str(), reason.as_str()),
+        ("HALTED", "inconsistent_trade")
+    );
+    assert!(harness.breaker_open("BTC_USDT"));
+    assert!(!harness.breaker_open("ETH_USDT"));
+    let alerts = harness.critical_alerts();
+    assert!(
+        alerts.iter().any(
+            |text| text.starts_with(&format!("INCONSISTENT TRADE {btc}")) && text.contains("lots")
+        ),
+        "{alerts:?}"
+    );
+    let eth_view = store::load_view(conn, eth).unwrap();
+    assert_eq!(eth_view.trade.state, TradeState::Protected);
+    assert!(
+        eth_view.trade.updated_ms > START_MS,
+        "the other trade is still watched"
+    );
+}
