@@ -14,14 +14,24 @@ pub fn print(config: &Config, as_json: bool) -> Result<(), Failure> {
     let store = Store::open_read_only(&config.store.path)?;
     let conn = store.conn();
     let mut views = Vec::new();
+    // A trade whose rows cannot be read (edited by hand) is listed with the reason; the
+    // others are shown as usual, since that is when the operator needs them most.
+    let mut unreadable = Vec::new();
     for id in store::all_trade_ids(conn)? {
-        views.push(store::load_view(conn, id)?);
+        match store::load_view(conn, id) {
+            Ok(view) => views.push(view),
+            Err(error) => unreadable.push((id, error.to_string())),
+        }
     }
     let breakers = store::breakers(conn)?;
     let alerts = store::all_alerts(conn)?;
     if as_json {
         let value = json!({
-            "trades": views.iter().map(trade_json).collect::<Vec<_>>(),
+            "trades": views.iter().map(trade_json)
+                .chain(unreadable.iter().map(|(id, error)| json!({
+                    "id": id, "state": "UNREADABLE", "error": error,
+                })))
+                .collect::<Vec<_>>(),
             "breakers": breakers.iter().map(|b| json!({
                 "symbol": b.symbol, "open": b.open, "reason": b.reason, "trip_count": b.trip_count,
             })).collect::<Vec<_>>(),
@@ -36,6 +46,9 @@ pub fn print(config: &Config, as_json: bool) -> Result<(), Failure> {
         return Ok(());
     }
     print_tables(&views, &breakers, &alerts);
+    for (id, error) in &unreadable {
+        println!("trade {id} UNREADABLE: {error}");
+    }
     Ok(())
 }
 
