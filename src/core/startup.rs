@@ -200,7 +200,7 @@ mod tests {
 
     #[test]
     fn a_definitive_refusal_waits_for_the_operator() {
-        let result = CheckResult::Definitive("authentication failed (code 40101)".into());
+        let result = CheckResult::Definitive("authentication failed: bad signature".into());
         let decision = self_check(&result, 0, None, "cryptocom", 5, 5);
         assert_eq!(decision.retry_at_ms, None);
         assert!(decision.actions.iter().any(|action| matches!(action,
