@@ -457,8 +457,11 @@ pub(super) fn closed_by_protection(view: &TradeView) -> Option<Reason> {
         })
 }
 
-/// A leg being cleared is not found anywhere. An unacknowledged one past the nonce window never
-/// existed; an acknowledged one that vanished is taken as gone after the poll budget.
+/// A leg being cleared is not found anywhere. Only an unacknowledged one can be given up, once
+/// the nonce window has passed: then it never existed. A leg the exchange acknowledged or
+/// showed is never taken as gone on "not found" alone — it may have just filled and be in no
+/// list for a moment — so it stays live until a read-back shows it ended, and the phase's bound
+/// halts the trade (which keeps recovering) instead.
 pub(super) fn resolve_missing_leg(
     view: &mut TradeView,
     order: &Order,
@@ -470,12 +473,7 @@ pub(super) fn resolve_missing_leg(
         OrderStatus::Unknown | OrderStatus::Intent => {
             unknown_window_passed(sent_at, now, limits) || order.sent_at_ms.is_none()
         }
-        // Acknowledged but never seen: right after the ack the exchange may not show it yet.
-        OrderStatus::Sent => {
-            view.trade.attempts >= CANCEL_ATTEMPTS_MAX
-                && unknown_window_passed(sent_at, now, limits)
-        }
-        _ => view.trade.attempts >= CANCEL_ATTEMPTS_MAX,
+        OrderStatus::Sent | OrderStatus::Venue(_) | OrderStatus::NotPlaced => false,
     };
     if gone {
         if let Some(leg) = find_order_mut(view, &order.client_oid) {

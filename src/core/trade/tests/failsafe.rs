@@ -519,3 +519,54 @@ fn an_overflowing_fill_price_is_unprotectable_never_a_panic() {
     assert_eq!(view.trade.close_reason.as_deref(), Some("unprotectable"));
     assert!(critical_alert(&actions).is_some());
 }
+
+/// Separate mode, protected; the take-profit is cancelled outside fillguard with no
+/// re-protection left, so the failsafe exits. The stop has meanwhile filled: its cancel is
+/// refused and every lookup says "not found" for a while (order detail lagging, no longer open,
+/// not yet in history). The stop was seen live, so "not found" never makes it gone: no exit.
+#[test]
+fn a_leg_seen_live_then_not_found_is_never_taken_as_gone_by_the_exit() {
+    let limits = Limits {
+        reprotect_max: 0,
+        ..flatten()
+    };
+    let mut view = protected_view(Side::Sell, ProtectionMode::Separate);
+    let mut now = T0 + 10_000;
+    let actions = step_looked(&mut view, (T1, VenueStatus::Canceled, "0"), now, &limits);
+    assert_eq!(view.trade.state, TradeState::Exiting, "{actions:?}");
+    let mut all = Vec::new();
+    for _ in 0..60 {
+        now += 100;
+        all.extend(step(&mut view, cancelled(S1, Err("code 316: not open")), now, &limits));
+        now += 100;
+        all.extend(step(&mut view, not_found(S1), now, &limits));
+        now += 5_000;
+        all.extend(step(&mut view, Event::Due, now, &limits));
+    }
+    assert!(exit_sends(&all).is_empty(), "no exit while the stop's end was never read back");
+    assert_eq!(view.trade.close_reason.as_deref(), Some("flatten_blocked"));
+}
+
+/// The same in protection: a verified stop not found while it is cleared is never replaced.
+#[test]
+fn a_leg_seen_live_then_not_found_never_gets_a_second_generation() {
+    let limits = limits();
+    let mut view = protected_view(Side::Buy, ProtectionMode::Separate);
+    let mut now = T0 + 10_000;
+    step_looked(&mut view, (T1, VenueStatus::Canceled, "0"), now, &limits);
+    assert_eq!(view.trade.state, TradeState::Protecting);
+    let mut all = Vec::new();
+    for _ in 0..20 {
+        now += 100;
+        all.extend(step(&mut view, cancelled(S1, Err("timeout")), now, &limits));
+        now += 100;
+        all.extend(step(&mut view, not_found(S1), now, &limits));
+        now += 2_000;
+        all.extend(step(&mut view, Event::Due, now, &limits));
+    }
+    assert!(!all.contains(&Action::FetchMarket), "{all:?}");
+    assert!(!has_send(&all));
+    // Halted and retrying behind the breaker, never with a second stop.
+    assert!(view.trade.recovering_since_ms.is_some());
+    assert_eq!(view.trade.close_reason.as_deref(), Some("protection_stuck"));
+}
