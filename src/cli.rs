@@ -490,6 +490,12 @@ fn reset_breaker(config: &Config, symbol: &str) -> Result<(), Failure> {
         )
     })?;
     println!("breaker {symbol} closed: new entries allowed");
+    let recovering = store::recovering_trades(store.conn(), symbol)?;
+    if !recovering.is_empty() {
+        println!(
+            "recovering trades {recovering:?} on {symbol} are released to you: the running agent stops acting on them at their next turn; settle their positions by hand"
+        );
+    }
     Ok(())
 }
 

@@ -20,8 +20,17 @@ const _: () = assert!(SELF_CHECK_RETRY_MIN_MS <= SELF_CHECK_RETRY_MAX_MS);
 /// What a start-up policy asks the shell to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StartupAction {
-    TripBreaker { symbol: String, reason: String },
-    CloseBreaker { symbol: String },
+    TripBreaker {
+        symbol: String,
+        reason: String,
+    },
+    /// Close the breaker only if it is still as the policy saw it: open for `reason` and tripped
+    /// `trip_count` times (no one — the operator, another failure — tripped it since).
+    CloseBreaker {
+        symbol: String,
+        reason: String,
+        trip_count: u32,
+    },
     Alert(Alert),
 }
 
@@ -53,14 +62,15 @@ pub fn self_check(
     since_ms: Millis,
     now: Millis,
 ) -> SelfCheckDecision {
-    let opened_by_us = global.is_some_and(|breaker| {
-        breaker.open && breaker.reason.as_deref() == Some(UNREACHABLE_REASON)
-    });
-    match result {
-        CheckResult::Passed if opened_by_us => SelfCheckDecision {
+    let opened_by_us = global
+        .filter(|breaker| breaker.open && breaker.reason.as_deref() == Some(UNREACHABLE_REASON));
+    match (result, opened_by_us) {
+        (CheckResult::Passed, Some(breaker)) => SelfCheckDecision {
             actions: vec![
                 StartupAction::CloseBreaker {
                     symbol: GLOBAL.to_string(),
+                    reason: UNREACHABLE_REASON.to_string(),
+                    trip_count: breaker.trip_count,
                 },
                 StartupAction::Alert(Alert {
                     severity: Severity::Warning,
@@ -73,11 +83,11 @@ pub fn self_check(
             ],
             retry_at_ms: None,
         },
-        CheckResult::Passed => SelfCheckDecision {
+        (CheckResult::Passed, None) => SelfCheckDecision {
             actions: Vec::new(),
             retry_at_ms: None,
         },
-        CheckResult::Transient(error) => {
+        (CheckResult::Transient(error), _) => {
             let mut actions = Vec::new();
             let already_open = global.is_some_and(|breaker| breaker.open);
             if !already_open {
@@ -103,7 +113,7 @@ pub fn self_check(
                 retry_at_ms: Some(now + delay),
             }
         }
-        CheckResult::Definitive(error) => SelfCheckDecision {
+        (CheckResult::Definitive(error), _) => SelfCheckDecision {
             actions: vec![
                 StartupAction::TripBreaker {
                     symbol: GLOBAL.to_string(),
@@ -189,7 +199,9 @@ mod tests {
         let ours = open(UNREACHABLE_REASON);
         let passed = self_check(&CheckResult::Passed, 3, Some(&ours), "paper", 0, 60_000);
         assert!(passed.actions.contains(&StartupAction::CloseBreaker {
-            symbol: GLOBAL.into()
+            symbol: GLOBAL.into(),
+            reason: UNREACHABLE_REASON.into(),
+            trip_count: 1,
         }));
         assert!(passed.actions.iter().any(|action| matches!(action,
             StartupAction::Alert(alert) if alert.text.starts_with("RESOLVED"))));

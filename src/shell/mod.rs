@@ -339,6 +339,7 @@ impl Agent {
         let now = self.clock.now_ms();
         let limits = self.limits.clone();
         let event_text = describe_event(&event);
+        let mut panicked = false;
         let result = self.store.transaction(|conn| {
             let mut view = store::load_view(conn, trade_id)?;
             let before = view.trade.state;
@@ -347,8 +348,9 @@ impl Agent {
                 step(&mut view, event, now, &limits)
             }));
             let Ok(actions) = stepped else {
+                panicked = true;
                 return Err(store::StoreError::Corrupt(format!(
-                    "trade {trade_id}: the state machine refused the stored trade (see the panic above)"
+                    "trade {trade_id}: the state machine failed on it (see the panic above)"
                 )));
             };
             store::save_view(conn, &view)?;
@@ -371,6 +373,9 @@ impl Agent {
             }
             Ok((view, actions, before))
         });
+        if panicked {
+            return Err(anyhow::Error::new(StepPanicked(trade_id)));
+        }
         let (view, actions, before) =
             result.with_context(|| format!("storing a step of trade {trade_id}"))?;
         if before != view.trade.state {
@@ -386,19 +391,34 @@ impl Agent {
     fn quarantine(&mut self, trade_id: i64, error: &anyhow::Error) -> anyhow::Result<()> {
         let now = self.clock.now_ms();
         let problem = format!("{error:#}");
-        error!(trade_id, error = %problem, "trade halted: its stored state cannot be used");
+        // A row that does not load is the data's fault; anything else (the state machine
+        // failing, a constraint of the schema refusing what it returned) is a bug of fillguard.
+        let corrupt = error.downcast_ref::<StepPanicked>().is_none()
+            && error
+                .chain()
+                .filter_map(|cause| cause.downcast_ref::<store::StoreError>())
+                .any(|cause| matches!(cause, store::StoreError::Corrupt(_)));
+        let (reason, title) = if corrupt {
+            ("inconsistent_trade", "INCONSISTENT TRADE")
+        } else {
+            (
+                "internal_error",
+                "INTERNAL ERROR (a bug of fillguard; please report it) on trade",
+            )
+        };
+        error!(trade_id, error = %problem, reason, "trade halted: it cannot be stepped");
         self.store.transaction(|conn| {
-            let symbol = store::quarantine_trade(conn, trade_id, now)?;
+            let symbol = store::quarantine_trade(conn, trade_id, reason, now)?;
             let breaker_symbol = symbol.as_deref().unwrap_or(GLOBAL);
             let alert = Alert {
                 severity: Severity::Critical,
-                key: format!("halt-{trade_id}-inconsistent_trade"),
+                key: format!("halt-{trade_id}-{reason}-{now}"),
                 text: format!(
-                    "INCONSISTENT TRADE {trade_id} {}: {problem}. The trade is HALTED and the breaker for {breaker_symbol} is OPEN; every other trade goes on. Operator: inspect it with `fillguard status`, settle its position on the exchange by hand, then `fillguard breaker reset {breaker_symbol}`",
+                    "{title} {trade_id} {}: {problem}. The trade is HALTED and the breaker for {breaker_symbol} is OPEN; every other trade goes on. Operator: inspect it with `fillguard status`, settle its position on the exchange by hand, then `fillguard breaker reset {breaker_symbol}`",
                     symbol.as_deref().unwrap_or("(symbol unreadable)")
                 ),
             };
-            trip_breaker(conn, breaker_symbol, "inconsistent_trade", now)?;
+            trip_breaker(conn, breaker_symbol, reason, now)?;
             store::enqueue_alert(conn, &alert, Some(trade_id), symbol.as_deref(), now)?;
             store::record_event(conn, now, Some(trade_id), symbol.as_deref(), "halt", &problem)
         })?;
@@ -459,6 +479,11 @@ impl Agent {
     }
 }
 
+/// The core's `step` panicked on a trade (caught, so one trade's bug never stops the others).
+#[derive(Debug, thiserror::Error)]
+#[error("the state machine failed on trade {0} (a bug; see the panic above)")]
+struct StepPanicked(i64);
+
 /// Whether `error` is the database refusing for a passing reason (see
 /// `StoreError::is_transient`): the supervisor's restart, or a later turn, may succeed.
 pub fn is_transient_store_error(error: &anyhow::Error) -> bool {
@@ -468,18 +493,25 @@ pub fn is_transient_store_error(error: &anyhow::Error) -> bool {
         .any(store::StoreError::is_transient)
 }
 
-/// A recovering trade whose breaker the operator has reset is theirs: the core is told so.
+/// A recovering trade whose symbol's breaker the operator reset after the trade began
+/// recovering is theirs: the core is told so. (A reset is recorded even where no breaker was
+/// open, as with `failsafe.on_protection_error = false`.)
 fn breaker_reset_event(
     conn: &rusqlite::Connection,
     view: &TradeView,
     event: Event,
 ) -> store::Result<Event> {
-    let recovering = view.trade.state == TradeState::Recovering && view.trade.breaker_tripped;
-    if event != Event::Due || !recovering {
-        return Ok(event);
-    }
-    let open = store::breaker(conn, &view.trade.symbol)?.is_some_and(|breaker| breaker.open);
-    Ok(if open { event } else { Event::BreakerReset })
+    let since = match (view.trade.state, view.trade.recovering_since_ms) {
+        (TradeState::Recovering, Some(since)) if event == Event::Due => since,
+        _ => return Ok(event),
+    };
+    let reset_after =
+        store::breaker_reset_at(conn, &view.trade.symbol)?.is_some_and(|reset_at| reset_at > since);
+    Ok(if reset_after {
+        Event::BreakerReset
+    } else {
+        event
+    })
 }
 
 /// Applies what a start-up policy decided, inside the caller's transaction.
@@ -488,6 +520,8 @@ fn apply_startup_actions(
     actions: &[StartupAction],
     now: Millis,
 ) -> store::Result<()> {
+    // A close that did not happen takes its announcement with it.
+    let mut kept_open = false;
     for action in actions {
         match action {
             StartupAction::TripBreaker { symbol, reason } => {
@@ -495,13 +529,27 @@ fn apply_startup_actions(
                 let detail = format!("breaker tripped: {reason}");
                 store::record_event(conn, now, None, Some(symbol), "breaker", &detail)?;
             }
-            StartupAction::CloseBreaker { symbol } => {
-                let mut breaker =
-                    store::breaker(conn, symbol)?.unwrap_or_else(|| Breaker::closed(symbol));
-                breaker.reset();
-                store::save_breaker(conn, &breaker, Some((now, "fillguard: self-check passed")))?;
-                store::record_event(conn, now, None, Some(symbol), "breaker", "breaker closed")?;
+            StartupAction::CloseBreaker {
+                symbol,
+                reason,
+                trip_count,
+            } => {
+                // Read again inside this transaction: a trip since the policy looked wins.
+                let Some(mut breaker) = store::breaker(conn, symbol)? else {
+                    continue;
+                };
+                let unchanged = breaker.open
+                    && breaker.reason.as_deref() == Some(reason.as_str())
+                    && breaker.trip_count == *trip_count;
+                if unchanged {
+                    breaker.reset();
+                    store::save_breaker(conn, &breaker, Some((now, "fillguard: self-check")))?;
+                    store::record_event(conn, now, None, Some(symbol), "breaker", "closed")?;
+                } else {
+                    kept_open = true;
+                }
             }
+            StartupAction::Alert(_) if kept_open => {}
             StartupAction::Alert(alert) => {
                 store::enqueue_alert(conn, alert, None, None, now)?;
             }

@@ -21,9 +21,11 @@ pub struct RunLock {
     _file: File,
 }
 
-/// `<database>.lock`, beside the database.
+/// `<database>.lock`, beside the database as it really is: a path through a symlink or with
+/// `..` names the same lock as the direct one, so two runs can never share a database.
 pub fn lock_path(database: &Path) -> PathBuf {
-    let mut name = OsString::from(database.as_os_str());
+    let real = std::fs::canonicalize(database).unwrap_or_else(|_| database.to_path_buf());
+    let mut name = OsString::from(real.as_os_str());
     name.push(".lock");
     PathBuf::from(name)
 }

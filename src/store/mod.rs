@@ -375,12 +375,17 @@ pub fn oid_epoch(conn: &Connection) -> Result<String> {
 
 /// Halts a trade whose stored state cannot be used, without loading it: returns its symbol if
 /// that can still be read.
-pub fn quarantine_trade(conn: &Connection, trade_id: i64, now: Millis) -> Result<Option<String>> {
+pub fn quarantine_trade(
+    conn: &Connection,
+    trade_id: i64,
+    reason: &str,
+    now: Millis,
+) -> Result<Option<String>> {
     conn.prepare_cached(
-        "UPDATE trades SET state = 'HALTED', close_reason = 'inconsistent_trade', due_ms = NULL,
+        "UPDATE trades SET state = 'HALTED', close_reason = ?3, due_ms = NULL,
             recovering_since_ms = NULL, updated_ms = ?2 WHERE id = ?1",
     )?
-    .execute(params![trade_id, now])?;
+    .execute(params![trade_id, now, reason])?;
     let symbol: Option<Option<String>> = conn
         .prepare_cached("SELECT symbol FROM trades WHERE id = ?1")?
         .query_row([trade_id], |row| {
@@ -482,6 +487,31 @@ pub fn breakers(conn: &Connection) -> Result<Vec<Breaker>> {
 
 pub fn breaker(conn: &Connection, symbol: &str) -> Result<Option<Breaker>> {
     Ok(rows::load_breakers(conn, Some(symbol))?.pop())
+}
+
+/// When the operator (or the self-check) last reset `symbol`'s breaker.
+pub fn breaker_reset_at(conn: &Connection, symbol: &str) -> Result<Option<Millis>> {
+    let reset: Option<Option<Millis>> = conn
+        .prepare_cached("SELECT reset_at_ms FROM breakers WHERE symbol = ?1")?
+        .query_row([symbol], |row| row.get(0))
+        .optional()
+        .map_err(|error| {
+            StoreError::Corrupt(format!(
+                "breakers row {symbol}: column reset_at_ms: {error}"
+            ))
+        })?;
+    Ok(reset.flatten())
+}
+
+/// Trades of `symbol` that are recovering (halted with a position that may exist).
+pub fn recovering_trades(conn: &Connection, symbol: &str) -> Result<Vec<i64>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT id FROM trades WHERE symbol = ?1 AND state = 'RECOVERING' ORDER BY id",
+    )?;
+    let ids = statement
+        .query_map([symbol], |row| row.get(0))?
+        .collect::<rusqlite::Result<Vec<i64>>>()?;
+    Ok(ids)
 }
 
 pub fn save_breaker(

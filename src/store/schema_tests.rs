@@ -324,3 +324,15 @@ fn an_exhausted_trade_id_is_an_error_not_an_overflow() {
     let error = next_trade_id(store.conn()).unwrap_err().to_string();
     assert!(error.contains("leaves no next id"), "{error}");
 }
+
+#[test]
+fn a_database_reached_through_a_symlink_shares_the_lock() {
+    let (dir, path) = database();
+    let first = Store::open_for_run(&path).unwrap();
+    let link = dir.path().join("link.db");
+    std::os::unix::fs::symlink(&path, &link).unwrap();
+    let error = Store::open_for_run(&link).err().expect("refused");
+    assert!(error.to_string().contains("in use by another fillguard run"), "{error}");
+    drop(first);
+    assert!(Store::open_for_run(&link).is_ok());
+}

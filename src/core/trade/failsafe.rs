@@ -43,7 +43,7 @@ pub(super) fn failsafe(
     } else if reason.is_final_halt() {
         "protect or close the position on the exchange by hand, then `fillguard breaker reset SYMBOL`"
     } else {
-        "fillguard retries protection every few minutes; to take over instead, protect or close the position by hand, then `fillguard breaker reset SYMBOL`"
+        "fillguard retries protection every few minutes; to take over instead, first `fillguard breaker reset SYMBOL` (fillguard then stops acting on this trade), then protect or close the position by hand"
     };
     let text = alert_text(
         view,
@@ -54,7 +54,11 @@ pub(super) fn failsafe(
     );
     actions.push(Action::Alert(Alert {
         severity: Severity::Critical,
-        key: format!("protection-{}-{reason}", view.trade.id),
+        key: format!(
+            "protection-{}-{reason}-{}",
+            view.trade.id,
+            episode(view, now)
+        ),
         text,
     }));
     if limits.on_protection_error {
@@ -330,15 +334,11 @@ pub(super) fn exit_looked(
             advance_exit(view, now, limits, actions)
         }
         (LookOutcome::NotFound, OrderStatus::Intent) => {
-            view.trade.due_ms = Some(now + unknown_delay(view.trade.attempts, limits));
-            if exit_still_fits(view, &exit) {
-                // Lost in a crash before or during the send: the same client_oid is safe to
-                // repeat.
-                return send_exit(view, &exit.client_oid, now, actions);
-            }
-            // A leg shows up again or the position shrank since this exit was sized: it is not
-            // repeated; if it went out it is found, else the window ends it and a new exit is
+            // Stored as sent before a crash, and not visible (yet). A market exit is never
+            // repeated on the hope that the exchange refuses a reused client_oid: it is
+            // resolved like any unanswered send, and once the window has passed a new exit is
             // sized for what is left, after the legs are cleared.
+            view.trade.due_ms = Some(now + unknown_delay(view.trade.attempts, limits));
             if let Some(order) = find_order_mut(view, &exit.client_oid) {
                 order.status = OrderStatus::Unknown;
             }

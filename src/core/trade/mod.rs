@@ -399,6 +399,11 @@ fn not_ours(
     if let Some(ours) = find_order_mut(view, &order.client_oid) {
         ours.last_error = Some(format!("another order under this client_oid: {problem}"));
     }
+    if order.role == Role::Exit {
+        // The position is still held: the trade keeps recovering (and the operator can take
+        // over with a breaker reset) rather than ending with it.
+        return halt(view, Reason::FlattenUnconfirmed, &detail, now, actions);
+    }
     halt(view, Reason::IdentityMismatch, &detail, now, actions);
 }
 
@@ -493,7 +498,10 @@ fn resume(view: &mut TradeView, now: Millis, limits: &Limits, actions: &mut Vec<
     trade.phase_started_ms = now;
     let reason = trade.close_reason.as_deref().and_then(Reason::parse);
     let exit_live = latest_exit(view).is_some_and(|exit| exit.status.is_live());
-    if exit_live || reason.is_some_and(Reason::is_exit_halt) {
+    // An exit that may exist is resolved whatever the configuration says now; a new exit only
+    // while exits are still configured (else the position is protected instead).
+    let exit_halt = reason.is_some_and(Reason::is_exit_halt) && exit_configured(limits);
+    if exit_live || exit_halt {
         return begin_exit(view, now, limits, actions);
     }
     let entry = entry_order(view);

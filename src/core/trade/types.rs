@@ -196,7 +196,8 @@ pub struct Trade {
     /// Set while the trade is halted with a position that may exist unprotected, and during
     /// each attempt to resolve it; cleared when it is resolved.
     pub recovering_since_ms: Option<Millis>,
-    /// This trade opened its symbol's breaker: a reset by the operator ends its recovery.
+    /// This trade opened its symbol's breaker (for post-mortems; a reset of the symbol's
+    /// breaker after the recovery began ends the recovery, whoever opened it).
     pub breaker_tripped: bool,
     pub created_ms: Millis,
     pub updated_ms: Millis,

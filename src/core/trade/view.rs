@@ -187,14 +187,14 @@ pub(super) fn halt(
 ) {
     let recovering = !reason.is_final_halt();
     let operator_action = if recovering {
-        "fillguard keeps resolving this trade every few minutes and protects (or flattens) the position once the exchange shows it; to take over instead, settle the position by hand, then `fillguard breaker reset SYMBOL`"
+        "fillguard keeps resolving this trade every few minutes and protects (or flattens) the position once the exchange shows it; to take over instead, first `fillguard breaker reset SYMBOL` (fillguard then stops acting on this trade), then settle the position by hand"
     } else {
         "check the order on the exchange, settle the position by hand, then `fillguard breaker reset SYMBOL`"
     };
     let text = alert_text(view, reason.as_str(), detail, true, operator_action);
     actions.push(Action::Alert(Alert {
         severity: Severity::Critical,
-        key: format!("halt-{}-{reason}", view.trade.id),
+        key: format!("halt-{}-{reason}-{}", view.trade.id, episode(view, now)),
         text,
     }));
     trip_breaker(view, reason, actions);
@@ -203,6 +203,12 @@ pub(super) fn halt(
     }
     finish(view, TradeState::Halted, reason.as_str(), now);
     view.trade.recovering_since_ms = None;
+}
+
+/// Alerts of one halt are deduplicated within its recovery episode (from the first halt to its
+/// resolution), never across episodes: the same failure a week later alerts again.
+pub(super) fn episode(view: &TradeView, now: Millis) -> Millis {
+    view.trade.recovering_since_ms.unwrap_or(now)
 }
 
 pub(super) fn trip_breaker(view: &mut TradeView, reason: Reason, actions: &mut Vec<Action>) {
@@ -246,7 +252,7 @@ pub(super) fn watch(view: &mut TradeView, reason: Reason, now: Millis, actions: 
         );
         actions.push(Action::Alert(Alert {
             severity: Severity::Critical,
-            key: format!("unprotected-{}", trade.id),
+            key: format!("unprotected-{}-{since}", trade.id),
             text,
         }));
     }
@@ -254,9 +260,9 @@ pub(super) fn watch(view: &mut TradeView, reason: Reason, now: Millis, actions: 
 
 /// A recovering trade reached protection or a close: the operator learns what happened.
 pub(super) fn resolved(view: &mut TradeView, actions: &mut Vec<Action>) {
-    if view.trade.recovering_since_ms.take().is_none() {
+    let Some(since) = view.trade.recovering_since_ms.take() else {
         return;
-    }
+    };
     if view.trade.state == TradeState::Protected {
         // The halt is over: a protected trade carries no close reason.
         view.trade.close_reason = None;
@@ -293,7 +299,7 @@ pub(super) fn resolved(view: &mut TradeView, actions: &mut Vec<Action>) {
     );
     actions.push(Action::Alert(Alert {
         severity: Severity::Warning,
-        key: format!("resolved-{}", trade.id),
+        key: format!("resolved-{}-{since}", trade.id),
         text,
     }));
 }

@@ -295,6 +295,27 @@ impl FaultyVenue {
         }
     }
 
+    /// S8 at the moment it matters: an exit goes out only once no protective leg of its trade
+    /// rests on the book (the canary's lie aside, which is what it must catch).
+    fn check_exit(&mut self, order: &OrderRequest) {
+        let Some(parsed) = parse_client_oid(&order.client_oid) else {
+            return;
+        };
+        if parsed.role != Role::Exit {
+            return;
+        }
+        let book = self.paper.engine().book();
+        let positions = super::invariants::positions(&book);
+        if let Some(position) = positions.get(&parsed.trade_id) {
+            if !position.live.is_empty() {
+                self.violations.push(format!(
+                    "S8: exit {} sent while a protective leg of trade {} rests on the book",
+                    order.client_oid, parsed.trade_id
+                ));
+            }
+        }
+    }
+
     fn breaker_open(&self, symbol: &str) -> bool {
         let Ok(conn) = rusqlite::Connection::open(&self.store_path) else {
             return false;
@@ -385,6 +406,7 @@ impl Venue for FaultyVenue {
     fn create_order(&mut self, order: &OrderRequest) -> Result<OrderAck, VenueError> {
         self.before()?;
         self.check_sent(order);
+        self.check_exit(order);
         let is_protective =
             parse_client_oid(&order.client_oid).is_some_and(|parsed| parsed.role.is_protective());
         if is_protective {

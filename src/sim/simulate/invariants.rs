@@ -285,6 +285,25 @@ pub fn check_settled(store: &Store) -> Vec<String> {
         .collect()
 }
 
+/// A trade halted because it could not be loaded or stepped (`inconsistent_trade`,
+/// `internal_error`) is a bug in a simulation, where no one edits rows by hand.
+pub fn check_not_quarantined(store: &Store) -> Vec<String> {
+    let Ok(mut statement) = store.conn().prepare(
+        "SELECT id, close_reason FROM trades WHERE close_reason IN ('inconsistent_trade', 'internal_error')",
+    ) else {
+        return Vec::new();
+    };
+    let rows = statement.query_map([], |row| {
+        Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+    });
+    rows.map(|rows| {
+        rows.filter_map(Result::ok)
+            .map(|(id, reason)| format!("S3: trade {id} was quarantined ({reason})"))
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
 /// The halts that may leave a position unprotected, each with its CRITICAL alert: a stop
 /// already crossed, or a position too small to protect, without flatten.
 const DOCUMENTED_HALTS: [&str; 2] = ["stop_crossed", "unprotectable"];
@@ -306,7 +325,11 @@ pub fn check_positions(book: &[OrderReport], store: &Store) -> Vec<String> {
         if held <= Decimal::ZERO {
             continue;
         }
-        let stop_live = position.live.contains_key(&Role::StopLoss);
+        // A live stop-loss covering what is held.
+        let stop_live = position
+            .live
+            .get(&Role::StopLoss)
+            .is_some_and(|(_, quantity)| *quantity >= held);
         let reason = trade.close_reason.as_deref().unwrap_or("no reason");
         let fine = match trade.state {
             TradeState::Protected => stop_live,

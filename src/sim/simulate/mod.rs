@@ -320,6 +320,7 @@ impl Run {
         invariants::note_fills(&book, now, &mut self.first_fill);
         if let Some(agent) = &self.agent {
             problems.extend(invariants::check_known(&book, agent.store()));
+            problems.extend(invariants::check_not_quarantined(agent.store()));
             problems.extend(invariants::check_protected(
                 agent.store(),
                 &mut self.first_fill,
@@ -337,7 +338,14 @@ impl Run {
     /// outlives its leg's fill until the agent sees the fill and cancels it, which an outage or
     /// a crash can delay: S2 fails when the excess lasts longer than that can explain.
     fn lasting_excess(&mut self, book: &[OrderReport], now: Millis) -> Vec<String> {
-        let grace = invariants::PROTECTION_BOUND_MS + self.venue.borrow().plan.outage_ms;
+        // Only separate mode has a sibling the agent must cancel itself; elsewhere no excess is
+        // ever right.
+        let separate = self.config.protection.mode == ProtectionMode::Separate;
+        let grace = if separate {
+            invariants::PROTECTION_BOUND_MS + self.venue.borrow().plan.outage_ms
+        } else {
+            0
+        };
         let excess = invariants::excess_protection(book);
         self.excess_since.retain(|key, _| {
             excess
@@ -347,7 +355,7 @@ impl Run {
         let mut problems = Vec::new();
         for (trade, role, problem) in excess {
             let since = *self.excess_since.entry((trade, role)).or_insert(now);
-            if now - since > grace {
+            if grace == 0 || now - since > grace {
                 problems.push(format!("{problem} for {} s", (now - since) / 1000));
             }
         }

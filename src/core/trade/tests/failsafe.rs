@@ -537,13 +537,21 @@ fn a_leg_seen_live_then_not_found_is_never_taken_as_gone_by_the_exit() {
     let mut all = Vec::new();
     for _ in 0..60 {
         now += 100;
-        all.extend(step(&mut view, cancelled(S1, Err("code 316: not open")), now, &limits));
+        all.extend(step(
+            &mut view,
+            cancelled(S1, Err("code 316: not open")),
+            now,
+            &limits,
+        ));
         now += 100;
         all.extend(step(&mut view, not_found(S1), now, &limits));
         now += 5_000;
         all.extend(step(&mut view, Event::Due, now, &limits));
     }
-    assert!(exit_sends(&all).is_empty(), "no exit while the stop's end was never read back");
+    assert!(
+        exit_sends(&all).is_empty(),
+        "no exit while the stop's end was never read back"
+    );
     assert_eq!(view.trade.close_reason.as_deref(), Some("flatten_blocked"));
 }
 
