@@ -133,11 +133,11 @@ pub fn self_check(
 }
 
 /// An open exchange order that carries fillguard's prefix but is unknown to the store. With
-/// this database's epoch it is an orphan (a restored or moved database): its symbol's breaker
-/// opens and a CRITICAL alert names it. With another epoch (or none) it belongs to another
-/// database: a warning names it, and it is never adopted, cancelled or counted as ours.
+/// one of this database's epochs it is an orphan (a database restored from an older copy): its
+/// symbol's breaker opens and a CRITICAL alert names it. With another epoch it belongs to
+/// another database: a warning names it, and it is never adopted, cancelled or counted as ours.
 pub fn unknown_order(
-    epoch: &str,
+    epochs: &[String],
     client_oid: &str,
     symbol: &str,
     order_id: &str,
@@ -145,7 +145,8 @@ pub fn unknown_order(
     let Some(parsed) = parse_client_oid(client_oid) else {
         return Vec::new();
     };
-    if parsed.epoch != epoch {
+    let epoch = epochs.last().map(String::as_str).unwrap_or_default();
+    if !epochs.contains(&parsed.epoch) {
         return vec![StartupAction::Alert(Alert {
             severity: Severity::Warning,
             key: format!("foreign-{client_oid}"),
@@ -163,7 +164,7 @@ pub fn unknown_order(
             severity: Severity::Critical,
             key: format!("orphan-{client_oid}"),
             text: format!(
-                "ORPHAN ORDER {symbol}: open order client_oid={client_oid} order_id={order_id} carries this database's epoch but is unknown to the store (a database restored from an older copy?). Breaker for {symbol} OPEN. Operator: cancel or settle it on the exchange, then `fillguard breaker reset {symbol}`"
+                "ORPHAN ORDER {symbol}: open order client_oid={client_oid} order_id={order_id} carries one of this database's epochs but is unknown to the store (a database restored from an older copy?). Breaker for {symbol} OPEN. Operator: cancel or settle it on the exchange, then `fillguard breaker reset {symbol}`"
             ),
         }),
     ]
@@ -225,17 +226,21 @@ mod tests {
 
     #[test]
     fn orders_of_another_epoch_are_named_and_left_alone() {
-        let foreign = unknown_order("0a1b2c3d", "fg-ffffffff-3-S1", "BTC_USDT", "99");
+        let ours = ["1a2b3c4d".to_string(), "0a1b2c3d".to_string()];
+        let foreign = unknown_order(&ours, "fg-ffffffff-3-S1", "BTC_USDT", "99");
         assert!(matches!(foreign.as_slice(),
             [StartupAction::Alert(alert)] if alert.severity == Severity::Warning));
-        let old_format = unknown_order("0a1b2c3d", "fg-3-S1", "BTC_USDT", "98");
+        let old_format = unknown_order(&ours, "fg-3-S1", "BTC_USDT", "98");
         assert_eq!(old_format.len(), 1);
-        let orphan = unknown_order("0a1b2c3d", "fg-0a1b2c3d-3-S1", "BTC_USDT", "97");
-        assert!(
-            orphan
-                .iter()
-                .any(|action| matches!(action, StartupAction::TripBreaker { .. }))
-        );
-        assert!(unknown_order("0a1b2c3d", "someone-else", "BTC_USDT", "1").is_empty());
+        // Any epoch this database used, not only the current one, makes an orphan.
+        for epoch in &ours {
+            let orphan = unknown_order(&ours, &format!("fg-{epoch}-3-S1"), "BTC_USDT", "97");
+            assert!(
+                orphan
+                    .iter()
+                    .any(|action| matches!(action, StartupAction::TripBreaker { .. }))
+            );
+        }
+        assert!(unknown_order(&ours, "someone-else", "BTC_USDT", "1").is_empty());
     }
 }

@@ -284,8 +284,8 @@ impl Agent {
         if store::knows_client_oid(self.store.conn(), client_oid)? {
             return Ok(());
         }
-        let epoch = store::oid_epoch(self.store.conn())?;
-        let actions = startup::unknown_order(&epoch, client_oid, symbol, order_id);
+        let epochs = store::known_epochs(self.store.conn())?;
+        let actions = startup::unknown_order(&epochs, client_oid, symbol, order_id);
         if actions.is_empty() {
             return Ok(());
         }

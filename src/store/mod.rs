@@ -156,6 +156,17 @@ impl Store {
     pub fn open_for_run(path: &Path) -> Result<Store> {
         let lock = RunLock::acquire(path)?;
         let conn = open_read_write(path, Upgrade::Any)?;
+        // Every run draws a new epoch for the trades it opens (older trades keep theirs): a
+        // database restored from a copy reuses trade ids the lost one had used, and its new
+        // trades must still never share a client_oid with the lost one's orders.
+        conn.execute(
+            "UPDATE meta SET value = lower(hex(randomblob(4))) WHERE key = 'oid_epoch'",
+            [],
+        )
+        .map_err(|source| StoreError::Open {
+            path: path.display().to_string(),
+            source,
+        })?;
         Ok(Store {
             conn,
             faults: None,
@@ -371,6 +382,16 @@ pub fn oid_epoch(conn: &Connection) -> Result<String> {
         )));
     }
     Ok(epoch)
+}
+
+/// Every epoch this database has made client_oids with: its trades' and the current one.
+pub fn known_epochs(conn: &Connection) -> Result<Vec<String>> {
+    let mut epochs: Vec<String> = conn
+        .prepare_cached("SELECT DISTINCT oid_epoch FROM trades ORDER BY oid_epoch")?
+        .query_map([], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    epochs.push(oid_epoch(conn)?);
+    Ok(epochs)
 }
 
 /// Halts a trade whose stored state cannot be used, without loading it: returns its symbol if

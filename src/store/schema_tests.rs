@@ -102,7 +102,7 @@ fn a_read_only_open_refuses_a_missing_database_and_creates_nothing() {
 }
 
 #[test]
-fn run_migrates_1_to_the_latest_and_the_epoch_survives_reopening() {
+fn run_migrates_1_to_the_latest_and_each_run_draws_a_new_epoch() {
     let (_dir, path) = database();
     schema_1_database(&path);
     let store = Store::open_for_run(&path).unwrap();
@@ -119,12 +119,17 @@ fn run_migrates_1_to_the_latest_and_the_epoch_survives_reopening() {
     assert_eq!(old, "");
     assert_eq!(load_view(store.conn(), 1).unwrap(), view(1));
     drop(store);
+    // Each run draws its own epoch for new trades; the old trade keeps its own, and the
+    // database still knows every epoch it used.
     let again = Store::open_for_run(&path).unwrap();
-    assert_eq!(oid_epoch(again.conn()).unwrap(), epoch);
+    let next = oid_epoch(again.conn()).unwrap();
+    assert_ne!(next, epoch);
+    assert!(known_epochs(again.conn()).unwrap().contains(&next));
+    assert_eq!(load_view(again.conn(), 1).unwrap(), view(1));
     drop(again);
     assert_eq!(
         oid_epoch(Store::open_read_only(&path).unwrap().conn()).unwrap(),
-        epoch
+        next
     );
 }
 
@@ -332,7 +337,12 @@ fn a_database_reached_through_a_symlink_shares_the_lock() {
     let link = dir.path().join("link.db");
     std::os::unix::fs::symlink(&path, &link).unwrap();
     let error = Store::open_for_run(&link).err().expect("refused");
-    assert!(error.to_string().contains("in use by another fillguard run"), "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains("in use by another fillguard run"),
+        "{error}"
+    );
     drop(first);
     assert!(Store::open_for_run(&link).is_ok());
 }
