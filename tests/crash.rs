@@ -378,6 +378,18 @@ fn has_critical_alert(store: &Store, trade_id: i64) -> bool {
         .any(|alert| alert.severity == "CRITICAL" && alert.trade_id == Some(trade_id))
 }
 
+/// Whether the trade's protection was placed without its take-profit (WARNING alert).
+fn target_skipped(store: &Store, trade_id: i64) -> bool {
+    store::all_alerts(store.conn())
+        .unwrap_or_default()
+        .iter()
+        .any(|alert| {
+            alert
+                .key
+                .starts_with(&format!("target-skipped-{trade_id}-"))
+        })
+}
+
 /// S3 and L1 after the final run: every trade settled, every filled entry protected by exactly
 /// one live leg of each kind, closed, or halted with a CRITICAL alert naming it; a trade closed
 /// without a fill has no filled entry on the book.
@@ -402,6 +414,12 @@ fn check_settled(simulator: &Simulator) -> Figures {
         figures.entries_filled += usize::from(filled_on_book);
         match trade.state {
             TradeState::Protected if filled && (stops, targets) == (1, 1) => figures.protected += 1,
+            // The price had passed the target when protection was placed: the stop alone.
+            TradeState::Protected
+                if filled && (stops, targets) == (1, 0) && target_skipped(&store, trade.id) =>
+            {
+                figures.protected += 1
+            }
             TradeState::Closed if trade.filled_quantity.is_zero() && filled_on_book => fail(
                 simulator,
                 trade.id,
