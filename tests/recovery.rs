@@ -62,8 +62,13 @@ fn alerts(status: &Value) -> &Vec<Value> {
     status["alerts"].as_array().unwrap()
 }
 
+/// The alert with `key`, or with `key` and its recovery episode (`resolved-1-<since>`).
 fn alert<'a>(status: &'a Value, key: &str) -> Option<&'a Value> {
-    alerts(status).iter().find(|alert| alert["key"] == key)
+    let episode = format!("{key}-");
+    alerts(status).iter().find(|alert| {
+        let found = text(&alert["key"]);
+        found == key || found.starts_with(&episode)
+    })
 }
 
 /// Waits until `check` holds on the agent's status; panics with the status and the agent's
