@@ -359,6 +359,8 @@ pub(super) fn settle_protection(
         resolved(view, actions);
     }
     if view.trade.state == TradeState::Protected {
+        // Seen: the count of watches that found nothing starts again.
+        view.trade.attempts = 0;
         view.trade.due_ms = Some(now + limits.watch_interval_ms);
     } else {
         count_verify_attempt(view, now, limits, actions);
@@ -420,6 +422,26 @@ pub(super) fn protective_missing(
         view.trade.due_ms = Some(now + unknown_delay(view.trade.attempts, limits));
         view.trade.attempts += 1;
         return;
+    }
+    if view.trade.state == TradeState::Protected {
+        // A live leg no longer found anywhere (not in order detail, open orders or the history
+        // read back) may have filled or been removed unseen: after a bound the operator is told
+        // and the trade recovers, instead of watching nothing forever.
+        view.trade.attempts += 1;
+        if view.trade.attempts >= VERIFY_ATTEMPTS_MAX {
+            let detail = format!(
+                "protective order {} has not been found on the exchange for {} watches",
+                order.client_oid, view.trade.attempts
+            );
+            return failsafe(
+                view,
+                Reason::ProtectionUnverified,
+                &detail,
+                now,
+                limits,
+                actions,
+            );
+        }
     }
     count_verify_attempt(view, now, limits, actions);
 }

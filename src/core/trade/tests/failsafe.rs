@@ -578,3 +578,28 @@ fn a_leg_seen_live_then_not_found_never_gets_a_second_generation() {
     assert!(view.trade.recovering_since_ms.is_some());
     assert_eq!(view.trade.close_reason.as_deref(), Some("protection_stuck"));
 }
+
+#[test]
+fn a_protected_leg_never_found_again_is_escalated_not_watched_forever() {
+    let limits = limits();
+    let mut view = protected_view(Side::Buy, ProtectionMode::Oco);
+    let mut now = T0 + 10_000;
+    let mut all = Vec::new();
+    for _ in 0..VERIFY_ATTEMPTS_MAX {
+        now += limits.watch_interval_ms;
+        all.extend(step(&mut view, not_found(S1), now, &limits));
+    }
+    assert!(critical_alert(&all).unwrap().contains("has not been found"));
+    assert!(view.trade.recovering_since_ms.is_some(), "{:?}", view.trade);
+    // A leg found again in between starts the count over.
+    let mut view = protected_view(Side::Buy, ProtectionMode::Oco);
+    for round in 0..VERIFY_ATTEMPTS_MAX * 2 {
+        now += limits.watch_interval_ms;
+        if round % 5 == 4 {
+            step_looked(&mut view, (S1, VenueStatus::Pending, "0"), now, &limits);
+        } else {
+            step(&mut view, not_found(S1), now, &limits);
+        }
+    }
+    assert_eq!(view.trade.state, TradeState::Protected);
+}
