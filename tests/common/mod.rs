@@ -151,51 +151,7 @@ impl SimExchange {
         api_key: &str,
         api_secret: &str,
     ) -> SimExchange {
-        let secret = workspace.write_secret("api-secret", api_secret);
-        let mut child = Command::new(BINARY)
-            .arg("--config")
-            .arg(workspace.path("fillguard.toml"))
-            .args(["sim-exchange", "--listen", "127.0.0.1:0", "--seed", seed])
-            .args([
-                "--faults",
-                faults,
-                "--api-key",
-                api_key,
-                "--api-secret-file",
-            ])
-            .arg(&secret)
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("the simulator starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let address = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_string();
-        let venue = [
-            ("FILLGUARD_VENUE__KIND", "cryptocom".to_string()),
-            (
-                "FILLGUARD_VENUE__BASE_URL",
-                format!("http://{address}/exchange/v1"),
-            ),
-            ("FILLGUARD_VENUE__API_KEY", api_key.to_string()),
-            (
-                "FILLGUARD_VENUE__API_SECRET_FILE",
-                secret.display().to_string(),
-            ),
-            ("FILLGUARD_VENUE__TIMEOUT_SECONDS", "2".to_string()),
-        ];
-        workspace
-            .env
-            .extend(venue.map(|(name, value)| (name.to_string(), value)));
-        SimExchange { child, address }
+        Self::start_on(workspace, "127.0.0.1:0", seed, faults, api_key, api_secret)
     }
 
     /// Every order on the simulator's book, as its `/sim/book` lists them.
