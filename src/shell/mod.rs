@@ -4,6 +4,7 @@
 //! trade at start-up before any new entry. The only module that uses venue, store and core
 //! together.
 
+mod alerts;
 pub mod clock;
 pub mod execute;
 mod signals;
@@ -453,29 +454,6 @@ impl Agent {
             self.clock.sleep(slice);
             remaining -= slice;
         }
-    }
-
-    /// Alert outbox: nothing is dropped while delivery fails; each alert is retried with
-    /// backoff. The sink for now is the log (journald under systemd).
-    fn deliver_alerts(&mut self) -> anyhow::Result<()> {
-        let now = self.clock.now_ms();
-        let due = store::due_alerts(self.store.conn(), now, ALERTS_PER_TURN_MAX)?;
-        for alert in due {
-            match alert.severity.as_str() {
-                "CRITICAL" => {
-                    error!(alert = %alert.key, severity = "CRITICAL", trade_id = alert.trade_id,
-                    symbol = alert.symbol.as_deref().unwrap_or(""), "{}", alert.text)
-                }
-                "WARNING" => {
-                    warn!(alert = %alert.key, severity = "WARNING", trade_id = alert.trade_id,
-                    symbol = alert.symbol.as_deref().unwrap_or(""), "{}", alert.text)
-                }
-                _ => info!(alert = %alert.key, severity = %alert.severity, "{}", alert.text),
-            }
-            self.store
-                .transaction(|conn| store::mark_alert_sent(conn, alert.id, now))?;
-        }
-        Ok(())
     }
 }
 
