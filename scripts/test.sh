@@ -34,6 +34,15 @@ is_root() { [[ $(id -u) -eq 0 ]]; }
 # ---------------------------------------------------------------------------
 install_system_packages() {
     scripts/install-rust-1.85.sh
+    # The journald test (tests/logging.rs) runs Debian's own systemd-journald and journalctl.
+    if [[ ! -x /lib/systemd/systemd-journald && ! -x /usr/lib/systemd/systemd-journald ]]; then
+        apt_install systemd
+    fi
+}
+
+apt_install() {
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@" ||
+        { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@"; }
 }
 
 STEP_NAMES=()

@@ -55,19 +55,27 @@ pub fn execute(
         Action::Send { kind, client_oids } => {
             Some(send(venue, view, kind, client_oids, entry_block))
         }
-        Action::Lookup { client_oid } => Some(Event::Looked {
-            client_oid: client_oid.clone(),
-            outcome: lookup(
+        Action::Lookup { client_oid } => {
+            let outcome = lookup(
                 venue,
                 &view.trade.symbol,
                 client_oid,
                 earliest_created_ms(view),
-            ),
-        }),
-        Action::Cancel { client_oid } => Some(Event::Cancelled {
-            client_oid: client_oid.clone(),
-            outcome: cancel(venue, view, client_oid),
-        }),
+            );
+            log_lookup(view, client_oid, &outcome);
+            Some(Event::Looked {
+                client_oid: client_oid.clone(),
+                outcome,
+            })
+        }
+        Action::Cancel { client_oid } => {
+            let outcome = cancel(venue, view, client_oid);
+            log_cancel(view, client_oid, &outcome);
+            Some(Event::Cancelled {
+                client_oid: client_oid.clone(),
+                outcome,
+            })
+        }
         Action::FetchMarket => Some(Event::Market(fetch_market(venue, &view.trade.symbol))),
         Action::Alert(_) | Action::TripBreaker { .. } => None,
     }
@@ -115,20 +123,61 @@ fn send(
     };
     let outcome = match result {
         Ok((order_id, list_id)) => {
-            info!(trade_id = view.trade.id, symbol = %view.trade.symbol, client_oid = %client_oids.join(","),
-                order_id = order_id.as_deref().unwrap_or(""), list_id = list_id.as_deref().unwrap_or(""),
-                "order acknowledged");
+            // One line per leg, so `journalctl CLIENT_OID=…` finds each leg's own story.
+            for order in &orders {
+                info!(client_oid = %order.client_oid, role = order.role.as_str(),
+                    order_id = order_id.as_deref(), list_id = list_id.as_deref(),
+                    "order acknowledged");
+            }
             SendOutcome::Ack { order_id, list_id }
         }
         Err(error) => {
-            warn!(trade_id = view.trade.id, symbol = %view.trade.symbol, client_oid = %client_oids.join(","),
-                error = %error, "order not acknowledged");
+            for order in &orders {
+                warn!(client_oid = %order.client_oid, role = order.role.as_str(),
+                    error = %error, "order not acknowledged");
+            }
             send_error_outcome(error)
         }
     };
     Event::Sent {
         client_oids: client_oids.to_vec(),
         outcome,
+    }
+}
+
+/// Logs what a lookup learned that the store did not know yet: the exchange's order id, a new
+/// status or a new fill, one line per order (polls that learn nothing stay quiet).
+fn log_lookup(view: &TradeView, client_oid: &str, outcome: &LookOutcome) {
+    let stored = find(view, client_oid);
+    let role = stored.map_or("", |order| order.role.as_str());
+    match outcome {
+        LookOutcome::Found(report) => {
+            let known = stored.is_some_and(|order| {
+                order.order_id.as_deref() == Some(report.order_id.as_str())
+                    && order.status.as_str() == report.status.as_str()
+                    && order.cumulative_quantity == report.cumulative_quantity
+            });
+            if !known {
+                info!(client_oid, role, order_id = %report.order_id,
+                    status = report.status.as_str(), filled = %report.cumulative_quantity,
+                    "order status");
+            }
+        }
+        LookOutcome::NotFound => info!(client_oid, role, "order not found on the exchange"),
+        LookOutcome::Failed { message } => {
+            warn!(client_oid, role, error = %message, "order lookup failed")
+        }
+    }
+}
+
+fn log_cancel(view: &TradeView, client_oid: &str, outcome: &Result<(), String>) {
+    let stored = find(view, client_oid);
+    let role = stored.map_or("", |order| order.role.as_str());
+    // An order whose id is not known yet logs no ORDER_ID field rather than an empty one.
+    let order_id = stored.and_then(|order| order.order_id.as_deref());
+    match outcome {
+        Ok(()) => info!(client_oid, role, order_id, "order cancel accepted"),
+        Err(error) => warn!(client_oid, role, order_id, error = %error, "order cancel failed"),
     }
 }
 

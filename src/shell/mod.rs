@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
-use tracing::{error, info, warn};
+use tracing::{error, info, info_span, warn};
 
 use crate::config::Config;
 use crate::core::breaker::{Breaker, GLOBAL, entry_block_reason};
@@ -305,6 +305,11 @@ impl Agent {
     /// Feeds `event` to one trade and keeps going with the events its actions produce, until
     /// the trade has nothing left to do now.
     pub fn drive(&mut self, trade_id: i64, event: Event) -> anyhow::Result<()> {
+        // Every line logged while the trade is driven carries TRADE_ID and SYMBOL (journald
+        // fields through the span); the symbol is known once the trade's row is loaded.
+        let span = info_span!("trade", trade_id, symbol = tracing::field::Empty);
+        let _entered = span.enter();
+        let mut symbol_recorded = false;
         let mut queue = VecDeque::from([event]);
         for _ in 0..DRIVE_EVENTS_MAX {
             let Some(event) = queue.pop_front() else {
@@ -316,6 +321,10 @@ impl Agent {
                 // One trade that cannot be loaded or stepped must not stop the others.
                 Err(error) => return self.quarantine(trade_id, &error),
             };
+            if !symbol_recorded {
+                span.record("symbol", view.trade.symbol.as_str());
+                symbol_recorded = true;
+            }
             let entry_block = self.entry_block(&view.trade.symbol)?;
             for action in &actions {
                 let result =
@@ -380,9 +389,12 @@ impl Agent {
         let (view, actions, before) =
             result.with_context(|| format!("storing a step of trade {trade_id}"))?;
         if before != view.trade.state {
-            info!(trade_id, symbol = %view.trade.symbol, from = before.as_str(),
-                to = view.trade.state.as_str(), reason = view.trade.close_reason.as_deref().unwrap_or(""),
-                "trade state changed");
+            info!(
+                from = before.as_str(),
+                to = view.trade.state.as_str(),
+                reason = view.trade.close_reason.as_deref().unwrap_or(""),
+                "trade state changed"
+            );
         }
         Ok((view, actions))
     }
@@ -407,7 +419,7 @@ impl Agent {
                 "INTERNAL ERROR (a bug of fillguard; please report it) on trade",
             )
         };
-        error!(trade_id, error = %problem, reason, "trade halted: it cannot be stepped");
+        error!(error = %problem, reason, "trade halted: it cannot be stepped");
         self.store.transaction(|conn| {
             let symbol = store::quarantine_trade(conn, trade_id, reason, now)?;
             let breaker_symbol = symbol.as_deref().unwrap_or(GLOBAL);
