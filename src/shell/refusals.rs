@@ -68,10 +68,18 @@ impl Agent {
             return Ok(());
         };
         let alert = refusal.alert(&self.config.store.path);
+        // The audit row leaves the path out: the simulation compares event logs across runs.
+        let detail = format!(
+            "writes refused for {} turns from {} to {} (cause: {})",
+            refusal.turns,
+            utc_text(refusal.first_ms),
+            utc_text(refusal.last_ms),
+            refusal.causes.join(", ")
+        );
         let now = self.clock.now_ms();
         self.store.transaction(|conn| {
             store::enqueue_alert(conn, &alert, None, None, now)?;
-            store::record_event(conn, now, None, None, "store", &alert.text)
+            store::record_event(conn, now, None, None, "store", &detail)
         })?;
         info!(
             turns = refusal.turns,
