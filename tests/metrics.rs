@@ -134,6 +134,46 @@ fn promtool_accepts(scrape: &str) -> bool {
     true
 }
 
+/// What a paper run of two protected trades must have recorded, at least.
+const PAPER_RUN_MINIMUMS: [(&str, f64); 10] = [
+    (
+        "fillguard_orders_total{role=\"entry\",outcome=\"ack\"}",
+        2.0,
+    ),
+    (
+        "fillguard_orders_total{role=\"stop_loss\",outcome=\"ack\"}",
+        2.0,
+    ),
+    (
+        "fillguard_orders_total{role=\"take_profit\",outcome=\"ack\"}",
+        2.0,
+    ),
+    ("fillguard_fill_poll_attempts_count", 2.0),
+    ("fillguard_unprotected_seconds_count", 2.0),
+    ("fillguard_reconciliations_total{outcome=\"ok\"}", 1.0),
+    (
+        "fillguard_exchange_requests_total{method=\"private/advanced/create-oco\",code=\"0\"}",
+        2.0,
+    ),
+    (
+        "fillguard_exchange_request_duration_seconds_count{method=\"private/get-order-detail\"}",
+        1.0,
+    ),
+    ("fillguard_loop_duration_seconds_count", 1.0),
+    ("fillguard_last_loop_timestamp_seconds", 1.7e9),
+];
+
+/// Each series is in the scrape with at least its minimum.
+fn assert_at_least(scrape: &str, minimums: &[(&str, f64)]) {
+    for (series, minimum) in minimums {
+        let found = value(scrape, series);
+        assert!(
+            found.is_some_and(|v| v >= *minimum),
+            "{series} = {found:?}, expected at least {minimum}:\n{scrape}"
+        );
+    }
+}
+
 #[test]
 fn a_paper_run_serves_every_contract_metric_and_promtool_accepts_the_scrape() {
     let watchlist = ["BTC_USDT", "ETH_USDT"].map(|symbol| watchlist_entry(symbol, "100", "2", "3"));
@@ -161,39 +201,7 @@ fn a_paper_run_serves_every_contract_metric_and_promtool_accepts_the_scrape() {
         &run,
     );
     assert_every_family(&scrape);
-    for (series, minimum) in [
-        (
-            "fillguard_orders_total{role=\"entry\",outcome=\"ack\"}",
-            2.0,
-        ),
-        (
-            "fillguard_orders_total{role=\"stop_loss\",outcome=\"ack\"}",
-            2.0,
-        ),
-        (
-            "fillguard_orders_total{role=\"take_profit\",outcome=\"ack\"}",
-            2.0,
-        ),
-        ("fillguard_fill_poll_attempts_count", 2.0),
-        ("fillguard_unprotected_seconds_count", 2.0),
-        ("fillguard_reconciliations_total{outcome=\"ok\"}", 1.0),
-        (
-            "fillguard_exchange_requests_total{method=\"private/advanced/create-oco\",code=\"0\"}",
-            2.0,
-        ),
-        (
-            "fillguard_exchange_request_duration_seconds_count{method=\"private/get-order-detail\"}",
-            1.0,
-        ),
-        ("fillguard_loop_duration_seconds_count", 1.0),
-        ("fillguard_last_loop_timestamp_seconds", 1.7e9),
-    ] {
-        let found = value(&scrape, series);
-        assert!(
-            found.is_some_and(|v| v >= minimum),
-            "{series} = {found:?}, expected ≥ {minimum}:\n{scrape}"
-        );
-    }
+    assert_at_least(&scrape, &PAPER_RUN_MINIMUMS);
     assert_eq!(value(&scrape, "fillguard_positions_unprotected"), Some(0.0));
     let version = format!(
         "fillguard_build_info{{version=\"{}\",",
