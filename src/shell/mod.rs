@@ -381,7 +381,7 @@ impl Agent {
             let mut view = store::load_view(conn, trade_id)?;
             let before = view.trade.clone();
             let event = breaker_reset_event(conn, &view, event)?;
-            let facts_event = event.clone();
+            let looked = matches!(event, Event::Looked { .. });
             let stepped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 step(&mut view, event, now, &limits)
             }));
@@ -398,7 +398,7 @@ impl Agent {
             if before.state != view.trade.state {
                 record_state_change(conn, before.state, &view, &event_text, now)?;
             }
-            let facts = observe::step_facts(&before, &view.trade, &facts_event);
+            let facts = observe::step_facts(&before, &view.trade, looked);
             Ok((view, actions, before.state, facts))
         });
         if panicked {

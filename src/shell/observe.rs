@@ -54,8 +54,9 @@ fn failed_protection(state: TradeState) -> bool {
     )
 }
 
-/// The metrics facts of one step from `before` to `after` on `event`.
-pub(super) fn step_facts(before: &Trade, after: &Trade, event: &Event) -> StepFacts {
+/// The metrics facts of one step from `before` to `after`; `looked` when the step's event was
+/// the answer to a lookup (a fill poll).
+pub(super) fn step_facts(before: &Trade, after: &Trade, looked: bool) -> StepFacts {
     let mut facts = StepFacts::default();
     let entered_failure = failed_protection(after.state) && !failed_protection(before.state);
     if entered_failure && after.filled_quantity > Decimal::ZERO {
@@ -75,7 +76,7 @@ pub(super) fn step_facts(before: &Trade, after: &Trade, event: &Event) -> StepFa
         facts.unprotected_seconds = Some((protected - filled).max(0) as f64 / 1000.0);
     }
     // The lookup that ends the polling is counted by the core after the step began.
-    if polling(before.state) && !polling(after.state) && matches!(event, Event::Looked { .. }) {
+    if polling(before.state) && !polling(after.state) && looked {
         facts.entry_polls = Some(before.attempts.saturating_add(1));
     }
     facts
@@ -201,6 +202,9 @@ impl Agent {
     /// Sets the gauges from the database, so they are right right after a restart and never
     /// drift from what the store says.
     pub(super) fn refresh_gauges(&self) {
+        if !names::is_installed() {
+            return;
+        }
         if let Err(error) = self.read_gauges() {
             warn!(error = %error, "metrics: the database could not be read for the gauges");
         }

@@ -49,12 +49,13 @@ impl Refusal {
             severity: Severity::Warning,
             key: format!("store-refused-{}", self.first_ms),
             text: format!(
-                "DATABASE REFUSED WRITES for {} loop {turns} from {} to {} (cause: {}) on {}: each of those turns was abandoned and the open trades were read back from the exchange before going on; writes work again now. Operator: check the free space of the database's filesystem (df), the database file's and its directory's owner and permissions, and whether another process holds the database (fuser or lsof on it); fillguard exits for its supervisor after ten refused turns in a row",
+                "DATABASE REFUSED WRITES for {} loop {turns} from {} to {} (cause: {}) on {}: each of those turns was abandoned and the open trades were read back from the exchange before going on; writes work again now. Operator: check the free space of the database's filesystem (df), the database file's and its directory's owner and permissions, and whether another process holds the database (fuser or lsof on it); fillguard exits for its supervisor after {} refused turns in a row",
                 self.turns,
                 utc_text(self.first_ms),
                 utc_text(self.last_ms),
                 self.causes.join(", "),
                 database.display(),
+                super::STORE_FAILURES_MAX,
             ),
         }
     }

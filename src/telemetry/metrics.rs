@@ -6,6 +6,7 @@
 //! start shows all of them. Decides nothing about trading; only `fillguard run` installs it.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use metrics::Unit;
 use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusHandle};
@@ -61,6 +62,15 @@ const POLL_BUCKETS: [f64; 13] = [
     1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 12.0, 15.0, 20.0, 25.0, 30.0,
 ];
 
+/// Set once a recorder is installed: without one every metric call is a no-op, and the reads
+/// behind the gauges are skipped (the simulation runs thousands of agents without metrics).
+static INSTALLED: AtomicBool = AtomicBool::new(false);
+
+/// Whether this process records metrics.
+pub fn is_installed() -> bool {
+    INSTALLED.load(Ordering::Relaxed)
+}
+
 /// Why the endpoint could not be started.
 #[derive(Debug, thiserror::Error)]
 pub enum MetricsError {
@@ -95,6 +105,7 @@ pub fn install(listen: Option<SocketAddr>, symbols: &[String]) -> Result<(), Met
         .map_err(start_error)?;
     describe();
     register(symbols);
+    INSTALLED.store(true, Ordering::Relaxed);
     Ok(())
 }
 
@@ -104,6 +115,7 @@ pub fn install_recorder(symbols: &[String]) -> Result<PrometheusHandle, BuildErr
     let handle = builder()?.install_recorder()?;
     describe();
     register(symbols);
+    INSTALLED.store(true, Ordering::Relaxed);
     Ok(handle)
 }
 

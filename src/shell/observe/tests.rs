@@ -7,7 +7,7 @@ use rust_decimal::Decimal;
 use super::*;
 use crate::core::domain::{Instrument, ProtectionMode, Side};
 use crate::core::entry::{EntryContext, EntryRequest, EntrySize, plan_entry};
-use crate::core::trade::{LookOutcome, RejectReason};
+use crate::core::trade::RejectReason;
 
 fn sqlite(code: i32) -> anyhow::Error {
     let error = rusqlite::Error::SqliteFailure(ffi::Error::new(code), None);
@@ -106,13 +106,6 @@ fn trade() -> Trade {
     plan_entry(1, &request, &context, 1_000).unwrap().trade
 }
 
-fn looked() -> Event {
-    Event::Looked {
-        client_oid: "fg-1-E0".into(),
-        outcome: LookOutcome::NotFound,
-    }
-}
-
 #[test]
 fn the_poll_that_ends_the_polling_records_the_attempts() {
     let mut before = trade();
@@ -123,18 +116,20 @@ fn the_poll_that_ends_the_polling_records_the_attempts() {
     after.attempts = 0;
     after.filled_quantity = "0.5".parse().unwrap();
     after.filled_at_ms = Some(5_000);
-    let facts = step_facts(&before, &after, &looked());
+    let facts = step_facts(&before, &after, true);
     assert_eq!(facts.entry_polls, Some(4));
+    // Left without a poll's answer (a send's result): not a poll count.
+    assert_eq!(step_facts(&before, &after, false).entry_polls, None);
     assert_eq!(facts.protection_failure, None);
     // Still polling: nothing yet. A rejected send never polled: nothing either.
     let mut polling = before.clone();
     polling.attempts = 4;
-    assert_eq!(step_facts(&before, &polling, &looked()).entry_polls, None);
+    assert_eq!(step_facts(&before, &polling, true).entry_polls, None);
     let mut pending = before.clone();
     pending.state = TradeState::EntryPending;
     let mut closed = pending.clone();
     closed.state = TradeState::Closed;
-    assert_eq!(step_facts(&pending, &closed, &Event::Due).entry_polls, None);
+    assert_eq!(step_facts(&pending, &closed, false).entry_polls, None);
 }
 
 #[test]
@@ -146,10 +141,10 @@ fn the_first_protection_records_its_time_from_the_fill() {
     let mut after = before.clone();
     after.state = TradeState::Protected;
     after.protected_at_ms = Some(12_750);
-    let facts = step_facts(&before, &after, &Event::Due);
+    let facts = step_facts(&before, &after, false);
     assert_eq!(facts.unprotected_seconds, Some(2.75));
     // Protected again after a recovery: the first protection was already recorded.
-    let again = step_facts(&after, &after, &Event::Due);
+    let again = step_facts(&after, &after, false);
     assert_eq!(again.unprotected_seconds, None);
 }
 
@@ -166,17 +161,14 @@ fn a_filled_position_entering_the_failsafe_or_a_halt_is_a_protection_failure() {
         let mut after = before.clone();
         after.state = state;
         after.close_reason = Some("protection_rejected".into());
-        let facts = step_facts(&before, &after, &Event::Due);
+        let facts = step_facts(&before, &after, false);
         assert_eq!(
             facts.protection_failure,
             Some(("BTC_USDT".to_string(), "protection_rejected".to_string())),
             "{state:?}"
         );
         // Staying there (a recovery retry, the exit going on) is not a new failure.
-        assert_eq!(
-            step_facts(&after, &after, &Event::Due).protection_failure,
-            None
-        );
+        assert_eq!(step_facts(&after, &after, false).protection_failure, None);
     }
     // An entry halted before anything filled is no protection failure.
     let mut unfilled = trade();
@@ -185,7 +177,7 @@ fn a_filled_position_entering_the_failsafe_or_a_halt_is_a_protection_failure() {
     halted.state = TradeState::Recovering;
     halted.close_reason = Some("entry_cancel_failed".into());
     assert_eq!(
-        step_facts(&unfilled, &halted, &Event::Due).protection_failure,
+        step_facts(&unfilled, &halted, false).protection_failure,
         None
     );
 }
