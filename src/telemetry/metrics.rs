@@ -367,6 +367,12 @@ mod tests {
     }
 
     #[test]
+    fn off_installs_nothing() {
+        install(None, &["BTC_USDT".to_string()]).unwrap();
+        assert!(!is_installed());
+    }
+
+    #[test]
     fn roles_map_to_their_label_values() {
         assert_eq!(role_label(Role::Entry), "entry");
         assert_eq!(role_label(Role::StopLoss), "stop_loss");
