@@ -8,7 +8,7 @@ mod alerts;
 pub mod clock;
 pub mod execute;
 mod observe;
-pub mod refusals;
+mod refusals;
 mod signals;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -258,7 +258,6 @@ impl Agent {
         );
         let mut trips = Vec::new();
         self.store.transaction(|conn| {
-            trips.clear();
             apply_startup_actions(conn, &decision.actions, now, &mut trips)?;
             if result != CheckResult::Passed {
                 let detail = format!("{result:?}");
@@ -324,7 +323,6 @@ impl Agent {
         );
         let mut trips = Vec::new();
         self.store.transaction(|conn| {
-            trips.clear();
             apply_startup_actions(conn, &actions, now, &mut trips)?;
             store::record_event(conn, now, None, Some(symbol), "unknown_order", client_oid)
         })?;
@@ -377,7 +375,6 @@ impl Agent {
         let mut panicked = false;
         let mut trips = Vec::new();
         let result = self.store.transaction(|conn| {
-            trips.clear();
             let mut view = store::load_view(conn, trade_id)?;
             let before = view.trade.clone();
             let event = breaker_reset_event(conn, &view, event)?;
@@ -436,7 +433,7 @@ impl Agent {
             )
         };
         error!(trade_id, error = %problem, reason, "trade halted: it cannot be stepped");
-        let quarantined = self.store.transaction(|conn| {
+        let (breaker_symbol, opened) = self.store.transaction(|conn| {
             let symbol = store::quarantine_trade(conn, trade_id, reason, now)?;
             let breaker_symbol = symbol.as_deref().unwrap_or(GLOBAL);
             let alert = Alert {
@@ -452,7 +449,6 @@ impl Agent {
             store::record_event(conn, now, Some(trade_id), symbol.as_deref(), "halt", &problem)?;
             Ok((breaker_symbol.to_string(), opened))
         })?;
-        let (breaker_symbol, opened) = quarantined;
         observe::record_quarantine(&breaker_symbol, reason);
         if opened {
             observe::record_trips(&[Trip {
