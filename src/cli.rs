@@ -269,6 +269,10 @@ fn run_agent(config: Config, max_ticks: Option<u64>) -> Result<(), Failure> {
         VenueKind::CryptoCom => Some(open_cryptocom(&config)?),
     };
     let store = Store::open_for_run(&config.store.path)?;
+    // After the lock, so a second run is refused for the database, not for the port.
+    let symbols: Vec<String> = config.watchlist.iter().map(|i| i.symbol.clone()).collect();
+    crate::telemetry::metrics::install(config.metrics.listen, &symbols)
+        .map_err(Failure::runtime)?;
     let (venue, clock) = match live {
         Some(opened) => opened,
         None => open_paper(&config)?,
@@ -277,6 +281,7 @@ fn run_agent(config: Config, max_ticks: Option<u64>) -> Result<(), Failure> {
         version = env!("CARGO_PKG_VERSION"),
         venue = venue.name(),
         store = %config.store.path.display(),
+        metrics = %config.metrics.listen.map_or("off".to_string(), |a| a.to_string()),
         mode = config.protection.mode.as_str(),
         "fillguard starting"
     );

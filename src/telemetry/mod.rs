@@ -1,4 +1,5 @@
-//! Telemetry: logging now; Prometheus metrics and the systemd watchdog plug in here. Nothing
-//! here decides anything about trading.
+//! Telemetry: logging, and the Prometheus metrics `fillguard run` serves; the systemd watchdog
+//! plugs in here. Nothing here decides anything about trading.
 
 pub mod logging;
+pub mod metrics;

@@ -3,6 +3,7 @@
 //! this module knows none.
 
 pub mod cryptocom;
+pub mod observe;
 pub mod paper;
 
 use rust_decimal::Decimal;

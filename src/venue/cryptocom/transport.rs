@@ -1,7 +1,7 @@
 //! HTTP transport to Crypto.com Exchange v1: one ureq agent with explicit timeouts, public GETs,
 //! signed private POSTs (reference §2), client-side rate limits and the bounded retry of
-//! read-only calls on 429. Logs method, HTTP status, code and duration of every request; never
-//! the API key, the secret or a signature.
+//! read-only calls on 429. Logs and counts (`venue::observe`) method, HTTP status, code and
+//! duration of every request; never the API key, the secret or a signature.
 
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,7 +13,7 @@ use tracing::debug;
 use super::limits::RateLimiter;
 use super::{sign, wire};
 use crate::core::clock::Clock;
-use crate::venue::VenueError;
+use crate::venue::{VenueError, observe};
 
 /// Longest connect phase, whatever the total timeout.
 const CONNECT_TIMEOUT_MAX: Duration = Duration::from_secs(5);
@@ -172,6 +172,14 @@ fn finish(
         Ok(_) => 0,
         Err(error) => error.code().unwrap_or(-1),
     };
+    let label = match &outcome {
+        // A 429 without an envelope names no exchange code: its HTTP class says what happened.
+        Err(VenueError::RateLimited(_)) if http_status == 429 => {
+            observe::http_class(http_status).into()
+        }
+        _ => observe::outcome_label(&outcome),
+    };
+    observe::record_request(method, label, started);
     debug!(
         method,
         http_status,

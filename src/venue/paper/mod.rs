@@ -1,7 +1,8 @@
 //! The embedded paper venue: the matching `Engine` behind `trait Venue`, driven by a `Clock`,
 //! built from plain `PaperSettings`.
 //! Every call first advances the engine to the clock's now, then delegates and maps rejections
-//! to `VenueError`. It must not know a wire format. Its only IO: the engine reads the optional
+//! to `VenueError`; it is counted under the Crypto.com v1 method it stands for
+//! (`venue::observe`). It must not know a wire format. Its only IO: the engine reads the optional
 //! candles CSV once at construction, and the paper account is saved to a state file after
 //! every create or cancel, so it survives restarts like a real exchange account would. Fills in
 //! between are not saved: they are replayed deterministically from the saved state.
@@ -21,6 +22,7 @@ use crate::core::clock::Clock;
 use crate::core::domain::{
     Candle, Instrument, ListAck, Millis, OrderAck, OrderReport, OrderRequest,
 };
+use crate::venue::observe::timed;
 use crate::venue::{Venue, VenueError};
 
 pub use engine::{Engine, EngineReject, FillBehavior, TestHooks};
@@ -192,13 +194,17 @@ impl Venue for PaperVenue {
     }
 
     fn instrument(&mut self, symbol: &str) -> Result<Instrument, VenueError> {
-        self.advance();
-        self.engine.instrument(symbol).map_err(map_reject)
+        timed("public/get-instruments", || {
+            self.advance();
+            self.engine.instrument(symbol).map_err(map_reject)
+        })
     }
 
     fn last_price(&mut self, symbol: &str) -> Result<Decimal, VenueError> {
-        self.advance();
-        self.engine.last_price(symbol).map_err(map_reject)
+        timed("public/get-tickers", || {
+            self.advance();
+            self.engine.last_price(symbol).map_err(map_reject)
+        })
     }
 
     fn candles(
@@ -207,23 +213,29 @@ impl Venue for PaperVenue {
         timeframe_seconds: u32,
         count: usize,
     ) -> Result<Vec<Candle>, VenueError> {
-        self.advance();
-        self.engine
-            .candles(symbol, timeframe_seconds, count)
-            .map_err(map_reject)
+        timed("public/get-candlestick", || {
+            self.advance();
+            self.engine
+                .candles(symbol, timeframe_seconds, count)
+                .map_err(map_reject)
+        })
     }
 
     fn free_balance(&mut self, asset: &str) -> Result<Decimal, VenueError> {
-        self.advance();
-        Ok(self.engine.free_balance(asset))
+        timed("private/user-balance", || {
+            self.advance();
+            Ok(self.engine.free_balance(asset))
+        })
     }
 
     fn create_order(&mut self, order: &OrderRequest) -> Result<OrderAck, VenueError> {
-        self.mutate(|venue, now_ms| {
-            venue
-                .engine
-                .create_order(now_ms, order)
-                .map_err(|reject| venue.map_create_error(reject, &[order]))
+        timed("private/create-order", || {
+            self.mutate(|venue, now_ms| {
+                venue
+                    .engine
+                    .create_order(now_ms, order)
+                    .map_err(|reject| venue.map_create_error(reject, &[order]))
+            })
         })
     }
 
@@ -232,11 +244,13 @@ impl Venue for PaperVenue {
         stop_loss: &OrderRequest,
         take_profit: &OrderRequest,
     ) -> Result<ListAck, VenueError> {
-        self.mutate(|venue, now_ms| {
-            venue
-                .engine
-                .create_oco(now_ms, stop_loss, take_profit)
-                .map_err(|reject| venue.map_create_error(reject, &[stop_loss, take_profit]))
+        timed("private/advanced/create-oco", || {
+            self.mutate(|venue, now_ms| {
+                venue
+                    .engine
+                    .create_oco(now_ms, stop_loss, take_profit)
+                    .map_err(|reject| venue.map_create_error(reject, &[stop_loss, take_profit]))
+            })
         })
     }
 
@@ -247,51 +261,61 @@ impl Venue for PaperVenue {
         take_profit: &OrderRequest,
     ) -> Result<ListAck, VenueError> {
         let requests = [entry, stop_loss, take_profit];
-        self.mutate(|venue, now_ms| {
-            venue
-                .engine
-                .create_otoco(now_ms, entry, stop_loss, take_profit)
-                .map_err(|reject| venue.map_create_error(reject, &requests))
+        timed("private/advanced/create-otoco", || {
+            self.mutate(|venue, now_ms| {
+                venue
+                    .engine
+                    .create_otoco(now_ms, entry, stop_loss, take_profit)
+                    .map_err(|reject| venue.map_create_error(reject, &requests))
+            })
         })
     }
 
     /// The symbol must be the order's: a mismatch is answered like an unknown order id (212).
     fn cancel_order(&mut self, symbol: &str, order_id: &str) -> Result<(), VenueError> {
-        self.mutate(|venue, now_ms| {
-            let matches_symbol = venue
-                .engine
-                .order_by_id(order_id)
-                .is_none_or(|report| report.symbol == symbol);
-            if !matches_symbol {
-                return Err(VenueError::Rejected {
-                    code: engine::CODE_INVALID_ORDER_ID,
-                    message: format!("order {order_id} is not on {symbol}"),
-                });
-            }
-            venue
-                .engine
-                .cancel_order(now_ms, order_id)
-                .map_err(map_reject)
+        timed("private/cancel-order", || {
+            self.mutate(|venue, now_ms| {
+                let matches_symbol = venue
+                    .engine
+                    .order_by_id(order_id)
+                    .is_none_or(|report| report.symbol == symbol);
+                if !matches_symbol {
+                    return Err(VenueError::Rejected {
+                        code: engine::CODE_INVALID_ORDER_ID,
+                        message: format!("order {order_id} is not on {symbol}"),
+                    });
+                }
+                venue
+                    .engine
+                    .cancel_order(now_ms, order_id)
+                    .map_err(map_reject)
+            })
         })
     }
 
     fn cancel_list(&mut self, _symbol: &str, list_id: &str) -> Result<(), VenueError> {
-        self.mutate(|venue, now_ms| {
-            venue
-                .engine
-                .cancel_list(now_ms, list_id)
-                .map_err(map_reject)
+        timed("private/advanced/cancel-oco", || {
+            self.mutate(|venue, now_ms| {
+                venue
+                    .engine
+                    .cancel_list(now_ms, list_id)
+                    .map_err(map_reject)
+            })
         })
     }
 
     fn order_by_client_oid(&mut self, client_oid: &str) -> Result<Option<OrderReport>, VenueError> {
-        self.advance();
-        Ok(self.engine.order_by_client_oid(client_oid))
+        timed("private/get-order-detail", || {
+            self.advance();
+            Ok(self.engine.order_by_client_oid(client_oid))
+        })
     }
 
     fn open_orders(&mut self) -> Result<Vec<OrderReport>, VenueError> {
-        self.advance();
-        Ok(self.engine.open_orders())
+        timed("private/get-open-orders", || {
+            self.advance();
+            Ok(self.engine.open_orders())
+        })
     }
 
     /// The most recent `ORDER_HISTORY_LIMIT` terminal orders of `symbol`, oldest first.
@@ -301,10 +325,12 @@ impl Venue for PaperVenue {
         symbol: &str,
         _since_ms: Millis,
     ) -> Result<Vec<OrderReport>, VenueError> {
-        self.advance();
-        let mut history = self.engine.order_history(symbol).map_err(map_reject)?;
-        let skip = history.len().saturating_sub(ORDER_HISTORY_LIMIT);
-        Ok(history.split_off(skip))
+        timed("private/get-order-history", || {
+            self.advance();
+            let mut history = self.engine.order_history(symbol).map_err(map_reject)?;
+            let skip = history.len().saturating_sub(ORDER_HISTORY_LIMIT);
+            Ok(history.split_off(skip))
+        })
     }
 }
 

@@ -1,0 +1,347 @@
+//! Prometheus metrics (DESIGN §5): the names of the metric contract, their help text, units and
+//! histogram buckets, and `install`, which puts the `metrics-exporter-prometheus` recorder with
+//! its HTTP listener on `metrics.listen`. The listener runs on the exporter's own small runtime
+//! thread; the agent only updates atomics and never waits on it. Every family is described and
+//! given its zero-valued series where the labels are known in advance, so a scrape right after
+//! start shows all of them. Decides nothing about trading; only `fillguard run` installs it.
+
+use std::net::SocketAddr;
+
+use metrics::Unit;
+use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder};
+
+use crate::core::ids::Role;
+use crate::core::trade::TradeState;
+use crate::venue::observe::{
+    CODE_OK, EXCHANGE_REQUEST_DURATION_SECONDS, EXCHANGE_REQUESTS_TOTAL, METHODS,
+};
+
+pub const PROTECTION_FAILURES_TOTAL: &str = "fillguard_protection_failures_total";
+pub const CIRCUIT_BREAKER_TRIPS_TOTAL: &str = "fillguard_circuit_breaker_trips_total";
+pub const CIRCUIT_BREAKER_OPEN: &str = "fillguard_circuit_breaker_open";
+pub const POSITIONS_UNPROTECTED: &str = "fillguard_positions_unprotected";
+pub const UNPROTECTED_SECONDS: &str = "fillguard_unprotected_seconds";
+pub const FILL_POLL_ATTEMPTS: &str = "fillguard_fill_poll_attempts";
+pub const ORDERS_TOTAL: &str = "fillguard_orders_total";
+pub const LOOP_DURATION_SECONDS: &str = "fillguard_loop_duration_seconds";
+pub const LAST_LOOP_TIMESTAMP_SECONDS: &str = "fillguard_last_loop_timestamp_seconds";
+pub const ALERTS_TOTAL: &str = "fillguard_alerts_total";
+pub const ALERTS_PENDING: &str = "fillguard_alerts_pending";
+pub const BUILD_INFO: &str = "fillguard_build_info";
+pub const OPEN_TRADES: &str = "fillguard_open_trades";
+pub const STORE_WRITE_FAILURES_TOTAL: &str = "fillguard_store_write_failures_total";
+pub const RECONCILIATIONS_TOTAL: &str = "fillguard_reconciliations_total";
+
+/// Every metric of the contract, for tests that check a scrape.
+pub const ALL: [&str; 17] = [
+    PROTECTION_FAILURES_TOTAL,
+    CIRCUIT_BREAKER_TRIPS_TOTAL,
+    CIRCUIT_BREAKER_OPEN,
+    POSITIONS_UNPROTECTED,
+    UNPROTECTED_SECONDS,
+    FILL_POLL_ATTEMPTS,
+    ORDERS_TOTAL,
+    EXCHANGE_REQUESTS_TOTAL,
+    EXCHANGE_REQUEST_DURATION_SECONDS,
+    LOOP_DURATION_SECONDS,
+    LAST_LOOP_TIMESTAMP_SECONDS,
+    ALERTS_TOTAL,
+    ALERTS_PENDING,
+    BUILD_INFO,
+    OPEN_TRADES,
+    STORE_WRITE_FAILURES_TOTAL,
+    RECONCILIATIONS_TOTAL,
+];
+
+/// Label values of `orders_total{outcome}`.
+pub const ORDER_OUTCOMES: [&str; 4] = ["ack", "duplicate", "rejected", "ambiguous"];
+/// Label values of `store_write_failures_total{cause}`.
+pub const STORE_CAUSES: [&str; 5] = ["busy", "full", "io", "corrupt", "other"];
+/// Label values of `reconciliations_total{outcome}`.
+pub const RECONCILIATION_OUTCOMES: [&str; 2] = ["ok", "failed"];
+/// Label values of `alerts_total{severity}` and `{outcome}`.
+pub const ALERT_SEVERITIES: [&str; 3] = ["INFO", "WARNING", "CRITICAL"];
+pub const ALERT_OUTCOMES: [&str; 2] = ["sent", "failed"];
+/// The breaker label of the global breaker.
+pub const GLOBAL_SYMBOL: &str = crate::core::breaker::GLOBAL;
+
+/// Fill observed → both legs acknowledged: from a fast exchange's 50 ms to five minutes.
+const UNPROTECTED_BUCKETS: [f64; 13] = [
+    0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0,
+];
+/// One exchange request: 5 ms to the 30 s longest timeout.
+const REQUEST_BUCKETS: [f64; 12] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+/// One loop turn: an idle turn takes a millisecond, a reconciliation after an outage minutes.
+const LOOP_BUCKETS: [f64; 14] = [
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 120.0,
+];
+/// Fill polls of one entry: `poll.max_attempts` is at most 100, the default 10.
+const POLL_BUCKETS: [f64; 13] = [
+    1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 12.0, 15.0, 20.0, 25.0, 30.0,
+];
+
+/// Why the endpoint could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum MetricsError {
+    #[error(
+        "metrics.listen {address}: cannot listen there ({detail}); free the port, choose another address, or set metrics.listen = \"off\""
+    )]
+    Listen { address: SocketAddr, detail: String },
+    #[error("metrics.listen {address}: the exporter could not start: {detail}")]
+    Start { address: SocketAddr, detail: String },
+}
+
+/// Starts the Prometheus endpoint on `listen` and registers every family of the contract, its
+/// labelled series initialised for `symbols` (the watchlist; the global breaker is added).
+/// `None` (`metrics.listen = "off"`) installs nothing: every metric call is then a no-op.
+pub fn install(listen: Option<SocketAddr>, symbols: &[String]) -> Result<(), MetricsError> {
+    let Some(address) = listen else {
+        return Ok(());
+    };
+    let start_error = |error: BuildError| match error {
+        BuildError::FailedToCreateHTTPListener(detail) => MetricsError::Listen { address, detail },
+        other => MetricsError::Start {
+            address,
+            detail: other.to_string(),
+        },
+    };
+    let buckets = [
+        (UNPROTECTED_SECONDS, &UNPROTECTED_BUCKETS[..]),
+        (EXCHANGE_REQUEST_DURATION_SECONDS, &REQUEST_BUCKETS[..]),
+        (LOOP_DURATION_SECONDS, &LOOP_BUCKETS[..]),
+        (FILL_POLL_ATTEMPTS, &POLL_BUCKETS[..]),
+    ];
+    let mut builder = PrometheusBuilder::new().with_http_listener(address);
+    for (name, values) in buckets {
+        builder = builder
+            .set_buckets_for_metric(Matcher::Full(name.to_string()), values)
+            .map_err(start_error)?;
+    }
+    // Outside a tokio runtime (the agent has none) the exporter starts its own
+    // current-thread runtime on a thread of its own; the bind happens here, synchronously.
+    builder.install().map_err(start_error)?;
+    describe();
+    register(symbols);
+    Ok(())
+}
+
+/// Help text and unit of every metric of the contract.
+pub fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        PROTECTION_FAILURES_TOTAL,
+        Unit::Count,
+        "Filled positions whose protection failed (the trade halted, went recovering or to the failsafe exit), by symbol and typed reason"
+    );
+    describe_counter!(
+        CIRCUIT_BREAKER_TRIPS_TOTAL,
+        Unit::Count,
+        "Circuit breakers opened by the agent, by symbol (\"*\" is the global breaker) and reason"
+    );
+    describe_gauge!(
+        CIRCUIT_BREAKER_OPEN,
+        "1 while the symbol's circuit breaker is open (no new entries), 0 while closed; read from the database every turn"
+    );
+    describe_gauge!(
+        POSITIONS_UNPROTECTED,
+        Unit::Count,
+        "Filled positions of open trades without both protective legs acknowledged now"
+    );
+    describe_histogram!(
+        UNPROTECTED_SECONDS,
+        Unit::Seconds,
+        "Time from a fill being observed to both protective legs acknowledged, in seconds"
+    );
+    describe_histogram!(
+        FILL_POLL_ATTEMPTS,
+        Unit::Count,
+        "Fill polls an entry needed before it was resolved"
+    );
+    describe_counter!(
+        ORDERS_TOTAL,
+        Unit::Count,
+        "Orders sent, by role (entry, stop_loss, take_profit, exit) and outcome (ack, duplicate, rejected, ambiguous)"
+    );
+    describe_counter!(
+        EXCHANGE_REQUESTS_TOTAL,
+        Unit::Count,
+        "Requests to the exchange by API method and answer code (\"0\" ok; http_5xx, timeout, transport and the like for failures without an exchange code)"
+    );
+    describe_histogram!(
+        EXCHANGE_REQUEST_DURATION_SECONDS,
+        Unit::Seconds,
+        "Duration of one exchange request by API method, in seconds"
+    );
+    describe_histogram!(
+        LOOP_DURATION_SECONDS,
+        Unit::Seconds,
+        "Duration of one agent loop turn, in seconds"
+    );
+    describe_gauge!(
+        LAST_LOOP_TIMESTAMP_SECONDS,
+        Unit::Seconds,
+        "Unix time of the last completed agent loop turn, in seconds"
+    );
+    describe_counter!(
+        ALERTS_TOTAL,
+        Unit::Count,
+        "Alert delivery attempts by severity (INFO, WARNING, CRITICAL) and outcome (sent, failed)"
+    );
+    describe_gauge!(
+        ALERTS_PENDING,
+        Unit::Count,
+        "Alerts queued in the outbox and not yet sent; read from the database every turn"
+    );
+    describe_gauge!(
+        BUILD_INFO,
+        "Always 1; the labels carry the fillguard version and the target it was built for"
+    );
+    describe_gauge!(
+        OPEN_TRADES,
+        Unit::Count,
+        "Non-terminal trades by state; read from the database every turn"
+    );
+    describe_counter!(
+        STORE_WRITE_FAILURES_TOTAL,
+        Unit::Count,
+        "Loop turns abandoned because the database refused a write, by cause (busy, full, io, corrupt, other)"
+    );
+    describe_counter!(
+        RECONCILIATIONS_TOTAL,
+        Unit::Count,
+        "Reconciliation passes over the open trades (at start-up and after a refused turn), by outcome (ok, failed)"
+    );
+}
+
+/// The label value of a role in `orders_total{role}`.
+pub fn role_label(role: Role) -> &'static str {
+    match role {
+        Role::Entry => "entry",
+        Role::StopLoss => "stop_loss",
+        Role::TakeProfit => "take_profit",
+        Role::Exit => "exit",
+    }
+}
+
+/// The non-terminal trade states, the label values of `open_trades{state}`.
+pub fn open_states() -> impl Iterator<Item = TradeState> {
+    TradeState::ALL
+        .into_iter()
+        .filter(|state| !state.is_terminal())
+}
+
+/// Registers the series whose labels are known before anything happens, at zero, so every
+/// family appears in the first scrape and `increase()` sees the first event.
+fn register(symbols: &[String]) {
+    use metrics::{counter, gauge, histogram};
+    gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION"), "target" => build_target()).set(1.0);
+    gauge!(POSITIONS_UNPROTECTED).set(0.0);
+    gauge!(ALERTS_PENDING).set(0.0);
+    gauge!(LAST_LOOP_TIMESTAMP_SECONDS).set(0.0);
+    // Looking a histogram up registers it: it renders with empty buckets until recorded.
+    let _ = histogram!(UNPROTECTED_SECONDS);
+    let _ = histogram!(FILL_POLL_ATTEMPTS);
+    let _ = histogram!(LOOP_DURATION_SECONDS);
+    for state in open_states() {
+        gauge!(OPEN_TRADES, "state" => state.as_str()).set(0.0);
+    }
+    let breaker_symbols = std::iter::once(GLOBAL_SYMBOL).chain(symbols.iter().map(String::as_str));
+    for symbol in breaker_symbols {
+        gauge!(CIRCUIT_BREAKER_OPEN, "symbol" => symbol.to_string()).set(0.0);
+        // The reasons that trip a symbol's breaker are many; the generic one of each family
+        // is enough to make the family visible from the start.
+        counter!(CIRCUIT_BREAKER_TRIPS_TOTAL, "symbol" => symbol.to_string(), "reason" => "protection_failed")
+            .absolute(0);
+        counter!(PROTECTION_FAILURES_TOTAL, "symbol" => symbol.to_string(), "reason" => "protection_failed")
+            .absolute(0);
+    }
+    for role in [Role::Entry, Role::StopLoss, Role::TakeProfit, Role::Exit] {
+        for outcome in ORDER_OUTCOMES {
+            counter!(ORDERS_TOTAL, "role" => role_label(role), "outcome" => outcome).absolute(0);
+        }
+    }
+    for method in METHODS {
+        counter!(EXCHANGE_REQUESTS_TOTAL, "method" => method, "code" => CODE_OK).absolute(0);
+        let _ = histogram!(EXCHANGE_REQUEST_DURATION_SECONDS, "method" => method);
+    }
+    for severity in ALERT_SEVERITIES {
+        for outcome in ALERT_OUTCOMES {
+            counter!(ALERTS_TOTAL, "severity" => severity, "outcome" => outcome).absolute(0);
+        }
+    }
+    for cause in STORE_CAUSES {
+        counter!(STORE_WRITE_FAILURES_TOTAL, "cause" => cause).absolute(0);
+    }
+    for outcome in RECONCILIATION_OUTCOMES {
+        counter!(RECONCILIATIONS_TOTAL, "outcome" => outcome).absolute(0);
+    }
+}
+
+/// The target triple's parts known at compile time, e.g. `x86_64-linux-gnu`.
+fn build_target() -> String {
+    let env = if cfg!(target_env = "gnu") {
+        "gnu"
+    } else if cfg!(target_env = "musl") {
+        "musl"
+    } else {
+        "unknown"
+    };
+    format!("{}-{}-{env}", std::env::consts::ARCH, std::env::consts::OS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_name_follows_the_prometheus_rules_of_the_contract() {
+        for name in ALL {
+            assert!(name.starts_with("fillguard_"), "{name}");
+            assert!(
+                name.bytes()
+                    .all(|byte| byte.is_ascii_lowercase() || byte == b'_'),
+                "{name}"
+            );
+        }
+        let mut unique = ALL.to_vec();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), ALL.len());
+    }
+
+    #[test]
+    fn roles_map_to_their_label_values() {
+        assert_eq!(role_label(Role::Entry), "entry");
+        assert_eq!(role_label(Role::StopLoss), "stop_loss");
+        assert_eq!(role_label(Role::TakeProfit), "take_profit");
+        assert_eq!(role_label(Role::Exit), "exit");
+    }
+
+    #[test]
+    fn buckets_increase_and_span_what_the_contract_asks() {
+        for buckets in [
+            &UNPROTECTED_BUCKETS[..],
+            &REQUEST_BUCKETS,
+            &LOOP_BUCKETS,
+            &POLL_BUCKETS,
+        ] {
+            assert!(buckets.windows(2).all(|pair| pair[0] < pair[1]));
+        }
+        assert_eq!(UNPROTECTED_BUCKETS[0], 0.05);
+        assert_eq!(UNPROTECTED_BUCKETS[UNPROTECTED_BUCKETS.len() - 1], 300.0);
+        assert_eq!(REQUEST_BUCKETS[0], 0.005);
+        assert_eq!(REQUEST_BUCKETS[REQUEST_BUCKETS.len() - 1], 30.0);
+        assert_eq!(POLL_BUCKETS[0], 1.0);
+        assert_eq!(POLL_BUCKETS[POLL_BUCKETS.len() - 1], 30.0);
+    }
+
+    #[test]
+    fn open_states_are_the_non_terminal_ones() {
+        let states: Vec<&str> = open_states().map(TradeState::as_str).collect();
+        assert_eq!(states.len(), 10);
+        assert!(!states.contains(&"CLOSED") && !states.contains(&"HALTED"));
+        assert!(states.contains(&"RECOVERING"));
+    }
+}
