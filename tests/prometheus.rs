@@ -150,14 +150,15 @@ fn sample_value(sample: &Value) -> f64 {
     sample["value"][1].as_str().unwrap().parse().unwrap()
 }
 
-/// A workspace trading BTC_USDT and ETH_USDT on inbox signals only, in paper time a hundred
-/// times the wall clock, its metrics on a free loopback port.
+/// A workspace trading BTC_USDT and ETH_USDT on inbox signals only, in paper time ten times
+/// the wall clock with stops and targets 20 % away (so a protected trade stays open for the
+/// test's minutes), its metrics on a free loopback port.
 fn workspace() -> (Workspace, String) {
     let watchlist = [FAILED_SYMBOL, TRIPPED_SYMBOL]
-        .map(|symbol| watchlist_entry(symbol, "100", "2", "3"))
+        .map(|symbol| watchlist_entry(symbol, "100", "20", "20"))
         .concat();
     let mut workspace = Workspace::new(&format!(
-        "[paper]\nspeed = 100\n[loop]\ninterval_seconds = 0.5\n{watchlist}"
+        "[paper]\nspeed = 10\n[loop]\ninterval_seconds = 0.5\n{watchlist}"
     ));
     let listen = free_loopback_address();
     workspace.set_env("FILLGUARD_METRICS__LISTEN", &listen);
@@ -192,12 +193,17 @@ fn trade_of(workspace: &Workspace, symbol: &str) -> Option<(i64, String, String)
 
 /// A protected BTC_USDT trade whose stop-loss row is then edited by hand into something the
 /// agent cannot use: the agent halts it (reason `inconsistent_trade`) and trips the symbol's
-/// breaker, at `not_before` or later. Returns the trade's id.
+/// breaker. The signal goes in at `not_before`. Returns the trade's id.
 fn force_protection_failure(
     workspace: &Workspace,
     agent: &mut Running,
     not_before: Instant,
 ) -> i64 {
+    // Bounded: `not_before` is at most a few minutes away.
+    while Instant::now() < not_before {
+        assert!(agent.is_running(), "the agent exited: {}", agent.log());
+        std::thread::sleep(Duration::from_millis(500));
+    }
     workspace.signal(FAILED_SYMBOL, "BUY", "100");
     let id = wait_for(Duration::from_secs(90), Duration::from_millis(300), || {
         assert!(agent.is_running(), "the agent exited: {}", agent.log());
@@ -206,11 +212,6 @@ fn force_protection_failure(
             .map(|(id, _, _)| id)
     })
     .unwrap_or_else(|| panic!("not protected in 90 s: {:#}", workspace.status()));
-    // Bounded: `not_before` is at most a few minutes away.
-    while Instant::now() < not_before {
-        assert!(agent.is_running(), "the agent exited: {}", agent.log());
-        std::thread::sleep(Duration::from_millis(500));
-    }
     workspace
         .store()
         .conn()
@@ -219,12 +220,20 @@ fn force_protection_failure(
              UPDATE trades SET due_ms = 0 WHERE id = {id};"
         ))
         .unwrap();
+    // `status` cannot read the edited row back, so the trade's state is read from its own row.
     let halted = wait_for(Duration::from_secs(60), Duration::from_millis(300), || {
-        trade_of(workspace, FAILED_SYMBOL)
-            .filter(|(_, state, _)| state == "HALTED" || state == "RECOVERING")
+        let (state, reason): (String, Option<String>) = workspace
+            .store()
+            .conn()
+            .query_row(
+                "SELECT state, close_reason FROM trades WHERE id = ?1",
+                [id],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .unwrap();
+        (state == "HALTED" || state == "RECOVERING").then(|| (state, reason.unwrap_or_default()))
     });
-    let (_, state, reason) =
-        halted.unwrap_or_else(|| panic!("not halted in 60 s: {:#}", workspace.status()));
+    let (state, reason) = halted.unwrap_or_else(|| panic!("not halted in 60 s: {}", agent.log()));
     eprintln!("forced: trade {id} on {FAILED_SYMBOL} is {state} ({reason})");
     id
 }
