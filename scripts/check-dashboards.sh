@@ -27,6 +27,9 @@ done
 echo "--- promtool check rules $RULES"
 promtool check rules "$RULES"
 
+echo "--- promtool check config dashboards/provisioning/prometheus.yml (the example)"
+promtool check config dashboards/provisioning/prometheus.yml
+
 echo "--- promtool test rules dashboards/alerts_test.yml"
 (cd dashboards && promtool test rules alerts_test.yml)
 
