@@ -7,13 +7,15 @@
 mod alerts;
 pub mod clock;
 pub mod execute;
+mod observe;
+pub mod refusals;
 mod signals;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use tracing::{error, info, warn};
@@ -27,6 +29,8 @@ use crate::core::startup::{self, CheckResult, StartupAction};
 use crate::core::trade::{Action, Alert, Event, Limits, Severity, TradeState, TradeView, step};
 use crate::store::{self, Store};
 use crate::venue::Venue;
+use observe::Trip;
+use refusals::Refusal;
 
 /// Bound on the events one trade may go through in one drive (each is at most a few requests).
 const DRIVE_EVENTS_MAX: usize = 64;
@@ -79,6 +83,8 @@ pub struct Agent {
     reconcile_pending: bool,
     /// Consecutive turns the database refused.
     store_failures: u32,
+    /// The refused turns not yet reported to the operator (`refusals`).
+    refusal: Option<Refusal>,
     /// When the venue self-check runs next (`None`: passed, or refused for good).
     self_check_due_ms: Option<Millis>,
     /// Consecutive self-check failures, and when they began.
@@ -112,6 +118,7 @@ impl Agent {
             summary: RunSummary::default(),
             reconcile_pending: true,
             store_failures: 0,
+            refusal: None,
             self_check_due_ms: None,
             self_check_failures: 0,
             self_check_since_ms: 0,
@@ -133,6 +140,8 @@ impl Agent {
         // Every open trade is read back before anything else (`resilient_turn`).
         self.reconcile_pending = true;
         let ticks_before = self.summary.ticks;
+        // The gauges say what the database says from the first scrape on, even after a restart.
+        self.refresh_gauges();
         // The agent's one unbounded loop (bounded by --max-ticks when given): it ends on
         // SIGINT/SIGTERM after finishing the current step.
         loop {
@@ -150,18 +159,25 @@ impl Agent {
         Ok(self.summary.clone())
     }
 
-    /// One turn of `run`: the start-up reconciliation if it is pending, then `turn`. A turn
-    /// the database refuses for a passing reason (busy, full, I/O) is abandoned — its
-    /// transaction rolled back, nothing in memory kept but the loop's timers — and the next
-    /// turn reconciles first, exactly as after a restart. Fails after `STORE_FAILURES_MAX`
+    /// One turn of `run`: the report of an earlier refusal, the start-up reconciliation if it
+    /// is pending, then `turn`. A turn the database refuses for a passing reason (busy, full,
+    /// I/O) is abandoned — its transaction rolled back, nothing in memory kept but the loop's
+    /// timers and the refusal episode — logged with its cause and counted, and the next turn
+    /// reconciles first, exactly as after a restart. Fails after `STORE_FAILURES_MAX`
     /// consecutive refusals, or at once on any other error.
     pub fn resilient_turn(&mut self) -> anyhow::Result<()> {
-        let result = if self.reconcile_pending {
-            self.reconcile()
-        } else {
-            Ok(())
-        };
-        let error = match result.and_then(|()| self.turn()) {
+        let started = Instant::now();
+        let result = self.report_refusal().and_then(|()| {
+            if self.reconcile_pending {
+                let reconciled = self.reconcile();
+                observe::record_reconciliation(reconciled.is_ok());
+                reconciled?;
+            }
+            self.turn()
+        });
+        self.record_turn(started.elapsed().as_secs_f64(), result.is_ok());
+        self.refresh_gauges();
+        let error = match result {
             Ok(()) => {
                 self.store_failures = 0;
                 return Ok(());
@@ -169,11 +185,19 @@ impl Agent {
             Err(error) => error,
         };
         self.store_failures += 1;
+        let cause = observe::store_cause(&error);
+        if is_store_error(&error) {
+            observe::record_store_failure(cause);
+        }
         if !is_transient_store_error(&error) || self.store_failures >= STORE_FAILURES_MAX {
             return Err(error);
         }
         self.reconcile_pending = true;
-        error!(error = %format!("{error:#}"), failures = self.store_failures,
+        let now = self.wall.now_ms();
+        self.refusal
+            .get_or_insert_with(|| Refusal::new(now))
+            .record(cause, now);
+        error!(error = %format!("{error:#}"), cause, failures = self.store_failures,
             limit = STORE_FAILURES_MAX,
             "database refused a write; turn abandoned, open trades are read back before the next");
         self.sleep_unless_stopped(STORE_RETRY_DELAY * self.store_failures);
@@ -232,14 +256,17 @@ impl Agent {
             self.self_check_since_ms,
             now,
         );
+        let mut trips = Vec::new();
         self.store.transaction(|conn| {
-            apply_startup_actions(conn, &decision.actions, now)?;
+            trips.clear();
+            apply_startup_actions(conn, &decision.actions, now, &mut trips)?;
             if result != CheckResult::Passed {
                 let detail = format!("{result:?}");
                 store::record_event(conn, now, None, None, "self_check", &detail)?;
             }
             Ok(())
         })?;
+        observe::record_trips(&trips);
         self.self_check_failures = match result {
             CheckResult::Passed => 0,
             _ => self.self_check_failures.saturating_add(1),
@@ -295,10 +322,13 @@ impl Agent {
             symbol,
             client_oid, order_id, "order with fillguard's prefix unknown to the store"
         );
+        let mut trips = Vec::new();
         self.store.transaction(|conn| {
-            apply_startup_actions(conn, &actions, now)?;
+            trips.clear();
+            apply_startup_actions(conn, &actions, now, &mut trips)?;
             store::record_event(conn, now, None, Some(symbol), "unknown_order", client_oid)
         })?;
+        observe::record_trips(&trips);
         Ok(())
     }
 
@@ -320,6 +350,9 @@ impl Agent {
             for action in &actions {
                 let result =
                     execute::execute(self.venue.as_mut(), &view, action, entry_block.as_deref());
+                if let Some(event) = &result {
+                    observe::record_send(event);
+                }
                 queue.extend(result);
             }
         }
@@ -331,7 +364,8 @@ impl Agent {
         Ok(())
     }
 
-    /// One transaction: load, step, store state, intents, alerts and breaker trips.
+    /// One transaction: load, step, store state, intents, alerts and breaker trips. What the
+    /// step showed is recorded in the metrics once it committed.
     fn commit_step(
         &mut self,
         trade_id: i64,
@@ -341,10 +375,13 @@ impl Agent {
         let limits = self.limits.clone();
         let event_text = describe_event(&event);
         let mut panicked = false;
+        let mut trips = Vec::new();
         let result = self.store.transaction(|conn| {
+            trips.clear();
             let mut view = store::load_view(conn, trade_id)?;
-            let before = view.trade.state;
+            let before = view.trade.clone();
             let event = breaker_reset_event(conn, &view, event)?;
+            let looked = matches!(event, Event::Looked { .. });
             let stepped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 step(&mut view, event, now, &limits)
             }));
@@ -355,30 +392,21 @@ impl Agent {
                 )));
             };
             store::save_view(conn, &view)?;
-            let symbol = view.trade.symbol.clone();
             for action in &actions {
-                apply_local_action(conn, &view, action, now)?;
+                apply_local_action(conn, &view, action, now, &mut trips)?;
             }
-            if before != view.trade.state {
-                let detail = format!(
-                    "{} -> {} on {event_text}{}",
-                    before.as_str(),
-                    view.trade.state.as_str(),
-                    view.trade
-                        .close_reason
-                        .as_deref()
-                        .map(|reason| format!(" ({reason})"))
-                        .unwrap_or_default()
-                );
-                store::record_event(conn, now, Some(trade_id), Some(&symbol), "state", &detail)?;
+            if before.state != view.trade.state {
+                record_state_change(conn, before.state, &view, &event_text, now)?;
             }
-            Ok((view, actions, before))
+            let facts = observe::step_facts(&before, &view.trade, looked);
+            Ok((view, actions, before.state, facts))
         });
         if panicked {
             return Err(anyhow::Error::new(StepPanicked(trade_id)));
         }
-        let (view, actions, before) =
+        let (view, actions, before, facts) =
             result.with_context(|| format!("storing a step of trade {trade_id}"))?;
+        observe::record_step(&facts, &trips);
         if before != view.trade.state {
             info!(trade_id, symbol = %view.trade.symbol, from = before.as_str(),
                 to = view.trade.state.as_str(), reason = view.trade.close_reason.as_deref().unwrap_or(""),
@@ -408,7 +436,7 @@ impl Agent {
             )
         };
         error!(trade_id, error = %problem, reason, "trade halted: it cannot be stepped");
-        self.store.transaction(|conn| {
+        let quarantined = self.store.transaction(|conn| {
             let symbol = store::quarantine_trade(conn, trade_id, reason, now)?;
             let breaker_symbol = symbol.as_deref().unwrap_or(GLOBAL);
             let alert = Alert {
@@ -419,10 +447,19 @@ impl Agent {
                     symbol.as_deref().unwrap_or("(symbol unreadable)")
                 ),
             };
-            trip_breaker(conn, breaker_symbol, reason, now)?;
+            let opened = trip_breaker(conn, breaker_symbol, reason, now)?;
             store::enqueue_alert(conn, &alert, Some(trade_id), symbol.as_deref(), now)?;
-            store::record_event(conn, now, Some(trade_id), symbol.as_deref(), "halt", &problem)
+            store::record_event(conn, now, Some(trade_id), symbol.as_deref(), "halt", &problem)?;
+            Ok((breaker_symbol.to_string(), opened))
         })?;
+        let (breaker_symbol, opened) = quarantined;
+        observe::record_quarantine(&breaker_symbol, reason);
+        if opened {
+            observe::record_trips(&[Trip {
+                symbol: breaker_symbol,
+                reason: reason.to_string(),
+            }]);
+        }
         Ok(())
     }
 
@@ -497,13 +534,19 @@ fn apply_startup_actions(
     conn: &rusqlite::Connection,
     actions: &[StartupAction],
     now: Millis,
+    trips: &mut Vec<Trip>,
 ) -> store::Result<()> {
     // A close that did not happen takes its announcement with it.
     let mut kept_open = false;
     for action in actions {
         match action {
             StartupAction::TripBreaker { symbol, reason } => {
-                trip_breaker(conn, symbol, reason, now)?;
+                if trip_breaker(conn, symbol, reason, now)? {
+                    trips.push(Trip {
+                        symbol: symbol.clone(),
+                        reason: reason.clone(),
+                    });
+                }
                 let detail = format!("breaker tripped: {reason}");
                 store::record_event(conn, now, None, Some(symbol), "breaker", &detail)?;
             }
@@ -542,6 +585,7 @@ fn apply_local_action(
     view: &TradeView,
     action: &Action,
     now: Millis,
+    trips: &mut Vec<Trip>,
 ) -> store::Result<()> {
     let trade = &view.trade;
     match action {
@@ -557,7 +601,12 @@ fn apply_local_action(
             )
         }
         Action::TripBreaker { symbol, reason } => {
-            trip_breaker(conn, symbol, reason, now)?;
+            if trip_breaker(conn, symbol, reason, now)? {
+                trips.push(Trip {
+                    symbol: symbol.clone(),
+                    reason: reason.clone(),
+                });
+            }
             let detail = format!("breaker tripped: {reason}");
             store::record_event(conn, now, Some(trade.id), Some(symbol), "breaker", &detail)
         }
@@ -565,15 +614,55 @@ fn apply_local_action(
     }
 }
 
+/// Trips `symbol`'s breaker; returns whether this opened it (it was closed).
 pub fn trip_breaker(
     conn: &rusqlite::Connection,
     symbol: &str,
     reason: &str,
     now: Millis,
-) -> store::Result<()> {
+) -> store::Result<bool> {
     let mut breaker = store::breaker(conn, symbol)?.unwrap_or_else(|| Breaker::closed(symbol));
+    let opened = !breaker.open;
     breaker.trip(reason, now);
-    store::save_breaker(conn, &breaker, None)
+    store::save_breaker(conn, &breaker, None)?;
+    Ok(opened)
+}
+
+/// The audit row of a step that changed the trade's state.
+fn record_state_change(
+    conn: &rusqlite::Connection,
+    before: TradeState,
+    view: &TradeView,
+    event_text: &str,
+    now: Millis,
+) -> store::Result<()> {
+    let trade = &view.trade;
+    let detail = format!(
+        "{} -> {} on {event_text}{}",
+        before.as_str(),
+        trade.state.as_str(),
+        trade
+            .close_reason
+            .as_deref()
+            .map(|reason| format!(" ({reason})"))
+            .unwrap_or_default()
+    );
+    store::record_event(
+        conn,
+        now,
+        Some(trade.id),
+        Some(&trade.symbol),
+        "state",
+        &detail,
+    )
+}
+
+/// Whether `error` came from the database (any refusal, transient or not).
+fn is_store_error(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause.downcast_ref::<store::StoreError>().is_some()
+            || cause.downcast_ref::<rusqlite::Error>().is_some()
+    })
 }
 
 fn describe_event(event: &Event) -> String {

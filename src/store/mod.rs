@@ -6,6 +6,7 @@
 //! refuses a schema it does not know and never changes one. Knows `core`'s types and nothing
 //! of venues or shell.
 
+mod gauges;
 mod lock;
 mod rows;
 #[cfg(test)]
@@ -21,6 +22,7 @@ use crate::core::breaker::Breaker;
 use crate::core::domain::{Instrument, Millis};
 use crate::core::trade::{Alert, TradeView};
 
+pub use gauges::{OpenTrade, open_trades, pending_alerts};
 pub use lock::{RunLock, lock_path};
 pub use rows::{AlertRow, SignalRow, SignalStatus};
 

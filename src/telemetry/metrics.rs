@@ -6,9 +6,10 @@
 //! start shows all of them. Decides nothing about trading; only `fillguard run` installs it.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use metrics::Unit;
-use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder};
+use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::core::ids::Role;
 use crate::core::trade::TradeState;
@@ -31,27 +32,6 @@ pub const BUILD_INFO: &str = "fillguard_build_info";
 pub const OPEN_TRADES: &str = "fillguard_open_trades";
 pub const STORE_WRITE_FAILURES_TOTAL: &str = "fillguard_store_write_failures_total";
 pub const RECONCILIATIONS_TOTAL: &str = "fillguard_reconciliations_total";
-
-/// Every metric of the contract, for tests that check a scrape.
-pub const ALL: [&str; 17] = [
-    PROTECTION_FAILURES_TOTAL,
-    CIRCUIT_BREAKER_TRIPS_TOTAL,
-    CIRCUIT_BREAKER_OPEN,
-    POSITIONS_UNPROTECTED,
-    UNPROTECTED_SECONDS,
-    FILL_POLL_ATTEMPTS,
-    ORDERS_TOTAL,
-    EXCHANGE_REQUESTS_TOTAL,
-    EXCHANGE_REQUEST_DURATION_SECONDS,
-    LOOP_DURATION_SECONDS,
-    LAST_LOOP_TIMESTAMP_SECONDS,
-    ALERTS_TOTAL,
-    ALERTS_PENDING,
-    BUILD_INFO,
-    OPEN_TRADES,
-    STORE_WRITE_FAILURES_TOTAL,
-    RECONCILIATIONS_TOTAL,
-];
 
 /// Label values of `orders_total{outcome}`.
 pub const ORDER_OUTCOMES: [&str; 4] = ["ack", "duplicate", "rejected", "ambiguous"];
@@ -82,6 +62,15 @@ const POLL_BUCKETS: [f64; 13] = [
     1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 12.0, 15.0, 20.0, 25.0, 30.0,
 ];
 
+/// Set once a recorder is installed: without one every metric call is a no-op, and the reads
+/// behind the gauges are skipped (the simulation runs thousands of agents without metrics).
+static INSTALLED: AtomicBool = AtomicBool::new(false);
+
+/// Whether this process records metrics.
+pub fn is_installed() -> bool {
+    INSTALLED.load(Ordering::Relaxed)
+}
+
 /// Why the endpoint could not be started.
 #[derive(Debug, thiserror::Error)]
 pub enum MetricsError {
@@ -107,112 +96,171 @@ pub fn install(listen: Option<SocketAddr>, symbols: &[String]) -> Result<(), Met
             detail: other.to_string(),
         },
     };
+    // Outside a tokio runtime (the agent has none) the exporter starts its own
+    // current-thread runtime on a thread of its own; the bind happens here, synchronously.
+    builder()
+        .map_err(start_error)?
+        .with_http_listener(address)
+        .install()
+        .map_err(start_error)?;
+    describe();
+    register(symbols);
+    INSTALLED.store(true, Ordering::Relaxed);
+    Ok(())
+}
+
+/// Installs the recorder without a listener and returns the handle that renders scrapes: for
+/// tests of what the agent records, and for embedding fillguard in another exporter.
+pub fn install_recorder(symbols: &[String]) -> Result<PrometheusHandle, BuildError> {
+    let handle = builder()?.install_recorder()?;
+    describe();
+    register(symbols);
+    INSTALLED.store(true, Ordering::Relaxed);
+    Ok(handle)
+}
+
+/// The exporter with the contract's histogram buckets (without them histograms would be
+/// exposed as summaries).
+fn builder() -> Result<PrometheusBuilder, BuildError> {
     let buckets = [
         (UNPROTECTED_SECONDS, &UNPROTECTED_BUCKETS[..]),
         (EXCHANGE_REQUEST_DURATION_SECONDS, &REQUEST_BUCKETS[..]),
         (LOOP_DURATION_SECONDS, &LOOP_BUCKETS[..]),
         (FILL_POLL_ATTEMPTS, &POLL_BUCKETS[..]),
     ];
-    let mut builder = PrometheusBuilder::new().with_http_listener(address);
+    let mut builder = PrometheusBuilder::new();
     for (name, values) in buckets {
-        builder = builder
-            .set_buckets_for_metric(Matcher::Full(name.to_string()), values)
-            .map_err(start_error)?;
+        builder = builder.set_buckets_for_metric(Matcher::Full(name.to_string()), values)?;
     }
-    // Outside a tokio runtime (the agent has none) the exporter starts its own
-    // current-thread runtime on a thread of its own; the bind happens here, synchronously.
-    builder.install().map_err(start_error)?;
-    describe();
-    register(symbols);
-    Ok(())
+    Ok(builder)
 }
+
+/// How a family is exposed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+/// Every metric of the contract: name, type, unit and help text.
+pub const FAMILIES: [(&str, Kind, Option<Unit>, &str); 17] = [
+    (
+        PROTECTION_FAILURES_TOTAL,
+        Kind::Counter,
+        Some(Unit::Count),
+        "Filled positions whose protection failed (the trade halted, went recovering or to the failsafe exit), by symbol and typed reason",
+    ),
+    (
+        CIRCUIT_BREAKER_TRIPS_TOTAL,
+        Kind::Counter,
+        Some(Unit::Count),
+        "Circuit breakers opened by the agent, by symbol (\"*\" is the global breaker) and reason",
+    ),
+    (
+        CIRCUIT_BREAKER_OPEN,
+        Kind::Gauge,
+        None,
+        "1 while the symbol's circuit breaker is open (no new entries), 0 while closed; read from the database every turn",
+    ),
+    (
+        POSITIONS_UNPROTECTED,
+        Kind::Gauge,
+        Some(Unit::Count),
+        "Filled positions of open trades without both protective legs acknowledged now",
+    ),
+    (
+        UNPROTECTED_SECONDS,
+        Kind::Histogram,
+        Some(Unit::Seconds),
+        "Time from a fill being observed to both protective legs acknowledged, in seconds",
+    ),
+    (
+        FILL_POLL_ATTEMPTS,
+        Kind::Histogram,
+        Some(Unit::Count),
+        "Fill polls an entry needed before it was resolved",
+    ),
+    (
+        ORDERS_TOTAL,
+        Kind::Counter,
+        Some(Unit::Count),
+        "Orders sent, by role (entry, stop_loss, take_profit, exit) and outcome (ack, duplicate, rejected, ambiguous)",
+    ),
+    (
+        EXCHANGE_REQUESTS_TOTAL,
+        Kind::Counter,
+        Some(Unit::Count),
+        "Requests to the exchange by API method and answer code (\"0\" ok; http_5xx, timeout, transport and the like for failures without an exchange code)",
+    ),
+    (
+        EXCHANGE_REQUEST_DURATION_SECONDS,
+        Kind::Histogram,
+        Some(Unit::Seconds),
+        "Duration of one exchange request by API method, in seconds",
+    ),
+    (
+        LOOP_DURATION_SECONDS,
+        Kind::Histogram,
+        Some(Unit::Seconds),
+        "Duration of one agent loop turn, in seconds",
+    ),
+    (
+        LAST_LOOP_TIMESTAMP_SECONDS,
+        Kind::Gauge,
+        Some(Unit::Seconds),
+        "Unix time of the last completed agent loop turn, in seconds",
+    ),
+    (
+        ALERTS_TOTAL,
+        Kind::Counter,
+        Some(Unit::Count),
+        "Alert delivery attempts by severity (INFO, WARNING, CRITICAL) and outcome (sent, failed)",
+    ),
+    (
+        ALERTS_PENDING,
+        Kind::Gauge,
+        Some(Unit::Count),
+        "Alerts queued in the outbox and not yet sent; read from the database every turn",
+    ),
+    (
+        BUILD_INFO,
+        Kind::Gauge,
+        None,
+        "Always 1; the labels carry the fillguard version and the target it was built for",
+    ),
+    (
+        OPEN_TRADES,
+        Kind::Gauge,
+        Some(Unit::Count),
+        "Non-terminal trades by state; read from the database every turn",
+    ),
+    (
+        STORE_WRITE_FAILURES_TOTAL,
+        Kind::Counter,
+        Some(Unit::Count),
+        "Loop turns abandoned because the database refused a write, by cause (busy, full, io, corrupt, other)",
+    ),
+    (
+        RECONCILIATIONS_TOTAL,
+        Kind::Counter,
+        Some(Unit::Count),
+        "Reconciliation passes over the open trades (at start-up and after a refused turn), by outcome (ok, failed)",
+    ),
+];
 
 /// Help text and unit of every metric of the contract.
 pub fn describe() {
-    use metrics::{describe_counter, describe_gauge, describe_histogram};
-    describe_counter!(
-        PROTECTION_FAILURES_TOTAL,
-        Unit::Count,
-        "Filled positions whose protection failed (the trade halted, went recovering or to the failsafe exit), by symbol and typed reason"
-    );
-    describe_counter!(
-        CIRCUIT_BREAKER_TRIPS_TOTAL,
-        Unit::Count,
-        "Circuit breakers opened by the agent, by symbol (\"*\" is the global breaker) and reason"
-    );
-    describe_gauge!(
-        CIRCUIT_BREAKER_OPEN,
-        "1 while the symbol's circuit breaker is open (no new entries), 0 while closed; read from the database every turn"
-    );
-    describe_gauge!(
-        POSITIONS_UNPROTECTED,
-        Unit::Count,
-        "Filled positions of open trades without both protective legs acknowledged now"
-    );
-    describe_histogram!(
-        UNPROTECTED_SECONDS,
-        Unit::Seconds,
-        "Time from a fill being observed to both protective legs acknowledged, in seconds"
-    );
-    describe_histogram!(
-        FILL_POLL_ATTEMPTS,
-        Unit::Count,
-        "Fill polls an entry needed before it was resolved"
-    );
-    describe_counter!(
-        ORDERS_TOTAL,
-        Unit::Count,
-        "Orders sent, by role (entry, stop_loss, take_profit, exit) and outcome (ack, duplicate, rejected, ambiguous)"
-    );
-    describe_counter!(
-        EXCHANGE_REQUESTS_TOTAL,
-        Unit::Count,
-        "Requests to the exchange by API method and answer code (\"0\" ok; http_5xx, timeout, transport and the like for failures without an exchange code)"
-    );
-    describe_histogram!(
-        EXCHANGE_REQUEST_DURATION_SECONDS,
-        Unit::Seconds,
-        "Duration of one exchange request by API method, in seconds"
-    );
-    describe_histogram!(
-        LOOP_DURATION_SECONDS,
-        Unit::Seconds,
-        "Duration of one agent loop turn, in seconds"
-    );
-    describe_gauge!(
-        LAST_LOOP_TIMESTAMP_SECONDS,
-        Unit::Seconds,
-        "Unix time of the last completed agent loop turn, in seconds"
-    );
-    describe_counter!(
-        ALERTS_TOTAL,
-        Unit::Count,
-        "Alert delivery attempts by severity (INFO, WARNING, CRITICAL) and outcome (sent, failed)"
-    );
-    describe_gauge!(
-        ALERTS_PENDING,
-        Unit::Count,
-        "Alerts queued in the outbox and not yet sent; read from the database every turn"
-    );
-    describe_gauge!(
-        BUILD_INFO,
-        "Always 1; the labels carry the fillguard version and the target it was built for"
-    );
-    describe_gauge!(
-        OPEN_TRADES,
-        Unit::Count,
-        "Non-terminal trades by state; read from the database every turn"
-    );
-    describe_counter!(
-        STORE_WRITE_FAILURES_TOTAL,
-        Unit::Count,
-        "Loop turns abandoned because the database refused a write, by cause (busy, full, io, corrupt, other)"
-    );
-    describe_counter!(
-        RECONCILIATIONS_TOTAL,
-        Unit::Count,
-        "Reconciliation passes over the open trades (at start-up and after a refused turn), by outcome (ok, failed)"
-    );
+    for (name, kind, unit, help) in FAMILIES {
+        match (kind, unit) {
+            (Kind::Counter, Some(unit)) => metrics::describe_counter!(name, unit, help),
+            (Kind::Counter, None) => metrics::describe_counter!(name, help),
+            (Kind::Gauge, Some(unit)) => metrics::describe_gauge!(name, unit, help),
+            (Kind::Gauge, None) => metrics::describe_gauge!(name, help),
+            (Kind::Histogram, Some(unit)) => metrics::describe_histogram!(name, unit, help),
+            (Kind::Histogram, None) => metrics::describe_histogram!(name, help),
+        }
+    }
 }
 
 /// The label value of a role in `orders_total{role}`.
@@ -297,18 +345,25 @@ mod tests {
 
     #[test]
     fn every_name_follows_the_prometheus_rules_of_the_contract() {
-        for name in ALL {
+        for (name, kind, unit, help) in FAMILIES {
             assert!(name.starts_with("fillguard_"), "{name}");
+            assert!(!help.is_empty(), "{name}");
+            if kind == Kind::Counter {
+                assert!(name.ends_with("_total"), "{name}");
+            }
+            if unit == Some(Unit::Seconds) {
+                assert!(name.ends_with("_seconds"), "{name}");
+            }
             assert!(
                 name.bytes()
                     .all(|byte| byte.is_ascii_lowercase() || byte == b'_'),
                 "{name}"
             );
         }
-        let mut unique = ALL.to_vec();
+        let mut unique: Vec<&str> = FAMILIES.iter().map(|family| family.0).collect();
         unique.sort_unstable();
         unique.dedup();
-        assert_eq!(unique.len(), ALL.len());
+        assert_eq!(unique.len(), FAMILIES.len());
     }
 
     #[test]
