@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # fillguard's one test command (also what CI runs, through .ci/run).
 #
-#   scripts/test.sh            format, clippy, tests, simulation, MSRV (Rust 1.85) check
-#   scripts/test.sh --quick    format and tests only
+#   scripts/test.sh            format, clippy, dashboards and alert rules, tests, simulation,
+#                              MSRV (Rust 1.85) check
+#   scripts/test.sh --quick    format, dashboards and alert rules, tests
 #   SIMULATE_SEEDS=A..B        the simulation's seeds (default 0..2000; not FILLGUARD_*,
 #                              which the binary would read as a configuration key)
 #
@@ -13,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 usage() {
-    sed -n '2,8s/^# \{0,1\}//p' "$0"
+    sed -n '2,9s/^# \{0,1\}//p' "$0"
 }
 
 QUICK=0
@@ -30,7 +31,7 @@ is_root() { [[ $(id -u) -eq 0 ]]; }
 # ---------------------------------------------------------------------------
 # install_system_packages: everything the tests need from the system.
 # Runs only as root; each installer must skip what is already installed.
-# Add later packages here (prometheus, qemu-user-static, systemd, ...).
+# Add later packages here (qemu-user-static, systemd, ...).
 # ---------------------------------------------------------------------------
 install_system_packages() {
     scripts/install-rust-1.85.sh
@@ -38,11 +39,24 @@ install_system_packages() {
     if [[ ! -x /lib/systemd/systemd-journald && ! -x /usr/lib/systemd/systemd-journald ]]; then
         apt_install systemd
     fi
+    install_prometheus
 }
 
 apt_install() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@" ||
         { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@"; }
+}
+
+# Debian's prometheus: promtool for the dashboards step, and the server that
+# tests/prometheus.rs starts on loopback. The packaged service is not wanted running.
+install_prometheus() {
+    if command -v promtool >/dev/null && command -v prometheus >/dev/null && command -v jq >/dev/null; then
+        return 0
+    fi
+    apt_install prometheus jq
+    if command -v systemctl >/dev/null && systemctl is-active --quiet prometheus 2>/dev/null; then
+        systemctl disable --now prometheus
+    fi
 }
 
 STEP_NAMES=()
@@ -101,6 +115,14 @@ if [[ $QUICK -eq 1 ]]; then
     skip "cargo clippy" "--quick"
 else
     step "cargo clippy" cargo clippy --locked --all-targets -- -D warnings
+fi
+
+# Alert rules (promtool check and unit tests) and the Grafana dashboard (structure, and
+# Grafana's published schema); tests/prometheus.rs then runs every query on a real Prometheus.
+if command -v promtool >/dev/null; then
+    step "dashboards" scripts/check-dashboards.sh
+else
+    skip "dashboards" "promtool is not installed; run 'sudo apt-get install prometheus' (or this script as root) to enable this check"
 fi
 
 step "cargo test" cargo test --locked --all-targets
