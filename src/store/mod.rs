@@ -568,6 +568,15 @@ pub fn all_alerts(conn: &Connection) -> Result<Vec<AlertRow>> {
     rows::all_alerts(conn)
 }
 
+/// Unsent alerts queued after the alert with id `after_id`, oldest first, due or not.
+pub fn unsent_alerts_after(
+    conn: &Connection,
+    after_id: i64,
+    limit: usize,
+) -> Result<Vec<AlertRow>> {
+    rows::unsent_alerts_after(conn, after_id, limit)
+}
+
 pub fn mark_alert_sent(conn: &Connection, id: i64, now: Millis) -> Result<()> {
     conn.prepare_cached("UPDATE alerts SET sent_at_ms = ?2, attempts = attempts + 1, last_error = NULL WHERE id = ?1")?.execute(params![id, now],
     )?;

@@ -101,7 +101,8 @@ impl TelegramClient {
                     .limit(ANSWER_BYTES_MAX)
                     .read_to_string()
                 {
-                    Ok(text) => classify(status, &text),
+                    // Scrubbed before anything cuts the text, so no part of the token survives.
+                    Ok(text) => classify(status, &redact(&text, self.token.expose())),
                     Err(error) => transport(&error),
                 }
             }
