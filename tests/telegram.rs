@@ -1,7 +1,10 @@
 //! Alert delivery to Telegram against a fake Bot API on 127.0.0.1 (`sim::bot_api`): the real
 //! agent on a virtual clock and a real SQLite file, real HTTP. Success, a 5xx then success, a
 //! 429 with `retry_after`, a slow server, a refusal (401), a restart with alerts pending, the
-//! token kept out of every log line and error, and one CRITICAL per trade and reason.
+//! token kept out of every log line and error; and the real binary on the paper venue with a
+//! failed protection, whose CRITICAL reaches the fake Bot API.
+
+mod common;
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
@@ -20,7 +23,10 @@ use fillguard::shell::alerts::{REFUSED_DELAY, TelegramSink};
 use fillguard::sim::bot_api::{FakeBotApi, Reply};
 use fillguard::store::{self, AlertRow, Store};
 use fillguard::telemetry::telegram::TelegramClient;
-use fillguard::venue::paper::PaperVenue;
+use fillguard::venue::Venue;
+use fillguard::venue::paper::{EngineReject, FillBehavior, PaperVenue};
+
+use common::{Workspace, trades, watchlist_entry};
 
 const START_MS: Millis = 1_760_000_000_000;
 const TOKEN: &str = "987654321:AAF-test_token_do_not_leak";
@@ -454,4 +460,109 @@ fn pending_alerts_are_delivered_after_a_restart() {
     harness.turn();
     assert_eq!(api.delivered(), ["🔴 CRITICAL survives a restart"]);
     assert!(harness.alerts()[0].sent_at_ms.is_some());
+}
+
+struct FixedClock(Millis);
+
+impl Clock for FixedClock {
+    fn now_ms(&self) -> Millis {
+        self.0
+    }
+    fn sleep(&self, _: Duration) {}
+}
+
+/// Saves the workspace's paper account with every protective order of `symbol` rejected as
+/// the exchange rejects a trigger on the wrong side of the market (code 229). The binary
+/// loads the account, behaviour included, when it starts.
+fn reject_protection_in_the_paper_account(workspace: &Workspace, symbol: &str) {
+    let config = config::load_from(Some(&workspace.path("fillguard.toml")), &BTreeMap::new())
+        .expect("valid workspace configuration");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as Millis;
+    let state = fillguard::cli::paper_state_path(&config.store.path);
+    let mut paper = PaperVenue::open(&config.paper, Rc::new(FixedClock(now)), state).unwrap();
+    paper.engine_mut().set_behavior(
+        symbol,
+        FillBehavior {
+            reject_protective: Some(EngineReject::new(229, "INVALID_REF_PRICE")),
+            ..FillBehavior::default()
+        },
+    );
+    // Any create or cancel saves the account; this one names no order and changes nothing.
+    let _ = paper.cancel_order(symbol, "0");
+}
+
+#[test]
+fn the_binary_delivers_a_failed_protection_to_telegram() {
+    let api = FakeBotApi::start(Vec::new()).unwrap();
+    let workspace = Workspace::new(&format!(
+        "[paper]\nspeed = 100\n{}",
+        watchlist_entry("BTC_USDT", "100", "1", "2")
+    ));
+    let token = workspace.write_secret("telegram-token", TOKEN);
+    let mut toml = std::fs::OpenOptions::new()
+        .append(true)
+        .open(workspace.path("fillguard.toml"))
+        .unwrap();
+    write!(
+        toml,
+        "[alerts.telegram]\nbase_url = \"{}\"\nchat_id = 42\ntoken_file = {:?}\n",
+        api.base_url(),
+        token.to_str().unwrap()
+    )
+    .unwrap();
+    reject_protection_in_the_paper_account(&workspace, "BTC_USDT");
+    workspace.signal("BTC_USDT", "BUY", "100");
+    let output = workspace
+        .command(&["run", "--max-ticks", "80"])
+        .env("RUST_LOG", "debug")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let status = workspace.status();
+    let trade = &trades(&status)[0];
+    let delivered = api.delivered();
+    let critical = delivered
+        .iter()
+        .find(|text| text.starts_with("🔴 CRITICAL PROTECTION FAILURE BTC_USDT"))
+        .unwrap_or_else(|| panic!("no CRITICAL delivered: {delivered:#?}\n{status:#}"));
+    println!("--- the fake Bot API received ---\n{critical}\n---");
+    // Every order the trade had when it failed: the entry with its exchange order id, and
+    // each protective attempt by client_oid (later recovery attempts come after the alert).
+    let orders = trade["orders"].as_array().unwrap();
+    let entry = &orders[0];
+    assert!(critical.contains(entry["client_oid"].as_str().unwrap()));
+    assert!(critical.contains(entry["order_id"].as_str().unwrap()));
+    let order_lines: Vec<&str> = critical.lines().filter(|l| l.starts_with("- ")).collect();
+    assert!(order_lines.len() >= 3, "{critical}");
+    for line in order_lines {
+        assert!(
+            orders
+                .iter()
+                .any(|order| line.contains(order["client_oid"].as_str().unwrap())),
+            "{line}"
+        );
+    }
+    for needle in [
+        "BUY filled",
+        "code 229",
+        "INVALID_REF_PRICE",
+        "To do: ",
+        "OPEN",
+    ] {
+        assert!(critical.contains(needle), "{needle} missing");
+    }
+    assert_eq!(
+        delivered.iter().filter(|text| *text == critical).count(),
+        1,
+        "sent once: {delivered:#?}"
+    );
+    let check = workspace.run_ok(&["check-config"]);
+    for text in [&stderr.to_string(), &check] {
+        assert!(!text.contains(TOKEN_SECRET_HALF), "token leaked: {text}");
+    }
+    assert!(check.contains("# token = \"********\""), "{check}");
 }
