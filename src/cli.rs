@@ -131,6 +131,8 @@ enum CanaryArg {
     LoseFills,
     /// Cancels of protective legs are acknowledged but not done: exits go out beside live legs.
     ExitBeforeCancel,
+    /// The alert channel reports alerts delivered that it drops.
+    DropAlerts,
 }
 
 fn parse_seed_range(text: &str) -> Result<std::ops::Range<u64>, String> {
@@ -222,6 +224,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                 CanaryArg::DuplicateOrders => crate::sim::simulate::Canary::DuplicateOrders,
                 CanaryArg::LoseFills => crate::sim::simulate::Canary::LoseFills,
                 CanaryArg::ExitBeforeCancel => crate::sim::simulate::Canary::ExitBeforeCancel,
+                CanaryArg::DropAlerts => crate::sim::simulate::Canary::DropAlerts,
             });
             match crate::sim::simulate::run_seeds(seeds, ticks, canary) {
                 0 => Ok(()),

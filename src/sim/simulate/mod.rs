@@ -6,6 +6,7 @@
 //! clock and a real SQLite file. After every loop turn the invariants of DESIGN §4 are checked;
 //! then a calm phase with faults off must settle every trade (L1).
 
+mod alert_sink;
 mod environment;
 mod faulty;
 mod invariants;
@@ -30,6 +31,7 @@ use crate::shell::{Agent, is_transient_store_error};
 use crate::store::{self, SignalRow, SignalStatus, Store};
 use crate::venue::paper::{PaperVenue, SplitMix64};
 
+use alert_sink::SimAlertSink;
 use environment::{Disk, DiskFaults, SkewedClock, VirtualClock};
 pub use faulty::{CRASH, Canary, FaultPlan, FaultyVenue};
 
@@ -91,6 +93,8 @@ pub struct SeedReport {
     pub alert_only: bool,
     /// The exchange had an outage longer than the poll and verify bounds.
     pub outage: bool,
+    /// The alert channel failed for a while (and now and then).
+    pub alerts_down: bool,
     /// The last events of the store, for a failure's trace.
     pub trace: Vec<String>,
 }
@@ -104,6 +108,8 @@ struct Run {
     skew_step: f64,
     disk: Rc<RefCell<Disk>>,
     venue: Rc<RefCell<FaultyVenue>>,
+    /// The alert channel, kept across restarts of the agent.
+    alerts: SimAlertSink,
     config: Config,
     agent: Option<Agent>,
     crashes: u32,
@@ -185,6 +191,13 @@ impl Run {
         let wall = Rc::new(SkewedClock::new(clock.clone(), plan.skew_max_ms, seed));
         let skew_step = plan.skew_step;
         let disk = Disk::new(plan.disk, seed);
+        let alerts = SimAlertSink::new(
+            SimAlertSink::plan(seed, START_MS),
+            seed,
+            clock.clone(),
+            disk.clone(),
+            canary == Some(Canary::DropAlerts),
+        );
         let venue = FaultyVenue::new(paper, dyn_clock, seed, plan, canary, store_path);
         Run {
             seed,
@@ -194,6 +207,7 @@ impl Run {
             skew_step,
             disk,
             venue: Rc::new(RefCell::new(venue)),
+            alerts,
             config,
             agent: None,
             crashes: 0,
@@ -234,6 +248,8 @@ impl Run {
             wall,
             Arc::new(AtomicBool::new(false)),
         );
+        agent.set_alert_sink(Box::new(self.alerts.clone()));
+        self.alerts.note_restart();
         let started = self.guarded(|| agent.self_check());
         if started? {
             self.agent = Some(agent);
@@ -321,6 +337,7 @@ impl Run {
         if let Some(agent) = &self.agent {
             problems.extend(invariants::check_known(&book, agent.store()));
             problems.extend(invariants::check_not_quarantined(agent.store()));
+            problems.extend(self.alerts.check(agent.store()));
             problems.extend(invariants::check_protected(
                 agent.store(),
                 &mut self.first_fill,
@@ -391,11 +408,13 @@ impl Run {
         let book = self.venue.borrow().paper.engine().book();
         invariants::check_settled(agent.store()).is_empty()
             && invariants::check_positions(&book, agent.store()).is_empty()
+            && SimAlertSink::check_drained(agent.store()).is_empty()
     }
 
     fn calm(&mut self) -> Result<(), Verdict> {
         self.venue.borrow_mut().faults_on = false;
         self.disk.borrow_mut().on = false;
+        self.alerts.set_faults(false);
         for turn in 0..CALM_TICKS {
             self.tick()?;
             let settled = turn % 10 == 9 && self.settled();
@@ -408,6 +427,7 @@ impl Run {
         let book = self.venue.borrow().paper.engine().book();
         let mut problems = invariants::check_settled(agent.store());
         problems.extend(invariants::check_positions(&book, agent.store()));
+        problems.extend(SimAlertSink::check_drained(agent.store()));
         match problems.into_iter().next() {
             Some(problem) => Err(Verdict::Liveness(problem)),
             None => Ok(()),
@@ -439,7 +459,7 @@ impl Run {
             verdict,
             hash: hash.0,
             mode: self.config.protection.mode.as_str(),
-            faults: venue.plan.describe(),
+            faults: format!("{} {}", venue.plan.describe(), self.alerts.describe()),
             trades: store
                 .as_ref()
                 .and_then(|store| store::all_trade_ids(store.conn()).ok())
@@ -451,6 +471,7 @@ impl Run {
             flatten: self.config.failsafe.flatten,
             alert_only: !self.config.failsafe.on_protection_error,
             outage: venue.plan.outage_ms > 0,
+            alerts_down: self.alerts.faulty(),
             trace: events
                 .iter()
                 .rev()
@@ -554,6 +575,7 @@ pub fn run_seed(seed: u64, ticks: u64, canary: Option<Canary>) -> SeedReport {
                 flatten: false,
                 alert_only: false,
                 outage: false,
+                alerts_down: false,
                 trace: Vec::new(),
             };
         }
@@ -640,8 +662,9 @@ fn summarize(reports: &[SeedReport], ticks: u64, canary: Option<Canary>, elapsed
     let flatten = reports.iter().filter(|r| r.flatten).count();
     let alert_only = reports.iter().filter(|r| r.alert_only).count();
     let outages = reports.iter().filter(|r| r.outage).count();
+    let alerts_down = reports.iter().filter(|r| r.alerts_down).count();
     println!(
-        "{} seeds, {} passed, {} failed; {flatten} with failsafe.flatten, {alert_only} with on_protection_error off, {outages} with an exchange outage; {trades} trades, {crashes} simulated crashes, {store_errors} refused writes, {exits} exits on a refusing database, {turns} loop turns in {:.1} s",
+        "{} seeds, {} passed, {} failed; {flatten} with failsafe.flatten, {alert_only} with on_protection_error off, {outages} with an exchange outage, {alerts_down} with a failing alert channel; {trades} trades, {crashes} simulated crashes, {store_errors} refused writes, {exits} exits on a refusing database, {turns} loop turns in {:.1} s",
         reports.len(),
         reports.len() - failures.len(),
         failures.len(),
@@ -673,6 +696,7 @@ fn summarize(reports: &[SeedReport], ticks: u64, canary: Option<Canary>, elapsed
         Some(Canary::DuplicateOrders) => " --canary duplicate-orders",
         Some(Canary::LoseFills) => " --canary lose-fills",
         Some(Canary::ExitBeforeCancel) => " --canary exit-before-cancel",
+        Some(Canary::DropAlerts) => " --canary drop-alerts",
         None => "",
     };
     println!(
@@ -759,6 +783,28 @@ mod tests {
             matches!(&verdict, Verdict::Correctness(text) if text.starts_with("S1")),
             "{verdict:?}"
         );
+    }
+
+    #[test]
+    fn an_alert_channel_that_drops_alerts_fails_a1() {
+        let verdict = first_failure(Canary::DropAlerts);
+        assert!(
+            matches!(&verdict, Verdict::Correctness(text) if text.starts_with("A1")),
+            "{verdict:?}"
+        );
+    }
+
+    #[test]
+    fn seeds_with_a_failing_alert_channel_deliver_every_alert_once() {
+        let reports: Vec<SeedReport> = (0..40)
+            .map(|seed| run_seed(seed, TICKS, None))
+            .filter(|report| report.alerts_down)
+            .take(4)
+            .collect();
+        assert!(!reports.is_empty(), "some seed's alert channel failed");
+        for report in &reports {
+            assert_eq!(report.verdict, Verdict::Pass, "{report:#?}");
+        }
     }
 
     #[test]
