@@ -566,3 +566,27 @@ fn the_binary_delivers_a_failed_protection_to_telegram() {
     }
     assert!(check.contains("# token = \"********\""), "{check}");
 }
+
+/// While the database refuses writes nothing is sent (a delivery it could not record would go
+/// out again every turn); once writes work again, the alert reaches Telegram once.
+#[test]
+fn nothing_is_sent_while_the_database_refuses_writes_and_the_alert_follows_once() {
+    let api = FakeBotApi::start(Vec::new()).unwrap();
+    let mut harness = Harness::new(&api.base_url());
+    harness.enqueue(Severity::Critical, "k1", "written before the refusal");
+    let path = harness.dir.path().join("fillguard.db");
+    let locker = rusqlite::Connection::open(&path).unwrap();
+    locker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let error = harness.agent.turn().expect_err("the database is locked");
+    assert!(
+        fillguard::shell::is_transient_store_error(&error),
+        "{error:#}"
+    );
+    assert!(api.received().is_empty(), "sent without a record");
+    locker.execute_batch("ROLLBACK").unwrap();
+    for _ in 0..3 {
+        harness.turn();
+        harness.advance(10);
+    }
+    assert_eq!(api.delivered(), ["🔴 CRITICAL written before the refusal"]);
+}

@@ -49,6 +49,10 @@ pub enum Delivery {
 pub trait AlertSink {
     /// Names the channel in log lines.
     fn name(&self) -> &'static str;
+    /// Whether a delivery leaves the machine (and so cannot be taken back once made).
+    fn external(&self) -> bool {
+        true
+    }
     /// How many alerts one loop turn may try to deliver.
     fn attempts_per_turn(&self) -> usize;
     fn deliver(&mut self, alert: &AlertRow) -> Delivery;
@@ -61,6 +65,10 @@ pub struct LogSink;
 impl AlertSink for LogSink {
     fn name(&self) -> &'static str {
         "log"
+    }
+
+    fn external(&self) -> bool {
+        false
     }
 
     fn attempts_per_turn(&self) -> usize {
@@ -178,9 +186,23 @@ impl Agent {
         let attempts = due.len().min(self.alerts.attempts_left);
         for alert in due.into_iter().take(attempts) {
             self.alerts.attempts_left -= 1;
+            if self.alerts.sink.external() {
+                self.claim(&alert, now)?;
+            }
             let outcome = self.alerts.sink.deliver(&alert);
             self.record_delivery(&alert, outcome)?;
         }
+        Ok(())
+    }
+
+    /// Before a message leaves the machine its next attempt is pushed back by the retry
+    /// delay: while the database refuses writes nothing is sent (a delivery that could not be
+    /// recorded would go out again on every turn), and if only the outcome's write is lost,
+    /// the alert goes out again after the delay, not at once.
+    fn claim(&mut self, alert: &AlertRow, now: Millis) -> anyhow::Result<()> {
+        let delay = i64::try_from(retry_delay(alert.attempts).as_millis()).unwrap_or(i64::MAX / 2);
+        self.store
+            .transaction(|conn| store::defer_alert(conn, alert.id, now + delay))?;
         Ok(())
     }
 

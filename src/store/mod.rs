@@ -583,6 +583,13 @@ pub fn mark_alert_sent(conn: &Connection, id: i64, now: Millis) -> Result<()> {
     Ok(())
 }
 
+/// Moves an unsent alert's next attempt to `next_at_ms`, recording nothing else.
+pub fn defer_alert(conn: &Connection, id: i64, next_at_ms: Millis) -> Result<()> {
+    conn.prepare_cached("UPDATE alerts SET next_at_ms = ?2 WHERE id = ?1 AND sent_at_ms IS NULL")?
+        .execute(params![id, next_at_ms])?;
+    Ok(())
+}
+
 pub fn mark_alert_failed(
     conn: &Connection,
     id: i64,
