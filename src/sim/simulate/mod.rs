@@ -26,6 +26,7 @@ use crate::config::{self, Config};
 use crate::core::clock::Clock;
 use crate::core::domain::{Millis, OrderReport, ProtectionMode, Side};
 use crate::core::ids::Role;
+use crate::shell::alerts::RETRY_DELAY_MAX;
 use crate::shell::clock::SteadyClock;
 use crate::shell::{Agent, is_transient_store_error};
 use crate::store::{self, SignalRow, SignalStatus, Store};
@@ -43,6 +44,12 @@ const RESTART_DELAY: Duration = Duration::from_secs(1);
 /// Loop turns of the calm phase (faults off) in which every trade must settle.
 const CALM_TICKS: u64 = 400;
 const MODES: [&str; 3] = ["oco", "otoco", "separate"];
+/// Virtual time from the start of the calm phase in which the alert outbox must drain: the
+/// longest delay between two attempts, and two minutes for the queue behind it (one
+/// attempt per turn).
+const ALERT_DRAIN_MS: Millis = RETRY_DELAY_MAX.as_millis() as Millis + 120_000;
+/// Bound on the turns spent draining (a turn lasts at least a few hundred milliseconds).
+const DRAIN_TICKS_MAX: u64 = 4000;
 
 /// Exit codes: which kind of failure a run found.
 pub const EXIT_CORRECTNESS: u8 = 3;
@@ -415,6 +422,7 @@ impl Run {
         self.venue.borrow_mut().faults_on = false;
         self.disk.borrow_mut().on = false;
         self.alerts.set_faults(false);
+        let calm_started_ms = self.clock.now_ms();
         for turn in 0..CALM_TICKS {
             self.tick()?;
             let settled = turn % 10 == 9 && self.settled();
@@ -427,11 +435,36 @@ impl Run {
         let book = self.venue.borrow().paper.engine().book();
         let mut problems = invariants::check_settled(agent.store());
         problems.extend(invariants::check_positions(&book, agent.store()));
-        problems.extend(SimAlertSink::check_drained(agent.store()));
-        match problems.into_iter().next() {
+        if let Some(problem) = problems.into_iter().next() {
+            return Err(Verdict::Liveness(problem));
+        }
+        self.drain_alerts(calm_started_ms)?;
+        let agent = self.agent.as_ref().expect("no crashes without faults");
+        match SimAlertSink::check_drained(agent.store())
+            .into_iter()
+            .next()
+        {
             Some(problem) => Err(Verdict::Liveness(problem)),
             None => Ok(()),
         }
+    }
+
+    /// The outbox may need longer than the trades once faults stop: an alert the channel
+    /// refused waits `RETRY_DELAY_MAX`. Turns go on until it is drained or that bound (plus
+    /// time for the queue behind it) has passed since the calm phase began.
+    fn drain_alerts(&mut self, calm_started_ms: Millis) -> Result<(), Verdict> {
+        let until_ms = calm_started_ms + ALERT_DRAIN_MS;
+        for _ in 0..DRAIN_TICKS_MAX {
+            let drained = self
+                .agent
+                .as_ref()
+                .is_some_and(|agent| SimAlertSink::check_drained(agent.store()).is_empty());
+            if drained || self.clock.now_ms() >= until_ms {
+                break;
+            }
+            self.tick()?;
+        }
+        Ok(())
     }
 
     fn report(&self, verdict: Verdict) -> SeedReport {
