@@ -313,7 +313,7 @@ mod tests {
 
     #[test]
     fn critical_goes_first_but_never_starves_older_alerts() {
-        let mut due = vec![
+        let mut due = [
             row(1, "INFO", 0),
             row(2, "WARNING", 100_000),
             row(3, "CRITICAL", 120_000),
