@@ -517,7 +517,7 @@ fn the_binary_delivers_a_failed_protection_to_telegram() {
     workspace.signal("BTC_USDT", "BUY", "100");
     let output = workspace
         .command(&["run", "--max-ticks", "80"])
-        .env("RUST_LOG", "debug")
+        .env("RUST_LOG", "trace")
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
