@@ -4,8 +4,9 @@
 //! else is configured, else Telegram. A sink gets a bounded number of attempts per loop turn
 //! (Telegram: one), so a down or slow channel costs the loop at most one timeout per turn. A
 //! failed attempt is recorded on the row (`mark_alert_failed`) with a growing delay; nothing
-//! is dropped, and the outbox lives in SQLite, so pending alerts survive a restart. This module
-//! decides nothing about trading and never changes an alert's text in the store.
+//! is dropped, and the outbox lives in SQLite, so pending alerts survive a restart (and are
+//! logged once more by the new process, which is when the operator wants to see them again).
+//! This module decides nothing about trading and never changes an alert's text in the store.
 
 use std::time::Duration;
 
