@@ -128,6 +128,8 @@ pub(super) struct Outbox {
     logged_through_id: i64,
     /// Delivery attempts left in this loop turn.
     attempts_left: usize,
+    /// Whether this process has checked the schedule against its clock (`pull_forward`).
+    schedule_checked: bool,
 }
 
 impl Outbox {
@@ -151,6 +153,7 @@ impl Outbox {
             sink,
             logged_through_id: 0,
             attempts_left,
+            schedule_checked: false,
         }
     }
 
@@ -170,6 +173,9 @@ impl Agent {
     /// Logs the alerts queued since the last call, then spends this turn's delivery attempts
     /// on the due ones.
     pub(super) fn deliver_alerts(&mut self) -> anyhow::Result<()> {
+        if !self.alerts.schedule_checked {
+            self.pull_forward()?;
+        }
         let fresh = store::unsent_alerts_after(
             self.store.conn(),
             self.alerts.logged_through_id,
@@ -193,6 +199,25 @@ impl Agent {
             let outcome = self.alerts.sink.deliver(&alert);
             self.record_delivery(&alert, outcome)?;
         }
+        Ok(())
+    }
+
+    /// Once per process: an alert scheduled further ahead than the longest delay was scheduled
+    /// by a clock that has since gone back (a restart reads the system clock anew); it is made
+    /// due now instead of waiting out the step.
+    fn pull_forward(&mut self) -> anyhow::Result<()> {
+        let now = self.clock.now_ms();
+        let latest = now + i64::try_from(RETRY_DELAY_MAX.as_millis()).unwrap_or(i64::MAX / 2);
+        let pulled = self
+            .store
+            .transaction(|conn| store::pull_alerts_forward(conn, now, latest))?;
+        if pulled > 0 {
+            warn!(
+                alerts = pulled,
+                "alerts were scheduled beyond the longest retry delay (the clock went back); retrying them now"
+            );
+        }
+        self.alerts.schedule_checked = true;
         Ok(())
     }
 

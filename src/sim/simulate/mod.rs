@@ -46,7 +46,7 @@ const CALM_TICKS: u64 = 400;
 const MODES: [&str; 3] = ["oco", "otoco", "separate"];
 /// Virtual time from the start of the calm phase in which the alert outbox must drain: the
 /// longest delay between two attempts, and two minutes for the queue behind it (one
-/// attempt per turn).
+/// attempt per turn). A restart that finds the clock gone back pulls later schedules in.
 const ALERT_DRAIN_MS: Millis = RETRY_DELAY_MAX.as_millis() as Millis + 120_000;
 /// Bound on the turns spent draining (a turn lasts at least a few hundred milliseconds).
 const DRAIN_TICKS_MAX: u64 = 4000;
