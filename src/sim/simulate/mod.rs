@@ -415,7 +415,6 @@ impl Run {
         let book = self.venue.borrow().paper.engine().book();
         invariants::check_settled(agent.store()).is_empty()
             && invariants::check_positions(&book, agent.store()).is_empty()
-            && SimAlertSink::check_drained(agent.store()).is_empty()
     }
 
     fn calm(&mut self) -> Result<(), Verdict> {
@@ -450,8 +449,9 @@ impl Run {
     }
 
     /// The outbox may need longer than the trades once faults stop: an alert the channel
-    /// refused waits `RETRY_DELAY_MAX`. Turns go on until it is drained or that bound (plus
-    /// time for the queue behind it) has passed since the calm phase began.
+    /// refused waits `RETRY_DELAY_MAX`. Once the trades are settled (and checked), turns go
+    /// on until it is drained or that bound (plus time for the queue behind it) has passed
+    /// since the calm phase began.
     fn drain_alerts(&mut self, calm_started_ms: Millis) -> Result<(), Verdict> {
         let until_ms = calm_started_ms + ALERT_DRAIN_MS;
         for _ in 0..DRAIN_TICKS_MAX {
