@@ -590,3 +590,25 @@ fn nothing_is_sent_while_the_database_refuses_writes_and_the_alert_follows_once(
     }
     assert_eq!(api.delivered(), ["🔴 CRITICAL written before the refusal"]);
 }
+
+/// A schedule left by a clock that has since gone back (a restart reads the system clock
+/// anew) is pulled in: the alert goes out on the new process's first turn.
+#[test]
+fn a_restart_pulls_in_alerts_scheduled_by_a_clock_that_went_back() {
+    let down = nothing_listening();
+    let mut harness = Harness::new(&down);
+    harness.enqueue(Severity::Critical, "k1", "scheduled far ahead");
+    harness.turn();
+    // As if the failed attempt had been made an hour later than this clock says now.
+    let far = harness.clock.now_ms() + 3_600_000;
+    harness
+        .agent
+        .store()
+        .conn()
+        .execute("UPDATE alerts SET next_at_ms = ?1", [far])
+        .unwrap();
+    let api = FakeBotApi::start(Vec::new()).unwrap();
+    harness.restart(&api.base_url());
+    harness.turn();
+    assert_eq!(api.delivered(), ["🔴 CRITICAL scheduled far ahead"]);
+}
