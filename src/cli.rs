@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use rust_decimal::Decimal;
 
 use crate::config::{self, Config, VenueKind};
-use crate::core::breaker::{Breaker, GLOBAL};
+use crate::core::breaker::{self, Breaker, GLOBAL};
 use crate::core::clock::Clock;
 use crate::core::domain::Side;
 use crate::shell::Agent;
@@ -131,6 +131,8 @@ enum CanaryArg {
     LoseFills,
     /// Cancels of protective legs are acknowledged but not done: exits go out beside live legs.
     ExitBeforeCancel,
+    /// The alert channel reports alerts delivered that it drops.
+    DropAlerts,
 }
 
 fn parse_seed_range(text: &str) -> Result<std::ops::Range<u64>, String> {
@@ -222,6 +224,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                 CanaryArg::DuplicateOrders => crate::sim::simulate::Canary::DuplicateOrders,
                 CanaryArg::LoseFills => crate::sim::simulate::Canary::LoseFills,
                 CanaryArg::ExitBeforeCancel => crate::sim::simulate::Canary::ExitBeforeCancel,
+                CanaryArg::DropAlerts => crate::sim::simulate::Canary::DropAlerts,
             });
             match crate::sim::simulate::run_seeds(seeds, ticks, canary) {
                 0 => Ok(()),
@@ -481,17 +484,23 @@ fn reset_breaker(config: &Config, symbol: &str) -> Result<(), Failure> {
     let now = wall_now_ms();
     let known = store::breaker(store.conn(), symbol)?.is_some();
     check_breaker_symbol(config, symbol, known)?;
+    let who = operator_name();
     store.transaction(|conn| {
-        let mut breaker = store::breaker(conn, symbol)?.unwrap_or_else(|| Breaker::closed(symbol));
-        breaker.reset();
-        store::save_breaker(conn, &breaker, Some((now, "cli")))?;
+        let mut row = store::breaker(conn, symbol)?.unwrap_or_else(|| Breaker::closed(symbol));
+        let recovering = store::recovering_trades(conn, symbol)?;
+        // An open breaker's reset closes an episode the operator was alerted to: say so.
+        if let Some(alert) = breaker::reset_alert(&row, &who, &recovering, now) {
+            store::enqueue_alert(conn, &alert, None, Some(symbol), now)?;
+        }
+        row.reset();
+        store::save_breaker(conn, &row, Some((now, "cli")))?;
         store::record_event(
             conn,
             now,
             None,
             Some(symbol),
             "breaker",
-            "reset by operator",
+            &format!("reset by {who}"),
         )
     })?;
     println!("breaker {symbol} closed: new entries allowed");
@@ -502,6 +511,19 @@ fn reset_breaker(config: &Config, symbol: &str) -> Result<(), Failure> {
         );
     }
     Ok(())
+}
+
+/// Who runs this command, for the audit trail and the RESOLVED alert: the login behind `sudo`
+/// if any, else the user.
+fn operator_name() -> String {
+    let user = ["SUDO_USER", "USER", "LOGNAME"]
+        .iter()
+        .filter_map(|name| std::env::var(name).ok())
+        .find(|value| !value.trim().is_empty());
+    match user {
+        Some(user) => format!("operator {} (fillguard breaker reset)", user.trim()),
+        None => "an operator (fillguard breaker reset)".to_string(),
+    }
 }
 
 fn check_breaker_symbol(config: &Config, symbol: &str, has_row: bool) -> Result<(), Failure> {

@@ -620,3 +620,35 @@ fn a_corrupt_row_halts_its_own_trade_and_the_others_stay_protected() {
         "the other trade is still watched"
     );
 }
+
+/// A trade that keeps failing protection for the same reason re-runs the failsafe on every
+/// recovery attempt; its CRITICAL alert is queued once per episode (the outbox's dedup key).
+#[test]
+fn re_halting_a_trade_for_the_same_reason_queues_one_critical_alert() {
+    let mut harness = harness(&[]);
+    harness.reject_protection("BTC_USDT");
+    harness.signal("BTC_USDT", Side::Buy);
+    harness.run(300);
+    let view = &harness.trades()[0];
+    assert_eq!(view.trade.state, TradeState::Recovering, "{view:#?}");
+    let conn = harness.agent.store().conn();
+    let raised: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM events WHERE kind = 'alert' AND detail LIKE 'PROTECTION FAILURE%'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert!(raised >= 2, "the failsafe ran again: {raised}");
+    let queued: Vec<String> = store::all_alerts(conn)
+        .unwrap()
+        .into_iter()
+        .filter(|alert| alert.text.starts_with("PROTECTION FAILURE"))
+        .map(|alert| alert.key)
+        .collect();
+    assert_eq!(queued.len(), 1, "{queued:?}");
+    assert!(
+        queued[0].starts_with(&format!("protection-{}-", view.trade.id)),
+        "{queued:?}"
+    );
+}

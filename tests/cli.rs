@@ -212,6 +212,26 @@ fn breaker_trip_blocks_the_symbol_and_reset_reopens_it() {
         trades(&status).iter().any(|t| t["symbol"] == "BTC_USDT"),
         "{status:#}"
     );
+    // The reset is announced as a RESOLVED follow-up, delivered by the next run.
+    let resolved: Vec<&Value> = status["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|alert| {
+            alert["text"]
+                .as_str()
+                .unwrap()
+                .starts_with("RESOLVED BTC_USDT")
+        })
+        .collect();
+    assert_eq!(resolved.len(), 1, "{status:#}");
+    let text = resolved[0]["text"].as_str().unwrap();
+    assert!(
+        text.contains("reset by") && text.contains("maintenance"),
+        "{text}"
+    );
+    assert_eq!(resolved[0]["severity"], "INFO");
+    assert_eq!(resolved[0]["sent"], true);
 }
 
 fn spawn_run(workspace: &Workspace) -> Child {

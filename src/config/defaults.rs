@@ -8,8 +8,8 @@ use std::time::Duration;
 use rust_decimal::Decimal;
 
 use super::raw::{
-    Flag, Num, RawConfig, RawFailsafe, RawInstrument, RawLoop, RawMetrics, RawPaper, RawPoll,
-    RawProtection, RawSignals, RawStore, RawVenue, RawWatchItem,
+    Flag, Num, RawAlerts, RawConfig, RawFailsafe, RawInstrument, RawLoop, RawMetrics, RawPaper,
+    RawPoll, RawProtection, RawSignals, RawStore, RawTelegram, RawVenue, RawWatchItem,
 };
 use super::validate as v;
 
@@ -17,6 +17,7 @@ use super::validate as v;
 pub(crate) const STORE_FILE_NAME: &str = "fillguard.db";
 pub(crate) const BASE_URL_DEFAULT: &str = "https://api.crypto.com/exchange/v1";
 pub(crate) const METRICS_LISTEN_DEFAULT: &str = "127.0.0.1:9477";
+pub(crate) const TELEGRAM_BASE_URL_DEFAULT: &str = "https://api.telegram.org";
 
 /// Demo watchlist: symbol and notional in the quote asset.
 const WATCHLIST_DEFAULT: [(&str, &str); 2] = [("BTC_USDT", "100"), ("ETH_USDT", "100")];
@@ -107,6 +108,13 @@ pub(crate) fn raw(env: &BTreeMap<String, String>) -> RawConfig {
             allow_concurrent_trades: Some(Flag(false)),
         },
         paper: paper(),
+        alerts: RawAlerts {
+            telegram: RawTelegram {
+                base_url: Some(TELEGRAM_BASE_URL_DEFAULT.to_string()),
+                token_file: None,
+                chat_id: None,
+            },
+        },
         watchlist: Some(watchlist()),
     }
 }

@@ -4,6 +4,7 @@
 //! and where its value came from. This module reads files and the environment only at start-up and
 //! never prints a secret.
 
+mod alerts;
 mod defaults;
 mod paper;
 mod raw;
@@ -68,6 +69,24 @@ pub struct Config {
     pub signals: SignalsConfig,
     pub watchlist: Vec<WatchItem>,
     pub paper: PaperConfig,
+    pub alerts: AlertsConfig,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AlertsConfig {
+    /// `None` when `alerts.telegram.chat_id` is unset: alerts go to the log only.
+    pub telegram: Option<TelegramConfig>,
+}
+
+/// Where the Telegram Bot API sends alerts: `{base_url}/bot{token}/sendMessage` to `chat_id`.
+#[derive(Debug, Clone)]
+pub struct TelegramConfig {
+    pub base_url: String,
+    /// `None` when the token came from `$CREDENTIALS_DIRECTORY/telegram-token`.
+    pub token_file: Option<PathBuf>,
+    pub token: Secret,
+    /// A numeric chat id (negative for groups and channels) or `@channelname`.
+    pub chat_id: String,
 }
 
 #[derive(Debug, Clone)]

@@ -177,6 +177,8 @@ pub(crate) struct RawConfig {
     pub signals: RawSignals,
     #[serde(default)]
     pub paper: RawPaper,
+    #[serde(default)]
+    pub alerts: RawAlerts,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub watchlist: Option<Vec<RawWatchItem>>,
 }
@@ -263,6 +265,67 @@ pub(crate) struct RawSignals {
     pub ttl_seconds: Option<Num>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allow_concurrent_trades: Option<Flag>,
+}
+
+/// A text value that TOML may also write as an integer, such as a Telegram chat id
+/// (`chat_id = -1001234567890`); kept as its text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Word(pub String);
+
+impl Serialize for Word {
+    /// Integers go back out as integers, so a rendered configuration reads as it was written.
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0.parse::<i64>() {
+            Ok(integer) => serializer.serialize_i64(integer),
+            Err(_) => serializer.serialize_str(&self.0),
+        }
+    }
+}
+
+struct WordVisitor;
+
+impl Visitor<'_> for WordVisitor {
+    type Value = Word;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string or an integer")
+    }
+
+    fn visit_i64<E: de::Error>(self, value: i64) -> Result<Word, E> {
+        Ok(Word(value.to_string()))
+    }
+
+    fn visit_u64<E: de::Error>(self, value: u64) -> Result<Word, E> {
+        Ok(Word(value.to_string()))
+    }
+
+    fn visit_str<E: de::Error>(self, value: &str) -> Result<Word, E> {
+        Ok(Word(value.to_string()))
+    }
+}
+
+impl<'de> Deserialize<'de> for Word {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Word, D::Error> {
+        deserializer.deserialize_any(WordVisitor)
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAlerts {
+    #[serde(default)]
+    pub telegram: RawTelegram,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTelegram {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_file: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chat_id: Option<Word>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -3,25 +3,57 @@
 
 use rust_decimal::Decimal;
 
-use super::defaults::seconds;
+use super::alerts::TELEGRAM_CREDENTIAL_NAME;
+use super::defaults::{TELEGRAM_BASE_URL_DEFAULT, seconds};
 use super::raw::{
-    Flag, Num, RawConfig, RawFailsafe, RawInstrument, RawLoop, RawMetrics, RawPaper, RawPoll,
-    RawProtection, RawSignals, RawStore, RawVenue, RawWatchItem,
+    Flag, Num, RawAlerts, RawConfig, RawFailsafe, RawInstrument, RawLoop, RawMetrics, RawPaper,
+    RawPoll, RawProtection, RawSignals, RawStore, RawTelegram, RawVenue, RawWatchItem, Word,
 };
 use super::validate::CREDENTIAL_NAME;
-use super::{Config, PaperConfig, Size, Strategy, VenueConfig, VenueKind, WatchItem};
+use super::{AlertsConfig, Config, PaperConfig, Size, Strategy, VenueConfig, VenueKind, WatchItem};
 
 /// What a secret or an API key renders as.
 pub const MASK: &str = "********";
 
-/// The effective configuration as TOML, with `venue.api_key` masked and `venue.api_secret` shown
-/// only as a masked comment.
+/// The effective configuration as TOML, with `venue.api_key` masked and `venue.api_secret` and
+/// the Telegram bot token shown only as masked comments.
 pub fn render_masked(config: &Config) -> String {
     let raw = to_raw(config);
-    let text = toml::to_string(&raw).expect("a raw configuration serializes to TOML");
-    match secret_comment(&config.venue) {
-        Some(comment) => text.replacen("[venue]\n", &format!("[venue]\n{comment}\n"), 1),
-        None => text,
+    let mut text = toml::to_string(&raw).expect("a raw configuration serializes to TOML");
+    if let Some(comment) = secret_comment(&config.venue) {
+        text = text.replacen("[venue]\n", &format!("[venue]\n{comment}\n"), 1);
+    }
+    if let Some(comment) = token_comment(&config.alerts) {
+        let table = "[alerts.telegram]\n";
+        text = text.replacen(table, &format!("{table}{comment}\n"), 1);
+    }
+    text
+}
+
+fn token_comment(alerts: &AlertsConfig) -> Option<String> {
+    let telegram = alerts.telegram.as_ref()?;
+    let source = match &telegram.token_file {
+        Some(path) => path.display().to_string(),
+        None => format!("$CREDENTIALS_DIRECTORY/{TELEGRAM_CREDENTIAL_NAME}"),
+    };
+    Some(format!("# token = \"{MASK}\" (read from {source})"))
+}
+
+/// The base URL is kept even when Telegram is off, so the rendered file shows the default.
+fn alerts(alerts: &AlertsConfig, base_url_default: &str) -> RawAlerts {
+    let telegram = alerts.telegram.as_ref();
+    RawAlerts {
+        telegram: RawTelegram {
+            base_url: Some(
+                telegram
+                    .map_or(base_url_default, |t| t.base_url.as_str())
+                    .to_string(),
+            ),
+            token_file: telegram
+                .and_then(|t| t.token_file.as_ref())
+                .map(|path| path.to_string_lossy().into_owned()),
+            chat_id: telegram.map(|t| Word(t.chat_id.clone())),
+        },
     }
 }
 
@@ -73,6 +105,7 @@ fn to_raw(config: &Config) -> RawConfig {
             allow_concurrent_trades: Some(Flag(config.signals.allow_concurrent_trades)),
         },
         paper: paper(&config.paper),
+        alerts: alerts(&config.alerts, TELEGRAM_BASE_URL_DEFAULT),
         watchlist: Some(config.watchlist.iter().map(watch_item).collect()),
     }
 }

@@ -496,3 +496,120 @@ fn rendered_defaults_parse_back() {
     let again = load_toml(&rendered, &[]).unwrap_or_else(|error| panic!("{error}\n{rendered}"));
     assert_eq!(render_masked(&again), rendered);
 }
+
+const BOT_TOKEN: &str = "123456:AAH-secret_bot_token";
+
+#[test]
+fn telegram_is_off_without_a_chat_id() {
+    let config = load_from(None, &env(&[])).unwrap();
+    assert!(config.alerts.telegram.is_none());
+    let rendered = render_masked(&config);
+    assert!(
+        rendered.contains("[alerts.telegram]\nbase_url = \"https://api.telegram.org\""),
+        "{rendered}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn telegram_from_the_environment_never_shows_its_token() {
+    let directory = TempDir::new().unwrap();
+    let token = secret_file(directory.path(), "bot", &format!("{BOT_TOKEN}\n"), 0o600);
+    let pairs = [
+        ("FILLGUARD_ALERTS__TELEGRAM__CHAT_ID", "-1001234567890"),
+        (
+            "FILLGUARD_ALERTS__TELEGRAM__TOKEN_FILE",
+            token.to_str().unwrap(),
+        ),
+        (
+            "FILLGUARD_ALERTS__TELEGRAM__BASE_URL",
+            "http://127.0.0.1:9/",
+        ),
+    ];
+    let config = load_from(None, &env(&pairs)).expect("telegram accepted");
+    let telegram = config.alerts.telegram.as_ref().expect("telegram on");
+    assert_eq!(telegram.token.expose(), BOT_TOKEN);
+    assert_eq!(telegram.chat_id, "-1001234567890");
+    assert_eq!(telegram.base_url, "http://127.0.0.1:9");
+    let rendered = render_masked(&config);
+    assert!(!rendered.contains("secret_bot_token"), "{rendered}");
+    assert!(rendered.contains("# token = \"********\""), "{rendered}");
+    assert!(!format!("{config:?}").contains("secret_bot_token"));
+    let again = load_toml(&rendered, &[]).unwrap_or_else(|error| panic!("{error}\n{rendered}"));
+    let again = again.alerts.telegram.expect("telegram still on");
+    assert_eq!(again.chat_id, "-1001234567890");
+    assert_eq!(again.token.expose(), BOT_TOKEN);
+}
+
+#[cfg(unix)]
+#[test]
+fn telegram_token_file_readable_by_others_is_refused_like_the_api_secret() {
+    let directory = TempDir::new().unwrap();
+    let path = secret_file(directory.path(), "bot", BOT_TOKEN, 0o640);
+    let text = format!(
+        "[alerts.telegram]\nchat_id = 42\ntoken_file = {:?}\n",
+        path.to_str().unwrap()
+    );
+    let error = load_toml(&text, &[]).unwrap_err();
+    assert_eq!(error.key(), Some("alerts.telegram.token_file"));
+    let error = error.to_string();
+    assert!(error.contains("alerts.telegram.token_file"), "{error}");
+    assert!(error.contains(&path.display().to_string()), "{error}");
+    assert!(
+        error.contains("mode 0640 is readable by group or others"),
+        "{error}"
+    );
+    assert!(!error.contains("secret_bot_token"), "{error}");
+}
+
+#[cfg(unix)]
+#[test]
+fn telegram_token_from_the_credentials_directory() {
+    let directory = TempDir::new().unwrap();
+    secret_file(directory.path(), "telegram-token", BOT_TOKEN, 0o400);
+    let pairs = [
+        ("CREDENTIALS_DIRECTORY", directory.path().to_str().unwrap()),
+        ("FILLGUARD_ALERTS__TELEGRAM__CHAT_ID", "@fillguard_ops"),
+    ];
+    let config = load_from(None, &env(&pairs)).expect("credential accepted");
+    let telegram = config.alerts.telegram.unwrap();
+    assert_eq!(telegram.token.expose(), BOT_TOKEN);
+    assert_eq!(telegram.token_file, None);
+    assert_eq!(telegram.base_url, "https://api.telegram.org");
+}
+
+#[test]
+fn telegram_chat_id_without_a_token_names_the_token_key() {
+    let pairs = [("FILLGUARD_ALERTS__TELEGRAM__CHAT_ID", "42")];
+    let error = load_from(None, &env(&pairs)).unwrap_err();
+    assert_eq!(error.key(), Some("alerts.telegram.token_file"));
+    assert!(error.to_string().contains("telegram-token"), "{error}");
+}
+
+#[cfg(unix)]
+#[test]
+fn telegram_bad_chat_id_and_bad_token_are_refused() {
+    let pairs = [("FILLGUARD_ALERTS__TELEGRAM__CHAT_ID", "my chat")];
+    let error = load_from(None, &env(&pairs)).unwrap_err();
+    assert_eq!(error.key(), Some("alerts.telegram.chat_id"));
+    assert!(
+        error
+            .to_string()
+            .contains("environment variable FILLGUARD_ALERTS__TELEGRAM__CHAT_ID"),
+        "{error}"
+    );
+    let directory = TempDir::new().unwrap();
+    let token = secret_file(directory.path(), "bot", "not a token/..\n", 0o600);
+    let pairs = [
+        ("FILLGUARD_ALERTS__TELEGRAM__CHAT_ID", "42"),
+        (
+            "FILLGUARD_ALERTS__TELEGRAM__TOKEN_FILE",
+            token.to_str().unwrap(),
+        ),
+    ];
+    let error = load_from(None, &env(&pairs)).unwrap_err().to_string();
+    assert!(error.contains("does not hold a bot token"), "{error}");
+    assert!(!error.contains("not a token"), "{error}");
+    let error = error_toml("[alerts.telegram]\nchatid = 1\n", &[]);
+    assert!(error.contains("alerts.telegram.chatid"), "{error}");
+}

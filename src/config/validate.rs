@@ -110,24 +110,28 @@ const _: () = assert!(PAPER_STEP_MIN.as_nanos() <= PAPER_STEP_DEFAULT.as_nanos()
 const _: () = assert!(PAPER_STEP_DEFAULT.as_nanos() <= PAPER_STEP_MAX.as_nanos());
 
 /// Looks up where a key's value came from while checking values.
-struct Check<'a> {
-    figment: &'a Figment,
+pub(super) struct Check<'a> {
+    pub(super) figment: &'a Figment,
 }
 
 impl Check<'_> {
-    fn invalid(&self, key: &str, value: &dyn Display, reason: &str) -> ConfigError {
+    pub(super) fn invalid(&self, key: &str, value: &dyn Display, reason: &str) -> ConfigError {
         let origin = origin(self.figment, key);
         ConfigError::for_key(key, format!("{key} = {value} (from {origin}): {reason}"))
     }
 
-    fn required<T>(&self, key: &str, value: Option<T>) -> Result<T, ConfigError> {
+    pub(super) fn required<T>(&self, key: &str, value: Option<T>) -> Result<T, ConfigError> {
         value.ok_or_else(|| {
             let origin = origin(self.figment, key);
             ConfigError::for_key(key, format!("{key} is required (in {origin})"))
         })
     }
 
-    fn text<'v>(&self, key: &str, value: Option<&'v String>) -> Result<&'v str, ConfigError> {
+    pub(super) fn text<'v>(
+        &self,
+        key: &str,
+        value: Option<&'v String>,
+    ) -> Result<&'v str, ConfigError> {
         let value = self.required(key, value)?.trim();
         if value.is_empty() {
             return Err(self.invalid(key, &"\"\"", "must not be empty"));
@@ -266,6 +270,7 @@ pub(crate) fn config(
         signals: signals(&c, raw)?,
         watchlist: watchlist(&c, raw.watchlist.as_ref())?,
         paper: paper(&c, &raw.paper)?,
+        alerts: super::alerts::alerts(&c, &raw.alerts, env)?,
     };
     check_paper_symbols(&c, &config)?;
     Ok(config)
@@ -295,7 +300,13 @@ fn venue(
         .as_deref()
         .filter(|path| !path.is_empty())
         .map(PathBuf::from);
-    let api_secret = secret(c, api_secret_file.as_deref(), env)?;
+    let api_secret = secret(
+        c,
+        "venue.api_secret_file",
+        api_secret_file.as_deref(),
+        env,
+        CREDENTIAL_NAME,
+    )?;
     if kind == VenueKind::CryptoCom {
         let origin = origin(c.figment, "venue.kind");
         if api_key.is_none() {
@@ -313,7 +324,7 @@ fn venue(
     }
     Ok(VenueConfig {
         kind,
-        base_url: base_url(c, raw.base_url.as_ref())?,
+        base_url: base_url(c, "venue.base_url", raw.base_url.as_ref())?,
         api_key: api_key.map(str::to_string),
         api_secret_file,
         api_secret,
@@ -339,8 +350,12 @@ fn venue(
     })
 }
 
-fn base_url(c: &Check<'_>, value: Option<&String>) -> Result<String, ConfigError> {
-    let key = "venue.base_url";
+/// An `http://` or `https://` URL without its trailing slash.
+pub(super) fn base_url(
+    c: &Check<'_>,
+    key: &str,
+    value: Option<&String>,
+) -> Result<String, ConfigError> {
     let url = c.text(key, value)?.trim_end_matches('/');
     let rest = url
         .strip_prefix("https://")
@@ -355,17 +370,19 @@ fn base_url(c: &Check<'_>, value: Option<&String>) -> Result<String, ConfigError
     }
 }
 
-/// The secret from `venue.api_secret_file`, else from `$CREDENTIALS_DIRECTORY/api-secret` if that
-/// file exists, else none.
-fn secret(
+/// The secret from the file `key` names, else from `$CREDENTIALS_DIRECTORY/<credential>` if that
+/// file exists, else none. Errors name `key` and the file, never the contents.
+pub(super) fn secret(
     c: &Check<'_>,
+    key: &str,
     file: Option<&Path>,
     env: &BTreeMap<String, String>,
+    credential: &str,
 ) -> Result<Option<Secret>, ConfigError> {
     if let Some(path) = file {
-        let origin = origin(c.figment, "venue.api_secret_file");
-        let label = format!("venue.api_secret_file {} (from {origin})", path.display());
-        return read_secret(&label, path).map(Some);
+        let origin = origin(c.figment, key);
+        let label = format!("{key} {} (from {origin})", path.display());
+        return read_secret(key, &label, path).map(Some);
     }
     let Some(directory) = env
         .get("CREDENTIALS_DIRECTORY")
@@ -373,21 +390,20 @@ fn secret(
     else {
         return Ok(None);
     };
-    let path = Path::new(directory).join(CREDENTIAL_NAME);
+    let path = Path::new(directory).join(credential);
     if !path.exists() {
         return Ok(None);
     }
     let label = format!(
-        "credential {} (from environment variable CREDENTIALS_DIRECTORY)",
+        "credential {} for {key} (from environment variable CREDENTIALS_DIRECTORY)",
         path.display()
     );
-    read_secret(&label, &path).map(Some)
+    read_secret(key, &label, &path).map(Some)
 }
 
 /// Reads a secret file that only its owner may access, without its trailing newline. Errors name
-/// the file, never its contents.
-fn read_secret(label: &str, path: &Path) -> Result<Secret, ConfigError> {
-    let key = "venue.api_secret_file";
+/// the key and the file, never its contents.
+fn read_secret(key: &str, label: &str, path: &Path) -> Result<Secret, ConfigError> {
     let unreadable =
         |error: std::io::Error| ConfigError::for_key(key, format!("{label}: cannot read: {error}"));
     let metadata = std::fs::metadata(path).map_err(unreadable)?;

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::core::domain::Millis;
+use crate::core::trade::{Alert, Severity};
 
 /// The symbol name of the global breaker row.
 pub const GLOBAL: &str = "*";
@@ -63,9 +64,69 @@ pub fn entry_block_reason(symbol: Option<&Breaker>, global: Option<&Breaker>) ->
     })
 }
 
+/// The RESOLVED follow-up of an operator's reset of an open breaker: which breaker, why it had
+/// opened and for how long, who reset it, and which recovering trades are now theirs. `None`
+/// when the breaker was not open (nothing to resolve).
+pub fn reset_alert(
+    before: &Breaker,
+    who: &str,
+    released_trades: &[i64],
+    now_ms: Millis,
+) -> Option<Alert> {
+    if !before.open {
+        return None;
+    }
+    let name = if before.symbol == GLOBAL {
+        "global breaker".to_string()
+    } else {
+        format!("breaker for {}", before.symbol)
+    };
+    let minutes = before
+        .tripped_at_ms
+        .map_or(0, |tripped| (now_ms - tripped).max(0) / 60_000);
+    let released = if released_trades.is_empty() {
+        String::new()
+    } else {
+        let ids: Vec<String> = released_trades.iter().map(i64::to_string).collect();
+        format!(
+            "\nRecovering trades {} are yours now: fillguard stops acting on them; settle their positions by hand.",
+            ids.join(", ")
+        )
+    };
+    let text = format!(
+        "RESOLVED {}: {name} reset by {who}\nIt was OPEN for {minutes} min: {} ({} trips).\nNew entries may open again.{released}",
+        before.symbol,
+        before.reason.as_deref().unwrap_or("no reason recorded"),
+        before.trip_count
+    );
+    Some(Alert {
+        severity: Severity::Info,
+        key: format!("breaker-reset-{}-{now_ms}", before.symbol),
+        text,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reset_of_an_open_breaker_is_announced_as_resolved() {
+        let mut btc = Breaker::closed("BTC_USDT");
+        assert_eq!(reset_alert(&btc, "operator alice", &[], 0), None);
+        btc.trip("protection_rejected", 60_000);
+        btc.trip("protection_rejected", 90_000);
+        let alert = reset_alert(&btc, "operator alice", &[7], 60_000 * 31).unwrap();
+        assert_eq!(alert.severity, Severity::Info);
+        let first = alert.text.lines().next().unwrap();
+        assert_eq!(
+            first,
+            "RESOLVED BTC_USDT: breaker for BTC_USDT reset by operator alice"
+        );
+        for needle in ["protection_rejected", "30 min", "2 trips", "trades 7"] {
+            assert!(alert.text.contains(needle), "{needle}: {}", alert.text);
+        }
+    }
 
     #[test]
     fn open_symbol_breaker_blocks_only_that_symbol() {

@@ -1,32 +1,352 @@
-//! The alert outbox's delivery: every queued alert leaves through a sink and is marked sent or
-//! failed in the store; nothing is dropped while delivery fails.
+//! The alert outbox's delivery. Every queued alert is written to the log once, when this
+//! process first sees it (so the operator reading `journalctl` learns of it at once, whatever
+//! happens to the channel), then leaves through one `AlertSink`: the log itself when nothing
+//! else is configured, else Telegram. A sink gets a bounded number of attempts per loop turn
+//! (Telegram: one), so a down or slow channel costs the loop at most one timeout per turn. A
+//! failed attempt is recorded on the row (`mark_alert_failed`) with a growing delay; nothing
+//! is dropped, and the outbox lives in SQLite, so pending alerts survive a restart (and are
+//! logged once more by the new process, which is when the operator wants to see them again).
+//! This module decides nothing about trading and never changes an alert's text in the store.
+
+use std::time::Duration;
 
 use tracing::{error, info, warn};
 
 use super::{ALERTS_PER_TURN_MAX, Agent};
-use crate::store;
+use crate::config::Config;
+use crate::core::domain::Millis;
+use crate::store::{self, AlertRow};
+use crate::telemetry::telegram::{self, SendOutcome, TelegramClient};
+
+/// First delay after a failed attempt; it doubles with every attempt up to `RETRY_DELAY_MAX`.
+pub const RETRY_DELAY_MIN: Duration = Duration::from_secs(5);
+pub const RETRY_DELAY_MAX: Duration = Duration::from_secs(600);
+/// Delay after the channel refused the alert itself (a wrong token or chat): retrying sooner
+/// cannot help before the operator fixes the configuration.
+pub const REFUSED_DELAY: Duration = RETRY_DELAY_MAX;
+/// A CRITICAL alert goes ahead of alerts queued up to this long before it; older ones keep
+/// their turn, so no alert waits behind a stream of newer CRITICAL ones.
+const CRITICAL_HEAD_START_MS: Millis = 60_000;
+
+const _: () = assert!(RETRY_DELAY_MIN.as_millis() <= RETRY_DELAY_MAX.as_millis());
+
+/// What one delivery attempt came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    Sent,
+    /// A passing failure: retried with backoff, not before `after` when the channel said so.
+    Retry {
+        after: Option<Duration>,
+        error: String,
+    },
+    /// The channel refused the alert itself; `error` says what to fix. Retried slowly.
+    Refused {
+        error: String,
+    },
+}
+
+/// Where alerts leave to. Implementations make one bounded attempt per `deliver` call and never
+/// retry by themselves.
+pub trait AlertSink {
+    /// Names the channel in log lines.
+    fn name(&self) -> &'static str;
+    /// Whether a delivery leaves the machine (and so cannot be taken back once made).
+    fn external(&self) -> bool {
+        true
+    }
+    /// How many alerts one loop turn may try to deliver.
+    fn attempts_per_turn(&self) -> usize;
+    fn deliver(&mut self, alert: &AlertRow) -> Delivery;
+}
+
+/// The log as the only channel: the line written when the alert was first seen is its
+/// delivery.
+pub struct LogSink;
+
+impl AlertSink for LogSink {
+    fn name(&self) -> &'static str {
+        "log"
+    }
+
+    fn external(&self) -> bool {
+        false
+    }
+
+    fn attempts_per_turn(&self) -> usize {
+        ALERTS_PER_TURN_MAX
+    }
+
+    fn deliver(&mut self, _alert: &AlertRow) -> Delivery {
+        Delivery::Sent
+    }
+}
+
+/// Telegram through the Bot API: one `sendMessage` per loop turn at most.
+pub struct TelegramSink {
+    client: TelegramClient,
+}
+
+impl TelegramSink {
+    pub fn new(client: TelegramClient) -> TelegramSink {
+        TelegramSink { client }
+    }
+}
+
+impl AlertSink for TelegramSink {
+    fn name(&self) -> &'static str {
+        "telegram"
+    }
+
+    fn attempts_per_turn(&self) -> usize {
+        1
+    }
+
+    fn deliver(&mut self, alert: &AlertRow) -> Delivery {
+        match self.client.send_message(&phone_text(alert)) {
+            SendOutcome::Sent => Delivery::Sent,
+            SendOutcome::Retry { after, error } => Delivery::Retry { after, error },
+            SendOutcome::Failed { description } => Delivery::Refused { error: description },
+        }
+    }
+}
+
+/// The message as a phone shows it: the severity leads the first line, the alert's own text
+/// (which names the symbol and what happened first) follows.
+pub fn phone_text(alert: &AlertRow) -> String {
+    let marker = match alert.severity.as_str() {
+        "CRITICAL" => "🔴",
+        "WARNING" => "🟠",
+        _ => "🔵",
+    };
+    format!("{marker} {} {}", alert.severity, alert.text)
+}
+
+/// The outbox's state in a running agent: its sink, and how far the log has seen the queue.
+pub(super) struct Outbox {
+    sink: Box<dyn AlertSink>,
+    /// Every unsent alert up to this id has been logged by this process.
+    logged_through_id: i64,
+    /// Delivery attempts left in this loop turn.
+    attempts_left: usize,
+    /// Whether this process has checked the schedule against its clock (`pull_forward`).
+    schedule_checked: bool,
+}
+
+impl Outbox {
+    /// Telegram when `alerts.telegram` is configured, else the log alone.
+    pub(super) fn new(config: &Config) -> Outbox {
+        let sink: Box<dyn AlertSink> = match &config.alerts.telegram {
+            Some(telegram) => Box::new(TelegramSink::new(TelegramClient::new(
+                &telegram.base_url,
+                telegram.token.clone(),
+                &telegram.chat_id,
+                telegram::TIMEOUT,
+            ))),
+            None => Box::new(LogSink),
+        };
+        Outbox::with_sink(sink)
+    }
+
+    fn with_sink(sink: Box<dyn AlertSink>) -> Outbox {
+        let attempts_left = sink.attempts_per_turn();
+        Outbox {
+            sink,
+            logged_through_id: 0,
+            attempts_left,
+            schedule_checked: false,
+        }
+    }
+
+    /// A new loop turn: the sink's attempts are available again.
+    pub(super) fn new_turn(&mut self) {
+        self.attempts_left = self.sink.attempts_per_turn();
+    }
+}
 
 impl Agent {
-    /// Alert outbox: nothing is dropped while delivery fails; each alert is retried with
-    /// backoff. The sink for now is the log (journald under systemd).
+    /// Replaces the channel alerts leave through (the simulation's failing sink, a test's
+    /// Telegram client with a short timeout).
+    pub fn set_alert_sink(&mut self, sink: Box<dyn AlertSink>) {
+        self.alerts = Outbox::with_sink(sink);
+    }
+
+    /// Logs the alerts queued since the last call, then spends this turn's delivery attempts
+    /// on the due ones.
     pub(super) fn deliver_alerts(&mut self) -> anyhow::Result<()> {
+        if !self.alerts.schedule_checked {
+            self.pull_forward()?;
+        }
+        let fresh = store::unsent_alerts_after(
+            self.store.conn(),
+            self.alerts.logged_through_id,
+            ALERTS_PER_TURN_MAX,
+        )?;
+        for alert in &fresh {
+            log_alert(alert);
+            self.alerts.logged_through_id = alert.id;
+        }
         let now = self.clock.now_ms();
-        let due = store::due_alerts(self.store.conn(), now, ALERTS_PER_TURN_MAX)?;
-        for alert in due {
-            match alert.severity.as_str() {
-                "CRITICAL" => {
-                    error!(alert = %alert.key, severity = "CRITICAL", trade_id = alert.trade_id,
-                    symbol = alert.symbol.as_deref().unwrap_or(""), "{}", alert.text)
-                }
-                "WARNING" => {
-                    warn!(alert = %alert.key, severity = "WARNING", trade_id = alert.trade_id,
-                    symbol = alert.symbol.as_deref().unwrap_or(""), "{}", alert.text)
-                }
-                _ => info!(alert = %alert.key, severity = %alert.severity, "{}", alert.text),
+        let mut due = store::due_alerts(self.store.conn(), now, ALERTS_PER_TURN_MAX)?;
+        // An alert is delivered only after the log has it.
+        due.retain(|alert| alert.id <= self.alerts.logged_through_id);
+        due.sort_by_key(|alert| (precedence(alert), alert.id));
+        let attempts = due.len().min(self.alerts.attempts_left);
+        for alert in due.into_iter().take(attempts) {
+            self.alerts.attempts_left -= 1;
+            if self.alerts.sink.external() {
+                self.claim(&alert, now)?;
             }
-            self.store
-                .transaction(|conn| store::mark_alert_sent(conn, alert.id, now))?;
+            let outcome = self.alerts.sink.deliver(&alert);
+            self.record_delivery(&alert, outcome)?;
         }
         Ok(())
+    }
+
+    /// Once per process: an alert scheduled further ahead than the longest delay was scheduled
+    /// by a clock that has since gone back (a restart reads the system clock anew); it is made
+    /// due now instead of waiting out the step.
+    fn pull_forward(&mut self) -> anyhow::Result<()> {
+        let now = self.clock.now_ms();
+        let latest = now + i64::try_from(RETRY_DELAY_MAX.as_millis()).unwrap_or(i64::MAX / 2);
+        let pulled = self
+            .store
+            .transaction(|conn| store::pull_alerts_forward(conn, now, latest))?;
+        if pulled > 0 {
+            warn!(
+                alerts = pulled,
+                "alerts were scheduled beyond the longest retry delay (the clock went back); retrying them now"
+            );
+        }
+        self.alerts.schedule_checked = true;
+        Ok(())
+    }
+
+    /// Before a message leaves the machine its next attempt is pushed back by the retry
+    /// delay: while the database refuses writes nothing is sent (a delivery that could not be
+    /// recorded would go out again on every turn), and if only the outcome's write is lost,
+    /// the alert goes out again after the delay, not at once.
+    fn claim(&mut self, alert: &AlertRow, now: Millis) -> anyhow::Result<()> {
+        let delay = i64::try_from(retry_delay(alert.attempts).as_millis()).unwrap_or(i64::MAX / 2);
+        self.store
+            .transaction(|conn| store::defer_alert(conn, alert.id, now + delay))?;
+        Ok(())
+    }
+
+    /// Marks the attempt in the store, counts it and, for a channel other than the log, says
+    /// how it went.
+    fn record_delivery(&mut self, alert: &AlertRow, outcome: Delivery) -> anyhow::Result<()> {
+        let now = self.clock.now_ms();
+        let channel = self.alerts.sink.name();
+        let attempt = alert.attempts + 1;
+        let (error, delay) = match outcome {
+            Delivery::Sent => {
+                self.store
+                    .transaction(|conn| store::mark_alert_sent(conn, alert.id, now))?;
+                count(alert, "sent");
+                if channel != LogSink.name() {
+                    info!(alert = %alert.key, severity = %alert.severity, channel, attempt,
+                        "alert delivered");
+                }
+                return Ok(());
+            }
+            Delivery::Retry { after, error } => {
+                let delay = retry_delay(alert.attempts).max(after.unwrap_or_default());
+                warn!(alert = %alert.key, severity = %alert.severity, channel, attempt,
+                    retry_in_seconds = delay.as_secs(), error = %error,
+                    "alert not delivered; retrying later");
+                (error, delay)
+            }
+            Delivery::Refused { error } => {
+                error!(alert = %alert.key, severity = %alert.severity, channel, attempt,
+                    retry_in_seconds = REFUSED_DELAY.as_secs(), error = %error,
+                    "alert channel refused the alert; fix its configuration (the alert stays queued)");
+                (error, REFUSED_DELAY)
+            }
+        };
+        let next_at_ms = now + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2);
+        self.store
+            .transaction(|conn| store::mark_alert_failed(conn, alert.id, &error, next_at_ms))?;
+        count(alert, "failed");
+        Ok(())
+    }
+}
+
+/// Sort key among due alerts: when it was queued, less a head start for CRITICAL ones.
+fn precedence(alert: &AlertRow) -> Millis {
+    let head_start = if alert.severity == "CRITICAL" {
+        CRITICAL_HEAD_START_MS
+    } else {
+        0
+    };
+    alert.created_ms.saturating_sub(head_start)
+}
+
+/// `RETRY_DELAY_MIN` doubled per earlier attempt, at most `RETRY_DELAY_MAX`.
+pub fn retry_delay(attempts_before: u32) -> Duration {
+    let factor = 1_u32 << attempts_before.min(16);
+    RETRY_DELAY_MIN.saturating_mul(factor).min(RETRY_DELAY_MAX)
+}
+
+fn count(alert: &AlertRow, outcome: &'static str) {
+    metrics::counter!("fillguard_alerts_total", "severity" => alert.severity.clone(),
+        "outcome" => outcome)
+    .increment(1);
+}
+
+/// The alert's one log line, at its severity's level: one event per line, so its line breaks
+/// become ` | `.
+fn log_alert(alert: &AlertRow) {
+    let text = alert.text.replace('\n', " | ");
+    let symbol = alert.symbol.as_deref().unwrap_or("");
+    match alert.severity.as_str() {
+        "CRITICAL" => {
+            error!(alert = %alert.key, severity = "CRITICAL", trade_id = alert.trade_id,
+            symbol, "{text}")
+        }
+        "WARNING" => {
+            warn!(alert = %alert.key, severity = "WARNING", trade_id = alert.trade_id,
+            symbol, "{text}")
+        }
+        _ => info!(alert = %alert.key, severity = %alert.severity, "{text}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_delays_double_from_five_seconds_to_ten_minutes() {
+        let delays: Vec<u64> = (0..10).map(|n| retry_delay(n).as_secs()).collect();
+        assert_eq!(delays, [5, 10, 20, 40, 80, 160, 320, 600, 600, 600]);
+        assert_eq!(retry_delay(u32::MAX), RETRY_DELAY_MAX);
+    }
+
+    fn row(id: i64, severity: &str, created_ms: Millis) -> AlertRow {
+        AlertRow {
+            id,
+            key: format!("k{id}"),
+            severity: severity.into(),
+            trade_id: None,
+            symbol: None,
+            text: "text".into(),
+            created_ms,
+            attempts: 0,
+            sent_at_ms: None,
+            last_error: None,
+        }
+    }
+
+    #[test]
+    fn critical_goes_first_but_never_starves_older_alerts() {
+        let mut due = [
+            row(1, "INFO", 0),
+            row(2, "WARNING", 100_000),
+            row(3, "CRITICAL", 120_000),
+        ];
+        due.sort_by_key(|alert| (precedence(alert), alert.id));
+        let order: Vec<i64> = due.iter().map(|alert| alert.id).collect();
+        // The INFO is older than the CRITICAL's head start; the WARNING is not.
+        assert_eq!(order, [1, 3, 2]);
     }
 }

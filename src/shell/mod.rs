@@ -4,7 +4,7 @@
 //! trade at start-up before any new entry. The only module that uses venue, store and core
 //! together.
 
-mod alerts;
+pub mod alerts;
 pub mod clock;
 pub mod execute;
 mod observe;
@@ -90,6 +90,8 @@ pub struct Agent {
     /// Consecutive self-check failures, and when they began.
     self_check_failures: u32,
     self_check_since_ms: Millis,
+    /// The alert outbox's sink and delivery state (`alerts.rs`).
+    alerts: alerts::Outbox,
 }
 
 impl Agent {
@@ -105,6 +107,7 @@ impl Agent {
             steady_since_ms: clock.now_ms(),
             ..limits_from(&config)
         };
+        let alerts = alerts::Outbox::new(&config);
         Agent {
             config,
             store,
@@ -122,6 +125,7 @@ impl Agent {
             self_check_due_ms: None,
             self_check_failures: 0,
             self_check_since_ms: 0,
+            alerts,
         }
     }
 
@@ -206,6 +210,7 @@ impl Agent {
 
     /// One loop turn: due trades, signals, alerts.
     pub fn turn(&mut self) -> anyhow::Result<()> {
+        self.alerts.new_turn();
         let now = self.clock.now_ms();
         for (trade_id, due) in store::active_trades(self.store.conn())? {
             if due.is_some_and(|due| due <= now) {

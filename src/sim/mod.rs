@@ -8,9 +8,11 @@
 //! Requests are served one at a time on one thread (the engine is single-threaded), one request
 //! per connection, every read bounded in size and time. The engine's clock is the wall clock
 //! since start times `speed`. This module must not be used by the agent's core or shell: it is
-//! a stand-in for the exchange, reachable only through HTTP.
+//! a stand-in for the exchange, reachable only through HTTP. `bot_api` is the same kind of
+//! stand-in for the Telegram Bot API, for the tests of alert delivery.
 
 mod account;
+pub mod bot_api;
 mod envelope;
 mod exchange;
 mod faults;

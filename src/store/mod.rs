@@ -570,9 +570,36 @@ pub fn all_alerts(conn: &Connection) -> Result<Vec<AlertRow>> {
     rows::all_alerts(conn)
 }
 
+/// Unsent alerts queued after the alert with id `after_id`, oldest first, due or not.
+pub fn unsent_alerts_after(
+    conn: &Connection,
+    after_id: i64,
+    limit: usize,
+) -> Result<Vec<AlertRow>> {
+    rows::unsent_alerts_after(conn, after_id, limit)
+}
+
 pub fn mark_alert_sent(conn: &Connection, id: i64, now: Millis) -> Result<()> {
     conn.prepare_cached("UPDATE alerts SET sent_at_ms = ?2, attempts = attempts + 1, last_error = NULL WHERE id = ?1")?.execute(params![id, now],
     )?;
+    Ok(())
+}
+
+/// Makes every unsent alert scheduled later than `latest_ms` due at `now` (its schedule came
+/// from a clock that has since gone back). Returns how many there were.
+pub fn pull_alerts_forward(conn: &Connection, now: Millis, latest_ms: Millis) -> Result<usize> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE alerts SET next_at_ms = ?1 WHERE sent_at_ms IS NULL AND next_at_ms > ?2",
+        )?
+        .execute(params![now, latest_ms])?;
+    Ok(changed)
+}
+
+/// Moves an unsent alert's next attempt to `next_at_ms`, recording nothing else.
+pub fn defer_alert(conn: &Connection, id: i64, next_at_ms: Millis) -> Result<()> {
+    conn.prepare_cached("UPDATE alerts SET next_at_ms = ?2 WHERE id = ?1 AND sent_at_ms IS NULL")?
+        .execute(params![id, next_at_ms])?;
     Ok(())
 }
 

@@ -478,6 +478,19 @@ pub fn due_alerts(conn: &Connection, now: Millis, limit: usize) -> Result<Vec<Al
         .map_err(map_corrupt)
 }
 
+pub fn unsent_alerts_after(
+    conn: &Connection,
+    after_id: i64,
+    limit: usize,
+) -> Result<Vec<AlertRow>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT * FROM alerts WHERE sent_at_ms IS NULL AND id > ?1 ORDER BY id LIMIT ?2",
+    )?;
+    let rows = statement.query_map(params![after_id, limit as i64], alert_from_row)?;
+    rows.collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(map_corrupt)
+}
+
 pub fn all_alerts(conn: &Connection) -> Result<Vec<AlertRow>> {
     let mut statement = conn.prepare_cached("SELECT * FROM alerts ORDER BY id")?;
     let rows = statement.query_map([], alert_from_row)?;

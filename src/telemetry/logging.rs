@@ -12,9 +12,21 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
+/// HTTP client crates that print a request's full path at trace level; the Telegram bot token
+/// travels in that path, so they are held at debug (where they mask it) whatever `RUST_LOG`
+/// says.
+const PATH_PRINTING_TARGETS: [&str; 2] = ["ureq=debug", "ureq_proto=debug"];
+
 /// Installs the global subscriber. `RUST_LOG` overrides the default `info` level.
 pub fn init() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let asks_for_trace = std::env::var("RUST_LOG")
+        .is_ok_and(|directives| directives.to_ascii_lowercase().contains("trace"));
+    if asks_for_trace {
+        for directive in PATH_PRINTING_TARGETS {
+            filter = filter.add_directive(directive.parse().expect("a valid directive"));
+        }
+    }
     let journal_stream = std::env::var("JOURNAL_STREAM").ok();
     if journal_stream.as_deref().is_some_and(stderr_is_journal) {
         match tracing_journald::layer() {

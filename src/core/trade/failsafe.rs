@@ -47,6 +47,7 @@ pub(super) fn failsafe(
     };
     let text = alert_text(
         view,
+        "PROTECTION FAILURE",
         reason.as_str(),
         detail,
         limits.on_protection_error,

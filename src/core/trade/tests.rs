@@ -689,10 +689,29 @@ fn rejected_protection_is_retried_then_fails_safe_with_every_order_id() {
         "fg-7-T2",
         "code 229",
         "OPEN",
-        "breaker reset",
+        "breaker reset BTC_USDT",
     ] {
         assert!(text.contains(needle), "alert lacks {needle}: {text}");
     }
+    // Short lines for a phone: what happened first, then the position, every order, the fix.
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0], "PROTECTION FAILURE BTC_USDT trade 7: protection_rejected",
+        "{text}"
+    );
+    assert_eq!(lines[1], "BUY filled 0.5 at 100", "{text}");
+    let order_lines: Vec<&&str> = lines.iter().filter(|line| line.starts_with("- ")).collect();
+    assert_eq!(order_lines.len(), view.orders.len(), "{text}");
+    for order in &view.orders {
+        assert!(
+            order_lines
+                .iter()
+                .any(|line| line.contains(&order.client_oid)),
+            "{text}"
+        );
+    }
+    assert!(lines.last().unwrap().starts_with("To do: "), "{text}");
+    assert!(!text.contains("SYMBOL"), "{text}");
 }
 
 #[test]

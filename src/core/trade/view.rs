@@ -132,8 +132,13 @@ pub fn new_order(
     }
 }
 
+/// The text of a CRITICAL alert about one trade, short lines for a phone: what happened first
+/// (title, symbol, trade, reason), then side and filled quantity, why, every order with its
+/// order id, client_oid, status and the exchange's code and message, the breaker, and what the
+/// operator should do (`SYMBOL` in `operator_action` becomes the trade's symbol).
 pub(super) fn alert_text(
     view: &TradeView,
+    title: &str,
     reason: &str,
     detail: &str,
     breaker_trips: bool,
@@ -145,32 +150,33 @@ pub(super) fn alert_text(
         .iter()
         .map(|order| {
             format!(
-                "{} client_oid={} order_id={} status={}{}",
+                "- {} order_id={} client_oid={} {}{}",
                 order.role,
-                order.client_oid,
                 order.order_id.as_deref().unwrap_or("-"),
+                order.client_oid,
                 order.status.as_str(),
                 order
                     .last_error
                     .as_deref()
-                    .map(|error| format!(" error=\"{error}\""))
+                    .map(|error| format!(": {error}"))
                     .unwrap_or_default()
             )
         })
         .collect();
     let breaker = if breaker_trips {
-        format!("breaker for {} OPEN (no new entries)", trade.symbol)
+        format!("Breaker for {} OPEN (no new entries).", trade.symbol)
     } else {
-        "breaker unchanged (failsafe.on_protection_error = false)".to_string()
+        "Breaker unchanged (failsafe.on_protection_error = false).".to_string()
     };
     format!(
-        "PROTECTION FAILURE {} trade {} {} filled {} at {}: {reason}: {detail}. Orders: [{}]. {breaker}. Operator: {operator_action}",
+        "{title} {} trade {}: {reason}\n{} filled {} at {}\nWhy: {detail}\nOrders:\n{}\n{breaker}\nTo do: {}",
         trade.symbol,
         trade.id,
         trade.side,
         plain(trade.filled_quantity),
         plain(trade.avg_price),
-        orders.join("; ")
+        orders.join("\n"),
+        operator_action.replace("SYMBOL", &trade.symbol)
     )
 }
 
@@ -191,7 +197,14 @@ pub(super) fn halt(
     } else {
         "check the order on the exchange, settle the position by hand, then `fillguard breaker reset SYMBOL`"
     };
-    let text = alert_text(view, reason.as_str(), detail, true, operator_action);
+    let text = alert_text(
+        view,
+        "TRADE HALTED",
+        reason.as_str(),
+        detail,
+        true,
+        operator_action,
+    );
     actions.push(Action::Alert(Alert {
         severity: Severity::Critical,
         key: format!("halt-{}-{reason}-{}", view.trade.id, episode(view, now)),

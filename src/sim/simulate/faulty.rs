@@ -134,6 +134,9 @@ pub enum Canary {
     /// waiting for the cancel to take effect. S2 (live protection above the net position) or
     /// S8 (more sold than bought) must fail.
     ExitBeforeCancel,
+    /// Not the venue: the alert channel reports every second alert delivered without
+    /// delivering it. A1 (nothing marked sent that was not delivered) must fail.
+    DropAlerts,
 }
 
 pub struct FaultyVenue {

@@ -6,6 +6,7 @@
 //! clock and a real SQLite file. After every loop turn the invariants of DESIGN §4 are checked;
 //! then a calm phase with faults off must settle every trade (L1).
 
+mod alert_sink;
 mod environment;
 mod faulty;
 mod invariants;
@@ -25,11 +26,13 @@ use crate::config::{self, Config};
 use crate::core::clock::Clock;
 use crate::core::domain::{Millis, OrderReport, ProtectionMode, Side};
 use crate::core::ids::Role;
+use crate::shell::alerts::RETRY_DELAY_MAX;
 use crate::shell::clock::SteadyClock;
 use crate::shell::{Agent, is_transient_store_error};
 use crate::store::{self, SignalRow, SignalStatus, Store};
 use crate::venue::paper::{PaperVenue, SplitMix64};
 
+use alert_sink::SimAlertSink;
 use environment::{Disk, DiskFaults, SkewedClock, VirtualClock};
 pub use faulty::{CRASH, Canary, FaultPlan, FaultyVenue};
 
@@ -41,6 +44,12 @@ const RESTART_DELAY: Duration = Duration::from_secs(1);
 /// Loop turns of the calm phase (faults off) in which every trade must settle.
 const CALM_TICKS: u64 = 400;
 const MODES: [&str; 3] = ["oco", "otoco", "separate"];
+/// Virtual time from the start of the calm phase in which the alert outbox must drain: the
+/// longest delay between two attempts, and two minutes for the queue behind it (one
+/// attempt per turn). A restart that finds the clock gone back pulls later schedules in.
+const ALERT_DRAIN_MS: Millis = RETRY_DELAY_MAX.as_millis() as Millis + 120_000;
+/// Bound on the turns spent draining (a turn lasts at least a few hundred milliseconds).
+const DRAIN_TICKS_MAX: u64 = 4000;
 
 /// Exit codes: which kind of failure a run found.
 pub const EXIT_CORRECTNESS: u8 = 3;
@@ -91,6 +100,8 @@ pub struct SeedReport {
     pub alert_only: bool,
     /// The exchange had an outage longer than the poll and verify bounds.
     pub outage: bool,
+    /// The alert channel failed for a while (and now and then).
+    pub alerts_down: bool,
     /// The last events of the store, for a failure's trace.
     pub trace: Vec<String>,
 }
@@ -104,6 +115,8 @@ struct Run {
     skew_step: f64,
     disk: Rc<RefCell<Disk>>,
     venue: Rc<RefCell<FaultyVenue>>,
+    /// The alert channel, kept across restarts of the agent.
+    alerts: SimAlertSink,
     config: Config,
     agent: Option<Agent>,
     crashes: u32,
@@ -185,6 +198,13 @@ impl Run {
         let wall = Rc::new(SkewedClock::new(clock.clone(), plan.skew_max_ms, seed));
         let skew_step = plan.skew_step;
         let disk = Disk::new(plan.disk, seed);
+        let alerts = SimAlertSink::new(
+            SimAlertSink::plan(seed, START_MS),
+            seed,
+            clock.clone(),
+            disk.clone(),
+            canary == Some(Canary::DropAlerts),
+        );
         let venue = FaultyVenue::new(paper, dyn_clock, seed, plan, canary, store_path);
         Run {
             seed,
@@ -194,6 +214,7 @@ impl Run {
             skew_step,
             disk,
             venue: Rc::new(RefCell::new(venue)),
+            alerts,
             config,
             agent: None,
             crashes: 0,
@@ -234,6 +255,8 @@ impl Run {
             wall,
             Arc::new(AtomicBool::new(false)),
         );
+        agent.set_alert_sink(Box::new(self.alerts.clone()));
+        self.alerts.note_restart();
         let started = self.guarded(|| agent.self_check());
         if started? {
             self.agent = Some(agent);
@@ -321,6 +344,7 @@ impl Run {
         if let Some(agent) = &self.agent {
             problems.extend(invariants::check_known(&book, agent.store()));
             problems.extend(invariants::check_not_quarantined(agent.store()));
+            problems.extend(self.alerts.check(agent.store()));
             problems.extend(invariants::check_protected(
                 agent.store(),
                 &mut self.first_fill,
@@ -396,6 +420,8 @@ impl Run {
     fn calm(&mut self) -> Result<(), Verdict> {
         self.venue.borrow_mut().faults_on = false;
         self.disk.borrow_mut().on = false;
+        self.alerts.set_faults(false);
+        let calm_started_ms = self.clock.now_ms();
         for turn in 0..CALM_TICKS {
             self.tick()?;
             let settled = turn % 10 == 9 && self.settled();
@@ -408,10 +434,37 @@ impl Run {
         let book = self.venue.borrow().paper.engine().book();
         let mut problems = invariants::check_settled(agent.store());
         problems.extend(invariants::check_positions(&book, agent.store()));
-        match problems.into_iter().next() {
+        if let Some(problem) = problems.into_iter().next() {
+            return Err(Verdict::Liveness(problem));
+        }
+        self.drain_alerts(calm_started_ms)?;
+        let agent = self.agent.as_ref().expect("no crashes without faults");
+        match SimAlertSink::check_drained(agent.store())
+            .into_iter()
+            .next()
+        {
             Some(problem) => Err(Verdict::Liveness(problem)),
             None => Ok(()),
         }
+    }
+
+    /// The outbox may need longer than the trades once faults stop: an alert the channel
+    /// refused waits `RETRY_DELAY_MAX`. Once the trades are settled (and checked), turns go
+    /// on until it is drained or that bound (plus time for the queue behind it) has passed
+    /// since the calm phase began.
+    fn drain_alerts(&mut self, calm_started_ms: Millis) -> Result<(), Verdict> {
+        let until_ms = calm_started_ms + ALERT_DRAIN_MS;
+        for _ in 0..DRAIN_TICKS_MAX {
+            let drained = self
+                .agent
+                .as_ref()
+                .is_some_and(|agent| SimAlertSink::check_drained(agent.store()).is_empty());
+            if drained || self.clock.now_ms() >= until_ms {
+                break;
+            }
+            self.tick()?;
+        }
+        Ok(())
     }
 
     fn report(&self, verdict: Verdict) -> SeedReport {
@@ -439,7 +492,7 @@ impl Run {
             verdict,
             hash: hash.0,
             mode: self.config.protection.mode.as_str(),
-            faults: venue.plan.describe(),
+            faults: format!("{} {}", venue.plan.describe(), self.alerts.describe()),
             trades: store
                 .as_ref()
                 .and_then(|store| store::all_trade_ids(store.conn()).ok())
@@ -451,6 +504,7 @@ impl Run {
             flatten: self.config.failsafe.flatten,
             alert_only: !self.config.failsafe.on_protection_error,
             outage: venue.plan.outage_ms > 0,
+            alerts_down: self.alerts.faulty(),
             trace: events
                 .iter()
                 .rev()
@@ -554,6 +608,7 @@ pub fn run_seed(seed: u64, ticks: u64, canary: Option<Canary>) -> SeedReport {
                 flatten: false,
                 alert_only: false,
                 outage: false,
+                alerts_down: false,
                 trace: Vec::new(),
             };
         }
@@ -640,8 +695,9 @@ fn summarize(reports: &[SeedReport], ticks: u64, canary: Option<Canary>, elapsed
     let flatten = reports.iter().filter(|r| r.flatten).count();
     let alert_only = reports.iter().filter(|r| r.alert_only).count();
     let outages = reports.iter().filter(|r| r.outage).count();
+    let alerts_down = reports.iter().filter(|r| r.alerts_down).count();
     println!(
-        "{} seeds, {} passed, {} failed; {flatten} with failsafe.flatten, {alert_only} with on_protection_error off, {outages} with an exchange outage; {trades} trades, {crashes} simulated crashes, {store_errors} refused writes, {exits} exits on a refusing database, {turns} loop turns in {:.1} s",
+        "{} seeds, {} passed, {} failed; {flatten} with failsafe.flatten, {alert_only} with on_protection_error off, {outages} with an exchange outage, {alerts_down} with a failing alert channel; {trades} trades, {crashes} simulated crashes, {store_errors} refused writes, {exits} exits on a refusing database, {turns} loop turns in {:.1} s",
         reports.len(),
         reports.len() - failures.len(),
         failures.len(),
@@ -673,6 +729,7 @@ fn summarize(reports: &[SeedReport], ticks: u64, canary: Option<Canary>, elapsed
         Some(Canary::DuplicateOrders) => " --canary duplicate-orders",
         Some(Canary::LoseFills) => " --canary lose-fills",
         Some(Canary::ExitBeforeCancel) => " --canary exit-before-cancel",
+        Some(Canary::DropAlerts) => " --canary drop-alerts",
         None => "",
     };
     println!(
@@ -688,85 +745,4 @@ fn summarize(reports: &[SeedReport], ticks: u64, canary: Option<Canary>, elapsed
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const TICKS: u64 = 60;
-
-    #[test]
-    fn the_same_seed_gives_the_same_event_log() {
-        let first = run_seed(7, TICKS, None);
-        let second = run_seed(7, TICKS, None);
-        assert_eq!(first.verdict, Verdict::Pass, "{first:#?}");
-        assert_eq!(first.hash, second.hash);
-        assert_ne!(first.hash, run_seed(8, TICKS, None).hash);
-        assert!(first.trades > 0, "the seed traded");
-    }
-
-    #[test]
-    fn seeds_pass_with_faults_and_crashes() {
-        let reports: Vec<SeedReport> = (0..6).map(|seed| run_seed(seed, TICKS, None)).collect();
-        for report in &reports {
-            assert_eq!(report.verdict, Verdict::Pass, "{report:#?}");
-        }
-        assert!(
-            reports.iter().map(|r| r.crashes).sum::<u32>() > 0,
-            "crashes were simulated"
-        );
-        assert!(
-            reports.iter().map(|r| r.store_errors).sum::<u32>() > 0,
-            "the disk refused writes"
-        );
-        assert!(
-            reports.iter().any(|r| !r.faults.contains("skew_max_ms=0 ")),
-            "some seed ran on a skewed clock"
-        );
-    }
-
-    fn first_failure(canary: Canary) -> Verdict {
-        (0..30)
-            .map(|seed| run_seed(seed, TICKS, Some(canary)).verdict)
-            .find(|verdict| *verdict != Verdict::Pass)
-            .unwrap_or(Verdict::Pass)
-    }
-
-    /// The failsafe's exit (and any clearing) sent while legs still rest: the net-position S2
-    /// and the new S8 must both be able to fail.
-    #[test]
-    fn an_exit_sent_without_waiting_for_the_cancel_fails_s2_and_s8() {
-        let mut seen = (None, None);
-        for seed in 0..60 {
-            if let Verdict::Correctness(text) =
-                run_seed(seed, TICKS, Some(Canary::ExitBeforeCancel)).verdict
-            {
-                if text.starts_with("S2") {
-                    seen.0.get_or_insert(text);
-                } else if text.starts_with("S8") {
-                    seen.1.get_or_insert(text);
-                }
-            }
-            if seen.0.is_some() && seen.1.is_some() {
-                break;
-            }
-        }
-        assert!(seen.0.is_some() && seen.1.is_some(), "{seen:?}");
-    }
-
-    #[test]
-    fn a_venue_that_duplicates_orders_fails_s1() {
-        let verdict = first_failure(Canary::DuplicateOrders);
-        assert!(
-            matches!(&verdict, Verdict::Correctness(text) if text.starts_with("S1")),
-            "{verdict:?}"
-        );
-    }
-
-    #[test]
-    fn a_venue_that_loses_fills_fails_s3() {
-        let verdict = first_failure(Canary::LoseFills);
-        assert!(
-            matches!(&verdict, Verdict::Correctness(text) if text.starts_with("S3")),
-            "{verdict:?}"
-        );
-    }
-}
+mod tests;

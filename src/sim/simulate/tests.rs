@@ -1,0 +1,105 @@
+//! The simulation's own tests: determinism, seeds passing under faults, and the canaries
+//! that prove each invariant check can fail.
+
+use super::*;
+
+const TICKS: u64 = 60;
+
+#[test]
+fn the_same_seed_gives_the_same_event_log() {
+    let first = run_seed(7, TICKS, None);
+    let second = run_seed(7, TICKS, None);
+    assert_eq!(first.verdict, Verdict::Pass, "{first:#?}");
+    assert_eq!(first.hash, second.hash);
+    assert_ne!(first.hash, run_seed(8, TICKS, None).hash);
+    assert!(first.trades > 0, "the seed traded");
+}
+
+#[test]
+fn seeds_pass_with_faults_and_crashes() {
+    let reports: Vec<SeedReport> = (0..6).map(|seed| run_seed(seed, TICKS, None)).collect();
+    for report in &reports {
+        assert_eq!(report.verdict, Verdict::Pass, "{report:#?}");
+    }
+    assert!(
+        reports.iter().map(|r| r.crashes).sum::<u32>() > 0,
+        "crashes were simulated"
+    );
+    assert!(
+        reports.iter().map(|r| r.store_errors).sum::<u32>() > 0,
+        "the disk refused writes"
+    );
+    assert!(
+        reports.iter().any(|r| !r.faults.contains("skew_max_ms=0 ")),
+        "some seed ran on a skewed clock"
+    );
+}
+
+fn first_failure(canary: Canary) -> Verdict {
+    (0..30)
+        .map(|seed| run_seed(seed, TICKS, Some(canary)).verdict)
+        .find(|verdict| *verdict != Verdict::Pass)
+        .unwrap_or(Verdict::Pass)
+}
+
+/// The failsafe's exit (and any clearing) sent while legs still rest: the net-position S2
+/// and the new S8 must both be able to fail.
+#[test]
+fn an_exit_sent_without_waiting_for_the_cancel_fails_s2_and_s8() {
+    let mut seen = (None, None);
+    for seed in 0..60 {
+        if let Verdict::Correctness(text) =
+            run_seed(seed, TICKS, Some(Canary::ExitBeforeCancel)).verdict
+        {
+            if text.starts_with("S2") {
+                seen.0.get_or_insert(text);
+            } else if text.starts_with("S8") {
+                seen.1.get_or_insert(text);
+            }
+        }
+        if seen.0.is_some() && seen.1.is_some() {
+            break;
+        }
+    }
+    assert!(seen.0.is_some() && seen.1.is_some(), "{seen:?}");
+}
+
+#[test]
+fn a_venue_that_duplicates_orders_fails_s1() {
+    let verdict = first_failure(Canary::DuplicateOrders);
+    assert!(
+        matches!(&verdict, Verdict::Correctness(text) if text.starts_with("S1")),
+        "{verdict:?}"
+    );
+}
+
+#[test]
+fn an_alert_channel_that_drops_alerts_fails_a1() {
+    let verdict = first_failure(Canary::DropAlerts);
+    assert!(
+        matches!(&verdict, Verdict::Correctness(text) if text.starts_with("A1")),
+        "{verdict:?}"
+    );
+}
+
+#[test]
+fn seeds_with_a_failing_alert_channel_deliver_every_alert_once() {
+    let reports: Vec<SeedReport> = (0..40)
+        .map(|seed| run_seed(seed, TICKS, None))
+        .filter(|report| report.alerts_down)
+        .take(4)
+        .collect();
+    assert!(!reports.is_empty(), "some seed's alert channel failed");
+    for report in &reports {
+        assert_eq!(report.verdict, Verdict::Pass, "{report:#?}");
+    }
+}
+
+#[test]
+fn a_venue_that_loses_fills_fails_s3() {
+    let verdict = first_failure(Canary::LoseFills);
+    assert!(
+        matches!(&verdict, Verdict::Correctness(text) if text.starts_with("S3")),
+        "{verdict:?}"
+    );
+}
