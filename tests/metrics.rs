@@ -202,7 +202,18 @@ fn a_paper_run_serves_every_contract_metric_and_promtool_accepts_the_scrape() {
     );
     assert_every_family(&scrape);
     assert_at_least(&scrape, &PAPER_RUN_MINIMUMS);
-    assert_eq!(value(&scrape, "fillguard_positions_unprotected"), Some(0.0));
+    let unprotected =
+        |symbol: &str| format!("fillguard_positions_unprotected{{symbol=\"{symbol}\"}}");
+    assert_eq!(
+        value(&scrape, &unprotected("BTC_USDT")),
+        Some(0.0),
+        "{scrape}"
+    );
+    assert_eq!(
+        value(&scrape, &unprotected("ETH_USDT")),
+        Some(0.0),
+        "{scrape}"
+    );
     let version = format!(
         "fillguard_build_info{{version=\"{}\",",
         env!("CARGO_PKG_VERSION")
@@ -253,7 +264,8 @@ fn a_protection_the_exchange_rejects_shows_as_a_failure_and_a_breaker_trip() {
     let open = "fillguard_circuit_breaker_open{symbol=\"BTC_USDT\"}";
     assert_eq!(value(&scrape, open), Some(1.0), "{scrape}");
     assert_eq!(value(&scrape, recovering), Some(1.0));
-    assert_eq!(value(&scrape, "fillguard_positions_unprotected"), Some(1.0));
+    let unprotected = "fillguard_positions_unprotected{symbol=\"BTC_USDT\"}";
+    assert_eq!(value(&scrape, unprotected), Some(1.0), "{scrape}");
     let rejected =
         "fillguard_exchange_requests_total{method=\"private/advanced/create-oco\",code=\"229\"}";
     assert!(

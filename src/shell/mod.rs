@@ -92,6 +92,8 @@ pub struct Agent {
     self_check_since_ms: Millis,
     /// The alert outbox's sink and delivery state (`alerts.rs`).
     alerts: alerts::Outbox,
+    /// Symbols whose `positions_unprotected` series the metrics report (`observe.rs`).
+    unprotected_symbols: std::cell::RefCell<std::collections::BTreeSet<String>>,
 }
 
 impl Agent {
@@ -126,6 +128,7 @@ impl Agent {
             self_check_failures: 0,
             self_check_since_ms: 0,
             alerts,
+            unprotected_symbols: Default::default(),
         }
     }
 

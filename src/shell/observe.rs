@@ -4,6 +4,8 @@
 //! recorded only after their transaction committed. Decides nothing: a metric that cannot be
 //! read is logged and skipped, never an error of the turn.
 
+use std::collections::BTreeMap;
+
 use metrics::{counter, gauge, histogram};
 use rust_decimal::Decimal;
 use tracing::warn;
@@ -188,14 +190,18 @@ pub(super) fn record_reconciliation(ok: bool) {
     counter!(RECONCILIATIONS_TOTAL, "outcome" => outcome).increment(1);
 }
 
-/// Filled positions of open trades whose protection is not both legs acknowledged now: every
-/// state but `Protected` (watched legs) and `Closing` (a leg closed the position).
-pub(super) fn unprotected_positions(trades: &[OpenTrade]) -> usize {
-    trades
+/// Filled positions of open trades whose protection is not both legs acknowledged now, by
+/// symbol: every state but `Protected` (watched legs) and `Closing` (a leg closed the position).
+pub(super) fn unprotected_positions(trades: &[OpenTrade]) -> BTreeMap<&str, usize> {
+    let mut by_symbol = BTreeMap::new();
+    let unprotected = trades
         .iter()
         .filter(|trade| trade.filled_quantity > Decimal::ZERO)
-        .filter(|trade| !matches!(trade.state, TradeState::Protected | TradeState::Closing))
-        .count()
+        .filter(|trade| !matches!(trade.state, TradeState::Protected | TradeState::Closing));
+    for trade in unprotected {
+        *by_symbol.entry(trade.symbol.as_str()).or_insert(0) += 1;
+    }
+    by_symbol
 }
 
 impl Agent {
@@ -217,7 +223,16 @@ impl Agent {
             let count = trades.iter().filter(|trade| trade.state == state).count();
             gauge!(names::OPEN_TRADES, "state" => state.as_str()).set(count as f64);
         }
-        gauge!(names::POSITIONS_UNPROTECTED).set(unprotected_positions(&trades) as f64);
+        // Every symbol reported once is reported again (at 0 when nothing is unprotected), so
+        // a series never sticks at its last value; the set is bounded by the symbols traded.
+        let unprotected = unprotected_positions(&trades);
+        let mut symbols = self.unprotected_symbols.borrow_mut();
+        symbols.extend(self.config.watchlist.iter().map(|item| item.symbol.clone()));
+        symbols.extend(unprotected.keys().map(|symbol| symbol.to_string()));
+        for symbol in symbols.iter() {
+            let count = unprotected.get(symbol.as_str()).copied().unwrap_or(0);
+            gauge!(names::POSITIONS_UNPROTECTED, "symbol" => symbol.clone()).set(count as f64);
+        }
         gauge!(names::ALERTS_PENDING).set(store::pending_alerts(conn)? as f64);
         let breakers = store::breakers(conn)?;
         let watched = self

@@ -9,16 +9,17 @@ use super::{Result, StoreError};
 use crate::core::trade::TradeState;
 
 /// One non-terminal trade as the gauges need it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpenTrade {
+    pub symbol: String,
     pub state: TradeState,
     pub filled_quantity: Decimal,
 }
 
-/// Every non-terminal trade's state and filled quantity.
+/// Every non-terminal trade's symbol, state and filled quantity.
 pub fn open_trades(conn: &Connection) -> Result<Vec<OpenTrade>> {
     let mut statement = conn.prepare_cached(
-        "SELECT id, state, filled_quantity FROM trades
+        "SELECT id, state, filled_quantity, symbol FROM trades
          WHERE state NOT IN ('CLOSED', 'HALTED') ORDER BY id",
     )?;
     let rows = statement.query_map([], |row| {
@@ -26,15 +27,17 @@ pub fn open_trades(conn: &Connection) -> Result<Vec<OpenTrade>> {
             row.get::<_, i64>(0)?,
             row.get::<_, String>(1)?,
             row.get::<_, String>(2)?,
+            row.get::<_, String>(3)?,
         ))
     })?;
     let mut trades = Vec::new();
     for row in rows {
-        let (id, state, filled_quantity) = row?;
+        let (id, state, filled_quantity, symbol) = row?;
         let corrupt = |column: &str, value: &str| {
             StoreError::Corrupt(format!("trades row {id}: column {column} is {value:?}"))
         };
         trades.push(OpenTrade {
+            symbol,
             state: TradeState::parse(&state).ok_or_else(|| corrupt("state", &state))?,
             filled_quantity: filled_quantity
                 .parse()
@@ -81,10 +84,12 @@ mod tests {
             trades,
             vec![
                 OpenTrade {
+                    symbol: filled.trade.symbol.clone(),
                     state: TradeState::Protecting,
                     filled_quantity: "0.5".parse().unwrap(),
                 },
                 OpenTrade {
+                    symbol: pending.trade.symbol.clone(),
                     state: pending.trade.state,
                     filled_quantity: Decimal::ZERO,
                 },

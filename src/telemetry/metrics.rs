@@ -167,7 +167,7 @@ pub const FAMILIES: [(&str, Kind, Option<Unit>, &str); 17] = [
         POSITIONS_UNPROTECTED,
         Kind::Gauge,
         Some(Unit::Count),
-        "Filled positions of open trades without both protective legs acknowledged now",
+        "Filled positions of open trades without both protective legs acknowledged now, by symbol",
     ),
     (
         UNPROTECTED_SECONDS,
@@ -285,7 +285,9 @@ pub fn open_states() -> impl Iterator<Item = TradeState> {
 fn register(symbols: &[String]) {
     use metrics::{counter, gauge, histogram};
     gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION"), "target" => build_target()).set(1.0);
-    gauge!(POSITIONS_UNPROTECTED).set(0.0);
+    for symbol in symbols {
+        gauge!(POSITIONS_UNPROTECTED, "symbol" => symbol.clone()).set(0.0);
+    }
     gauge!(ALERTS_PENDING).set(0.0);
     gauge!(LAST_LOOP_TIMESTAMP_SECONDS).set(0.0);
     // Looking a histogram up registers it: it renders with empty buckets until recorded.

@@ -185,6 +185,12 @@ fn a_filled_position_entering_the_failsafe_or_a_halt_is_a_protection_failure() {
 #[test]
 fn unprotected_positions_are_filled_open_trades_without_watched_legs() {
     let open = |state, filled: &str| OpenTrade {
+        symbol: if state == TradeState::Exiting {
+            "ETH_USDT"
+        } else {
+            "BTC_USDT"
+        }
+        .to_string(),
         state,
         filled_quantity: filled.parse().unwrap(),
     };
@@ -199,5 +205,6 @@ fn unprotected_positions_are_filled_open_trades_without_watched_legs() {
         open(TradeState::Recovering, "0.5"),
         open(TradeState::Recovering, "0"),
     ];
-    assert_eq!(unprotected_positions(&trades), 5);
+    let expected = std::collections::BTreeMap::from([("BTC_USDT", 4), ("ETH_USDT", 1)]);
+    assert_eq!(unprotected_positions(&trades), expected);
 }
