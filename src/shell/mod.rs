@@ -85,6 +85,8 @@ pub struct Agent {
     store_failures: u32,
     /// The refused turns not yet reported to the operator (`refusals`).
     refusal: Option<Refusal>,
+    /// Wall time of the last refusal report (`refusals::REPORT_INTERVAL_MS` apart at least).
+    refusal_reported_ms: Option<Millis>,
     /// When the venue self-check runs next (`None`: passed, or refused for good).
     self_check_due_ms: Option<Millis>,
     /// Consecutive self-check failures, and when they began.
@@ -124,6 +126,7 @@ impl Agent {
             reconcile_pending: true,
             store_failures: 0,
             refusal: None,
+            refusal_reported_ms: None,
             self_check_due_ms: None,
             self_check_failures: 0,
             self_check_since_ms: 0,
@@ -174,13 +177,16 @@ impl Agent {
     /// consecutive refusals, or at once on any other error.
     pub fn resilient_turn(&mut self) -> anyhow::Result<()> {
         let started = Instant::now();
+        // One alert-delivery budget for the whole turn, reconciliation included, so a slow
+        // alert channel holds a turn up by at most one attempt.
+        self.alerts.new_turn();
         let result = self.report_refusal().and_then(|()| {
             if self.reconcile_pending {
                 let reconciled = self.reconcile();
                 observe::record_reconciliation(reconciled.is_ok());
                 reconciled?;
             }
-            self.turn()
+            self.due_work()
         });
         self.record_turn(started.elapsed().as_secs_f64(), result.is_ok());
         self.refresh_gauges();
@@ -211,9 +217,15 @@ impl Agent {
         Ok(())
     }
 
-    /// One loop turn: due trades, signals, alerts.
+    /// One loop turn on its own (without `resilient_turn`'s reconciliation and refusal
+    /// handling): due trades, signals, alerts, with a fresh alert-delivery budget.
     pub fn turn(&mut self) -> anyhow::Result<()> {
         self.alerts.new_turn();
+        self.due_work()
+    }
+
+    /// Due trades, signals, alerts, drawing on the turn's alert-delivery budget.
+    fn due_work(&mut self) -> anyhow::Result<()> {
         let now = self.clock.now_ms();
         for (trade_id, due) in store::active_trades(self.store.conn())? {
             if due.is_some_and(|due| due <= now) {

@@ -3,6 +3,9 @@
 //! many turns, from when to when, why) in memory and, on the first turn whose writes work
 //! again, queues one WARNING alert about it through the outbox, so it reaches the alert sink.
 //! The alert is the first write of that turn: if it is refused too, the episode goes on.
+//! A database that keeps failing now and then (a dying SD card) must not page the operator
+//! every few turns: after one report, refusals are gathered for `REPORT_INTERVAL_MS` and the
+//! next report covers them all.
 
 use std::path::Path;
 
@@ -13,7 +16,11 @@ use crate::core::domain::Millis;
 use crate::core::trade::{Alert, Severity};
 use crate::store;
 
-/// One run of consecutive refused turns.
+/// Shortest time between two refusal reports; refusals in between join the next one.
+pub const REPORT_INTERVAL_MS: Millis = 60 * 60 * 1000;
+
+/// Refused turns not yet reported: one run of consecutive ones, or several gathered while a
+/// report was recent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
     pub turns: u32,
@@ -49,7 +56,7 @@ impl Refusal {
             severity: Severity::Warning,
             key: format!("store-refused-{}", self.first_ms),
             text: format!(
-                "DATABASE REFUSED WRITES for {} loop {turns} from {} to {} (cause: {}) on {}: each of those turns was abandoned and the open trades were read back from the exchange before going on; writes work again now. Operator: check the free space of the database's filesystem (df), the database file's and its directory's owner and permissions, and whether another process holds the database (fuser or lsof on it); fillguard exits for its supervisor after {} refused turns in a row",
+                "DATABASE REFUSED WRITES for {} loop {turns} from {} to {} (cause: {}) on {}: each of those turns was abandoned and the open trades were read back from the exchange before going on; writes work again now (refusals within an hour of this report join the next one). Operator: check the free space of the database's filesystem (df), the database file's and its directory's owner and permissions, and whether another process holds the database (fuser or lsof on it); fillguard exits for its supervisor after {} refused turns in a row",
                 self.turns,
                 utc_text(self.first_ms),
                 utc_text(self.last_ms),
@@ -68,6 +75,13 @@ impl Agent {
         let Some(refusal) = &self.refusal else {
             return Ok(());
         };
+        let wall_now = self.wall.now_ms();
+        let recent = self
+            .refusal_reported_ms
+            .is_some_and(|reported| wall_now.saturating_sub(reported) < REPORT_INTERVAL_MS);
+        if recent {
+            return Ok(());
+        }
         let alert = refusal.alert(&self.config.store.path);
         // The audit row leaves the path out: the simulation compares event logs across runs.
         let detail = format!(
@@ -88,6 +102,7 @@ impl Agent {
             "database accepts writes again; the refusal is reported"
         );
         self.refusal = None;
+        self.refusal_reported_ms = Some(wall_now);
         Ok(())
     }
 }

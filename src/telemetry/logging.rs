@@ -9,24 +9,27 @@ use std::io::IsTerminal;
 use std::os::fd::AsFd;
 
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
 /// HTTP client crates that print a request's full path at trace level; the Telegram bot token
-/// travels in that path, so they are held at debug (where they mask it) whatever `RUST_LOG`
-/// says.
-const PATH_PRINTING_TARGETS: [&str; 2] = ["ureq=debug", "ureq_proto=debug"];
+/// travels in that path (`/bot<token>/sendMessage`), so they are capped at debug (where they
+/// mask it). The cap is a filter of its own beside `RUST_LOG`'s, and an event must pass both:
+/// no `RUST_LOG` value (`trace`, `5`, `ureq::util=trace`) can lift it.
+const PATH_PRINTING_TARGETS: [&str; 2] = ["ureq", "ureq_proto"];
+
+fn secret_path_cap() -> Targets {
+    PATH_PRINTING_TARGETS.iter().fold(
+        Targets::new().with_default(LevelFilter::TRACE),
+        |cap, target| cap.with_target(*target, LevelFilter::DEBUG),
+    )
+}
 
 /// Installs the global subscriber. `RUST_LOG` overrides the default `info` level.
 pub fn init() {
-    let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let asks_for_trace = std::env::var("RUST_LOG")
-        .is_ok_and(|directives| directives.to_ascii_lowercase().contains("trace"));
-    if asks_for_trace {
-        for directive in PATH_PRINTING_TARGETS {
-            filter = filter.add_directive(directive.parse().expect("a valid directive"));
-        }
-    }
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let cap = secret_path_cap();
     let journal_stream = std::env::var("JOURNAL_STREAM").ok();
     if journal_stream.as_deref().is_some_and(stderr_is_journal) {
         match tracing_journald::layer() {
@@ -36,6 +39,7 @@ pub fn init() {
                     .with_syslog_identifier("fillguard".to_string());
                 let _ = tracing_subscriber::registry()
                     .with(filter)
+                    .with(cap)
                     .with(journald)
                     .try_init();
                 return;
@@ -49,6 +53,7 @@ pub fn init() {
     );
     let _ = tracing_subscriber::registry()
         .with(filter)
+        .with(cap)
         .with(
             tracing_subscriber::fmt::layer()
                 .with_ansi(colour)
@@ -102,6 +107,17 @@ mod tests {
         assert_eq!(parse_journal_stream("9"), None);
         assert_eq!(parse_journal_stream("x:1"), None);
         assert_eq!(parse_journal_stream(""), None);
+    }
+
+    #[test]
+    fn http_clients_are_capped_at_debug_whatever_the_environment_asks() {
+        use tracing::Level;
+        let cap = secret_path_cap();
+        for target in ["ureq", "ureq::util", "ureq::run", "ureq_proto::client"] {
+            assert!(cap.would_enable(target, &Level::DEBUG), "{target}");
+            assert!(!cap.would_enable(target, &Level::TRACE), "{target}");
+        }
+        assert!(cap.would_enable("fillguard::shell", &Level::TRACE));
     }
 
     #[test]
