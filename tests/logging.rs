@@ -109,6 +109,21 @@ fn inner_in_a_private_mount_namespace() {
             .any(|entry| entry["MESSAGE"] == "order acknowledged");
         assert!(acknowledged, "no acknowledgement logged for {client_oid}");
     }
+    // Every line about the trade carries its symbol, the first state change included.
+    let about_trade = journal_entries(&format!("TRADE_ID={trade_id}"));
+    println!(
+        "journalctl TRADE_ID={trade_id}: {} entries",
+        about_trade.len()
+    );
+    assert!(
+        about_trade
+            .iter()
+            .any(|entry| entry["MESSAGE"] == "trade state changed"),
+        "no state change logged"
+    );
+    for entry in &about_trade {
+        assert_eq!(entry["SYMBOL"], "BTC_USDT", "{entry:#}");
+    }
 }
 
 #[test]

@@ -372,6 +372,36 @@ fn base_url_loses_its_trailing_slash_and_needs_a_scheme() {
 }
 
 #[test]
+fn plain_http_is_only_for_loopback_hosts_credentials_travel_in_every_request() {
+    for url in [
+        "http://localhost:8080/v1",
+        "http://127.0.0.1",
+        "http://127.1.2.3:9/x",
+        "http://[::1]:8080/v1",
+        "https://api.crypto.com/exchange/v1",
+    ] {
+        let pairs = [("FILLGUARD_VENUE__BASE_URL", url)];
+        let config = load_from(None, &env(&pairs)).unwrap_or_else(|e| panic!("{url}: {e}"));
+        assert_eq!(config.venue.base_url, url);
+    }
+    for (key, url) in [
+        (
+            "FILLGUARD_VENUE__BASE_URL",
+            "http://api.crypto.com/exchange/v1",
+        ),
+        ("FILLGUARD_VENUE__BASE_URL", "http://10.0.0.5:8080"),
+        ("FILLGUARD_VENUE__BASE_URL", "http://localhost.example.com"),
+        (
+            "FILLGUARD_ALERTS__TELEGRAM__BASE_URL",
+            "http://api.telegram.org",
+        ),
+    ] {
+        let error = load_from(None, &env(&[(key, url)])).unwrap_err();
+        assert!(error.to_string().contains("https://"), "{url}: {error}");
+    }
+}
+
+#[test]
 fn cryptocom_requires_api_key_and_secret() {
     let error = load_from(None, &env(&[("FILLGUARD_VENUE__KIND", "cryptocom")])).unwrap_err();
     assert_eq!(error.key(), Some("venue.api_key"));

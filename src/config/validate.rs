@@ -350,24 +350,47 @@ fn venue(
     })
 }
 
-/// An `http://` or `https://` URL without its trailing slash.
+/// An `https://` URL without its trailing slash; `http://` only for a loopback host (a local
+/// simulator or proxy), since credentials travel in every request (the Crypto.com key and
+/// signature, the Telegram token in the path).
 pub(super) fn base_url(
     c: &Check<'_>,
     key: &str,
     value: Option<&String>,
 ) -> Result<String, ConfigError> {
     let url = c.text(key, value)?.trim_end_matches('/');
-    let rest = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"));
+    let (rest, plain) = match url.strip_prefix("https://") {
+        Some(rest) => (Some(rest), false),
+        None => (url.strip_prefix("http://"), true),
+    };
     match rest {
-        Some(host) if !host.is_empty() => Ok(url.to_string()),
+        Some(rest) if !rest.is_empty() && (!plain || is_loopback_host(rest)) => Ok(url.to_string()),
+        Some(rest) if !rest.is_empty() => Err(c.invalid(
+            key,
+            &format!("{url:?}"),
+            "must use https:// (plain http:// only to a loopback address such as 127.0.0.1): credentials travel in every request",
+        )),
         _ => Err(c.invalid(
             key,
             &format!("{url:?}"),
-            "must start with http:// or https://",
+            "must start with https:// (or http:// to a loopback address)",
         )),
     }
+}
+
+/// Whether the authority at the start of `rest` (`host[:port][/path]`) is a loopback host.
+fn is_loopback_host(rest: &str) -> bool {
+    let authority = rest.split('/').next().unwrap_or_default();
+    let host = match authority.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
+        None => authority
+            .rsplit_once(':')
+            .map_or(authority, |(host, _)| host),
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|address| address.is_loopback())
 }
 
 /// The secret from the file `key` names, else from `$CREDENTIALS_DIRECTORY/<credential>` if that

@@ -354,10 +354,13 @@ impl Agent {
     /// the trade has nothing left to do now.
     pub fn drive(&mut self, trade_id: i64, event: Event) -> anyhow::Result<()> {
         // Every line logged while the trade is driven carries TRADE_ID and SYMBOL (journald
-        // fields through the span); the symbol is known once the trade's row is loaded.
-        let span = info_span!("trade", trade_id, symbol = tracing::field::Empty);
+        // fields through the span).
+        let symbol = store::trade_symbol(self.store.conn(), trade_id)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let span = info_span!("trade", trade_id, symbol = %symbol);
         let _entered = span.enter();
-        let mut symbol_recorded = false;
         let mut queue = VecDeque::from([event]);
         for _ in 0..DRIVE_EVENTS_MAX {
             let Some(event) = queue.pop_front() else {
@@ -369,10 +372,6 @@ impl Agent {
                 // One trade that cannot be loaded or stepped must not stop the others.
                 Err(error) => return self.quarantine(trade_id, &error),
             };
-            if !symbol_recorded {
-                span.record("symbol", view.trade.symbol.as_str());
-                symbol_recorded = true;
-            }
             let entry_block = self.entry_block(&view.trade.symbol)?;
             for action in &actions {
                 let result =

@@ -396,6 +396,15 @@ pub fn known_epochs(conn: &Connection) -> Result<Vec<String>> {
     Ok(epochs)
 }
 
+/// A trade's symbol, for the log fields of the lines about it (`None`: no such trade).
+pub fn trade_symbol(conn: &Connection, trade_id: i64) -> Result<Option<String>> {
+    let symbol = conn
+        .prepare_cached("SELECT symbol FROM trades WHERE id = ?1")?
+        .query_row(params![trade_id], |row| row.get::<_, String>(0))
+        .optional()?;
+    Ok(symbol)
+}
+
 /// Halts a trade whose stored state cannot be used, without loading it: returns its symbol if
 /// that can still be read.
 pub fn quarantine_trade(
