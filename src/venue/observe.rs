@@ -43,11 +43,23 @@ pub const CODE_OK: &str = "0";
 const CODE_DUPLICATE_CLIENT_OID: &str = "204";
 const CODE_NOT_FOUND: &str = "40401";
 
-/// The `code` label of a failed request: the exchange's own code where the answer had one,
-/// otherwise a small fixed word, so the label set stays bounded.
+/// The Crypto.com v1 response codes the `code` label keeps as they are (the documented table);
+/// any other code is labelled `other`, so an exchange answering with new codes cannot grow
+/// the label set without bound. The log and the alert keep the code itself.
+const KNOWN_CODES: &[i64] = &[
+    0, 40001, 40002, 40003, 40004, 40005, 40006, 40101, 40102, 40103, 40104, 40107, 40401, 40801,
+    42901, 50001, 204, 205, 208, 209, 212, 213, 218, 219, 220, 221, 223, 224, 229, 230, 306, 307,
+    308, 309, 314, 315, 316, 318, 321, 415, 606, 1110, 43003, 43004, 43005, 43012,
+];
+
+/// The `code` label of a failed request: the exchange's own code where the answer had a
+/// documented one, otherwise a small fixed word, so the label set stays bounded.
 pub fn code_label(error: &VenueError) -> Cow<'static, str> {
     if let Some(code) = error.code() {
-        return Cow::Owned(code.to_string());
+        if KNOWN_CODES.contains(&code) {
+            return Cow::Owned(code.to_string());
+        }
+        return Cow::Borrowed("other");
     }
     Cow::Borrowed(match error {
         VenueError::Timeout(_) => "timeout",
@@ -121,6 +133,11 @@ mod tests {
         };
         assert_eq!(code_label(&auth), "40101");
         assert_eq!(code_label(&VenueError::NotFound), "40401");
+        let unknown = VenueError::Rejected {
+            code: 987_654_321,
+            message: "new".into(),
+        };
+        assert_eq!(code_label(&unknown), "other");
         assert_eq!(
             code_label(&VenueError::DuplicateClientOid("fg-1".into())),
             "204"
