@@ -623,3 +623,20 @@ fn a_restart_pulls_in_alerts_scheduled_by_a_clock_that_went_back() {
     harness.turn();
     assert_eq!(api.delivered(), ["🔴 CRITICAL scheduled far ahead"]);
 }
+
+/// With more due alerts than one turn looks at, a CRITICAL queued after them still goes first.
+#[test]
+fn a_critical_goes_ahead_of_twenty_five_due_warnings() {
+    let api = FakeBotApi::start(Vec::new()).unwrap();
+    let mut harness = Harness::new(&api.base_url());
+    for n in 0..25 {
+        harness.enqueue(Severity::Warning, &format!("w{n}"), &format!("warning {n}"));
+    }
+    harness.advance(1);
+    harness.enqueue(Severity::Critical, "c", "PROTECTION FAILURE BTC_USDT trade 9: late");
+    harness.turn();
+    assert_eq!(
+        api.delivered(),
+        ["🔴 CRITICAL PROTECTION FAILURE BTC_USDT trade 9: late"]
+    );
+}

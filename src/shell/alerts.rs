@@ -24,9 +24,11 @@ pub const RETRY_DELAY_MAX: Duration = Duration::from_secs(600);
 /// Delay after the channel refused the alert itself (a wrong token or chat): retrying sooner
 /// cannot help before the operator fixes the configuration.
 pub const REFUSED_DELAY: Duration = RETRY_DELAY_MAX;
-/// A CRITICAL alert goes ahead of alerts queued up to this long before it; older ones keep
-/// their turn, so no alert waits behind a stream of newer CRITICAL ones.
-const CRITICAL_HEAD_START_MS: Millis = 60_000;
+
+/// How many newly queued alerts one loop turn writes to the log at most: more than a turn
+/// delivers, so a CRITICAL queued behind a burst is logged, and so deliverable, in the same
+/// turn.
+const LOGGED_PER_TURN_MAX: usize = 10 * ALERTS_PER_TURN_MAX;
 
 const _: () = assert!(RETRY_DELAY_MIN.as_millis() <= RETRY_DELAY_MAX.as_millis());
 
@@ -179,7 +181,7 @@ impl Agent {
         let fresh = store::unsent_alerts_after(
             self.store.conn(),
             self.alerts.logged_through_id,
-            ALERTS_PER_TURN_MAX,
+            LOGGED_PER_TURN_MAX,
         )?;
         for alert in &fresh {
             log_alert(alert);
@@ -187,9 +189,9 @@ impl Agent {
         }
         let now = self.clock.now_ms();
         let mut due = store::due_alerts(self.store.conn(), now, ALERTS_PER_TURN_MAX)?;
-        // An alert is delivered only after the log has it.
+        // An alert is delivered only after the log has it. `due` comes in precedence order
+        // (`store::due_alerts`: a CRITICAL goes ahead of all but much older alerts).
         due.retain(|alert| alert.id <= self.alerts.logged_through_id);
-        due.sort_by_key(|alert| (precedence(alert), alert.id));
         let attempts = due.len().min(self.alerts.attempts_left);
         for alert in due.into_iter().take(attempts) {
             self.alerts.attempts_left -= 1;
@@ -271,16 +273,6 @@ impl Agent {
     }
 }
 
-/// Sort key among due alerts: when it was queued, less a head start for CRITICAL ones.
-fn precedence(alert: &AlertRow) -> Millis {
-    let head_start = if alert.severity == "CRITICAL" {
-        CRITICAL_HEAD_START_MS
-    } else {
-        0
-    };
-    alert.created_ms.saturating_sub(head_start)
-}
-
 /// `RETRY_DELAY_MIN` doubled per earlier attempt, at most `RETRY_DELAY_MAX`.
 pub fn retry_delay(attempts_before: u32) -> Duration {
     let factor = 1_u32 << attempts_before.min(16);
@@ -320,33 +312,5 @@ mod tests {
         let delays: Vec<u64> = (0..10).map(|n| retry_delay(n).as_secs()).collect();
         assert_eq!(delays, [5, 10, 20, 40, 80, 160, 320, 600, 600, 600]);
         assert_eq!(retry_delay(u32::MAX), RETRY_DELAY_MAX);
-    }
-
-    fn row(id: i64, severity: &str, created_ms: Millis) -> AlertRow {
-        AlertRow {
-            id,
-            key: format!("k{id}"),
-            severity: severity.into(),
-            trade_id: None,
-            symbol: None,
-            text: "text".into(),
-            created_ms,
-            attempts: 0,
-            sent_at_ms: None,
-            last_error: None,
-        }
-    }
-
-    #[test]
-    fn critical_goes_first_but_never_starves_older_alerts() {
-        let mut due = [
-            row(1, "INFO", 0),
-            row(2, "WARNING", 100_000),
-            row(3, "CRITICAL", 120_000),
-        ];
-        due.sort_by_key(|alert| (precedence(alert), alert.id));
-        let order: Vec<i64> = due.iter().map(|alert| alert.id).collect();
-        // The INFO is older than the CRITICAL's head start; the WARNING is not.
-        assert_eq!(order, [1, 3, 2]);
     }
 }

@@ -10,6 +10,8 @@ mod gauges;
 mod lock;
 mod rows;
 #[cfg(test)]
+mod alert_tests;
+#[cfg(test)]
 mod schema_tests;
 
 use std::path::Path;
@@ -562,8 +564,14 @@ pub fn enqueue_alert(
     Ok(written == 1)
 }
 
+/// A CRITICAL alert goes ahead of alerts queued up to this long before it; older ones keep
+/// their turn, so no alert waits behind a stream of newer CRITICAL ones.
+pub const CRITICAL_HEAD_START_MS: Millis = 60_000;
+
+/// Up to `limit` unsent alerts due at `now`, in the order they should go out: by when they
+/// were queued, less `CRITICAL_HEAD_START_MS` for CRITICAL ones, then by id.
 pub fn due_alerts(conn: &Connection, now: Millis, limit: usize) -> Result<Vec<AlertRow>> {
-    rows::due_alerts(conn, now, limit)
+    rows::due_alerts(conn, now, limit, CRITICAL_HEAD_START_MS)
 }
 
 pub fn all_alerts(conn: &Connection) -> Result<Vec<AlertRow>> {

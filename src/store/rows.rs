@@ -469,11 +469,22 @@ fn alert_from_row(row: &Row<'_>) -> rusqlite::Result<AlertRow> {
     })
 }
 
-pub fn due_alerts(conn: &Connection, now: Millis, limit: usize) -> Result<Vec<AlertRow>> {
+pub fn due_alerts(
+    conn: &Connection,
+    now: Millis,
+    limit: usize,
+    critical_head_start_ms: Millis,
+) -> Result<Vec<AlertRow>> {
+    // Ordered by precedence before the limit, so a due CRITICAL is a candidate however many
+    // older alerts are due.
     let mut statement = conn.prepare_cached(
-        "SELECT * FROM alerts WHERE sent_at_ms IS NULL AND next_at_ms <= ?1 ORDER BY id LIMIT ?2",
+        "SELECT * FROM alerts WHERE sent_at_ms IS NULL AND next_at_ms <= ?1
+         ORDER BY created_ms - (CASE severity WHEN 'CRITICAL' THEN ?3 ELSE 0 END), id LIMIT ?2",
     )?;
-    let rows = statement.query_map(params![now, limit as i64], alert_from_row)?;
+    let rows = statement.query_map(
+        params![now, limit as i64, critical_head_start_ms],
+        alert_from_row,
+    )?;
     rows.collect::<rusqlite::Result<Vec<_>>>()
         .map_err(map_corrupt)
 }
