@@ -555,14 +555,22 @@ fn the_binary_delivers_a_failed_protection_to_telegram() {
     ] {
         assert!(critical.contains(needle), "{needle} missing");
     }
-    // Sent once: counted by the first line (title, symbol, trade and reason), not by the whole
-    // text, so a re-send whose order list grew in between is caught too. A later alert about
-    // the same trade with another reason (the stop found crossed) is another alert.
+    assert_sent_once(&delivered, critical, &trade["id"]);
+    let check = workspace.run_ok(&["check-config"]);
+    for text in [&stderr.to_string(), &check] {
+        assert!(!text.contains(TOKEN_SECRET_HALF), "token leaked: {text}");
+    }
+    assert!(check.contains("# token = \"********\""), "{check}");
+}
+
+/// Sent once: counted by the first line (title, symbol, trade and reason), not by the whole
+/// text, so a re-send whose order list grew in between is caught too. A later alert about the
+/// same trade with another reason (the stop found crossed) is another alert.
+fn assert_sent_once(delivered: &[String], critical: &str, trade_id: &serde_json::Value) {
     let header = critical.lines().next().unwrap();
     assert!(
         header.starts_with(&format!(
-            "🔴 CRITICAL PROTECTION FAILURE BTC_USDT trade {}: ",
-            trade["id"]
+            "🔴 CRITICAL PROTECTION FAILURE BTC_USDT trade {trade_id}: "
         )),
         "{header}"
     );
@@ -571,11 +579,6 @@ fn the_binary_delivers_a_failed_protection_to_telegram() {
         .filter(|text| text.lines().next() == Some(header))
         .count();
     assert_eq!(same_header, 1, "sent once: {delivered:#?}");
-    let check = workspace.run_ok(&["check-config"]);
-    for text in [&stderr.to_string(), &check] {
-        assert!(!text.contains(TOKEN_SECRET_HALF), "token leaked: {text}");
-    }
-    assert!(check.contains("# token = \"********\""), "{check}");
 }
 
 /// While the database refuses writes nothing is sent (a delivery it could not record would go

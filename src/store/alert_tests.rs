@@ -38,7 +38,12 @@ fn critical_goes_first_but_never_starves_older_alerts() {
 fn a_due_critical_is_a_candidate_behind_more_than_a_limit_of_due_alerts() {
     let (_dir, store) = store();
     for n in 0..25 {
-        enqueue(&store, Severity::Warning, &format!("warning-{n}"), 1_000 + n);
+        enqueue(
+            &store,
+            Severity::Warning,
+            &format!("warning-{n}"),
+            1_000 + n,
+        );
     }
     enqueue(&store, Severity::Critical, "critical", 2_000);
     let due = due_alerts(store.conn(), 3_000, 20).unwrap();
@@ -50,9 +55,7 @@ fn a_due_critical_is_a_candidate_behind_more_than_a_limit_of_due_alerts() {
 
 /// The plan's detail lines for `sql`.
 fn plan(conn: &Connection, sql: &str) -> Vec<String> {
-    let mut statement = conn
-        .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
-        .unwrap();
+    let mut statement = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
     let parameters = vec![0_i64; statement.parameter_count()];
     statement
         .query_map(rusqlite::params_from_iter(parameters), |row| {
@@ -88,12 +91,14 @@ fn the_per_turn_alert_queries_read_only_unsent_alerts_through_the_partial_index(
         let plan = plan(conn, sql);
         println!("{plan:?}");
         assert!(
-            plan.iter().any(|line| line.contains("USING INDEX alerts_pending")),
+            plan.iter()
+                .any(|line| line.contains("USING INDEX alerts_pending")),
             "{plan:?}"
         );
         assert!(
-            !plan.iter().any(|line| line == "SCAN alerts"
-                || line.contains("INTEGER PRIMARY KEY")),
+            !plan
+                .iter()
+                .any(|line| line == "SCAN alerts" || line.contains("INTEGER PRIMARY KEY")),
             "{plan:?}"
         );
     }
@@ -110,6 +115,9 @@ fn the_per_turn_alert_queries_read_only_unsent_alerts_through_the_partial_index(
     // A scan steps once per entry it visits: here the index holds the two unsent alerts only.
     let scanned = statement.get_status(rusqlite::StatementStatus::FullscanStep);
     println!("{steps} virtual machine steps, {scanned} scan steps for 2 unsent of 2,002");
-    assert!(steps < 200, "{steps} virtual machine steps for 2 unsent alerts");
+    assert!(
+        steps < 200,
+        "{steps} virtual machine steps for 2 unsent alerts"
+    );
     assert!(scanned <= 2, "{scanned} scan steps for 2 unsent alerts");
 }

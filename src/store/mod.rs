@@ -6,11 +6,11 @@
 //! refuses a schema it does not know and never changes one. Knows `core`'s types and nothing
 //! of venues or shell.
 
+#[cfg(test)]
+mod alert_tests;
 mod gauges;
 mod lock;
 mod rows;
-#[cfg(test)]
-mod alert_tests;
 #[cfg(test)]
 mod schema_tests;
 

@@ -471,7 +471,8 @@ fn alert_from_row(row: &Row<'_>) -> rusqlite::Result<AlertRow> {
 
 /// Due alerts ordered by precedence before the limit, so a due CRITICAL is a candidate however
 /// many older alerts are due.
-pub(super) const DUE_ALERTS: &str = "SELECT * FROM alerts WHERE sent_at_ms IS NULL AND next_at_ms <= ?1
+pub(super) const DUE_ALERTS: &str =
+    "SELECT * FROM alerts WHERE sent_at_ms IS NULL AND next_at_ms <= ?1
      ORDER BY created_ms - (CASE severity WHEN 'CRITICAL' THEN ?3 ELSE 0 END), id LIMIT ?2";
 
 /// Unsent alerts after an id, read through the partial index of unsent alerts: walking the
