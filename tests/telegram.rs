@@ -636,10 +636,72 @@ fn a_critical_goes_ahead_of_twenty_five_due_warnings() {
         harness.enqueue(Severity::Warning, &format!("w{n}"), &format!("warning {n}"));
     }
     harness.advance(1);
-    harness.enqueue(Severity::Critical, "c", "PROTECTION FAILURE BTC_USDT trade 9: late");
+    harness.enqueue(
+        Severity::Critical,
+        "c",
+        "PROTECTION FAILURE BTC_USDT trade 9: late",
+    );
     harness.turn();
     assert_eq!(
         api.delivered(),
         ["🔴 CRITICAL PROTECTION FAILURE BTC_USDT trade 9: late"]
     );
+}
+
+/// Attempts a channel paused after each passing failure gets in `seconds` of one-second turns:
+/// at 0 s, then after 5, 10, 20, ... s (doubling up to ten minutes).
+fn channel_attempts_within(seconds: u64) -> usize {
+    let mut at = 0;
+    let mut attempts = 0;
+    while at < seconds {
+        at += 5 * (1 << attempts.min(7)).min(120);
+        attempts += 1;
+    }
+    attempts
+}
+
+/// While Telegram fails (a 5xx on every request, or nothing listening) with several alerts
+/// due, the attempts follow the channel's backoff, not the number of alerts: each alert's own
+/// backoff would let almost every turn pay for a failed request. The alerts stay queued and
+/// are logged once each.
+#[test]
+fn a_failing_telegram_is_paused_as_a_channel_not_per_alert() {
+    const ALERTS: usize = 6;
+    const SECONDS: u64 = 300;
+    let api = FakeBotApi::start(vec![Reply::server_error(); 200]).unwrap();
+    let down = nothing_listening();
+    for base_url in [api.base_url(), down] {
+        let mut harness = Harness::new(&base_url);
+        for n in 0..ALERTS {
+            harness.enqueue(
+                Severity::Warning,
+                &format!("k{n}"),
+                &format!("queued alert {n}"),
+            );
+        }
+        let before = api.received().len();
+        let logs = capture_logs(|| {
+            for _ in 0..SECONDS {
+                harness.turn();
+                harness.advance(1);
+            }
+        });
+        let alerts = harness.alerts();
+        let attempts: u32 = alerts.iter().map(|alert| alert.attempts).sum();
+        let bound = channel_attempts_within(SECONDS);
+        println!("{base_url}: {attempts} attempts in {SECONDS} turns, channel bound {bound}");
+        assert!(
+            attempts as usize <= bound,
+            "{attempts} attempts: {alerts:#?}"
+        );
+        assert!(attempts >= 3, "the channel was tried again: {alerts:#?}");
+        assert!(alerts.iter().all(|alert| alert.sent_at_ms.is_none()));
+        if base_url == api.base_url() {
+            assert_eq!(api.received().len() - before, attempts as usize);
+        }
+        for n in 0..ALERTS {
+            let logged = logs.matches(&format!("queued alert {n}")).count();
+            assert_eq!(logged, 1, "alert {n} logged {logged} times");
+        }
+    }
 }

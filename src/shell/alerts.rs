@@ -3,9 +3,12 @@
 //! happens to the channel), then leaves through one `AlertSink`: the log itself when nothing
 //! else is configured, else Telegram. A sink gets a bounded number of attempts per loop turn
 //! (Telegram: one), so a down or slow channel costs the loop at most one timeout per turn. A
-//! failed attempt is recorded on the row (`mark_alert_failed`) with a growing delay; nothing
-//! is dropped, and the outbox lives in SQLite, so pending alerts survive a restart (and are
-//! logged once more by the new process, which is when the operator wants to see them again).
+//! failed attempt is recorded on the row (`mark_alert_failed`) with a growing delay; a passing
+//! failure (timeout, no connection, 5xx, 429) also pauses the whole channel with its own
+//! growing delay, so a silent Telegram costs one attempt per pause however many alerts are
+//! due. Nothing is dropped, and the outbox lives in SQLite, so pending alerts survive a
+//! restart (and are logged once more by the new process, which is when the operator wants to
+//! see them again).
 //! This module decides nothing about trading and never changes an alert's text in the store.
 
 use std::time::Duration;
@@ -132,6 +135,10 @@ pub(super) struct Outbox {
     attempts_left: usize,
     /// Whether this process has checked the schedule against its clock (`pull_forward`).
     schedule_checked: bool,
+    /// No alert is offered to the sink before this: the channel itself failed in passing.
+    paused_until_ms: Millis,
+    /// Passing failures of the channel in a row, which set the pause's length.
+    channel_failures: u32,
 }
 
 impl Outbox {
@@ -156,6 +163,8 @@ impl Outbox {
             logged_through_id: 0,
             attempts_left,
             schedule_checked: false,
+            paused_until_ms: Millis::MIN,
+            channel_failures: 0,
         }
     }
 
@@ -194,6 +203,10 @@ impl Agent {
         due.retain(|alert| alert.id <= self.alerts.logged_through_id);
         let attempts = due.len().min(self.alerts.attempts_left);
         for alert in due.into_iter().take(attempts) {
+            // While the channel is paused the alerts stay queued (and already logged).
+            if now < self.alerts.paused_until_ms {
+                break;
+            }
             self.alerts.attempts_left -= 1;
             if self.alerts.sink.external() {
                 self.claim(&alert, now)?;
@@ -242,6 +255,8 @@ impl Agent {
         let attempt = alert.attempts + 1;
         let (error, delay) = match outcome {
             Delivery::Sent => {
+                self.alerts.channel_failures = 0;
+                self.alerts.paused_until_ms = Millis::MIN;
                 self.store
                     .transaction(|conn| store::mark_alert_sent(conn, alert.id, now))?;
                 count(alert, "sent");
@@ -253,9 +268,10 @@ impl Agent {
             }
             Delivery::Retry { after, error } => {
                 let delay = retry_delay(alert.attempts).max(after.unwrap_or_default());
+                let pause = self.pause_channel(now, after);
                 warn!(alert = %alert.key, severity = %alert.severity, channel, attempt,
-                    retry_in_seconds = delay.as_secs(), error = %error,
-                    "alert not delivered; retrying later");
+                    retry_in_seconds = delay.as_secs(), channel_paused_seconds = pause.as_secs(),
+                    error = %error, "alert not delivered; retrying later");
                 (error, delay)
             }
             Delivery::Refused { error } => {
@@ -271,6 +287,21 @@ impl Agent {
         count(alert, "failed");
         Ok(())
     }
+}
+
+impl Agent {
+    /// After a passing failure of the channel: no alert is offered to it for the channel's own
+    /// retry delay (doubling per failure in a row, at least what the channel asked for).
+    fn pause_channel(&mut self, now: Millis, after: Option<Duration>) -> Duration {
+        let pause = retry_delay(self.alerts.channel_failures).max(after.unwrap_or_default());
+        self.alerts.channel_failures = self.alerts.channel_failures.saturating_add(1);
+        self.alerts.paused_until_ms = now + millis(pause);
+        pause
+    }
+}
+
+fn millis(duration: Duration) -> Millis {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX / 2)
 }
 
 /// `RETRY_DELAY_MIN` doubled per earlier attempt, at most `RETRY_DELAY_MAX`.
