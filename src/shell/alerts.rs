@@ -107,7 +107,12 @@ impl AlertSink for TelegramSink {
     }
 
     fn deliver(&mut self, alert: &AlertRow) -> Delivery {
-        match self.client.send_message(&phone_text(alert)) {
+        let text = telegram::fit(
+            &phone_text(alert),
+            telegram::MESSAGE_UNITS_MAX,
+            alert.trade_id,
+        );
+        match self.client.send_message(&text) {
             SendOutcome::Sent => Delivery::Sent,
             SendOutcome::Retry { after, error } => Delivery::Retry { after, error },
             SendOutcome::Failed { description } => Delivery::Refused { error: description },
