@@ -19,7 +19,7 @@ use fillguard::core::clock::Clock;
 use fillguard::core::domain::Millis;
 use fillguard::core::trade::{Alert, Severity};
 use fillguard::shell::Agent;
-use fillguard::shell::alerts::{REFUSED_DELAY, TelegramSink};
+use fillguard::shell::alerts::{REFUSED_DELAY, TelegramSink, UNCONFIRMED_RESENDS_MAX};
 use fillguard::sim::bot_api::{FakeBotApi, Reply};
 use fillguard::store::{self, AlertRow, Store};
 use fillguard::telemetry::telegram::TelegramClient;
@@ -329,7 +329,9 @@ fn a_slow_server_costs_one_bounded_attempt_per_turn() {
         harness.enqueue(Severity::Critical, key, key);
     }
     let started = Instant::now();
-    harness.turn();
+    // Under a subscriber, as every test whose events reach the warn of an unconfirmed attempt:
+    // a call site first met where nothing listens can stay silent for other threads' tests.
+    capture_logs(|| harness.turn());
     let elapsed = started.elapsed();
     assert!(elapsed < Duration::from_secs(3), "turn took {elapsed:?}");
     assert_eq!(api.received().len(), 1, "one attempt per turn");
@@ -704,4 +706,73 @@ fn a_failing_telegram_is_paused_as_a_channel_not_per_alert() {
             assert_eq!(logged, 1, "alert {n} logged {logged} times");
         }
     }
+}
+
+/// A Telegram that delivers but answers only after the timeout: at-least-once is kept, the
+/// first unconfirmed attempt is logged at warn as possibly delivered, and after
+/// `UNCONFIRMED_RESENDS_MAX` re-sends the alert is given up for good, saying so in
+/// `last_error` and at error level, instead of repeating at every backoff for ever.
+#[test]
+fn an_alert_telegram_never_confirms_is_resent_a_bounded_number_of_times() {
+    let api = FakeBotApi::start(vec![Reply::slow(Duration::from_millis(1200)); 10]).unwrap();
+    let mut harness = Harness::new(&api.base_url());
+    let client = TelegramClient::new(
+        &api.base_url(),
+        Secret::new(TOKEN.into()),
+        "42",
+        Duration::from_secs(1),
+    );
+    harness
+        .agent
+        .set_alert_sink(Box::new(TelegramSink::new(client)));
+    harness.enqueue(
+        Severity::Critical,
+        "k1",
+        "PROTECTION FAILURE BTC_USDT trade 3: slow",
+    );
+    let counters = Counters::default();
+    let logs = capture_logs(|| {
+        metrics::with_local_recorder(&counters, || {
+            for _ in 0..8 {
+                harness.turn();
+                // The fake answers one request at a time: let it finish the late answer.
+                std::thread::sleep(Duration::from_millis(400));
+                // Past every backoff, so only the cap stops the re-sends.
+                harness.advance(700);
+            }
+            // A new process does not pick it up again either.
+            harness.restart(&api.base_url());
+            harness.turn();
+        });
+    });
+    let sends = 1 + UNCONFIRMED_RESENDS_MAX as usize;
+    assert_eq!(api.received().len(), sends, "{:#?}", api.received());
+    let alert = &harness.alerts()[0];
+    assert_eq!(alert.sent_at_ms, None, "{alert:?}");
+    assert!(alert.given_up_at_ms.is_some(), "{alert:?}");
+    assert_eq!(alert.unconfirmed as usize, sends);
+    let error = alert.last_error.as_deref().unwrap();
+    assert!(
+        error.contains("given up after 4 unconfirmed attempts")
+            && error.contains("may have been delivered")
+            && error.contains("timed out after the request was sent"),
+        "{error}"
+    );
+    assert_eq!(
+        store::pending_alerts(harness.agent.store().conn()).unwrap(),
+        0
+    );
+    assert_eq!(counters.get(FAILED_CRITICAL), sends as u64);
+    let warned: Vec<&str> = logs
+        .lines()
+        .filter(|line| line.contains("WARN") && line.contains("it may have been delivered"))
+        .collect();
+    assert_eq!(warned.len(), 1, "{logs}");
+    let given_up: Vec<&str> = logs
+        .lines()
+        .filter(|line| line.contains("ERROR") && line.contains("alert given up"))
+        .collect();
+    assert_eq!(given_up.len(), 1, "{logs}");
+    // The slow server did deliver each time: that is what the cap bounds.
+    assert!(!api.delivered().is_empty());
 }

@@ -28,6 +28,12 @@ pub const RETRY_DELAY_MAX: Duration = Duration::from_secs(600);
 /// cannot help before the operator fixes the configuration.
 pub const REFUSED_DELAY: Duration = RETRY_DELAY_MAX;
 
+/// Re-sends of one alert after attempts the channel did not confirm. Telegram has no
+/// idempotency key, so a Telegram that delivers but answers too late would otherwise get the
+/// alert again at every backoff, for ever; after this many the alert is given up (the message
+/// most likely arrived, and the log and `last_error` say it may not have).
+pub const UNCONFIRMED_RESENDS_MAX: u32 = 3;
+
 /// How many newly queued alerts one loop turn writes to the log at most: more than a turn
 /// delivers, so a CRITICAL queued behind a burst is logged, and so deliverable, in the same
 /// turn.
@@ -46,6 +52,11 @@ pub enum Delivery {
     },
     /// The channel refused the alert itself; `error` says what to fix. Retried slowly.
     Refused {
+        error: String,
+    },
+    /// The request went out but its outcome is unknown (the channel may have delivered it):
+    /// retried with backoff like a passing failure, at most `UNCONFIRMED_RESENDS_MAX` times.
+    Unconfirmed {
         error: String,
     },
 }
@@ -116,6 +127,7 @@ impl AlertSink for TelegramSink {
             SendOutcome::Sent => Delivery::Sent,
             SendOutcome::Retry { after, error } => Delivery::Retry { after, error },
             SendOutcome::Failed { description } => Delivery::Refused { error: description },
+            SendOutcome::Unconfirmed { error } => Delivery::Unconfirmed { error },
         }
     }
 }
@@ -279,6 +291,7 @@ impl Agent {
                     error = %error, "alert not delivered; retrying later");
                 (error, delay)
             }
+            Delivery::Unconfirmed { error } => return self.record_unconfirmed(alert, error, now),
             Delivery::Refused { error } => {
                 error!(alert = %alert.key, severity = %alert.severity, channel, attempt,
                     retry_in_seconds = REFUSED_DELAY.as_secs(), error = %error,
@@ -295,6 +308,46 @@ impl Agent {
 }
 
 impl Agent {
+    /// An attempt whose outcome is unknown: the channel is paused as after a passing failure,
+    /// the first such attempt says at warn that the message may have arrived, and after
+    /// `UNCONFIRMED_RESENDS_MAX` re-sends the alert is given up, at error level.
+    fn record_unconfirmed(
+        &mut self,
+        alert: &AlertRow,
+        error: String,
+        now: Millis,
+    ) -> anyhow::Result<()> {
+        let channel = self.alerts.sink.name();
+        let attempt = alert.attempts + 1;
+        let pause = self.pause_channel(now, None);
+        let delay = retry_delay(alert.attempts);
+        let next_at_ms = now + millis(delay);
+        let unconfirmed = self.store.transaction(|conn| {
+            store::mark_alert_unconfirmed(conn, alert.id, &error, next_at_ms)
+        })?;
+        count(alert, "failed");
+        if unconfirmed > UNCONFIRMED_RESENDS_MAX {
+            let reason = format!(
+                "given up after {unconfirmed} unconfirmed attempts: the message may have been delivered (or not); last: {error}"
+            );
+            self.store
+                .transaction(|conn| store::give_up_alert(conn, alert.id, &reason, now))?;
+            error!(alert = %alert.key, severity = %alert.severity, channel, attempt,
+                error = %error,
+                "alert given up after {unconfirmed} unconfirmed attempts; it may not have been delivered: check the chat, and `fillguard status --json` for the alert");
+        } else if unconfirmed == 1 {
+            warn!(alert = %alert.key, severity = %alert.severity, channel, attempt,
+                retry_in_seconds = delay.as_secs(), channel_paused_seconds = pause.as_secs(),
+                error = %error,
+                "alert sent but not confirmed; it may have been delivered, and a retry may deliver it twice");
+        } else {
+            warn!(alert = %alert.key, severity = %alert.severity, channel, attempt,
+                retry_in_seconds = delay.as_secs(), channel_paused_seconds = pause.as_secs(),
+                error = %error, "alert not confirmed again; retrying later");
+        }
+        Ok(())
+    }
+
     /// After a passing failure of the channel: no alert is offered to it for the channel's own
     /// retry delay (doubling per failure in a row, at least what the channel asked for).
     fn pause_channel(&mut self, now: Millis, after: Option<Duration>) -> Duration {

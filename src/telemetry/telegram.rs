@@ -47,6 +47,10 @@ pub enum SendOutcome {
     /// Telegram refused the request itself (4xx other than 429: a wrong token or chat). Retrying
     /// cannot help until the operator fixes what `description` names.
     Failed { description: String },
+    /// The request went out but no answer came in time (a timeout after connecting), or a
+    /// success status came with an unreadable body: the message may have been delivered.
+    /// Telegram has no idempotency key, so a retry may deliver it twice.
+    Unconfirmed { error: String },
 }
 
 pub struct TelegramClient {
@@ -63,6 +67,8 @@ impl TelegramClient {
             .http_status_as_error(false)
             .timeout_global(Some(timeout))
             .timeout_connect(Some(timeout.min(CONNECT_TIMEOUT)))
+            // Its own bound, so a stalled lookup is told apart from a request that went out.
+            .timeout_resolve(Some(timeout.min(CONNECT_TIMEOUT)))
             .max_redirects(0)
             .user_agent(concat!("fillguard/", env!("CARGO_PKG_VERSION")))
             .build();
@@ -106,6 +112,9 @@ impl TelegramClient {
                 {
                     // Scrubbed before anything cuts the text, so no part of the token survives.
                     Ok(text) => classify(status, &redact(&text, self.token.expose())),
+                    Err(error) if (200..300).contains(&status) => SendOutcome::Unconfirmed {
+                        error: format!("telegram answered http {status}, body unreadable: {error}"),
+                    },
                     Err(error) => transport(&error),
                 }
             }
@@ -132,20 +141,40 @@ impl TelegramClient {
             SendOutcome::Failed { description } => SendOutcome::Failed {
                 description: redact(&description, token),
             },
+            SendOutcome::Unconfirmed { error } => SendOutcome::Unconfirmed {
+                error: redact(&error, token),
+            },
         }
     }
 }
 
-/// A failure before an answer: a timeout, no route, a refused or reset connection. All pass.
+/// A failure before an answer: a timeout, no route, a refused or reset connection. All pass;
+/// a timeout once the request may have gone out (waiting for or reading the answer, or the
+/// overall bound past the separately bounded lookup and connect) leaves the delivery unknown.
 fn transport(error: &ureq::Error) -> SendOutcome {
-    let kind = match error {
-        ureq::Error::Timeout(_) => "timed out",
-        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => "timed out",
-        _ => "no answer",
-    };
-    SendOutcome::Retry {
-        after: None,
-        error: format!("telegram {kind}: {error}"),
+    use ureq::Timeout;
+    match error {
+        ureq::Error::Timeout(
+            Timeout::RecvResponse
+            | Timeout::RecvBody
+            | Timeout::Global
+            | Timeout::PerCall
+            | Timeout::PerRead,
+        ) => SendOutcome::Unconfirmed {
+            error: format!("telegram timed out after the request was sent: {error}"),
+        },
+        ureq::Error::Timeout(_) => SendOutcome::Retry {
+            after: None,
+            error: format!("telegram timed out: {error}"),
+        },
+        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => SendOutcome::Retry {
+            after: None,
+            error: format!("telegram timed out: {error}"),
+        },
+        _ => SendOutcome::Retry {
+            after: None,
+            error: format!("telegram no answer: {error}"),
+        },
     }
 }
 
