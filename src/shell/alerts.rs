@@ -3,9 +3,12 @@
 //! happens to the channel), then leaves through one `AlertSink`: the log itself when nothing
 //! else is configured, else Telegram. A sink gets a bounded number of attempts per loop turn
 //! (Telegram: one), so a down or slow channel costs the loop at most one timeout per turn. A
-//! failed attempt is recorded on the row (`mark_alert_failed`) with a growing delay; nothing
-//! is dropped, and the outbox lives in SQLite, so pending alerts survive a restart (and are
-//! logged once more by the new process, which is when the operator wants to see them again).
+//! failed attempt is recorded on the row (`mark_alert_failed`) with a growing delay; a passing
+//! failure (timeout, no connection, 5xx, 429) also pauses the whole channel with its own
+//! growing delay, so a silent Telegram costs one attempt per pause however many alerts are
+//! due. Nothing is dropped, and the outbox lives in SQLite, so pending alerts survive a
+//! restart (and are logged once more by the new process, which is when the operator wants to
+//! see them again).
 //! This module decides nothing about trading and never changes an alert's text in the store.
 
 use std::time::Duration;
@@ -24,9 +27,17 @@ pub const RETRY_DELAY_MAX: Duration = Duration::from_secs(600);
 /// Delay after the channel refused the alert itself (a wrong token or chat): retrying sooner
 /// cannot help before the operator fixes the configuration.
 pub const REFUSED_DELAY: Duration = RETRY_DELAY_MAX;
-/// A CRITICAL alert goes ahead of alerts queued up to this long before it; older ones keep
-/// their turn, so no alert waits behind a stream of newer CRITICAL ones.
-const CRITICAL_HEAD_START_MS: Millis = 60_000;
+
+/// Re-sends of one alert after attempts the channel did not confirm. Telegram has no
+/// idempotency key, so a Telegram that delivers but answers too late would otherwise get the
+/// alert again at every backoff, for ever; after this many the alert is given up (the message
+/// most likely arrived, and the log and `last_error` say it may not have).
+pub const UNCONFIRMED_RESENDS_MAX: u32 = 3;
+
+/// How many newly queued alerts one loop turn writes to the log at most: more than a turn
+/// delivers, so a CRITICAL queued behind a burst is logged, and so deliverable, in the same
+/// turn.
+const LOGGED_PER_TURN_MAX: usize = 10 * ALERTS_PER_TURN_MAX;
 
 const _: () = assert!(RETRY_DELAY_MIN.as_millis() <= RETRY_DELAY_MAX.as_millis());
 
@@ -41,6 +52,11 @@ pub enum Delivery {
     },
     /// The channel refused the alert itself; `error` says what to fix. Retried slowly.
     Refused {
+        error: String,
+    },
+    /// The request went out but its outcome is unknown (the channel may have delivered it):
+    /// retried with backoff like a passing failure, at most `UNCONFIRMED_RESENDS_MAX` times.
+    Unconfirmed {
         error: String,
     },
 }
@@ -102,10 +118,16 @@ impl AlertSink for TelegramSink {
     }
 
     fn deliver(&mut self, alert: &AlertRow) -> Delivery {
-        match self.client.send_message(&phone_text(alert)) {
+        let text = telegram::fit(
+            &phone_text(alert),
+            telegram::MESSAGE_UNITS_MAX,
+            alert.trade_id,
+        );
+        match self.client.send_message(&text) {
             SendOutcome::Sent => Delivery::Sent,
             SendOutcome::Retry { after, error } => Delivery::Retry { after, error },
             SendOutcome::Failed { description } => Delivery::Refused { error: description },
+            SendOutcome::Unconfirmed { error } => Delivery::Unconfirmed { error },
         }
     }
 }
@@ -130,6 +152,10 @@ pub(super) struct Outbox {
     attempts_left: usize,
     /// Whether this process has checked the schedule against its clock (`pull_forward`).
     schedule_checked: bool,
+    /// No alert is offered to the sink before this: the channel itself failed in passing.
+    paused_until_ms: Millis,
+    /// Passing failures of the channel in a row, which set the pause's length.
+    channel_failures: u32,
 }
 
 impl Outbox {
@@ -154,6 +180,8 @@ impl Outbox {
             logged_through_id: 0,
             attempts_left,
             schedule_checked: false,
+            paused_until_ms: Millis::MIN,
+            channel_failures: 0,
         }
     }
 
@@ -179,7 +207,7 @@ impl Agent {
         let fresh = store::unsent_alerts_after(
             self.store.conn(),
             self.alerts.logged_through_id,
-            ALERTS_PER_TURN_MAX,
+            LOGGED_PER_TURN_MAX,
         )?;
         for alert in &fresh {
             log_alert(alert);
@@ -187,11 +215,15 @@ impl Agent {
         }
         let now = self.clock.now_ms();
         let mut due = store::due_alerts(self.store.conn(), now, ALERTS_PER_TURN_MAX)?;
-        // An alert is delivered only after the log has it.
+        // An alert is delivered only after the log has it. `due` comes in precedence order
+        // (`store::due_alerts`: a CRITICAL goes ahead of all but much older alerts).
         due.retain(|alert| alert.id <= self.alerts.logged_through_id);
-        due.sort_by_key(|alert| (precedence(alert), alert.id));
         let attempts = due.len().min(self.alerts.attempts_left);
         for alert in due.into_iter().take(attempts) {
+            // While the channel is paused the alerts stay queued (and already logged).
+            if now < self.alerts.paused_until_ms {
+                break;
+            }
             self.alerts.attempts_left -= 1;
             if self.alerts.sink.external() {
                 self.claim(&alert, now)?;
@@ -240,6 +272,8 @@ impl Agent {
         let attempt = alert.attempts + 1;
         let (error, delay) = match outcome {
             Delivery::Sent => {
+                self.alerts.channel_failures = 0;
+                self.alerts.paused_until_ms = Millis::MIN;
                 self.store
                     .transaction(|conn| store::mark_alert_sent(conn, alert.id, now))?;
                 count(alert, "sent");
@@ -251,11 +285,13 @@ impl Agent {
             }
             Delivery::Retry { after, error } => {
                 let delay = retry_delay(alert.attempts).max(after.unwrap_or_default());
+                let pause = self.pause_channel(now, after);
                 warn!(alert = %alert.key, severity = %alert.severity, channel, attempt,
-                    retry_in_seconds = delay.as_secs(), error = %error,
-                    "alert not delivered; retrying later");
+                    retry_in_seconds = delay.as_secs(), channel_paused_seconds = pause.as_secs(),
+                    error = %error, "alert not delivered; retrying later");
                 (error, delay)
             }
+            Delivery::Unconfirmed { error } => return self.record_unconfirmed(alert, error, now),
             Delivery::Refused { error } => {
                 error!(alert = %alert.key, severity = %alert.severity, channel, attempt,
                     retry_in_seconds = REFUSED_DELAY.as_secs(), error = %error,
@@ -271,14 +307,59 @@ impl Agent {
     }
 }
 
-/// Sort key among due alerts: when it was queued, less a head start for CRITICAL ones.
-fn precedence(alert: &AlertRow) -> Millis {
-    let head_start = if alert.severity == "CRITICAL" {
-        CRITICAL_HEAD_START_MS
-    } else {
-        0
-    };
-    alert.created_ms.saturating_sub(head_start)
+impl Agent {
+    /// An attempt whose outcome is unknown: the channel is paused as after a passing failure,
+    /// the first such attempt says at warn that the message may have arrived, and after
+    /// `UNCONFIRMED_RESENDS_MAX` re-sends the alert is given up, at error level.
+    fn record_unconfirmed(
+        &mut self,
+        alert: &AlertRow,
+        error: String,
+        now: Millis,
+    ) -> anyhow::Result<()> {
+        let channel = self.alerts.sink.name();
+        let attempt = alert.attempts + 1;
+        let pause = self.pause_channel(now, None);
+        let delay = retry_delay(alert.attempts);
+        let next_at_ms = now + millis(delay);
+        let unconfirmed = self.store.transaction(|conn| {
+            store::mark_alert_unconfirmed(conn, alert.id, &error, next_at_ms)
+        })?;
+        count(alert, "failed");
+        if unconfirmed > UNCONFIRMED_RESENDS_MAX {
+            let reason = format!(
+                "given up after {unconfirmed} unconfirmed attempts: the message may have been delivered (or not); last: {error}"
+            );
+            self.store
+                .transaction(|conn| store::give_up_alert(conn, alert.id, &reason, now))?;
+            error!(alert = %alert.key, severity = %alert.severity, channel, attempt,
+                error = %error,
+                "alert given up after {unconfirmed} unconfirmed attempts; it may not have been delivered: check the chat, and `fillguard status --json` for the alert");
+        } else if unconfirmed == 1 {
+            warn!(alert = %alert.key, severity = %alert.severity, channel, attempt,
+                retry_in_seconds = delay.as_secs(), channel_paused_seconds = pause.as_secs(),
+                error = %error,
+                "alert sent but not confirmed; it may have been delivered, and a retry may deliver it twice");
+        } else {
+            warn!(alert = %alert.key, severity = %alert.severity, channel, attempt,
+                retry_in_seconds = delay.as_secs(), channel_paused_seconds = pause.as_secs(),
+                error = %error, "alert not confirmed again; retrying later");
+        }
+        Ok(())
+    }
+
+    /// After a passing failure of the channel: no alert is offered to it for the channel's own
+    /// retry delay (doubling per failure in a row, at least what the channel asked for).
+    fn pause_channel(&mut self, now: Millis, after: Option<Duration>) -> Duration {
+        let pause = retry_delay(self.alerts.channel_failures).max(after.unwrap_or_default());
+        self.alerts.channel_failures = self.alerts.channel_failures.saturating_add(1);
+        self.alerts.paused_until_ms = now + millis(pause);
+        pause
+    }
+}
+
+fn millis(duration: Duration) -> Millis {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX / 2)
 }
 
 /// `RETRY_DELAY_MIN` doubled per earlier attempt, at most `RETRY_DELAY_MAX`.
@@ -320,33 +401,5 @@ mod tests {
         let delays: Vec<u64> = (0..10).map(|n| retry_delay(n).as_secs()).collect();
         assert_eq!(delays, [5, 10, 20, 40, 80, 160, 320, 600, 600, 600]);
         assert_eq!(retry_delay(u32::MAX), RETRY_DELAY_MAX);
-    }
-
-    fn row(id: i64, severity: &str, created_ms: Millis) -> AlertRow {
-        AlertRow {
-            id,
-            key: format!("k{id}"),
-            severity: severity.into(),
-            trade_id: None,
-            symbol: None,
-            text: "text".into(),
-            created_ms,
-            attempts: 0,
-            sent_at_ms: None,
-            last_error: None,
-        }
-    }
-
-    #[test]
-    fn critical_goes_first_but_never_starves_older_alerts() {
-        let mut due = [
-            row(1, "INFO", 0),
-            row(2, "WARNING", 100_000),
-            row(3, "CRITICAL", 120_000),
-        ];
-        due.sort_by_key(|alert| (precedence(alert), alert.id));
-        let order: Vec<i64> = due.iter().map(|alert| alert.id).collect();
-        // The INFO is older than the CRITICAL's head start; the WARNING is not.
-        assert_eq!(order, [1, 3, 2]);
     }
 }

@@ -47,10 +47,13 @@ pub fn open_trades(conn: &Connection) -> Result<Vec<OpenTrade>> {
     Ok(trades)
 }
 
-/// Alerts queued and not yet sent (failed attempts included: they are retried).
+/// Alerts queued and not yet sent (failed attempts included: they are retried; alerts given up
+/// after unconfirmed attempts are not waiting any more).
 pub fn pending_alerts(conn: &Connection) -> Result<u64> {
     let count: i64 = conn
-        .prepare_cached("SELECT count(*) FROM alerts WHERE sent_at_ms IS NULL")?
+        .prepare_cached(
+            "SELECT count(*) FROM alerts WHERE sent_at_ms IS NULL AND given_up_at_ms IS NULL",
+        )?
         .query_row([], |row| row.get(0))?;
     Ok(u64::try_from(count).unwrap_or(0))
 }

@@ -6,6 +6,8 @@
 //! refuses a schema it does not know and never changes one. Knows `core`'s types and nothing
 //! of venues or shell.
 
+#[cfg(test)]
+mod alert_tests;
 mod gauges;
 mod lock;
 mod rows;
@@ -27,10 +29,11 @@ pub use lock::{RunLock, lock_path};
 pub use rows::{AlertRow, SignalRow, SignalStatus};
 
 /// Migrations in order; the schema version is the number of migrations applied.
-const MIGRATIONS: [&str; 3] = [
+const MIGRATIONS: [&str; 4] = [
     include_str!("../../sql/0001_initial.sql"),
     include_str!("../../sql/0002_oid_epoch.sql"),
     include_str!("../../sql/0003_recovery.sql"),
+    include_str!("../../sql/0004_unconfirmed_alerts.sql"),
 ];
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const STATEMENT_CACHE_CAPACITY: usize = 64;
@@ -571,8 +574,14 @@ pub fn enqueue_alert(
     Ok(written == 1)
 }
 
+/// A CRITICAL alert goes ahead of alerts queued up to this long before it; older ones keep
+/// their turn, so no alert waits behind a stream of newer CRITICAL ones.
+pub const CRITICAL_HEAD_START_MS: Millis = 60_000;
+
+/// Up to `limit` unsent alerts due at `now`, in the order they should go out: by when they
+/// were queued, less `CRITICAL_HEAD_START_MS` for CRITICAL ones, then by id.
 pub fn due_alerts(conn: &Connection, now: Millis, limit: usize) -> Result<Vec<AlertRow>> {
-    rows::due_alerts(conn, now, limit)
+    rows::due_alerts(conn, now, limit, CRITICAL_HEAD_START_MS)
 }
 
 pub fn all_alerts(conn: &Connection) -> Result<Vec<AlertRow>> {
@@ -599,7 +608,8 @@ pub fn mark_alert_sent(conn: &Connection, id: i64, now: Millis) -> Result<()> {
 pub fn pull_alerts_forward(conn: &Connection, now: Millis, latest_ms: Millis) -> Result<usize> {
     let changed = conn
         .prepare_cached(
-            "UPDATE alerts SET next_at_ms = ?1 WHERE sent_at_ms IS NULL AND next_at_ms > ?2",
+            "UPDATE alerts SET next_at_ms = ?1
+             WHERE sent_at_ms IS NULL AND given_up_at_ms IS NULL AND next_at_ms > ?2",
         )?
         .execute(params![now, latest_ms])?;
     Ok(changed)
@@ -622,6 +632,34 @@ pub fn mark_alert_failed(
         "UPDATE alerts SET attempts = attempts + 1, last_error = ?2, next_at_ms = ?3 WHERE id = ?1",
     )?
     .execute(params![id, error, next_at_ms])?;
+    Ok(())
+}
+
+/// Records an attempt whose request went out but whose answer never came (the message may
+/// have been delivered). Returns how many such attempts the alert has had.
+pub fn mark_alert_unconfirmed(
+    conn: &Connection,
+    id: i64,
+    error: &str,
+    next_at_ms: Millis,
+) -> Result<u32> {
+    let unconfirmed: i64 = conn
+        .prepare_cached(
+            "UPDATE alerts SET attempts = attempts + 1, unconfirmed = unconfirmed + 1,
+                last_error = ?2, next_at_ms = ?3 WHERE id = ?1 RETURNING unconfirmed",
+        )?
+        .query_row(params![id, error, next_at_ms], |row| row.get(0))?;
+    Ok(u32::try_from(unconfirmed).unwrap_or(u32::MAX))
+}
+
+/// Takes an unsent alert out of the outbox for good: it is neither retried nor pending, and
+/// `error` (its `last_error`) says why.
+pub fn give_up_alert(conn: &Connection, id: i64, error: &str, now: Millis) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE alerts SET given_up_at_ms = ?3, last_error = ?2
+         WHERE id = ?1 AND sent_at_ms IS NULL",
+    )?
+    .execute(params![id, error, now])?;
     Ok(())
 }
 

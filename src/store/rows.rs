@@ -451,6 +451,10 @@ pub struct AlertRow {
     pub attempts: u32,
     pub sent_at_ms: Option<Millis>,
     pub last_error: Option<String>,
+    /// Attempts whose request went out but whose answer never came.
+    pub unconfirmed: u32,
+    /// When the outbox stopped retrying it (`give_up_alert`).
+    pub given_up_at_ms: Option<Millis>,
 }
 
 fn alert_from_row(row: &Row<'_>) -> rusqlite::Result<AlertRow> {
@@ -466,14 +470,33 @@ fn alert_from_row(row: &Row<'_>) -> rusqlite::Result<AlertRow> {
         attempts: row.get("attempts")?,
         sent_at_ms: row.get("sent_at_ms")?,
         last_error: row.get("last_error")?,
+        unconfirmed: row.get("unconfirmed")?,
+        given_up_at_ms: row.get("given_up_at_ms")?,
     })
 }
 
-pub fn due_alerts(conn: &Connection, now: Millis, limit: usize) -> Result<Vec<AlertRow>> {
-    let mut statement = conn.prepare_cached(
-        "SELECT * FROM alerts WHERE sent_at_ms IS NULL AND next_at_ms <= ?1 ORDER BY id LIMIT ?2",
+/// Due alerts ordered by precedence before the limit, so a due CRITICAL is a candidate however
+/// many older alerts are due.
+pub(super) const DUE_ALERTS: &str =
+    "SELECT * FROM alerts WHERE sent_at_ms IS NULL AND given_up_at_ms IS NULL AND next_at_ms <= ?1
+     ORDER BY created_ms - (CASE severity WHEN 'CRITICAL' THEN ?3 ELSE 0 END), id LIMIT ?2";
+
+/// Unsent alerts after an id, read through the partial index of unsent alerts: walking the
+/// rowids from the id would visit every alert ever sent after it, on every turn.
+pub(super) const UNSENT_ALERTS_AFTER: &str = "SELECT * FROM alerts INDEXED BY alerts_pending
+     WHERE sent_at_ms IS NULL AND given_up_at_ms IS NULL AND id > ?1 ORDER BY id LIMIT ?2";
+
+pub fn due_alerts(
+    conn: &Connection,
+    now: Millis,
+    limit: usize,
+    critical_head_start_ms: Millis,
+) -> Result<Vec<AlertRow>> {
+    let mut statement = conn.prepare_cached(DUE_ALERTS)?;
+    let rows = statement.query_map(
+        params![now, limit as i64, critical_head_start_ms],
+        alert_from_row,
     )?;
-    let rows = statement.query_map(params![now, limit as i64], alert_from_row)?;
     rows.collect::<rusqlite::Result<Vec<_>>>()
         .map_err(map_corrupt)
 }
@@ -483,9 +506,7 @@ pub fn unsent_alerts_after(
     after_id: i64,
     limit: usize,
 ) -> Result<Vec<AlertRow>> {
-    let mut statement = conn.prepare_cached(
-        "SELECT * FROM alerts WHERE sent_at_ms IS NULL AND id > ?1 ORDER BY id LIMIT ?2",
-    )?;
+    let mut statement = conn.prepare_cached(UNSENT_ALERTS_AFTER)?;
     let rows = statement.query_map(params![after_id, limit as i64], alert_from_row)?;
     rows.collect::<rusqlite::Result<Vec<_>>>()
         .map_err(map_corrupt)

@@ -29,6 +29,8 @@ fn schema_1_database(path: &Path) {
          ALTER TABLE trades DROP COLUMN oid_epoch;
          ALTER TABLE trades DROP COLUMN recovering_since_ms;
          ALTER TABLE trades DROP COLUMN breaker_tripped;
+         ALTER TABLE alerts DROP COLUMN unconfirmed;
+         ALTER TABLE alerts DROP COLUMN given_up_at_ms;
          PRAGMA user_version = 1;",
     )
     .unwrap();
@@ -72,7 +74,7 @@ fn plain_opens_refuse_an_older_schema_and_leave_the_file_byte_identical() {
     assert_refused_untouched(
         &path,
         &[Store::open, Store::open_read_only],
-        "schema 1 is older than this fillguard (3): start `fillguard run` once to migrate it",
+        "schema 1 is older than this fillguard (4): start `fillguard run` once to migrate it",
     );
     assert_eq!(user_version(&path), 1);
 }
@@ -88,7 +90,7 @@ fn every_open_refuses_a_newer_schema_and_leaves_the_file_byte_identical() {
     assert_refused_untouched(
         &path,
         &[Store::open, Store::open_read_only, Store::open_for_run],
-        "schema 99 is from a newer fillguard (this one knows 3)",
+        "schema 99 is from a newer fillguard (this one knows 4)",
     );
     assert_eq!(user_version(&path), 99);
 }

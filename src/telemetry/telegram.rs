@@ -18,8 +18,11 @@ pub const TIMEOUT: Duration = Duration::from_secs(5);
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Telegram refuses longer messages (counted in UTF-16 code units, which bound characters).
 pub const MESSAGE_UNITS_MAX: usize = 4096;
-/// Appended to a message cut at `MESSAGE_UNITS_MAX`.
-const TRUNCATED: &str = "\n… (cut; `fillguard status` has the full text)";
+/// Appended to a message cut at `MESSAGE_UNITS_MAX` (plain `fillguard status` prints only a
+/// count of alerts; the JSON has every trade and order).
+const TRUNCATED: &str = "\n… (cut; `fillguard status --json` has the trade and its orders)";
+/// How an alert lists a trade's orders, one a line.
+const ORDER_LINE: &str = "- ";
 /// Largest answer read; the Bot API's answers to `sendMessage` are a few kilobytes.
 const ANSWER_BYTES_MAX: u64 = 64 * 1024;
 /// A `retry_after` beyond this is taken as this: an alert must not wait for a day.
@@ -44,6 +47,10 @@ pub enum SendOutcome {
     /// Telegram refused the request itself (4xx other than 429: a wrong token or chat). Retrying
     /// cannot help until the operator fixes what `description` names.
     Failed { description: String },
+    /// The request went out but no answer came in time (a timeout after connecting), or a
+    /// success status came with an unreadable body: the message may have been delivered.
+    /// Telegram has no idempotency key, so a retry may deliver it twice.
+    Unconfirmed { error: String },
 }
 
 pub struct TelegramClient {
@@ -60,6 +67,8 @@ impl TelegramClient {
             .http_status_as_error(false)
             .timeout_global(Some(timeout))
             .timeout_connect(Some(timeout.min(CONNECT_TIMEOUT)))
+            // Its own bound, so a stalled lookup is told apart from a request that went out.
+            .timeout_resolve(Some(timeout.min(CONNECT_TIMEOUT)))
             .max_redirects(0)
             .user_agent(concat!("fillguard/", env!("CARGO_PKG_VERSION")))
             .build();
@@ -79,11 +88,11 @@ impl TelegramClient {
         }
     }
 
-    /// One bounded `sendMessage` of `text` (cut to Telegram's limit).
+    /// One bounded `sendMessage` of `text` (made to fit Telegram's limit by `fit`).
     pub fn send_message(&self, text: &str) -> SendOutcome {
         let body = json!({
             "chat_id": self.chat_id,
-            "text": truncate(text, MESSAGE_UNITS_MAX),
+            "text": fit(text, MESSAGE_UNITS_MAX, None),
             "disable_web_page_preview": true,
         });
         let started = Instant::now();
@@ -103,6 +112,9 @@ impl TelegramClient {
                 {
                     // Scrubbed before anything cuts the text, so no part of the token survives.
                     Ok(text) => classify(status, &redact(&text, self.token.expose())),
+                    Err(error) if (200..300).contains(&status) => SendOutcome::Unconfirmed {
+                        error: format!("telegram answered http {status}, body unreadable: {error}"),
+                    },
                     Err(error) => transport(&error),
                 }
             }
@@ -129,20 +141,40 @@ impl TelegramClient {
             SendOutcome::Failed { description } => SendOutcome::Failed {
                 description: redact(&description, token),
             },
+            SendOutcome::Unconfirmed { error } => SendOutcome::Unconfirmed {
+                error: redact(&error, token),
+            },
         }
     }
 }
 
-/// A failure before an answer: a timeout, no route, a refused or reset connection. All pass.
+/// A failure before an answer: a timeout, no route, a refused or reset connection. All pass;
+/// a timeout once the request may have gone out (waiting for or reading the answer, or the
+/// overall bound past the separately bounded lookup and connect) leaves the delivery unknown.
 fn transport(error: &ureq::Error) -> SendOutcome {
-    let kind = match error {
-        ureq::Error::Timeout(_) => "timed out",
-        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => "timed out",
-        _ => "no answer",
-    };
-    SendOutcome::Retry {
-        after: None,
-        error: format!("telegram {kind}: {error}"),
+    use ureq::Timeout;
+    match error {
+        ureq::Error::Timeout(
+            Timeout::RecvResponse
+            | Timeout::RecvBody
+            | Timeout::Global
+            | Timeout::PerCall
+            | Timeout::PerRead,
+        ) => SendOutcome::Unconfirmed {
+            error: format!("telegram timed out after the request was sent: {error}"),
+        },
+        ureq::Error::Timeout(_) => SendOutcome::Retry {
+            after: None,
+            error: format!("telegram timed out: {error}"),
+        },
+        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => SendOutcome::Retry {
+            after: None,
+            error: format!("telegram timed out: {error}"),
+        },
+        _ => SendOutcome::Retry {
+            after: None,
+            error: format!("telegram no answer: {error}"),
+        },
     }
 }
 
@@ -201,6 +233,72 @@ fn remedy(status: u16) -> &'static str {
         }
         _ => "check alerts.telegram.chat_id (the chat must exist and the bot must be in it)",
     }
+}
+
+/// `text` made to fit in `units_max` UTF-16 code units without losing what the operator must
+/// read. An alert whose order list makes it too long keeps its first lines (what happened) and
+/// its last (breaker, to-do); order lines go from the middle of the list, the first and the
+/// latest staying, and one line says how many went and where they are (`trade_id` names the
+/// journal's field). Anything else too long is cut at its tail (`truncate`).
+pub fn fit(text: &str, units_max: usize, trade_id: Option<i64>) -> String {
+    if units(text) <= units_max {
+        return text.to_string();
+    }
+    let lines: Vec<&str> = text.split('\n').collect();
+    let first = lines.iter().position(|line| line.starts_with(ORDER_LINE));
+    let last = lines.iter().rposition(|line| line.starts_with(ORDER_LINE));
+    let (Some(first), Some(last)) = (first, last) else {
+        return truncate(text, units_max);
+    };
+    let (head, orders, tail) = (&lines[..first], &lines[first..=last], &lines[last + 1..]);
+    let elision = |left_out: usize| {
+        let journal = trade_id
+            .map(|id| format!(" or `journalctl -u fillguard TRADE_ID={id}`"))
+            .unwrap_or_default();
+        format!("… {left_out} more orders: `fillguard status --json`{journal}")
+    };
+    // Every line costs its units and a line break; the elision line is priced at its longest.
+    let cost = |line: &str| units(line) + 1;
+    let mut used = head
+        .iter()
+        .chain(tail)
+        .map(|line| cost(line))
+        .sum::<usize>()
+        + cost(&elision(orders.len()));
+    // Order lines kept from the front and from the back, taken in turn while they fit.
+    let (mut front, mut back) = (0, 0);
+    while front + back < orders.len() {
+        let next = if front <= back {
+            orders[front]
+        } else {
+            orders[orders.len() - 1 - back]
+        };
+        if used + cost(next) > units_max + 1 {
+            break;
+        }
+        used += cost(next);
+        if front <= back {
+            front += 1;
+        } else {
+            back += 1;
+        }
+    }
+    let left_out = orders.len() - front - back;
+    let elided = elision(left_out);
+    let kept: Vec<&str> = head
+        .iter()
+        .chain(&orders[..front])
+        .copied()
+        .chain((left_out > 0).then_some(elided.as_str()))
+        .chain(orders[orders.len() - back..].iter().copied())
+        .chain(tail.iter().copied())
+        .collect();
+    // Should the head and tail alone be too long, the tail cut is the last resort.
+    truncate(&kept.join("\n"), units_max)
+}
+
+fn units(text: &str) -> usize {
+    text.encode_utf16().count()
 }
 
 /// `text` cut on a character boundary so that it fits in `units_max` UTF-16 code units with
@@ -292,6 +390,66 @@ mod tests {
             description.contains("alerts.telegram.chat_id"),
             "{description}"
         );
+    }
+
+    #[test]
+    fn a_long_order_list_loses_its_middle_and_keeps_head_breaker_and_to_do() {
+        let mut text = String::from(
+            "🔴 CRITICAL PROTECTION FAILURE BTC_USDT trade 7: protection_rejected\n\
+             BUY filled 0.00161 at 62047.12\nWhy: rejected (code 229): INVALID_REF_PRICE\nOrders:",
+        );
+        let orders = 200;
+        for n in 0..orders {
+            // Wide characters, so UTF-16 units and bytes differ and a cut could split one.
+            text.push_str(&format!(
+                "\n- STOP_LOSS order_id=- client_oid=fg-597e69dc-7-S{n} NOT_PLACED: 拒否 🔴"
+            ));
+        }
+        text.push_str("\nBreaker for BTC_USDT OPEN (no new entries).\nTo do: protect by hand");
+        assert!(units(&text) > MESSAGE_UNITS_MAX);
+        let fitted = fit(&text, MESSAGE_UNITS_MAX, Some(7));
+        assert!(units(&fitted) <= MESSAGE_UNITS_MAX, "{}", units(&fitted));
+        let lines: Vec<&str> = fitted.lines().collect();
+        assert!(lines[0].starts_with("🔴 CRITICAL PROTECTION FAILURE BTC_USDT trade 7:"));
+        assert_eq!(lines[3], "Orders:");
+        assert_eq!(
+            lines[lines.len() - 2],
+            "Breaker for BTC_USDT OPEN (no new entries)."
+        );
+        assert_eq!(lines[lines.len() - 1], "To do: protect by hand");
+        // The first order and the latest stay; the elision says how many went and where.
+        assert!(lines[4].contains("-S0 "), "{}", lines[4]);
+        assert!(lines[lines.len() - 3].contains("-S199 "));
+        let kept = lines.iter().filter(|line| line.starts_with("- ")).count();
+        let elision = lines.iter().find(|line| line.starts_with("… ")).unwrap();
+        assert_eq!(
+            *elision,
+            format!(
+                "… {} more orders: `fillguard status --json` or `journalctl -u fillguard TRADE_ID=7`",
+                orders - kept
+            )
+        );
+        // Every kept line is an original line, whole.
+        assert!(
+            lines
+                .iter()
+                .all(|line| *line == *elision || text.contains(line))
+        );
+        assert!(kept > 40, "{kept} order lines kept");
+        // Short enough already: unchanged.
+        assert_eq!(
+            fit("short\n- a\nTo do: x", MESSAGE_UNITS_MAX, Some(1)),
+            "short\n- a\nTo do: x"
+        );
+    }
+
+    #[test]
+    fn a_long_message_without_an_order_list_is_cut_at_its_tail() {
+        let text = format!("head\n{}", "🔴".repeat(3000));
+        let fitted = fit(&text, MESSAGE_UNITS_MAX, None);
+        assert!(units(&fitted) <= MESSAGE_UNITS_MAX);
+        assert!(fitted.starts_with("head\n🔴"));
+        assert!(fitted.ends_with("`fillguard status --json` has the trade and its orders)"));
     }
 
     #[test]
