@@ -342,6 +342,31 @@ fn a_slow_server_costs_one_bounded_attempt_per_turn() {
 }
 
 #[test]
+fn a_turn_that_reconciles_first_still_makes_one_attempt() {
+    // A new agent reconciles its open trades at the start of its first turn, and that
+    // reconciliation delivers alerts too: the turn's one attempt is shared by both (a slow
+    // Telegram would otherwise cost a turn two timeouts).
+    let api = FakeBotApi::start(vec![Reply::ok(); 3]).unwrap();
+    let mut harness = Harness::new(&api.base_url());
+    let client = TelegramClient::new(
+        &api.base_url(),
+        Secret::new(TOKEN.into()),
+        "42",
+        Duration::from_secs(1),
+    );
+    harness
+        .agent
+        .set_alert_sink(Box::new(TelegramSink::new(client)));
+    for key in ["a", "b", "c"] {
+        harness.enqueue(Severity::Critical, key, key);
+    }
+    capture_logs(|| harness.agent.resilient_turn().expect("a turn"));
+    assert_eq!(api.received().len(), 1, "one attempt in a reconciling turn");
+    capture_logs(|| harness.agent.resilient_turn().expect("a turn"));
+    assert_eq!(api.received().len(), 2, "one attempt in the next turn");
+}
+
+#[test]
 fn a_refusal_is_recorded_counted_and_retried_slowly() {
     let api = FakeBotApi::start(vec![Reply::unauthorized()]).unwrap();
     let mut harness = Harness::new(&api.base_url());
