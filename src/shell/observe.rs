@@ -60,7 +60,11 @@ fn failed_protection(state: TradeState) -> bool {
 /// the answer to a lookup (a fill poll).
 pub(super) fn step_facts(before: &Trade, after: &Trade, looked: bool) -> StepFacts {
     let mut facts = StepFacts::default();
-    let entered_failure = failed_protection(after.state) && !failed_protection(before.state);
+    // Once per recovery episode: a retry of a recovering trade (back in `Protecting` with its
+    // episode still open) that fails again is the same failure, as its alert is.
+    let entered_failure = failed_protection(after.state)
+        && !failed_protection(before.state)
+        && before.recovering_since_ms.is_none();
     if entered_failure && after.filled_quantity > Decimal::ZERO {
         let reason = after
             .close_reason

@@ -170,6 +170,18 @@ fn a_filled_position_entering_the_failsafe_or_a_halt_is_a_protection_failure() {
         // Staying there (a recovery retry, the exit going on) is not a new failure.
         assert_eq!(step_facts(&after, &after, false).protection_failure, None);
     }
+    // A recovery retry (back in Protecting, its episode open) failing again is the same
+    // failure; a new episode after the trade was protected again is a new one.
+    let mut retrying = before.clone();
+    retrying.state = TradeState::Protecting;
+    retrying.recovering_since_ms = Some(1_000);
+    let mut failed_again = retrying.clone();
+    failed_again.state = TradeState::Recovering;
+    failed_again.close_reason = Some("protection_rejected".into());
+    assert_eq!(
+        step_facts(&retrying, &failed_again, false).protection_failure,
+        None
+    );
     // An entry halted before anything filled is no protection failure.
     let mut unfilled = trade();
     unfilled.state = TradeState::CancellingEntry;
