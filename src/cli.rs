@@ -289,6 +289,7 @@ fn run_agent(config: Config, max_ticks: Option<u64>) -> Result<(), Failure> {
         "fillguard starting"
     );
     let mut agent = Agent::new(config, store, venue, clock, Rc::new(SystemClock), stop);
+    agent.set_notifier(crate::telemetry::sd_notify::Notifier::from_env());
     let summary = agent.run(max_ticks)?;
     tracing::info!(
         ticks = summary.ticks,

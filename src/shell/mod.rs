@@ -28,6 +28,7 @@ use crate::core::ids::CLIENT_OID_PREFIX;
 use crate::core::startup::{self, CheckResult, StartupAction};
 use crate::core::trade::{Action, Alert, Event, Limits, Severity, TradeState, TradeView, step};
 use crate::store::{self, Store};
+use crate::telemetry::sd_notify::Notifier;
 use crate::venue::Venue;
 use observe::Trip;
 use refusals::Refusal;
@@ -96,6 +97,8 @@ pub struct Agent {
     alerts: alerts::Outbox,
     /// Symbols whose `positions_unprotected` series the metrics report (`observe.rs`).
     unprotected_symbols: std::cell::RefCell<std::collections::BTreeSet<String>>,
+    /// The supervisor's readiness, watchdog and status channel (off unless `set_notifier`).
+    notify: Notifier,
 }
 
 impl Agent {
@@ -132,7 +135,13 @@ impl Agent {
             self_check_since_ms: 0,
             alerts,
             unprotected_symbols: Default::default(),
+            notify: Notifier::disabled(),
         }
+    }
+
+    /// Reports readiness, liveness and a status line to systemd through `notify`.
+    pub fn set_notifier(&mut self, notify: Notifier) {
+        self.notify = notify;
     }
 
     pub fn store(&self) -> &Store {
@@ -152,17 +161,23 @@ impl Agent {
         let ticks_before = self.summary.ticks;
         // The gauges say what the database says from the first scrape on, even after a restart.
         self.refresh_gauges();
+        self.notify.status("starting: reconciling open trades");
         // The agent's one unbounded loop (bounded by --max-ticks when given): it ends on
         // SIGINT/SIGTERM after finishing the current step.
         loop {
+            // Pings come from this thread only, at turn boundaries and while it sleeps, so
+            // the supervisor's watchdog sees the loop itself turning.
+            self.notify.watchdog();
             if self.stop.load(Ordering::SeqCst) {
                 info!("stop requested; exiting after the current step");
+                self.notify.stopping();
                 break;
             }
             if max_ticks.is_some_and(|max| self.summary.ticks - ticks_before >= max) {
                 break;
             }
             self.resilient_turn()?;
+            self.report_status();
             self.summary.ticks += 1;
             self.sleep_until_next_deadline()?;
         }
@@ -185,6 +200,9 @@ impl Agent {
                 let reconciled = self.reconcile();
                 observe::record_reconciliation(reconciled.is_ok());
                 reconciled?;
+                // The database is open, migrated and locked, and every open trade was read
+                // back: the supervisor may consider the agent started (sent once).
+                self.notify.ready();
             }
             self.due_work()
         });
@@ -363,6 +381,9 @@ impl Agent {
         let _entered = span.enter();
         let mut queue = VecDeque::from([event]);
         for _ in 0..DRIVE_EVENTS_MAX {
+            // Each event is a step forward (its requests answered or timed out), so a long
+            // reconciliation of many trades does not look like a hung loop.
+            self.notify.watchdog();
             let Some(event) = queue.pop_front() else {
                 return Ok(());
             };
@@ -511,12 +532,24 @@ impl Agent {
         Ok(())
     }
 
-    fn sleep_unless_stopped(&self, duration: Duration) {
+    /// Sleeps in slices, so a stop request is noticed promptly and the watchdog is pinged
+    /// through long waits (the refused-database back-off included).
+    fn sleep_unless_stopped(&mut self, duration: Duration) {
         let mut remaining = duration;
         while !remaining.is_zero() && !self.stop.load(Ordering::SeqCst) {
             let slice = remaining.min(SLEEP_SLICE);
             self.clock.sleep(slice);
             remaining -= slice;
+            self.notify.watchdog();
+        }
+    }
+
+    /// `STATUS=` for `systemctl status`: open trades, protected ones, open breakers, from the
+    /// same reads as the gauges; sent only when it changed.
+    fn report_status(&mut self) {
+        match observe::status_line(&self.store) {
+            Ok(line) => self.notify.status(&line),
+            Err(error) => warn!(error = %error, "status line: the database could not be read"),
         }
     }
 }

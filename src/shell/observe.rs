@@ -208,6 +208,33 @@ pub(super) fn unprotected_positions(trades: &[OpenTrade]) -> BTreeMap<&str, usiz
     by_symbol
 }
 
+/// The agent's state in one line for `systemctl status` (`STATUS=`): open trades, how many
+/// are protected, filled positions without protection, and the open breakers by name.
+pub(super) fn status_line(store: &store::Store) -> store::Result<String> {
+    let conn = store.conn();
+    let trades = store::open_trades(conn)?;
+    let protected = trades
+        .iter()
+        .filter(|trade| trade.state == TradeState::Protected)
+        .count();
+    let unprotected: usize = unprotected_positions(&trades).values().sum();
+    let open: Vec<String> = store::breakers(conn)?
+        .into_iter()
+        .filter(|breaker| breaker.open)
+        .map(|breaker| breaker.symbol)
+        .collect();
+    let names = if open.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", open.join(", "))
+    };
+    Ok(format!(
+        "open trades: {}, protected: {protected}, unprotected positions: {unprotected}, breakers open: {}{names}",
+        trades.len(),
+        open.len()
+    ))
+}
+
 impl Agent {
     /// Sets the gauges from the database, so they are right right after a restart and never
     /// drift from what the store says.
