@@ -28,6 +28,9 @@ impl Agent {
     pub(super) fn check_signals(&mut self) -> anyhow::Result<()> {
         let watchlist = self.config.watchlist.clone();
         for item in &watchlist {
+            // One symbol's candles, or one signal below, is a unit of work: the watchdog is
+            // pinged between them, never during one (`Agent::run`).
+            self.notify.watchdog();
             if let Strategy::SmaCross {
                 fast,
                 slow,
@@ -38,6 +41,7 @@ impl Agent {
             }
         }
         for signal in store::new_signals(self.store.conn(), SIGNALS_PER_TURN_MAX)? {
+            self.notify.watchdog();
             self.take_signal(signal)?;
         }
         Ok(())
