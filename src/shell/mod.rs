@@ -317,7 +317,8 @@ impl Agent {
     /// fillguard's prefix must be known to the store (S5).
     pub fn reconcile(&mut self) -> anyhow::Result<()> {
         let active = store::active_trades(self.store.conn())?;
-        info!(open_trades = active.len(), "reconciling open trades");
+        let open_trades = active.len();
+        info!(open_trades, "reconciling open trades");
         for (trade_id, _) in active {
             self.drive(trade_id, Event::Due)?;
         }
@@ -331,6 +332,7 @@ impl Agent {
         }
         self.deliver_alerts()?;
         self.reconcile_pending = false;
+        info!(open_trades, "open trades reconciled");
         Ok(())
     }
 

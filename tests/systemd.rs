@@ -1,0 +1,348 @@
+//! The systemd unit and the notification protocol: `systemd-analyze verify` and
+//! `systemd-analyze security --offline=true` on `systemd/fillguard.service` (skipped, saying
+//! why, without systemd-analyze), and the real `fillguard run` talking to a datagram socket
+//! bound as `NOTIFY_SOCKET`, as systemd would bind it: `READY=1` only after the start-up
+//! reconciliation, `WATCHDOG=1` within the interval all along (also while the exchange does not
+//! answer), `STATUS=` when the state changed, `STOPPING=1` after SIGTERM. Every wait is bounded
+//! and every child is killed on drop.
+
+mod common;
+
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use common::{BINARY, Running, SimExchange, Workspace, trades, wait_for, watchlist_entry};
+
+const UNIT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/systemd/fillguard.service");
+const EXEC_START: &str = "ExecStart=/usr/bin/fillguard run --config /etc/fillguard/fillguard.toml";
+const EXPOSURE_MAX: f64 = 1.5;
+const EXIT_LIMIT: Duration = Duration::from_secs(15);
+
+/// The unit with its ExecStart aimed at the binary under test, in a directory of its own, so
+/// `verify` finds an executable.
+fn unit_copy(dir: &Path) -> PathBuf {
+    let text = std::fs::read_to_string(UNIT).unwrap();
+    assert_eq!(
+        text.matches(EXEC_START).count(),
+        1,
+        "{EXEC_START} in {UNIT}"
+    );
+    let copy = dir.join("fillguard.service");
+    let local = format!("ExecStart={BINARY} run --config /etc/fillguard/fillguard.toml");
+    std::fs::write(&copy, text.replace(EXEC_START, &local)).unwrap();
+    copy
+}
+
+fn systemd_analyze(args: &[&str]) -> Option<std::process::Output> {
+    match Command::new("systemd-analyze").args(args).output() {
+        Ok(output) => Some(output),
+        Err(error) => {
+            eprintln!("SKIPPED: systemd-analyze cannot run here ({error})");
+            None
+        }
+    }
+}
+
+#[test]
+fn the_unit_verifies_clean_and_its_exposure_is_low() {
+    let text = std::fs::read_to_string(UNIT).unwrap();
+    for directive in [
+        "Type=notify",
+        "NotifyAccess=main",
+        "WatchdogSec=",
+        "Restart=on-failure",
+        "StateDirectory=fillguard",
+        "ConfigurationDirectory=fillguard",
+        "LoadCredential=api-secret:/etc/fillguard/api-secret",
+        "LoadCredential=telegram-token:/etc/fillguard/telegram-token",
+        "DynamicUser=yes",
+        "MemoryMax=",
+    ] {
+        assert!(
+            text.lines().any(|line| line.starts_with(directive)),
+            "{directive}"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let unit = unit_copy(dir.path());
+    let unit = unit.to_str().unwrap();
+    let Some(verify) = systemd_analyze(&["verify", unit]) else {
+        return;
+    };
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&verify.stdout),
+        String::from_utf8_lossy(&verify.stderr)
+    );
+    eprintln!("systemd-analyze verify: {} {said:?}", verify.status);
+    assert!(verify.status.success() && said.trim().is_empty(), "{said}");
+    let security = systemd_analyze(&["security", "--offline=true", unit]).unwrap();
+    let report = String::from_utf8_lossy(&security.stdout);
+    let line = report
+        .lines()
+        .find(|line| line.contains("Overall exposure level"))
+        .unwrap_or_else(|| panic!("no overall exposure in:\n{report}"));
+    eprintln!("{line}");
+    let exposure: f64 = line
+        .split(':')
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|value| value.parse().ok())
+        .unwrap_or_else(|| panic!("unreadable exposure: {line}"));
+    assert!(exposure <= EXPOSURE_MAX, "{line}\n{report}");
+}
+
+/// A datagram socket bound where systemd's would be, recording what arrives and when.
+struct NotifySocket {
+    path: PathBuf,
+    received: Arc<Mutex<Vec<(Instant, String)>>>,
+    done: Arc<AtomicBool>,
+    reader: Option<JoinHandle<()>>,
+}
+
+impl NotifySocket {
+    /// Binds `notify` in `workspace` and aims the workspace's commands at it with the
+    /// watchdog interval `watchdog`. `on_ready` runs in the reader as `READY=1` arrives.
+    fn bind(
+        workspace: &mut Workspace,
+        watchdog: Duration,
+        on_ready: impl Fn() -> String + Send + 'static,
+    ) -> (NotifySocket, Arc<Mutex<Option<String>>>) {
+        let path = workspace.path("notify");
+        let socket = UnixDatagram::bind(&path).unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        workspace.set_env("NOTIFY_SOCKET", path.to_str().unwrap());
+        workspace.set_env("WATCHDOG_USEC", &watchdog.as_micros().to_string());
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let done = Arc::new(AtomicBool::new(false));
+        let at_ready = Arc::new(Mutex::new(None));
+        let reader = {
+            let (received, done, at_ready) = (received.clone(), done.clone(), at_ready.clone());
+            std::thread::spawn(move || {
+                let mut buffer = [0u8; 4096];
+                // Bounded by the test, which sets `done` (also on drop).
+                while !done.load(Ordering::SeqCst) {
+                    let Ok(length) = socket.recv(&mut buffer) else {
+                        continue;
+                    };
+                    let message = String::from_utf8_lossy(&buffer[..length]).into_owned();
+                    if message == "READY=1" {
+                        *at_ready.lock().unwrap() = Some(on_ready());
+                    }
+                    received.lock().unwrap().push((Instant::now(), message));
+                }
+            })
+        };
+        let socket = NotifySocket {
+            path,
+            received,
+            done,
+            reader: Some(reader),
+        };
+        (socket, at_ready)
+    }
+
+    fn messages(&self) -> Vec<(Instant, String)> {
+        self.received.lock().unwrap().clone()
+    }
+
+    fn pings_since(&self, since: Instant) -> Vec<Instant> {
+        self.messages()
+            .into_iter()
+            .filter(|(at, message)| *at >= since && message == "WATCHDOG=1")
+            .map(|(at, _)| at)
+            .collect()
+    }
+
+    /// The messages, each with its time since the first, for the test's output.
+    fn transcript(&self) -> String {
+        let messages = self.messages();
+        let first = messages.first().map_or_else(Instant::now, |(at, _)| *at);
+        messages
+            .iter()
+            .map(|(at, message)| format!("  +{:>5.2}s {message}\n", (*at - first).as_secs_f64()))
+            .collect()
+    }
+}
+
+impl Drop for NotifySocket {
+    fn drop(&mut self) {
+        self.done.store(true, Ordering::SeqCst);
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// The longest gap between consecutive pings, and from the last one to `until`.
+fn longest_gap(pings: &[Instant], until: Instant) -> Duration {
+    pings
+        .windows(2)
+        .map(|pair| pair[1] - pair[0])
+        .chain(
+            pings
+                .last()
+                .map(|last| until.saturating_duration_since(*last)),
+        )
+        .max()
+        .unwrap_or(Duration::MAX)
+}
+
+fn wait_trade_state(workspace: &Workspace, agent: &Running, count: usize, state: &str) {
+    let reached = wait_for(Duration::from_secs(30), Duration::from_millis(200), || {
+        let status = workspace.status();
+        let trades = trades(&status);
+        (trades.len() == count && trades.iter().all(|trade| trade["state"] == state)).then_some(())
+    });
+    assert!(
+        reached.is_some(),
+        "{count} trades never all {state}: {}\nlog:\n{}",
+        workspace.status(),
+        agent.log()
+    );
+}
+
+const PAPER: &str = "[loop]\ninterval_seconds = 0.2\n[poll]\ninterval_seconds = 0.3\ndeadline_seconds = 10\n[protection]\nwatch_interval_seconds = 0.5\n[signals]\nallow_concurrent_trades = true\n[paper]\nvolatility = \"0\"\nfill_delay_ms = 200\n";
+
+/// The order of what arrived: the start-up status, one READY=1, the status of each change after
+/// it (never the same line twice in a row), STOPPING=1 last.
+fn assert_order(socket: &NotifySocket, transcript: &str) {
+    let messages: Vec<String> = socket.messages().into_iter().map(|(_, m)| m).collect();
+    let position = |wanted: &str| messages.iter().position(|message| message == wanted);
+    assert_eq!(
+        messages.first().map(String::as_str),
+        Some("STATUS=starting: reconciling open trades"),
+        "{transcript}"
+    );
+    assert_eq!(messages.iter().filter(|m| *m == "READY=1").count(), 1);
+    assert_eq!(
+        messages.last().map(String::as_str),
+        Some("STOPPING=1"),
+        "{transcript}"
+    );
+    let statuses: Vec<&String> = messages
+        .iter()
+        .filter(|m| m.starts_with("STATUS="))
+        .collect();
+    for expected in [
+        "STATUS=open trades: 1, protected: 1, unprotected positions: 0, breakers open: 0",
+        "STATUS=open trades: 2, protected: 2, unprotected positions: 0, breakers open: 0",
+    ] {
+        let index = position(expected).unwrap_or_else(|| panic!("{expected}\n{transcript}"));
+        assert!(index > position("READY=1").unwrap(), "{transcript}");
+    }
+    assert!(
+        statuses.windows(2).all(|pair| pair[0] != pair[1]),
+        "a status line repeated unchanged:\n{transcript}"
+    );
+}
+
+#[test]
+fn ready_after_reconciliation_then_pings_status_and_stopping() {
+    let watchlist = ["BTC_USDT", "ETH_USDT"].map(|symbol| watchlist_entry(symbol, "100", "2", "3"));
+    let mut workspace = Workspace::new(&format!("{PAPER}{}", watchlist.concat()));
+    // A first run leaves a protected trade open, so the second has one to reconcile.
+    workspace.signal("BTC_USDT", "BUY", "100");
+    let mut first = workspace.spawn_run("first.log");
+    wait_trade_state(&workspace, &first, 1, "PROTECTED");
+    assert!(first.terminate(EXIT_LIMIT).success());
+
+    let watchdog = Duration::from_secs(2);
+    let log = workspace.path("second.log");
+    let (socket, at_ready) = NotifySocket::bind(&mut workspace, watchdog, move || {
+        std::fs::read_to_string(&log).unwrap_or_default()
+    });
+    let mut agent = workspace.spawn_run("second.log");
+    let ready = wait_for(Duration::from_secs(20), Duration::from_millis(50), || {
+        at_ready.lock().unwrap().clone()
+    })
+    .unwrap_or_else(|| panic!("no READY=1\n{}log:\n{}", socket.transcript(), agent.log()));
+    assert!(
+        ready.contains("reconciling open trades open_trades=1")
+            && ready.contains("open trades reconciled open_trades=1"),
+        "READY=1 came before the reconciliation finished; the log then:\n{ready}"
+    );
+    let ready_at = socket
+        .messages()
+        .iter()
+        .find(|(_, message)| message == "READY=1")
+        .unwrap()
+        .0;
+    // A second trade while it runs changes the status line.
+    std::thread::sleep(Duration::from_secs(2));
+    workspace.signal("ETH_USDT", "SELL", "100");
+    wait_trade_state(&workspace, &agent, 2, "PROTECTED");
+    std::thread::sleep(Duration::from_secs(3));
+    let before_stop = Instant::now();
+    assert!(agent.terminate(EXIT_LIMIT).success(), "{}", agent.log());
+    std::thread::sleep(Duration::from_millis(200));
+    let transcript = socket.transcript();
+    eprintln!("what arrived at NOTIFY_SOCKET, in order:\n{transcript}");
+
+    assert_order(&socket, &transcript);
+    let pings = socket.pings_since(ready_at);
+    let gap = longest_gap(&pings, before_stop);
+    eprintln!(
+        "{} pings from READY=1 to SIGTERM ({:.1?}), longest gap {gap:.2?} (interval {watchdog:?})",
+        pings.len(),
+        before_stop - ready_at
+    );
+    assert!(pings.len() >= 5, "{transcript}");
+    assert!(gap < watchdog, "{transcript}");
+}
+
+#[test]
+fn pings_keep_coming_while_the_exchange_does_not_answer() {
+    let mut workspace = Workspace::new(&format!(
+        "{PAPER}{}",
+        watchlist_entry("BTC_USDT", "100", "2", "3")
+    ));
+    let sim = SimExchange::start(
+        &mut workspace,
+        "11",
+        "none",
+        "test-key",
+        "test-secret-0123456789",
+    );
+    let watchdog = Duration::from_secs(8);
+    let (socket, at_ready) = NotifySocket::bind(&mut workspace, watchdog, String::new);
+    workspace.signal("BTC_USDT", "BUY", "100");
+    let agent = workspace.spawn_run("agent.log");
+    wait_trade_state(&workspace, &agent, 1, "PROTECTED");
+    assert!(
+        at_ready.lock().unwrap().is_some(),
+        "{}",
+        socket.transcript()
+    );
+    // Every request hangs past the agent's 2 s timeout for 20 s.
+    let outage = Duration::from_secs(20);
+    sim.outage(&json!({"seconds": outage.as_secs(), "mode": "hang"}));
+    let began = Instant::now();
+    std::thread::sleep(outage - Duration::from_secs(1));
+    let ended = Instant::now();
+    let unanswered = sim.outage_state()["unanswered"].as_u64().unwrap_or(0);
+    let pings = socket.pings_since(began);
+    let gap = longest_gap(&pings, ended);
+    eprintln!(
+        "outage of {outage:?}: {unanswered} requests unanswered, {} pings, longest gap {gap:.2?} (interval {watchdog:?})\n{}",
+        pings.len(),
+        socket.transcript()
+    );
+    assert!(
+        unanswered >= 3,
+        "the agent hardly asked during the outage\nlog:\n{}",
+        agent.log()
+    );
+    assert!(pings.len() >= 4, "log:\n{}", agent.log());
+    assert!(gap < watchdog, "log:\n{}", agent.log());
+}
