@@ -288,8 +288,10 @@ fn run_agent(config: Config, max_ticks: Option<u64>) -> Result<(), Failure> {
         mode = config.protection.mode.as_str(),
         "fillguard starting"
     );
+    let notifier = crate::telemetry::sd_notify::Notifier::from_env();
+    warn_if_watchdog_too_short(&config, notifier.watchdog_interval());
     let mut agent = Agent::new(config, store, venue, clock, Rc::new(SystemClock), stop);
-    agent.set_notifier(crate::telemetry::sd_notify::Notifier::from_env());
+    agent.set_notifier(notifier);
     let summary = agent.run(max_ticks)?;
     tracing::info!(
         ticks = summary.ticks,
@@ -298,6 +300,27 @@ fn run_agent(config: Config, max_ticks: Option<u64>) -> Result<(), Failure> {
         "fillguard stopped"
     );
     Ok(())
+}
+
+/// A supervisor's watchdog shorter than the longest unit of work between two pings (one lookup
+/// chain at `venue.timeout_seconds`) may kill a healthy agent that waits on a slow exchange:
+/// said once at start, with what to change.
+fn warn_if_watchdog_too_short(config: &Config, watchdog: Option<std::time::Duration>) {
+    let Some(watchdog) = watchdog else {
+        return;
+    };
+    if config.venue.kind != VenueKind::CryptoCom {
+        return;
+    }
+    let longest = crate::venue::cryptocom::longest_lookup(config.venue.timeout);
+    if watchdog < longest {
+        tracing::warn!(
+            watchdog_seconds = watchdog.as_secs(),
+            longest_lookup_seconds = longest.as_secs(),
+            timeout_seconds = config.venue.timeout.as_secs_f64(),
+            "the watchdog interval (WatchdogSec) is shorter than the longest order lookup against a slow exchange; raise WatchdogSec or lower venue.timeout_seconds"
+        );
+    }
 }
 
 /// True when `base_url` points at this machine (the simulator), not at an exchange.

@@ -346,3 +346,63 @@ fn pings_keep_coming_while_the_exchange_does_not_answer() {
     assert!(pings.len() >= 4, "log:\n{}", agent.log());
     assert!(gap < watchdog, "log:\n{}", agent.log());
 }
+
+#[test]
+fn a_loop_stalled_past_the_interval_stops_the_pings() {
+    let mut workspace = Workspace::new(&format!(
+        "{PAPER}{}",
+        watchlist_entry("BTC_USDT", "100", "2", "3")
+    ));
+    let sim = SimExchange::start(
+        &mut workspace,
+        "12",
+        "none",
+        "test-key",
+        "test-secret-0123456789",
+    );
+    // One request may now block the loop for 12 s, longer than the watchdog interval (which
+    // the agent says at start): a hung exchange stalls the loop inside one unit of work.
+    let timeout = Duration::from_secs(12);
+    workspace.set_env(
+        "FILLGUARD_VENUE__TIMEOUT_SECONDS",
+        &timeout.as_secs().to_string(),
+    );
+    let watchdog = Duration::from_secs(4);
+    let (socket, _) = NotifySocket::bind(&mut workspace, watchdog, String::new);
+    workspace.signal("BTC_USDT", "BUY", "100");
+    let agent = workspace.spawn_run("agent.log");
+    wait_trade_state(&workspace, &agent, 1, "PROTECTED");
+    assert_eq!(
+        agent
+            .log_lines("the watchdog interval (WatchdogSec) is shorter")
+            .len(),
+        1,
+        "{}",
+        agent.log()
+    );
+    // The simulator holds each request until the outage ends (then drops it), sooner than the
+    // agent's timeout: the loop is stuck in one request for about the outage's length.
+    let outage = Duration::from_secs(10);
+    let began = Instant::now();
+    sim.outage(&json!({"seconds": outage.as_secs(), "mode": "hang"}));
+    std::thread::sleep(outage + Duration::from_secs(6));
+    let ended = Instant::now();
+    let pings = socket.pings_since(began - watchdog);
+    let gap = longest_gap(&pings, ended);
+    let resumed = pings.iter().filter(|at| **at > began + outage).count();
+    eprintln!(
+        "one request held {outage:?} (timeout {timeout:?}): longest gap {gap:.2?} (interval {watchdog:?}), {resumed} pings after it\n{}",
+        socket.transcript()
+    );
+    assert!(gap > watchdog, "no stall seen\nlog:\n{}", agent.log());
+    assert!(
+        gap > outage - Duration::from_millis(1500),
+        "the pings came back while the loop was stuck\nlog:\n{}",
+        agent.log()
+    );
+    assert!(
+        resumed >= 2,
+        "the pings never resumed\nlog:\n{}",
+        agent.log()
+    );
+}

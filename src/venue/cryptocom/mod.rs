@@ -42,6 +42,23 @@ const INSTRUMENT_CACHE_TTL: Duration = Duration::from_secs(10 * 60);
 /// Most candles one `public/get-candlestick` call returns (reference §4.3).
 const CANDLES_COUNT_MAX: usize = 300;
 
+/// Reads in the longest order lookup chain (`shell::execute::lookup`): order detail and open
+/// orders, plain and advanced, then both history endpoints walked for up to
+/// `HISTORY_PAGES_MAX` pages each.
+pub const LOOKUP_READS_MAX: u32 = 4 + 2 * HISTORY_PAGES_MAX as u32;
+
+/// The longest the agent's loop can spend in one unit of work against this venue: one lookup
+/// chain whose every read takes its whole `timeout`, is answered 429 and retried after each
+/// back-off, and waits the longest for the client-side rate limit, plus the cancel that may
+/// follow it. Only a bound to check the supervisor's watchdog against; an exchange that does
+/// not answer ends a chain at its first timeout.
+pub fn longest_lookup(timeout: Duration) -> Duration {
+    let attempts = 1 + transport::RATE_LIMIT_BACKOFFS.len() as u32;
+    let backoffs: Duration = transport::RATE_LIMIT_BACKOFFS.iter().sum();
+    let read = (timeout + limits::WAIT_MAX) * attempts + backoffs;
+    read * LOOKUP_READS_MAX + timeout + limits::WAIT_MAX
+}
+
 /// Supported candle timeframes: seconds and the exchange's name (reference §4.3).
 const TIMEFRAMES: [(u32, &str); 9] = [
     (60, "1m"),

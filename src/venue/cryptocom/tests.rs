@@ -1,6 +1,7 @@
 //! Parser and mapping tests on the published docs samples and hand-made edge cases.
 
 use std::str::FromStr;
+use std::time::Duration;
 
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
@@ -542,4 +543,16 @@ fn a_malformed_row_that_could_be_ours_still_fails_the_list() {
         assert!(matches!(error, VenueError::Malformed(_)), "{error:?}");
         println!("{error}");
     }
+}
+
+#[test]
+fn the_longest_lookup_at_the_default_timeout_is_about_twenty_minutes() {
+    // 36 reads of 3 attempts of (10 s + 1 s rate-limit wait) and 0.5 s of back-off, then a
+    // cancel of 10 s + 1 s: the systemd unit's WatchdogSec is derived from this.
+    assert_eq!(super::LOOKUP_READS_MAX, 36);
+    assert_eq!(
+        super::longest_lookup(Duration::from_secs(10)),
+        Duration::from_secs(36 * 33) + Duration::from_millis(36 * 500) + Duration::from_secs(11)
+    );
+    assert!(super::longest_lookup(Duration::from_secs(10)) < Duration::from_secs(30 * 60));
 }

@@ -20,7 +20,8 @@ const CONNECT_TIMEOUT_MAX: Duration = Duration::from_secs(5);
 
 /// Back-off before each retry of a read-only call answered with 429; its length bounds the
 /// retries.
-const RATE_LIMIT_BACKOFFS: [Duration; 2] = [Duration::from_millis(100), Duration::from_millis(400)];
+pub(super) const RATE_LIMIT_BACKOFFS: [Duration; 2] =
+    [Duration::from_millis(100), Duration::from_millis(400)];
 
 /// Request id: increasing over the whole process (reference §2.1: echoed back, integer).
 static NEXT_REQUEST_ID: AtomicU64 = AtomicU64::new(1);
