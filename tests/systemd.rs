@@ -3,8 +3,9 @@
 //! why, without systemd-analyze), and the real `fillguard run` talking to a datagram socket
 //! bound as `NOTIFY_SOCKET`, as systemd would bind it: `READY=1` only after the start-up
 //! reconciliation, `WATCHDOG=1` within the interval all along (also while the exchange does not
-//! answer), `STATUS=` when the state changed, `STOPPING=1` after SIGTERM. Every wait is bounded
-//! and every child is killed on drop.
+//! answer), `STATUS=` when the state changed, `STOPPING=1` after SIGTERM; and no ping while
+//! the loop is stuck in one request longer than the interval. Every wait is bounded and every
+//! child is killed on drop.
 
 mod common;
 
