@@ -333,3 +333,104 @@ fn each_refusal_episode_is_reported_once_and_a_refused_report_waits_for_the_next
     );
     assert!(alerts.iter().all(|alert| alert.sent_at_ms.is_some()));
 }
+
+/// Binds a datagram socket at `path` and records when each `WATCHDOG=1` arrives, until `done`.
+fn record_pings(
+    path: &std::path::Path,
+    done: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<Vec<std::time::Instant>> {
+    let socket = std::os::unix::net::UnixDatagram::bind(path).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    std::thread::spawn(move || {
+        let mut pings = Vec::new();
+        let mut buffer = [0u8; 256];
+        // Bounded by `done`, which the test sets once the turns are over.
+        while !done.load(std::sync::atomic::Ordering::SeqCst) {
+            if let Ok(length) = socket.recv(&mut buffer) {
+                if &buffer[..length] == b"WATCHDOG=1" {
+                    pings.push(std::time::Instant::now());
+                }
+            }
+        }
+        pings
+    })
+}
+
+/// The longest time without a ping from `start` to `end`.
+fn longest_gap(
+    start: std::time::Instant,
+    pings: &[std::time::Instant],
+    end: std::time::Instant,
+) -> Duration {
+    let mut edges = vec![start];
+    edges.extend(pings.iter().copied());
+    edges.push(end);
+    edges
+        .windows(2)
+        .map(|pair| pair[1].saturating_duration_since(pair[0]))
+        .max()
+        .unwrap_or_default()
+}
+
+/// The agent on the real clock, its store refusing every write: the back-off between refused
+/// turns (1 s, then 2 s) is slept in slices that ping systemd's watchdog, so a database that
+/// refuses for a while does not get the agent killed as hung.
+#[test]
+fn the_watchdog_is_pinged_through_the_refusal_back_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path());
+    let clock: Rc<dyn Clock> = Rc::new(fillguard::shell::clock::SystemClock);
+    let venue = PaperVenue::new(&config.paper, clock.clone()).unwrap();
+    let mut store = Store::open(&config.store.path).unwrap();
+    let signal = SignalRow {
+        id: 0,
+        symbol: "BTC_USDT".into(),
+        side: Side::Buy,
+        quantity: None,
+        notional: Some(Decimal::from(100)),
+        source: "test".into(),
+        dedup_key: None,
+        created_at_ms: clock.now_ms(),
+        status: SignalStatus::New,
+        reason: None,
+        trade_id: None,
+    };
+    store::insert_signal(store.conn(), &signal).unwrap();
+    store.set_faults(Box::new(Refusing {
+        refusing: Rc::new(Cell::new(true)),
+        code: ffi::SQLITE_FULL,
+    }));
+    let socket_path = dir.path().join("notify");
+    let done = Arc::new(AtomicBool::new(false));
+    let reader = record_pings(&socket_path, done.clone());
+    let watchdog = Duration::from_secs(1);
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut agent = Agent::new(config, store, Box::new(venue), clock.clone(), clock, stop);
+    agent.set_notifier(fillguard::telemetry::sd_notify::Notifier::new(
+        socket_path.as_os_str(),
+        Some(watchdog),
+    ));
+    let started = std::time::Instant::now();
+    for _ in 0..2 {
+        agent
+            .resilient_turn()
+            .expect("a refusing database is waited out");
+    }
+    let ended = std::time::Instant::now();
+    std::thread::sleep(Duration::from_millis(100));
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let pings = reader.join().unwrap();
+    let gap = longest_gap(started, &pings, ended);
+    eprintln!(
+        "two refused turns: {:.1?} of back-off, {} pings, longest gap {gap:.2?} (interval {watchdog:?})",
+        ended - started,
+        pings.len()
+    );
+    assert!(
+        ended - started >= Duration::from_secs(3),
+        "the back-off was not slept"
+    );
+    assert!(gap < watchdog, "{pings:?}");
+}

@@ -5,6 +5,7 @@
 //! agent. Only the agent's main loop may call it (the watchdog must prove that loop turns, so
 //! no other thread may ping); nothing here decides anything about trading.
 
+use std::ffi::OsStr;
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
@@ -39,27 +40,34 @@ impl Notifier {
 
     /// From `NOTIFY_SOCKET`, `WATCHDOG_USEC` and `WATCHDOG_PID` as systemd sets them.
     pub fn from_env() -> Notifier {
-        let socket = std::env::var_os("NOTIFY_SOCKET");
+        let Some(socket) = std::env::var_os("NOTIFY_SOCKET").filter(|socket| !socket.is_empty())
+        else {
+            return Notifier::disabled();
+        };
         let usec = std::env::var("WATCHDOG_USEC").ok();
         let pid = std::env::var("WATCHDOG_PID").ok();
-        let mut notifier = Notifier::disabled();
-        notifier.watchdog = watchdog_interval(usec.as_deref(), pid.as_deref(), std::process::id());
-        let Some(socket) = socket.filter(|socket| !socket.is_empty()) else {
-            notifier.watchdog = None;
-            return notifier;
-        };
+        let watchdog = watchdog_interval(usec.as_deref(), pid.as_deref(), std::process::id());
+        Notifier::new(&socket, watchdog)
+    }
+
+    /// Notifications to `socket` (a path, or `@name` for an abstract socket), pinging at half of
+    /// `watchdog` when given. An unusable socket is logged and gives a disabled notifier.
+    pub fn new(socket: &OsStr, watchdog: Option<Duration>) -> Notifier {
         let opened = UnixDatagram::unbound().and_then(|datagram| {
             let address = socket_address(socket.as_encoded_bytes())?;
             Ok((datagram, address))
         });
         match opened {
-            Ok(target) => notifier.target = Some(target),
+            Ok(target) => Notifier {
+                target: Some(target),
+                watchdog,
+                ..Notifier::disabled()
+            },
             Err(error) => {
                 warn!(error = %error, socket = ?socket, "systemd notification socket unusable; readiness and watchdog pings are off");
-                notifier.watchdog = None;
+                Notifier::disabled()
             }
         }
-        notifier
     }
 
     /// The watchdog interval the supervisor asked for, if any.
@@ -123,7 +131,7 @@ impl Notifier {
 fn socket_address(socket: &[u8]) -> std::io::Result<SocketAddr> {
     match socket.strip_prefix(b"@") {
         Some(name) => SocketAddr::from_abstract_name(name),
-        None => SocketAddr::from_pathname(std::ffi::OsStr::from_bytes(socket)),
+        None => SocketAddr::from_pathname(OsStr::from_bytes(socket)),
     }
 }
 
