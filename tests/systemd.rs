@@ -4,8 +4,9 @@
 //! bound as `NOTIFY_SOCKET`, as systemd would bind it: `READY=1` only after the start-up
 //! reconciliation, `WATCHDOG=1` within the interval all along (also while the exchange does not
 //! answer), `STATUS=` when the state changed, `STOPPING=1` after SIGTERM; and no ping while
-//! the loop is stuck in one request longer than the interval. Every wait is bounded and every
-//! child is killed on drop.
+//! the loop is stuck in one request longer than the interval; and, under strace, no system
+//! call outside the unit's `SystemCallFilter=`. Every wait is bounded and every child is
+//! killed on drop.
 
 mod common;
 
@@ -406,4 +407,167 @@ fn a_loop_stalled_past_the_interval_stops_the_pings() {
         "the pings never resumed\nlog:\n{}",
         agent.log()
     );
+}
+
+/// The system call groups of `systemd-analyze syscall-filter`, each with its calls and groups.
+fn syscall_groups() -> Option<std::collections::BTreeMap<String, Vec<String>>> {
+    let output = systemd_analyze(&["syscall-filter"])?;
+    let mut groups = std::collections::BTreeMap::new();
+    let mut current: Option<String> = None;
+    for line in String::from_utf8_lossy(&output.stdout).lines() {
+        let entry = line.trim();
+        if entry.is_empty() || entry.starts_with('#') {
+            continue;
+        }
+        if line.starts_with('@') {
+            current = Some(entry.to_string());
+            groups.insert(entry.to_string(), Vec::new());
+        } else if let Some(group) = &current {
+            groups.get_mut(group).unwrap().push(entry.to_string());
+        }
+    }
+    Some(groups)
+}
+
+/// The system calls a filter entry names (`@group` expanded, nested groups too).
+fn expand(
+    groups: &std::collections::BTreeMap<String, Vec<String>>,
+    entry: &str,
+    into: &mut std::collections::BTreeSet<String>,
+) {
+    match groups.get(entry) {
+        Some(members) => members
+            .iter()
+            .for_each(|member| expand(groups, member, into)),
+        None => {
+            into.insert(entry.to_string());
+        }
+    }
+}
+
+/// The unit's `SystemCallFilter=` lines as the calls allowed and the calls denied (`~`).
+fn unit_filter(
+    groups: &std::collections::BTreeMap<String, Vec<String>>,
+) -> (
+    std::collections::BTreeSet<String>,
+    std::collections::BTreeSet<String>,
+) {
+    let (mut allowed, mut denied) = Default::default();
+    for line in std::fs::read_to_string(UNIT).unwrap().lines() {
+        let Some(value) = line.strip_prefix("SystemCallFilter=") else {
+            continue;
+        };
+        let (list, set) = match value.strip_prefix('~') {
+            Some(list) => (list, &mut denied),
+            None => (value, &mut allowed),
+        };
+        for entry in list.split_whitespace() {
+            expand(groups, entry, set);
+        }
+    }
+    (allowed, denied)
+}
+
+/// The system calls named in an strace log (`PID name(args…`).
+fn calls_in(trace: &str) -> std::collections::BTreeSet<String> {
+    trace
+        .lines()
+        .filter_map(|line| {
+            let call = line.split_whitespace().nth(1)?;
+            let (name, _) = call.split_once('(')?;
+            let plain = name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            (plain && !name.is_empty()).then(|| name.to_string())
+        })
+        .collect()
+}
+
+/// `fillguard run --max-ticks 150` under `strace -f`, scraped once while it runs; the system
+/// calls it made and whether it ran as root. `None` (said) when strace cannot trace here.
+fn traced_run(
+    workspace: &Workspace,
+    metrics: &str,
+) -> Option<(std::collections::BTreeSet<String>, bool)> {
+    let trace = workspace.path("trace.txt");
+    let command = workspace.command(&["run", "--max-ticks", "150"]);
+    let mut traced = Command::new("strace");
+    traced
+        .args(["-f", "-qq", "-o"])
+        .arg(&trace)
+        .arg(command.get_program())
+        .args(command.get_args());
+    for (name, value) in command.get_envs() {
+        match value {
+            Some(value) => traced.env(name, value),
+            None => traced.env_remove(name),
+        };
+    }
+    let spawned = traced
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn();
+    let mut child = match spawned {
+        Ok(child) => child,
+        Err(error) => {
+            eprintln!("SKIPPED: strace cannot run here ({error})");
+            return None;
+        }
+    };
+    // A scrape while it runs, so the endpoint's calls (accept, the answer) are traced too.
+    let scraped = wait_for(Duration::from_secs(10), Duration::from_millis(100), || {
+        ureq::get(&format!("http://{metrics}/metrics")).call().ok()
+    });
+    let exited = wait_for(Duration::from_secs(60), Duration::from_millis(100), || {
+        child.try_wait().unwrap()
+    });
+    let Some(exit) = exited else {
+        let _ = child.kill();
+        panic!("the traced run did not end");
+    };
+    if !trace.exists() {
+        eprintln!("SKIPPED: strace cannot trace here ({exit})");
+        return None;
+    }
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(exit.success(), "{stderr}");
+    assert!(scraped.is_some(), "no scrape answered during the run");
+    let as_root = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(&trace).unwrap()) == 0;
+    Some((calls_in(&std::fs::read_to_string(&trace).unwrap()), as_root))
+}
+
+#[test]
+fn every_system_call_of_a_run_passes_the_units_filter() {
+    let Some(groups) = syscall_groups() else {
+        return;
+    };
+    let (allowed, denied) = unit_filter(&groups);
+    assert!(
+        allowed.contains("openat") && denied.contains("chown"),
+        "{allowed:?}"
+    );
+    let watchlist = watchlist_entry("BTC_USDT", "100", "2", "3");
+    let mut workspace = Workspace::new(&format!("{PAPER}{watchlist}"));
+    // The metrics endpoint on, as in production, so its thread's calls are traced too.
+    let metrics = common::free_loopback_address();
+    workspace.set_env("FILLGUARD_METRICS__LISTEN", &metrics);
+    let (_socket, _) = NotifySocket::bind(&mut workspace, Duration::from_secs(1), String::new);
+    workspace.signal("BTC_USDT", "BUY", "100");
+    let Some((used, as_root)) = traced_run(&workspace, &metrics) else {
+        return;
+    };
+    // SQLite hands its files to the database's owner (fchown) only when it runs as root; the
+    // unit runs it as a dynamic user, so that call is not made there.
+    let outside: Vec<&String> = used
+        .iter()
+        .filter(|call| !allowed.contains(*call) || denied.contains(*call))
+        .filter(|call| !(as_root && call.as_str() == "fchown"))
+        .collect();
+    eprintln!(
+        "{} distinct system calls in a run with a trade; outside the unit's filter: {outside:?}",
+        used.len()
+    );
+    assert!(used.len() > 20 && used.contains("sendto"), "{used:?}");
+    assert!(outside.is_empty(), "{outside:?}");
 }
