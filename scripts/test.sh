@@ -39,6 +39,14 @@ install_system_packages() {
     if [[ ! -x /lib/systemd/systemd-journald && ! -x /usr/lib/systemd/systemd-journald ]]; then
         apt_install systemd
     fi
+    # tests/systemd.rs: systemd-analyze checks the unit; strace lists the agent's system calls
+    # against the unit's filter.
+    if ! command -v systemd-analyze >/dev/null; then
+        apt_install systemd
+    fi
+    if ! command -v strace >/dev/null; then
+        apt_install strace
+    fi
     install_prometheus
 }
 
