@@ -161,7 +161,14 @@ pub(super) fn entry_finished(
     }
     trade.filled_at_ms.get_or_insert(now);
     let fully_filled = entry.status == OrderStatus::Venue(VenueStatus::Filled);
-    if trade.mode == ProtectionMode::Otoco && fully_filled {
+    // Only the OTOCO's own pair is read back, and only while it may rest: once a later
+    // generation was sized, or the pair is known ended, there is nothing of the list to verify
+    // and the position is protected anew (a leg whose fate is unknown is cleared first).
+    let otoco_legs_may_rest = trade.generation == 0
+        && protective_orders(view, 0)
+            .iter()
+            .any(|leg| leg.status.is_live());
+    if view.trade.mode == ProtectionMode::Otoco && fully_filled && otoco_legs_may_rest {
         // The exchange activated the OTOCO legs: read them back.
         let leg_quantity = protective_orders(view, 0).first().map(|o| o.quantity);
         view.trade.protect_quantity = leg_quantity;

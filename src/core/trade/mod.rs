@@ -477,10 +477,17 @@ fn on_market(
 
 /// Whether every leg of the current generation may still rest, so a read-back may find the
 /// position protected. A mismatched leg is never read back into protection: it is cleared.
+/// Neither is an OTOCO's own pair unless its entry filled in full: the exchange arms those
+/// legs only then, so after a partial fill they rest PENDING for the whole entry quantity
+/// and can never trigger.
 fn legs_may_stand(view: &TradeView, reason: Option<Reason>) -> bool {
-    let legs = protective_orders(view, view.trade.generation);
+    let generation = view.trade.generation;
+    let legs = protective_orders(view, generation);
+    let armed =
+        generation > 0 || entry_order(view).status == OrderStatus::Venue(VenueStatus::Filled);
     !view.trade.filled_quantity.is_zero()
         && !legs.is_empty()
+        && armed
         && legs.iter().all(|leg| leg.status.is_live())
         && reason != Some(Reason::ProtectionMismatch)
 }

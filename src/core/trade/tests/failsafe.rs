@@ -603,3 +603,200 @@ fn a_protected_leg_never_found_again_is_escalated_not_watched_forever() {
     }
     assert_eq!(view.trade.state, TradeState::Protected);
 }
+
+/// An OTOCO filled in full whose legs were cancelled, then two rounds of protection refused:
+/// the trade recovers with the latest pair known never placed.
+fn otoco_recovering_after_refused_rounds() -> (TradeView, Limits) {
+    let mut view = new_view(Side::Buy, ProtectionMode::Otoco);
+    let limits = limits();
+    step(&mut view, Event::Due, T0, &limits);
+    step(
+        &mut view,
+        ack(&[E, "fg-7-S0", "fg-7-T0"], None, Some("L9")),
+        T0,
+        &limits,
+    );
+    step_looked(
+        &mut view,
+        (E, VenueStatus::Filled, "0.5"),
+        T0 + 300,
+        &limits,
+    );
+    assert_eq!(view.trade.state, TradeState::Verifying);
+    let actions = step_looked(
+        &mut view,
+        ("fg-7-S0", VenueStatus::Canceled, "0"),
+        T0 + 500,
+        &limits,
+    );
+    assert_eq!(
+        actions,
+        vec![Action::Cancel {
+            client_oid: "fg-7-T0".into()
+        }]
+    );
+    let actions = step_looked(
+        &mut view,
+        ("fg-7-T0", VenueStatus::Canceled, "0"),
+        T0 + 600,
+        &limits,
+    );
+    assert_eq!(actions, vec![Action::FetchMarket]);
+    step(&mut view, market("100", "10"), T0 + 700, &limits);
+    step(
+        &mut view,
+        rejected(&[S1, T1], 429, "rate limited"),
+        T0 + 700,
+        &limits,
+    );
+    assert_eq!(
+        step(&mut view, Event::Due, T0 + 2_000, &limits),
+        vec![Action::FetchMarket]
+    );
+    step(&mut view, market("100", "10"), T0 + 2_000, &limits);
+    let pair = ["fg-7-S2", "fg-7-T2"];
+    step(
+        &mut view,
+        rejected(&pair, 503, "server error"),
+        T0 + 2_000,
+        &limits,
+    );
+    assert_recovering(&view);
+    for oid in pair {
+        let leg = view.orders.iter().find(|o| o.client_oid == oid).unwrap();
+        assert_eq!(leg.status, OrderStatus::NotPlaced);
+    }
+    (view, limits)
+}
+
+#[test]
+fn a_recovering_otoco_whose_latest_pair_was_never_placed_is_protected_again() {
+    // Seed 47613: the resume read back the refused pair (never placed, so never found) as if
+    // it were the OTOCO's activated legs, halted as unverified and did so forever.
+    let (mut view, limits) = otoco_recovering_after_refused_rounds();
+    let due = view.trade.due_ms.unwrap();
+    let actions = step(&mut view, Event::Due, due, &limits);
+    assert_eq!(actions, vec![Action::FetchMarket], "{:?}", view.trade);
+    assert_eq!(view.trade.state, TradeState::Protecting);
+    let actions = step(&mut view, market("100", "10"), due + 100, &limits);
+    let oids = vec!["fg-7-S3".to_string(), "fg-7-T3".to_string()];
+    assert!(
+        matches!(&actions[..], [Action::Send { kind: SendKind::Oco, client_oids }] if *client_oids == oids),
+        "{actions:?}"
+    );
+    step(
+        &mut view,
+        ack(&["fg-7-S3", "fg-7-T3"], None, Some("L3")),
+        due + 100,
+        &limits,
+    );
+    step_looked(
+        &mut view,
+        ("fg-7-S3", VenueStatus::Pending, "0"),
+        due + 300,
+        &limits,
+    );
+    step_looked(
+        &mut view,
+        ("fg-7-T3", VenueStatus::Pending, "0"),
+        due + 300,
+        &limits,
+    );
+    assert_eq!(view.trade.state, TradeState::Protected);
+    assert_eq!(view.trade.protect_quantity, Some(d("0.4995")));
+}
+
+/// An OTOCO whose entry send went unanswered and then expired part-filled: its legs, for the
+/// full quantity, rest PENDING and will never arm; cancelling them fails until the trade
+/// recovers as stuck.
+fn otoco_partial_fill_stuck_legs() -> (TradeView, Limits) {
+    let mut view = new_view(Side::Buy, ProtectionMode::Otoco);
+    let limits = limits();
+    let legs = ["fg-7-S0", "fg-7-T0"];
+    step(&mut view, Event::Due, T0, &limits);
+    step(
+        &mut view,
+        ambiguous(&[E, legs[0], legs[1]], "timed out"),
+        T0,
+        &limits,
+    );
+    let actions = step_looked(
+        &mut view,
+        (E, VenueStatus::Expired, "0.2"),
+        T0 + 600,
+        &limits,
+    );
+    assert_eq!(view.trade.state, TradeState::Protecting);
+    assert_eq!(actions.len(), 2, "{actions:?}");
+    for oid in legs {
+        step_looked(
+            &mut view,
+            (oid, VenueStatus::Pending, "0"),
+            T0 + 700,
+            &limits,
+        );
+    }
+    let mut now = T0 + 700;
+    for _ in 0..20 {
+        if view.trade.state == TradeState::Recovering {
+            break;
+        }
+        now = view.trade.due_ms.unwrap().max(now);
+        let actions = step(&mut view, Event::Due, now, &limits);
+        for action in actions {
+            if let Action::Cancel { client_oid } = action {
+                let refused = cancelled(&client_oid, Err("transport error: connection refused"));
+                step(&mut view, refused, now, &limits);
+            }
+        }
+    }
+    assert_recovering(&view);
+    assert_eq!(view.trade.close_reason.as_deref(), Some("protection_stuck"));
+    (view, limits)
+}
+
+#[test]
+fn pending_legs_of_an_otoco_whose_entry_expired_part_filled_are_never_taken_as_protection() {
+    // Seed 51047: the resume read S0/T0 back PENDING and matching their intent, and took them
+    // as protection; on the exchange they never arm, since the entry did not fill in full.
+    let (mut view, limits) = otoco_partial_fill_stuck_legs();
+    let due = view.trade.due_ms.unwrap();
+    let actions = step(&mut view, Event::Due, due, &limits);
+    assert_eq!(view.trade.state, TradeState::Protecting, "{actions:?}");
+    for oid in ["fg-7-S0", "fg-7-T0"] {
+        assert!(
+            actions.contains(&Action::Cancel {
+                client_oid: oid.into()
+            }),
+            "{actions:?}"
+        );
+        step_looked(
+            &mut view,
+            (oid, VenueStatus::Pending, "0"),
+            due + 100,
+            &limits,
+        );
+        assert_ne!(view.trade.state, TradeState::Protected);
+    }
+    for oid in ["fg-7-S0", "fg-7-T0"] {
+        step(&mut view, cancelled(oid, Ok(())), due + 200, &limits);
+        step_looked(
+            &mut view,
+            (oid, VenueStatus::Canceled, "0"),
+            due + 300,
+            &limits,
+        );
+    }
+    let actions = step(&mut view, market("100", "10"), due + 400, &limits);
+    assert!(
+        matches!(
+            &actions[..],
+            [Action::Send {
+                kind: SendKind::Oco,
+                ..
+            }]
+        ),
+        "{actions:?}"
+    );
+    assert_eq!(view.trade.protect_quantity, Some(d("0.1998")));
+}
