@@ -101,7 +101,7 @@ fn version_names_the_target_triple_it_was_built_for() {
     let output = Command::new(BINARY).arg("--version").output().unwrap();
     assert!(output.status.success(), "{output:?}");
     let stdout = String::from_utf8(output.stdout).unwrap();
-    let triple = env!("FILLGUARD_TARGET");
+    let triple = env!("BUILD_TARGET_TRIPLE");
     assert_eq!(
         stdout.trim(),
         format!("fillguard {} ({triple})", env!("CARGO_PKG_VERSION"))

@@ -219,7 +219,7 @@ fn a_paper_run_serves_every_contract_metric_and_promtool_accepts_the_scrape() {
         env!("CARGO_PKG_VERSION")
     );
     // The same triple `fillguard --version` prints.
-    let target = format!("target=\"{}\"", env!("FILLGUARD_TARGET"));
+    let target = format!("target=\"{}\"", env!("BUILD_TARGET_TRIPLE"));
     assert!(
         scrape.lines().any(|line| line.starts_with(&version)
             && line.contains(&target)

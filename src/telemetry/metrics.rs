@@ -332,7 +332,7 @@ fn register(symbols: &[String]) {
 /// The full target triple this binary was compiled for (set by build.rs), the
 /// same one `fillguard --version` prints, e.g. `aarch64-unknown-linux-gnu`.
 fn build_target() -> &'static str {
-    env!("FILLGUARD_TARGET")
+    env!("BUILD_TARGET_TRIPLE")
 }
 
 #[cfg(test)]
