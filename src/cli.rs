@@ -27,7 +27,7 @@ mod status;
 #[derive(Debug, Parser)]
 #[command(
     name = "fillguard",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("BUILD_TARGET_TRIPLE"), ")"),
     about = "Gives every filled position its stop-loss and take-profit exactly once, or halts, alerts and flattens"
 )]
 pub struct Cli {

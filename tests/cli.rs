@@ -96,6 +96,20 @@ fn quick_start_trades_both_directions_each_protected_once_or_closed() {
     }
 }
 
+#[test]
+fn version_names_the_target_triple_it_was_built_for() {
+    let output = Command::new(BINARY).arg("--version").output().unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let triple = env!("BUILD_TARGET_TRIPLE");
+    assert_eq!(
+        stdout.trim(),
+        format!("fillguard {} ({triple})", env!("CARGO_PKG_VERSION"))
+    );
+    // The label is the real triple, not a constant: it starts with this machine's architecture.
+    assert!(triple.starts_with(std::env::consts::ARCH), "{triple}");
+}
+
 /// Whether the trade's protection was placed without its take-profit (a WARNING alert).
 fn target_skipped(status: &Value, trade: &Value) -> bool {
     let prefix = format!("target-skipped-{}-", trade["id"]);

@@ -218,10 +218,12 @@ fn a_paper_run_serves_every_contract_metric_and_promtool_accepts_the_scrape() {
         "fillguard_build_info{{version=\"{}\",",
         env!("CARGO_PKG_VERSION")
     );
+    // The same triple `fillguard --version` prints.
+    let target = format!("target=\"{}\"", env!("BUILD_TARGET_TRIPLE"));
     assert!(
-        scrape
-            .lines()
-            .any(|line| line.starts_with(&version) && line.ends_with("} 1")),
+        scrape.lines().any(|line| line.starts_with(&version)
+            && line.contains(&target)
+            && line.ends_with("} 1")),
         "{scrape}"
     );
     println!(

@@ -329,16 +329,10 @@ fn register(symbols: &[String]) {
     }
 }
 
-/// The target triple's parts known at compile time, e.g. `x86_64-linux-gnu`.
-fn build_target() -> String {
-    let env = if cfg!(target_env = "gnu") {
-        "gnu"
-    } else if cfg!(target_env = "musl") {
-        "musl"
-    } else {
-        "unknown"
-    };
-    format!("{}-{}-{env}", std::env::consts::ARCH, std::env::consts::OS)
+/// The full target triple this binary was compiled for (set by build.rs), the
+/// same one `fillguard --version` prints, e.g. `aarch64-unknown-linux-gnu`.
+fn build_target() -> &'static str {
+    env!("BUILD_TARGET_TRIPLE")
 }
 
 #[cfg(test)]
