@@ -279,23 +279,9 @@ pub fn order_json(report: &OrderReport, context: &OrderContext<'_>) -> Value {
     object
 }
 
-/// `YYYY-MM-DD` (UTC) of a Unix time in ms (Howard Hinnant's days-to-civil algorithm).
+/// `YYYY-MM-DD` (UTC) of a Unix time in ms.
 pub fn civil_date(time_ms: Millis) -> String {
-    let days = time_ms.div_euclid(86_400_000);
-    let shifted = days + 719_468;
-    let era = shifted.div_euclid(146_097);
-    let day_of_era = shifted - era * 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    let (year, month, day) = crate::core::clock::civil_from_days(time_ms.div_euclid(86_400_000));
     format!("{year:04}-{month:02}-{day:02}")
 }
 
