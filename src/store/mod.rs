@@ -700,7 +700,7 @@ pub fn cached_instrument(conn: &Connection, symbol: &str) -> Result<Option<Instr
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use rust_decimal::Decimal;
 
     use super::*;
@@ -709,7 +709,8 @@ mod tests {
     use crate::core::ids::Role;
     use crate::core::trade::{OrderStatus, new_order};
 
-    pub(super) fn view(trade_id: i64) -> TradeView {
+    /// A stored-shape trade (BTC_USDT, BUY 0.5, OCO) for tests across the crate.
+    pub(crate) fn view(trade_id: i64) -> TradeView {
         let instrument = Instrument {
             symbol: "BTC_USDT".into(),
             base: "BTC".into(),

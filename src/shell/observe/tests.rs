@@ -2,11 +2,8 @@
 //! and a step's before/after to the facts it records.
 
 use rusqlite::ffi;
-use rust_decimal::Decimal;
 
 use super::*;
-use crate::core::domain::{Instrument, ProtectionMode, Side};
-use crate::core::entry::{EntryContext, EntryRequest, EntrySize, plan_entry};
 use crate::core::trade::RejectReason;
 
 fn sqlite(code: i32) -> anyhow::Error {
@@ -73,37 +70,7 @@ fn sends_count_each_order_by_its_role() {
 }
 
 fn trade() -> Trade {
-    let instrument = Instrument {
-        symbol: "BTC_USDT".into(),
-        base: "BTC".into(),
-        quote: "USDT".into(),
-        price_tick: "0.01".parse().unwrap(),
-        quantity_tick: "0.0001".parse().unwrap(),
-        min_quantity: "0.0001".parse().unwrap(),
-        min_notional: Decimal::ONE,
-        taker_fee_rate: "0.001".parse().unwrap(),
-    };
-    let request = EntryRequest {
-        symbol: "BTC_USDT".into(),
-        side: Side::Buy,
-        size: EntrySize::Quantity("0.5".parse().unwrap()),
-        stop_loss_pct: Decimal::ONE,
-        take_profit_pct: Decimal::TWO,
-        mode: ProtectionMode::Oco,
-        signal_id: None,
-    };
-    let context = EntryContext {
-        epoch: "",
-        instrument: &instrument,
-        last_price: Decimal::ONE_HUNDRED,
-        free_base: Decimal::ZERO,
-        free_quote: Decimal::from(1_000),
-        symbol_breaker: None,
-        global_breaker: None,
-        open_trade_on_symbol: false,
-        allow_concurrent_trades: false,
-    };
-    plan_entry(1, &request, &context, 1_000).unwrap().trade
+    crate::store::tests::view(1).trade
 }
 
 #[test]
