@@ -244,7 +244,7 @@ fn refused_turns_are_logged_with_their_cause_counted_and_reported_once_writes_wo
         assert_eq!(value(&handle.render(), counted), before + f64::from(turn));
         assert!(harness.refusal_alerts().is_empty(), "no write, no alert");
     }
-    // The other test of this file refuses with `busy`.
+    // The other tests of this file refuse with `busy` and `io`.
     let errors: Vec<String> = captured
         .lines("database refused a write")
         .into_iter()
@@ -400,7 +400,9 @@ fn the_watchdog_is_pinged_through_the_refusal_back_off() {
     store::insert_signal(store.conn(), &signal).unwrap();
     store.set_faults(Box::new(Refusing {
         refusing: Rc::new(Cell::new(true)),
-        code: ffi::SQLITE_FULL,
+        // Each test of this file refuses with its own cause: they share one recorder and one
+        // log, and run at the same time.
+        code: ffi::SQLITE_IOERR,
     }));
     let socket_path = dir.path().join("notify");
     let done = Arc::new(AtomicBool::new(false));
