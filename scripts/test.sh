@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # fillguard's one test command (also what CI runs, through .ci/run).
 #
-#   scripts/test.sh            format, clippy, dashboards and alert rules, tests, simulation,
-#                              MSRV (Rust 1.85) check
+#   scripts/test.sh            format, clippy, dashboards and alert rules, tests, static
+#                              builds of the three targets, ARM end to end under qemu,
+#                              simulation, MSRV (Rust 1.85) check
 #   scripts/test.sh --quick    format, dashboards and alert rules, tests
 #   SIMULATE_SEEDS=A..B        the simulation's seeds (default 0..2000; not FILLGUARD_*,
 #                              which the binary would read as a configuration key)
@@ -14,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 usage() {
-    sed -n '2,9s/^# \{0,1\}//p' "$0"
+    sed -n '2,10s/^# \{0,1\}//p' "$0"
 }
 
 QUICK=0
@@ -135,13 +136,47 @@ fi
 
 step "cargo test" cargo test --locked --all-targets
 
+# The static release binaries of the three targets (scripts/cross-build.sh, Debian's rustc
+# 1.85), each built once here and reused: the ARM ones trade under qemu against the x86_64
+# simulator, and the x86_64 one runs the simulation below. As root the script installs its
+# own packages; otherwise it needs them installed already.
+HOST_BINARY="dist/fillguard-x86_64-unknown-linux-gnu"
+can_cross_build() {
+    is_root || {
+        [[ -x /usr/bin/rustc && -d /usr/lib/rustlib/aarch64-unknown-linux-gnu/lib &&
+           -d /usr/lib/rustlib/armv7-unknown-linux-gnueabihf/lib ]] &&
+            command -v aarch64-linux-gnu-gcc >/dev/null &&
+            command -v arm-linux-gnueabihf-gcc >/dev/null &&
+            command -v qemu-aarch64-static >/dev/null && command -v qemu-arm-static >/dev/null
+    }
+}
+CROSS_BUILT=0
+if [[ $QUICK -eq 1 ]]; then
+    skip "static builds" "--quick"
+    skip "arm end to end" "--quick"
+elif ! can_cross_build; then
+    skip "static builds" "the cross toolchain is not installed; run 'sudo scripts/cross-build.sh' once to install it"
+    skip "arm end to end" "no ARM binaries"
+else
+    # Stale binaries from an earlier commit must never be tested in this one's place.
+    rm -f dist/fillguard-*-unknown-linux-gnu*
+    CROSS_BUILD_NICE=0 step "static builds" scripts/cross-build.sh
+    CROSS_BUILT=1
+    step "arm end to end" scripts/arm-e2e.sh
+fi
+
 # Deterministic simulation: every seed decides faults, crashes, prices and signals, and the
 # invariants are checked after every loop turn (README, "Reliability"). Release build: the
-# seeds run about ten times faster than in a debug build.
+# seeds run about ten times faster than in a debug build. The static x86_64 binary when it
+# was built above, so the same release build is not made twice.
 SIM_SEEDS="${SIMULATE_SEEDS:-0..2000}"
 simulate() {
-    cargo build --locked --release
-    "${CARGO_TARGET_DIR:-target}/release/fillguard" simulate --seeds "$SIM_SEEDS"
+    local binary="$HOST_BINARY"
+    if [[ $CROSS_BUILT -eq 0 ]]; then
+        cargo build --locked --release
+        binary="${CARGO_TARGET_DIR:-target}/release/fillguard"
+    fi
+    "$binary" simulate --seeds "$SIM_SEEDS"
 }
 if [[ $QUICK -eq 1 ]]; then
     skip "simulation" "--quick"
