@@ -8,6 +8,7 @@
 
 #[cfg(test)]
 mod alert_tests;
+mod backup;
 mod gauges;
 mod lock;
 mod rows;
@@ -24,6 +25,10 @@ use crate::core::breaker::Breaker;
 use crate::core::domain::{Instrument, Millis};
 use crate::core::trade::{Alert, TradeView};
 
+pub use backup::{
+    BackupError, BackupOptions, BackupReport, PAGES_PER_STEP_DEFAULT, PAGES_PER_STEP_MAX,
+    TIME_LIMIT_DEFAULT, TIME_LIMIT_MAX, backup,
+};
 pub use gauges::{OpenTrade, open_trades, pending_alerts};
 pub use lock::{RunLock, lock_path};
 pub use rows::{AlertRow, SignalRow, SignalStatus};
