@@ -341,7 +341,8 @@ fn copy_pages(
     loop {
         // Anything but done (more to copy, or the source busy for a moment) is tried again
         // after the pause.
-        if backup.step(pages).map_err(failed("copying pages"))? == StepResult::Done {
+        let step = backup.step(pages).map_err(without_handle_message);
+        if step.map_err(failed("copying pages"))? == StepResult::Done {
             return Ok(());
         }
         if started.elapsed() >= options.time_limit {
@@ -354,5 +355,21 @@ fn copy_pages(
             });
         }
         std::thread::sleep(STEP_PAUSE);
+    }
+}
+
+/// A failed step's error comes with the destination connection's message, which the backup
+/// handle never set ("not an error"): only its code (disk full, I/O error, …) is kept, with
+/// SQLite's description of that code, and a full disk is called that.
+fn without_handle_message(error: rusqlite::Error) -> rusqlite::Error {
+    match error {
+        rusqlite::Error::SqliteFailure(failure, _)
+            if failure.code == rusqlite::ErrorCode::DiskFull =>
+        {
+            let message = "the disk is full (no space left for the copy)".to_string();
+            rusqlite::Error::SqliteFailure(failure, Some(message))
+        }
+        rusqlite::Error::SqliteFailure(failure, _) => rusqlite::Error::SqliteFailure(failure, None),
+        other => other,
     }
 }
