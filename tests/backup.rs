@@ -1,5 +1,6 @@
 //! `fillguard backup` with the real binary on the paper venue: copies taken while a real
-//! `fillguard run` holds its lock and writes are whole (integrity_check, schema version, a
+//! `fillguard run` holds its lock and writes (in one step, and in steps of four pages with the
+//! agent's writes between them) are whole (integrity_check, schema version, a
 //! single rollback-journal file of mode 0600) and open with `status`; a restored copy shows the
 //! same trades as the original; and every refusal names the path and the cause: an existing
 //! file without `--force`, the live database (also through a symlink), a missing directory, a
@@ -131,7 +132,13 @@ fn backups_taken_while_run_writes_are_whole_and_open_with_status() {
         // New signals keep the agent writing while the copies are taken.
         queue_signals(&workspace);
         let destination = workspace.path(&format!("backup-{round}.db"));
-        let line = backup_ok(&workspace, &destination, &[]);
+        // Every other copy in small steps, with the agent's writes landing between them.
+        let steps: &[&str] = if round % 2 == 1 {
+            &["--pages-per-step", "4"]
+        } else {
+            &[]
+        };
+        let line = backup_ok(&workspace, &destination, steps);
         eprintln!("{line}");
         let (trades_copied, open, _, _) = parse_report(&line);
         // The agent still runs and still holds its lock: the backup took none.
