@@ -22,6 +22,7 @@ use crate::venue::Venue;
 use crate::venue::cryptocom::{CryptoComSettings, CryptoComVenue};
 use crate::venue::paper::PaperVenue;
 
+mod backup;
 mod status;
 
 #[derive(Debug, Parser)]
@@ -71,6 +72,22 @@ enum Command {
         /// Size in the quote asset.
         #[arg(long, allow_negative_numbers = true)]
         notional: Option<String>,
+    },
+    /// Copy the database to PATH while the agent runs (SQLite's online backup), checked
+    /// before it gets its name; see the README, "Backups and upgrades".
+    Backup {
+        /// Where the copy goes; its directory must exist.
+        #[arg(value_name = "PATH")]
+        path: PathBuf,
+        /// Replace an existing file at PATH (never the live database).
+        #[arg(long)]
+        force: bool,
+        /// Database pages copied per step; the agent writes between steps.
+        #[arg(long, value_name = "N", default_value_t = store::PAGES_PER_STEP_DEFAULT)]
+        pages_per_step: u32,
+        /// Give up (exit 1, nothing written at PATH) when the copy takes longer than this.
+        #[arg(long, value_name = "SECONDS", default_value_t = store::TIME_LIMIT_DEFAULT.as_secs_f64())]
+        time_limit_seconds: f64,
     },
     /// Inspect and operate circuit breakers.
     Breaker {
@@ -215,6 +232,15 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             notional,
         } => put_signal(&config, &symbol, side, quantity, notional),
         Command::Breaker { action } => breaker(&config, action),
+        Command::Backup {
+            path,
+            force,
+            pages_per_step,
+            time_limit_seconds,
+        } => {
+            let options = backup::options(force, pages_per_step, time_limit_seconds)?;
+            backup::run(&config, &path, &options)
+        }
         Command::Simulate {
             seeds,
             ticks,

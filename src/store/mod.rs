@@ -8,6 +8,7 @@
 
 #[cfg(test)]
 mod alert_tests;
+mod backup;
 mod gauges;
 mod lock;
 mod rows;
@@ -24,6 +25,10 @@ use crate::core::breaker::Breaker;
 use crate::core::domain::{Instrument, Millis};
 use crate::core::trade::{Alert, TradeView};
 
+pub use backup::{
+    BackupError, BackupOptions, BackupReport, PAGES_PER_STEP_DEFAULT, PAGES_PER_STEP_MAX,
+    TIME_LIMIT_DEFAULT, TIME_LIMIT_MAX, backup,
+};
 pub use gauges::{OpenTrade, open_trades, pending_alerts};
 pub use lock::{RunLock, lock_path};
 pub use rows::{AlertRow, SignalRow, SignalStatus};
@@ -160,7 +165,16 @@ impl Store {
     /// open that migrates. The lock is taken first: a second run must touch nothing.
     pub fn open_for_run(path: &Path) -> Result<Store> {
         let lock = RunLock::acquire(path)?;
-        let conn = open_read_write(path, Upgrade::Any)?;
+        let (conn, schema) = open_read_write(path, Upgrade::Any)?;
+        if let Schema::Older(found) = schema {
+            // What an upgrade did, for the operator's log: the one transaction committed.
+            tracing::info!(
+                database = %path.display(),
+                from = found,
+                to = MIGRATIONS.len(),
+                "database schema migrated"
+            );
+        }
         // Every run draws a new epoch for the trades it opens (older trades keep theirs): a
         // database restored from a copy reuses trade ids the lost one had used, and its new
         // trades must still never share a client_oid with the lost one's orders.
@@ -185,7 +199,7 @@ impl Store {
     /// created with the current schema, since no agent can be running on it: `signal` may
     /// queue before the first `run`.
     pub fn open(path: &Path) -> Result<Store> {
-        let conn = open_read_write(path, Upgrade::EmptyOnly)?;
+        let (conn, _) = open_read_write(path, Upgrade::EmptyOnly)?;
         Ok(Store {
             conn,
             faults: None,
@@ -261,8 +275,9 @@ fn open_error(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
 }
 
 /// Opens read-write (creating the file if needed). The schema is checked before any pragma
-/// that could write, so a refused database is left byte for byte as it was.
-fn open_read_write(path: &Path, upgrade: Upgrade) -> Result<Connection> {
+/// that could write, so a refused database is left byte for byte as it was. Returns the
+/// schema as it was found, before any migration.
+fn open_read_write(path: &Path, upgrade: Upgrade) -> Result<(Connection, Schema)> {
     let mut conn = Connection::open(path).map_err(open_error(path))?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(open_error(path))?;
     // Every statement is prepared once per connection and reused.
@@ -280,7 +295,7 @@ fn open_read_write(path: &Path, upgrade: Upgrade) -> Result<Connection> {
     if schema != Schema::Current {
         migrate(&mut conn, path, &MIGRATIONS, upgrade)?;
     }
-    Ok(conn)
+    Ok((conn, schema))
 }
 
 /// A database's schema as this fillguard sees it (newer and foreign ones are errors).

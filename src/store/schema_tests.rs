@@ -348,3 +348,53 @@ fn a_database_reached_through_a_symlink_shares_the_lock() {
     drop(first);
     assert!(Store::open_for_run(&link).is_ok());
 }
+
+#[test]
+fn a_failing_step_rolls_back_every_earlier_step_of_the_same_upgrade() {
+    let (_dir, path) = database();
+    drop(Store::open_for_run(&path).unwrap());
+    let current = MIGRATIONS.len() as i64;
+    // A test-only list: today's migrations, then a step that works and one that fails.
+    let mut migrations: Vec<&str> = MIGRATIONS.to_vec();
+    migrations.push(
+        "CREATE TABLE added_by_step_5 (x INTEGER);
+         ALTER TABLE trades ADD COLUMN step_5 TEXT;",
+    );
+    migrations.push("CREATE TABLE added_by_step_6 (x INTEGER); SELECT no_such_function();");
+    let mut conn = Connection::open(&path).unwrap();
+    let error = migrate(&mut conn, &path, &migrations, Upgrade::Any).unwrap_err();
+    eprintln!("refused: {error}");
+    let expected = format!(
+        "database {}: migration to schema {} failed, nothing was changed",
+        path.display(),
+        current + 2
+    );
+    assert!(error.to_string().contains(&expected), "{error}");
+    drop(conn);
+    assert_eq!(user_version(&path), current, "step 5 was committed");
+    let objects: i64 = Connection::open(&path)
+        .unwrap()
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_schema WHERE name LIKE 'added_by_step_%'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(objects, 0, "a table of the failed upgrade was kept");
+    let columns: i64 = Connection::open(&path)
+        .unwrap()
+        .query_row(
+            "SELECT COUNT(*) FROM pragma_table_info('trades') WHERE name = 'step_5'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(columns, 0, "step 5's column was kept");
+    // The same list with the failing step fixed goes through, in one transaction.
+    let last = migrations.len() - 1;
+    migrations[last] = "CREATE TABLE added_by_step_6 (x INTEGER);";
+    let mut conn = Connection::open(&path).unwrap();
+    migrate(&mut conn, &path, &migrations, Upgrade::Any).unwrap();
+    drop(conn);
+    assert_eq!(user_version(&path), current + 2);
+}

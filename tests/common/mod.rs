@@ -5,6 +5,8 @@
 //! Each test file uses a part of it, so unused items are not warnings here.
 #![allow(dead_code)]
 
+pub mod sqlite;
+
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
@@ -245,6 +247,10 @@ impl Drop for Running {
 }
 
 impl Running {
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn is_running(&mut self) -> bool {
         self.child.try_wait().unwrap().is_none()
     }
