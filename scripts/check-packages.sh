@@ -212,7 +212,9 @@ check_installed() {
         "$root/usr/bin/fillguard" --config "$root/etc/fillguard/fillguard.toml" run --max-ticks 1 \
         > "$work/run.out" 2>&1 || { cat "$work/run.out" >&2; die "one paper turn of the installed package"; }
     [ -f "$work/state/fillguard.db" ] || die "run --max-ticks 1 left no database in STATE_DIRECTORY"
-    echo "ok: run --max-ticks 1 on the installed conffile: database in \$STATE_DIRECTORY"
+    said=$(STATE_DIRECTORY="$work/state" "$root/usr/bin/fillguard" --config "$root/etc/fillguard/fillguard.toml" status) ||
+        die "status on the database of that turn: $said"
+    echo "ok: run --max-ticks 1 on the installed conffile, then status: $(grep -m1 '^open trades' <<<"$said")"
 }
 
 # Install, upgrade (a reinstall takes that path) and purge in a scratch root.
