@@ -165,6 +165,7 @@ payload() {
     for file in "${DASHBOARD_FILES[@]}"; do
         install -D -m 0644 "dashboards/$file" "$root/usr/share/fillguard/dashboards/$file"
     done
+    install -D -m 0644 packaging/lintian-overrides "$root/usr/share/lintian/overrides/fillguard"
     man_page "$work" "$root/usr/share/man/man1/fillguard.1.gz"
     chmod 0644 "$root/usr/share/man/man1/fillguard.1.gz"
     doc_files "$root" "$(target_of "$arch")" "$work"
