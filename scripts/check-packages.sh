@@ -14,7 +14,7 @@
 # installed binary runs `--version`, `check-config` on the installed conffile and one paper
 # loop turn; a reinstall takes the upgrade path, and a purge must keep the database.
 # Each package also goes through lintian when it is installed (CHECK_LINTIAN=0 skips it).
-# FILLGUARD_LIVE_INSTALL=1 also installs and purges the amd64 package on this machine (root).
+# CHECK_PACKAGES_LIVE_INSTALL=1 also installs and purges the amd64 package on this machine (root).
 #
 # --self-test breaks copies of the amd64 package (a mode, a path, the conffile list, the
 # architecture, a maintainer script that starts the service) and fails unless the check
@@ -23,6 +23,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DIST="${DIST:-$PWD/dist}"
+# The installed binary is checked with the package's configuration alone: any FILLGUARD_*
+# variable of the caller would be read as a configuration key.
+while read -r name; do unset "$name"; done < <(compgen -e | grep '^FILLGUARD_' || true)
 
 die() { echo "check-packages: FAILED: $*" >&2; exit 1; }
 
@@ -275,11 +278,11 @@ systemctl daemon-reload"
 # The amd64 package installed on this machine and purged again, only when asked.
 check_live_install() (
     deb=$1
-    if [ "${FILLGUARD_LIVE_INSTALL:-0}" != 1 ]; then
-        echo "SKIPPED: installing $deb on this machine (FILLGUARD_LIVE_INSTALL=1 to do it, as root)"
+    if [ "${CHECK_PACKAGES_LIVE_INSTALL:-0}" != 1 ]; then
+        echo "SKIPPED: installing $deb on this machine (CHECK_PACKAGES_LIVE_INSTALL=1 to do it, as root)"
         return 0
     fi
-    [ "$(id -u)" = 0 ] || die "FILLGUARD_LIVE_INSTALL=1 needs root"
+    [ "$(id -u)" = 0 ] || die "CHECK_PACKAGES_LIVE_INSTALL=1 needs root"
     ! dpkg -s fillguard >/dev/null 2>&1 || die "fillguard is already installed here; not touching it"
     echo "== dpkg -i $deb on this machine"
     trap 'dpkg --purge fillguard >/dev/null 2>&1 || true' EXIT
