@@ -52,6 +52,7 @@ crate_version() {
 
 install_tools() {
     local missing=()
+    command -v cargo >/dev/null || die "cargo is missing: it lists the crates in each binary for the copyright file"
     command -v dpkg-deb >/dev/null || missing+=(dpkg)
     command -v file >/dev/null || missing+=(file)
     command -v help2man >/dev/null || missing+=(help2man)
