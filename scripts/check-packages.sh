@@ -141,6 +141,19 @@ check_binary() {
     fi
 }
 
+# The man page documents every command under the name fillguard (not the dist/ file name).
+check_man_page() {
+    local deb=$1 arch=$2 work=$3 page sections command
+    page=$(zcat "$work/x-$arch/usr/share/man/man1/fillguard.1.gz")
+    sections=$(grep -c '^\.SS "fillguard ' <<<"$page" || true)
+    [ "$sections" -ge 7 ] || die "$deb: the man page has $sections command sections, expected at least 7"
+    # The page's source escapes every hyphen (\-); these are fixed strings.
+    for command in run 'check\-config' status signal breaker simulate 'sim\-exchange'; do
+        grep -qF "Usage: fillguard $command " <<<"$page" || die "$deb: the man page has no 'Usage: fillguard $command'"
+    done
+    ! grep -qF 'unknown\-linux' <<<"$page" || die "$deb: the man page names the dist/ file: $(grep -m1 -F 'unknown\-linux' <<<"$page")"
+}
+
 check_one() {
     local deb=$1 work=$2 arch expected actual said
     arch=${deb##*_}
@@ -156,6 +169,7 @@ check_one() {
         die "$deb: dpkg -c differs from what is expected (< expected, > found):
 $(diff <(echo "$expected") <(echo "$actual") | grep '^[<>]' | sed 's/^/  /')"
     check_binary "$deb" "$arch" "$work"
+    check_man_page "$deb" "$arch" "$work"
     if [ "${CHECK_LINTIAN:-1}" = 0 ]; then
         echo "SKIPPED: lintian (CHECK_LINTIAN=0)"
     elif command -v lintian >/dev/null; then
@@ -307,6 +321,7 @@ self_test() {
         "binary dynamically linked@@is not static@@cp /bin/true usr/bin/fillguard"
         "unit moved@@< -rw-r--r-- root/root ./lib/systemd/system/fillguard.service@@mkdir -p usr/lib/systemd/system && mv lib/systemd/system/fillguard.service usr/lib/systemd/system/"
         "unit names another binary@@is not executable@@sed -i 's|^ExecStart=/usr/bin/fillguard |ExecStart=/usr/bin/fillguard-old |' lib/systemd/system/fillguard.service"
+        "man page under the binary's file name in dist@@the man page has no 'Usage: fillguard run'@@zcat usr/share/man/man1/fillguard.1.gz | sed 's/^Usage: fillguard /Usage: fillguard\\\\-x86_64\\\\-unknown\\\\-linux\\\\-gnu /' | gzip -9n > man && mv man usr/share/man/man1/fillguard.1.gz"
         "dashboard missing@@< -rw-r--r-- root/root ./usr/share/fillguard/dashboards/alerts.yml@@rm usr/share/fillguard/dashboards/alerts.yml"
         "conffile not listed@@conffiles is ''@@: > DEBIAN/conffiles"
         "wrong architecture@@Architecture is 'arm64'@@sed -i 's/^Architecture: .*/Architecture: arm64/' DEBIAN/control"

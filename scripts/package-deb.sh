@@ -75,12 +75,14 @@ prepare_binary() {
         *"statically linked"*|*"static-pie linked"*) ;;
         *) die "$binary is not statically linked: file says: $description" ;;
     esac
+    # A copy named fillguard: clap names the program after argv[0] in every usage line.
+    install -D -m 0755 "$binary" "$work/bin/fillguard"
     qemu=$(qemu_of "$arch")
     if [ -n "$qemu" ]; then
         command -v "$qemu" >/dev/null || die "$qemu is missing (apt-get install qemu-user-static) to run the $arch binary"
-        printf '#!/bin/sh\nexec %s %q "$@"\n' "$qemu" "$binary" > "$work/fillguard"
+        printf '#!/bin/sh\nexec %s %q "$@"\n' "$qemu" "$work/bin/fillguard" > "$work/fillguard"
     else
-        printf '#!/bin/sh\nexec %q "$@"\n' "$binary" > "$work/fillguard"
+        printf '#!/bin/sh\nexec %q "$@"\n' "$work/bin/fillguard" > "$work/fillguard"
     fi
     chmod 755 "$work/fillguard"
     local said expected
