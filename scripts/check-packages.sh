@@ -7,8 +7,9 @@
 # For each package: its control fields (Architecture from the file name, Cargo.toml's
 # version, no Depends for a static binary), its control members and modes, and its `dpkg -c`
 # listing (printed) against the exact set of paths, modes and owners expected; the binary
-# inside is the static binary of its architecture and the same bytes as dist/'s. The amd64
-# package is then installed into a scratch root with `dpkg --root` (maintainer scripts run
+# inside is the static binary of its architecture and the same bytes as dist/'s; its man page
+# covers every command; an ARM package's binary runs --version and check-config on its
+# conffile under qemu-user when that is installed. The amd64 package is then installed into a scratch root with `dpkg --root` (maintainer scripts run
 # without chroot, with a recording systemctl and systemd "running" in the scratch root), where
 # `systemd-analyze verify` checks the installed unit against the installed binary, the
 # installed binary runs `--version`, `check-config` on the installed conffile and one paper
@@ -141,6 +142,27 @@ check_binary() {
     fi
 }
 
+# An ARM package's binary and conffile under qemu-user, when it is installed: the amd64
+# package gets the same and more from its scratch install.
+check_foreign_run() {
+    local deb=$1 arch=$2 work=$3 qemu said
+    case $arch in
+        arm64) qemu="qemu-aarch64-static" ;;
+        armhf) qemu="qemu-arm-static" ;;
+        *) return 0 ;;
+    esac
+    if ! command -v "$qemu" >/dev/null; then
+        echo "SKIPPED: running the $arch binary ($qemu is not installed)"
+        return 0
+    fi
+    said=$(timeout 120 "$qemu" "$work/x-$arch/usr/bin/fillguard" --version) || die "$deb: --version under $qemu"
+    [ "$said" = "fillguard ${VERSION//\~/-} ($(target_of "$arch"))" ] || die "$deb: --version says '$said'"
+    said=$(timeout 120 "$qemu" "$work/x-$arch/usr/bin/fillguard" check-config --config "$work/x-$arch/etc/fillguard/fillguard.toml") ||
+        die "$deb: check-config on its conffile under $qemu: $said"
+    grep -qx 'kind = "paper"' <<<"$said" || die "$deb: the conffile's venue is not paper"
+    echo "ok: under $qemu: $(timeout 120 "$qemu" "$work/x-$arch/usr/bin/fillguard" --version), check-config on its conffile"
+}
+
 # The man page documents every command under the name fillguard (not the dist/ file name).
 check_man_page() {
     local deb=$1 arch=$2 work=$3 page sections command
@@ -170,6 +192,7 @@ check_one() {
 $(diff <(echo "$expected") <(echo "$actual") | grep '^[<>]' | sed 's/^/  /')"
     check_binary "$deb" "$arch" "$work"
     check_man_page "$deb" "$arch" "$work"
+    check_foreign_run "$deb" "$arch" "$work"
     if [ "${CHECK_LINTIAN:-1}" = 0 ]; then
         echo "SKIPPED: lintian (CHECK_LINTIAN=0)"
     elif command -v lintian >/dev/null; then
