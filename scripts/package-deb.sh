@@ -78,15 +78,17 @@ prepare_binary() {
     # A copy named fillguard: clap names the program after argv[0] in every usage line.
     install -D -m 0755 "$binary" "$work/bin/fillguard"
     qemu=$(qemu_of "$arch")
+    # Each run (--version, and every --help help2man and the man page's commands ask for) is
+    # bounded.
     if [ -n "$qemu" ]; then
         command -v "$qemu" >/dev/null || die "$qemu is missing (apt-get install qemu-user-static) to run the $arch binary"
-        printf '#!/bin/sh\nexec %s %q "$@"\n' "$qemu" "$work/bin/fillguard" > "$work/fillguard"
+        printf '#!/bin/sh\nexec timeout 60 %s %q "$@"\n' "$qemu" "$work/bin/fillguard" > "$work/fillguard"
     else
-        printf '#!/bin/sh\nexec %q "$@"\n' "$work/bin/fillguard" > "$work/fillguard"
+        printf '#!/bin/sh\nexec timeout 60 %q "$@"\n' "$work/bin/fillguard" > "$work/fillguard"
     fi
     chmod 755 "$work/fillguard"
     local said expected
-    said=$(timeout 60 "$work/fillguard" --version) || die "$binary --version failed"
+    said=$("$work/fillguard" --version) || die "$binary --version failed"
     expected="fillguard ${VERSION//\~/-} ($(target_of "$arch"))"
     [ "$said" = "$expected" ] || die "$binary --version says '$said', expected '$expected' (rebuild dist/)"
 }
