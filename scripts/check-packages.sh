@@ -359,7 +359,7 @@ self_test() {
         name=${mutation%%@@*}
         rest=${mutation#*@@}
         expected=${rest%%@@*}
-        broken="$work/${name// /-}"
+        broken="$work/${name//[^a-zA-Z0-9]/-}"
         mkdir -p "$broken"
         dpkg-deb -R "$deb" "$broken/root"
         (cd "$broken/root" && eval "${rest#*@@}")
