@@ -60,6 +60,8 @@ expected_listing() {
         printf '%s root/root ./%s\n' \
             -rwxr-xr-x usr/bin/fillguard \
             -rw-r--r-- lib/systemd/system/fillguard.service \
+            -rw-r--r-- lib/systemd/system/fillguard-backup.service \
+            -rw-r--r-- lib/systemd/system/fillguard-backup.timer \
             -rw-r--r-- etc/fillguard/fillguard.toml \
             -rw-r--r-- usr/share/man/man1/fillguard.1.gz \
             -rw-r--r-- usr/share/doc/fillguard/copyright \
@@ -240,13 +242,22 @@ check_installed() {
     local work=$1 root=$1/root said version_line
     mkdir -p "$root/usr/lib/systemd/system"
     cp -a /lib/systemd/system/. "$root/usr/lib/systemd/system/"
-    rm -f "$root/usr/lib/systemd/system/fillguard.service"
-    said=$(systemd-analyze verify --root="$root" fillguard.service 2>&1) ||
-        die "systemd-analyze verify of the installed unit: $said"
-    [ -z "$said" ] || die "systemd-analyze verify of the installed unit: $said"
+    rm -f "$root/usr/lib/systemd/system/fillguard.service" "$root"/usr/lib/systemd/system/fillguard-backup.*
+    # The backup service's commands come from the base system, which the scratch root lacks:
+    # this machine's, for the check only.
+    local tool system_tools=(/bin/sh /bin/mkdir /usr/bin/find)
+    for tool in "${system_tools[@]}"; do
+        [ ! -e "$root$tool" ] || die "the package installs $tool"
+        install -D -m 0755 "$tool" "$root$tool"
+    done
+    said=$(systemd-analyze verify --root="$root" fillguard.service fillguard-backup.service fillguard-backup.timer 2>&1) ||
+        die "systemd-analyze verify of the installed units: $said"
+    [ -z "$said" ] || die "systemd-analyze verify of the installed units: $said"
     rm -rf "$root/usr/lib/systemd"
     rmdir "$root/usr/lib"
-    echo "ok: systemd-analyze verify --root=$root fillguard.service: clean"
+    for tool in "${system_tools[@]}"; do rm -f "$root$tool"; done
+    rmdir "$root/bin" 2>/dev/null || true
+    echo "ok: systemd-analyze verify --root=$root fillguard.service fillguard-backup.service fillguard-backup.timer: clean"
     if [ "$(dpkg --print-architecture)" != amd64 ]; then
         echo "SKIPPED: running the installed amd64 binary on a $(dpkg --print-architecture) machine"
         return 0
@@ -298,7 +309,7 @@ deb-systemd-invoke try-restart fillguard.service"
     echo database > "$root/var/lib/private/fillguard/fillguard.db"
     (umask 077; echo secret > "$root/etc/fillguard/api-secret")
     scratch_dpkg "$work" --purge fillguard
-    expect_calls "$work" "purge" "deb-systemd-invoke stop fillguard.service
+    expect_calls "$work" "purge" "deb-systemd-invoke stop fillguard-backup.timer fillguard.service
 systemctl daemon-reload
 systemctl daemon-reload"
     [ "$(cat "$root/var/lib/private/fillguard/fillguard.db")" = database ] || die "the purge removed the database"
@@ -306,7 +317,9 @@ systemctl daemon-reload"
         die "the purge did not say where the database is"
     [ ! -e "$root/etc/fillguard/fillguard.toml" ] || die "the purge left the conffile"
     [ -f "$root/etc/fillguard/api-secret" ] || die "the purge removed a file the package does not own"
-    for path in usr/bin/fillguard lib/systemd/system/fillguard.service usr/share/fillguard; do
+    for path in usr/bin/fillguard lib/systemd/system/fillguard.service \
+        lib/systemd/system/fillguard-backup.service lib/systemd/system/fillguard-backup.timer \
+        usr/share/fillguard; do
         [ ! -e "$root/$path" ] || die "the purge left /$path"
     done
     echo "ok: purge kept the database and the operator's secret, removed the package's files"

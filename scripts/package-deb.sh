@@ -166,6 +166,9 @@ payload() {
         "$root/usr/share/man/man1" "$root/usr/share/fillguard/dashboards"
     install -m 0755 "$binary" "$root/usr/bin/fillguard"
     install -m 0644 systemd/fillguard.service "$root/lib/systemd/system/fillguard.service"
+    # The daily backup (README, "Backups and upgrades"): shipped, never enabled by the package.
+    install -m 0644 systemd/fillguard-backup.service "$root/lib/systemd/system/fillguard-backup.service"
+    install -m 0644 systemd/fillguard-backup.timer "$root/lib/systemd/system/fillguard-backup.timer"
     install -m 0644 packaging/fillguard.toml "$root/etc/fillguard/fillguard.toml"
     for file in "${DASHBOARD_FILES[@]}"; do
         install -D -m 0644 "dashboards/$file" "$root/usr/share/fillguard/dashboards/$file"

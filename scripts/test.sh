@@ -3,7 +3,8 @@
 #
 #   scripts/test.sh            format, clippy, dashboards and alert rules, tests, static
 #                              builds of the three targets, ARM end to end under qemu,
-#                              simulation, MSRV (Rust 1.85) check
+#                              .deb packages and their checks, simulation, MSRV (Rust 1.85)
+#                              check
 #   scripts/test.sh --quick    format, dashboards and alert rules, tests
 #   SIMULATE_SEEDS=A..B        the simulation's seeds (default 0..2000; not FILLGUARD_*,
 #                              which the binary would read as a configuration key)
@@ -15,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 usage() {
-    sed -n '2,10s/^# \{0,1\}//p' "$0"
+    sed -n '2,11s/^# \{0,1\}//p' "$0"
 }
 
 QUICK=0
@@ -49,6 +50,13 @@ install_system_packages() {
         apt_install strace
     fi
     install_prometheus
+    # The static builds check their binaries with `file`; the package checks run lintian.
+    if ! command -v file >/dev/null; then
+        apt_install file
+    fi
+    if ! command -v lintian >/dev/null; then
+        apt_install lintian
+    fi
 }
 
 apt_install() {
@@ -154,15 +162,24 @@ CROSS_BUILT=0
 if [[ $QUICK -eq 1 ]]; then
     skip "static builds" "--quick"
     skip "arm end to end" "--quick"
+    skip "packages" "--quick"
 elif ! can_cross_build; then
     skip "static builds" "the cross toolchain is not installed; run 'sudo scripts/cross-build.sh' once to install it"
     skip "arm end to end" "no ARM binaries"
+    skip "packages" "no static binaries"
 else
     # Stale binaries from an earlier commit must never be tested in this one's place.
     rm -f dist/fillguard-*-unknown-linux-gnu*
     CROSS_BUILD_NICE=0 step "static builds" scripts/cross-build.sh
     CROSS_BUILT=1
     step "arm end to end" scripts/arm-e2e.sh
+    # The .deb packages of those binaries: contents, fields, a scratch-root install with
+    # systemd-analyze verify, upgrade and purge; then the check's own canary (each broken
+    # copy of the package must be rejected for its own reason).
+    rm -f dist/fillguard_*.deb
+    step "packages" scripts/package-deb.sh
+    step "package checks" scripts/check-packages.sh
+    step "package checks canary" scripts/check-packages.sh --self-test
 fi
 
 # Deterministic simulation: every seed decides faults, crashes, prices and signals, and the
