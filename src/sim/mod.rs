@@ -16,12 +16,14 @@ pub mod bot_api;
 mod envelope;
 mod exchange;
 mod faults;
+mod fill_delay;
 mod history;
 pub(crate) mod http;
 mod outage;
 mod private;
 mod public;
 pub mod simulate;
+mod truth;
 mod wire;
 
 #[cfg(test)]
@@ -39,6 +41,7 @@ use crate::config::PaperConfig;
 
 use exchange::{Outcome, Simulator};
 pub use faults::{FAULTS_HELP, FaultSpec, Probability};
+pub use fill_delay::{FILL_DELAY_HELP, FillDelay};
 
 /// How long the accept loop sleeps when no connection is waiting; bounds how late `stop` is seen.
 const ACCEPT_POLL_INTERVAL: Duration = Duration::from_millis(10);
@@ -58,6 +61,8 @@ pub struct SimOptions {
     pub paper: PaperConfig,
     /// Engine time runs this many times faster than wall time (at least 1).
     pub speed: u32,
+    /// Each MARKET order's fill delay, drawn per order; `None` keeps `paper.fill_delay_ms`.
+    pub fill_delay: Option<FillDelay>,
 }
 
 /// Binds `options.listen`, prints exactly one line `listening on ADDR` to stdout, then serves
