@@ -3,7 +3,10 @@
 //! Exchange v1 REST API (`fillguard sim-exchange`): the paper
 //! matching `Engine` served over a hand-written HTTP/1.1 server on loopback, with signed-request
 //! verification, the exchange's error codes and rate limits, seeded fault injection and `/sim/`
-//! test hooks that show the exchange's side of the truth and stage outages.
+//! test hooks that show the exchange's side of the truth and stage outages. For measurements,
+//! `/sim/timeline` and `/sim/requests` (`truth`) give each order's times and every request on
+//! the simulator's clock, and `--fill-delay` (`fill_delay`) draws each MARKET order's fill delay
+//! from a seeded distribution.
 //!
 //! Requests are served one at a time on one thread (the engine is single-threaded), one request
 //! per connection, every read bounded in size and time. The engine's clock is the wall clock

@@ -2,8 +2,6 @@
 //! fills on the simulator's clock), `/sim/requests` (what reached the exchange) and the seeded
 //! fill-delay distribution.
 
-use std::time::Duration;
-
 use serde_json::{Value, json};
 
 use super::super::exchange::wall_now_ms;
@@ -227,10 +225,9 @@ fn drawn_delays(seed: u64, count: usize) -> Vec<i64> {
 #[test]
 fn fill_delays_are_drawn_per_order_and_replay_with_the_seed() {
     let first = drawn_delays(9, 16);
-    std::thread::sleep(Duration::from_millis(30));
     assert_eq!(first, drawn_delays(9, 16));
     assert_ne!(first, drawn_delays(10, 16));
-    assert!(first.iter().any(|delay| *delay == 0), "{first:?}");
+    assert!(first.contains(&0), "{first:?}");
     assert!(first.iter().any(|delay| *delay >= 50), "{first:?}");
     assert!(
         first
