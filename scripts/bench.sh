@@ -19,8 +19,8 @@
 # Settings (environment):
 #   BENCH_POLICIES     policies in table order (default: baseline separate oco otoco)
 #   BENCH_TRADES       trades one signal at a time, per policy (default 200)
-#   BENCH_ROUNDS_5     rounds of 5 simultaneous signals (default 8)
-#   BENCH_ROUNDS_20    rounds of 20 simultaneous signals (default 4)
+#   BENCH_ROUNDS_5     rounds of 5 simultaneous signals (default 6)
+#   BENCH_ROUNDS_20    rounds of 20 simultaneous signals (default 3)
 #   BENCH_LATENCY_MS   injected round trip of every exchange request (default 50)
 #   BENCH_FILL_DELAY   fill-delay distribution of MARKET entries (default 0.5:0,0.5:50..500)
 #   BENCH_SEED         the simulator's seed (default 1)
@@ -34,8 +34,8 @@ cd "$(dirname "$0")/.."
 
 POLICIES=(${BENCH_POLICIES:-baseline separate oco otoco})
 TRADES="${BENCH_TRADES:-200}"
-ROUNDS_5="${BENCH_ROUNDS_5:-8}"
-ROUNDS_20="${BENCH_ROUNDS_20:-4}"
+ROUNDS_5="${BENCH_ROUNDS_5:-6}"
+ROUNDS_20="${BENCH_ROUNDS_20:-3}"
 LATENCY_MS="${BENCH_LATENCY_MS:-50}"
 FILL_DELAY="${BENCH_FILL_DELAY:-0.5:0,0.5:50..500}"
 SEED="${BENCH_SEED:-1}"
