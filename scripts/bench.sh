@@ -51,6 +51,7 @@ ROUND_TENTHS=1200            # a round's trades all protected (or failed)
 CLOSE_TENTHS=300             # a round's trades all closed after the price crossed
 COMMAND_SECONDS=20           # any one fillguard signal / status / curl call
 AGENT_STOP_TENTHS=100        # the agent ends after SIGTERM
+AGENT_TICKS_MAX=36000        # loop turns of one agent
 SYMBOL=BTC_USDT
 START_PRICE=60000
 CLOSE_PRICE=63000            # crosses every take-profit (3 %) of a BUY at START_PRICE
@@ -74,15 +75,17 @@ fi
 
 rm -rf "$OUT/runs"
 mkdir -p "$OUT/runs"
-PIDS_FILE="$OUT/runs/pids"
-: > "$PIDS_FILE"
-# Stops every process this script started, by its id (agents and simulators first, then the
-# policy pipelines that started them).
+# Stops every process this script started and has not reaped yet, by its id: the agents and
+# simulators (each run lists them in its pids file until it has reaped them), then the policy
+# pipelines that started them.
 cleanup() {
-    local pid
-    while read -r pid; do
-        [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
-    done < "$PIDS_FILE"
+    local pid file
+    for file in "$OUT"/runs/*/pids; do
+        [ -f "$file" ] || continue
+        while read -r pid; do
+            [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
+        done < "$file"
+    done
     for pid in "${PIPELINES[@]:-}"; do
         [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
     done
@@ -175,7 +178,7 @@ run_case() {
         --api-key bench-key --api-secret-file "$dir/api-secret" \
         > "$dir/sim.out" 2> "$dir/sim.err" < /dev/null &
     sim_pid=$!
-    echo "$sim_pid" >> "$PIDS_FILE"
+    echo "$sim_pid" >> "$dir/pids"
     for ((waited = 0; waited < SIM_START_TENTHS; waited++)); do
         line=$(head -n 1 "$dir/sim.out" 2>/dev/null || true)
         case $line in "listening on 127.0.0.1:"*) port=${line##*:}; break ;; esac
@@ -184,10 +187,12 @@ run_case() {
     done
     [ -n "$port" ] || die "$policy: the simulator did not report its address"
     { cat "$POLICY_DIR/$policy.toml"; base_config "$dir" "$port"; } > "$dir/fillguard.toml"
+    # Bounded by its turns as well: 0.1 s each at least, so at most about an hour.
     RUST_LOG=warn FILLGUARD_PROTECTION__WATCH_INTERVAL_SECONDS=0.5 \
-        timeout 3600 "$BIN" --config "$dir/fillguard.toml" run > "$dir/run.log" 2>&1 < /dev/null &
+        "$BIN" --config "$dir/fillguard.toml" run --max-ticks "$AGENT_TICKS_MAX" \
+        > "$dir/run.log" 2>&1 < /dev/null &
     agent_pid=$!
-    echo "$agent_pid" >> "$PIDS_FILE"
+    echo "$agent_pid" >> "$dir/pids"
     for ((round = 1; round <= rounds; round++)); do
         local signal_pids=() i total settled open
         for ((i = 0; i < concurrency; i++)); do
@@ -223,6 +228,7 @@ run_case() {
     wait "$agent_pid" 2>/dev/null || true
     kill "$sim_pid" 2>/dev/null || true
     wait "$sim_pid" 2>/dev/null || true
+    rm -f "$dir/pids"
     jq -n --arg policy "$policy" --argjson order "$order" --argjson concurrency "$concurrency" \
         --argjson rounds "$rounds" --argjson latency "$LATENCY_MS" --arg fill_delay "$FILL_DELAY" \
         --argjson seed "$SEED" --argjson round_timeouts "$round_timeouts" \

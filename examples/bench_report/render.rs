@@ -308,3 +308,75 @@ fn unmeasured(name: &str, reason: String) -> Goal {
         verdict: "n/a",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::figures::Trade;
+
+    fn run(policy: &str, windows: &[i64], complete: bool) -> Run {
+        let trades = windows
+            .iter()
+            .zip(1..)
+            .map(|(window_ms, trade_id)| Trade {
+                trade_id,
+                fill_ms: Some(1_000),
+                complete,
+                protected_ms: Some(1_000 + window_ms),
+                named_requests: 7,
+            })
+            .collect();
+        Run {
+            policy: policy.to_string(),
+            order: 0,
+            concurrency: 1,
+            reason: None,
+            meta: json!({"latency_ms": 50, "fill_delay": "1:0", "seed": 1}),
+            trades,
+            requests_total: 0,
+            requests_other: 0,
+            by_method: Value::Null,
+        }
+    }
+
+    #[test]
+    fn goals_and_the_last_line_follow_the_figures() {
+        let runs = vec![
+            run(BASELINE, &[2_000, 3_000], true),
+            run(OCO, &[80, 500], true),
+            run(OTOCO, &[0, 0], true),
+        ];
+        let summary = Summary::new(&runs).expect("summary");
+        assert_eq!(summary.floor_ms, 50);
+        assert_eq!(
+            summary.last_line(),
+            "unprotected_p99_ratio_baseline_over_oco=6.00"
+        );
+        let verdicts: Vec<&str> = summary.goals.iter().map(|goal| goal.verdict).collect();
+        assert_eq!(verdicts, ["MISS", "PASS", "PASS"]);
+        let markdown = summary.markdown(&runs);
+        assert!(
+            markdown.contains("| oco | 2 | 0 | 80 | 500 | 500 | 7.0 |"),
+            "{markdown}"
+        );
+    }
+
+    #[test]
+    fn a_missing_baseline_makes_the_ratio_not_applicable() {
+        let mut baseline = run(BASELINE, &[], true);
+        baseline.reason = Some("unknown key `poll.schedule`".to_string());
+        let runs = vec![
+            baseline,
+            run(OCO, &[60, 90], true),
+            run(OTOCO, &[0, 40], true),
+        ];
+        let summary = Summary::new(&runs).expect("summary");
+        assert_eq!(
+            summary.last_line(),
+            "unprotected_p99_ratio_baseline_over_oco=n/a \
+             (baseline not available: unknown key `poll.schedule`)"
+        );
+        let verdicts: Vec<&str> = summary.goals.iter().map(|goal| goal.verdict).collect();
+        assert_eq!(verdicts, ["PASS", "n/a", "MISS"]);
+    }
+}
