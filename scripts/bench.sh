@@ -8,7 +8,7 @@
 # (stdout, target/bench/bench.md), target/bench/bench.json and target/bench/windows.svg; the
 # last line printed is unprotected_p99_ratio_baseline_over_oco=<x>, or =n/a (reason).
 #
-#   scripts/bench.sh                 # every policy of BENCH_POLICIES, about 10 minutes
+#   scripts/bench.sh                 # every policy of BENCH_POLICIES, about 14 minutes
 #   BENCH_TRADES=20 BENCH_ROUNDS_5=2 BENCH_ROUNDS_20=1 scripts/bench.sh    # a quick look
 #
 # A policy is a TOML snippet, scripts/bench-policies/NAME.toml (its [poll] and [protection]
