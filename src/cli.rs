@@ -130,6 +130,9 @@ enum Command {
         /// The simulated exchange's time runs this many times faster than the wall clock.
         #[arg(long, default_value_t = 1)]
         speed: u32,
+        /// Fill-delay distribution of MARKET orders, e.g. 0.5:0,0.5:50..500 (see below).
+        #[arg(long, value_name = "DIST", long_help = crate::sim::FILL_DELAY_HELP)]
+        fill_delay: Option<String>,
     },
 }
 
@@ -267,10 +270,15 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             api_key,
             api_secret_file,
             speed,
+            fill_delay,
         } => {
             let faults = faults
                 .parse()
                 .map_err(|e| Failure::usage(format!("--faults: {e}")))?;
+            let fill_delay = fill_delay
+                .map(|text| text.parse())
+                .transpose()
+                .map_err(|e| Failure::usage(format!("--fill-delay: {e}")))?;
             let options = SimOptions {
                 listen,
                 seed,
@@ -279,6 +287,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                 api_secret: read_secret_file(&api_secret_file)?,
                 paper: config.paper.clone(),
                 speed,
+                fill_delay,
             };
             sim_exchange(options)
         }

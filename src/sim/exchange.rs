@@ -16,9 +16,11 @@ use crate::venue::paper::{Engine, FillBehavior, PaperSettings, TestHooks, WARMUP
 use super::SimOptions;
 use super::envelope::{self, Credentials, Envelope};
 use super::faults::{self, FaultDraw, FaultSpec, SplitMix64};
+use super::fill_delay::{self, FillDelay};
 use super::http::Request;
 use super::outage::{Outage, OutageMode};
 use super::public;
+use super::truth::RequestLog;
 use super::wire::{
     self, ApiError, CODE_BAD_REQUEST, CODE_INTERNAL, CODE_INVALID_REQUEST, CODE_METHOD_NOT_FOUND,
     CODE_TOO_MANY_REQUESTS,
@@ -165,6 +167,11 @@ pub struct Simulator {
     pub(super) list_types: BTreeMap<String, &'static str>,
     /// The `/sim/outage` hook's outage, under way or armed.
     outage: Outage,
+    /// Each MARKET order's fill delay, drawn from `delay_stream`; `None` keeps the engine's.
+    fill_delay: Option<FillDelay>,
+    delay_stream: SplitMix64,
+    /// Every exchange request that reached the simulator (`/sim/requests`).
+    requests: RequestLog,
 }
 
 impl Simulator {
@@ -174,9 +181,16 @@ impl Simulator {
         if options.speed == 0 {
             return Err("speed must be at least 1".to_string());
         }
+        if options.fill_delay.is_some() && options.faults.fill_delay_ms.is_some() {
+            return Err(
+                "a fill-delay distribution and the fill_delay fault exclude each other".to_string(),
+            );
+        }
         let mut settings = PaperSettings::from(&options.paper);
         settings.seed = options.seed;
-        let start_ms = wall_now_ms();
+        // Read together, so that engine time is wall time (at speed 1) however long the warm-up
+        // below takes.
+        let (start_ms, wall_start) = (wall_now_ms(), Instant::now());
         let mut engine = Engine::new(&settings, start_ms - WARMUP_MS)?;
         engine.advance_to(start_ms);
         if let Some(behavior) = engine_behavior(&options.faults)? {
@@ -190,7 +204,7 @@ impl Simulator {
             settings,
             faults: options.faults.clone(),
             clock: SimClock {
-                wall_start: Instant::now(),
+                wall_start,
                 engine_start_ms: start_ms,
                 speed: options.speed,
             },
@@ -202,19 +216,40 @@ impl Simulator {
             last_created_ns: 0,
             list_types: BTreeMap::new(),
             outage: Outage::default(),
+            fill_delay: options.fill_delay.clone(),
+            delay_stream: SplitMix64::new(options.seed ^ fill_delay::STREAM_SALT),
+            requests: RequestLog::default(),
         })
     }
 
     pub fn handle(&mut self, request: &Request) -> Reply {
         let now_ms = self.clock.now_ms();
         self.engine.advance_to(now_ms);
+        if let Some(hook) = request.path.strip_prefix("/sim/") {
+            return Reply {
+                outcome: self.handle_hook(hook, request, now_ms),
+                latency_ms: 0,
+            };
+        }
+        let reply = self.handle_exchange(request, now_ms);
+        let method = request
+            .path
+            .find(API_PREFIX)
+            .map_or("", |start| &request.path[start + API_PREFIX.len()..]);
+        let status = match &reply.outcome {
+            Outcome::Respond { status, .. } => *status,
+            Outcome::Drop | Outcome::Hold => 0,
+        };
+        self.requests.record(now_ms, method, status, &request.body);
+        reply
+    }
+
+    /// An exchange request (anything outside `/sim/`), during an outage or not.
+    fn handle_exchange(&mut self, request: &Request, now_ms: Millis) -> Reply {
         let immediate = |outcome| Reply {
             outcome,
             latency_ms: 0,
         };
-        if let Some(hook) = request.path.strip_prefix("/sim/") {
-            return immediate(self.handle_hook(hook, request, now_ms));
-        }
         // During an outage no request reaches the exchange, so none draws a fault either.
         if let Some(mode) = self.outage.intercept(Instant::now()) {
             return immediate(unanswered(mode));
@@ -338,6 +373,28 @@ impl Simulator {
         self.created_ns.insert(order_id.to_string(), created_ns);
     }
 
+    /// Gives the MARKET order `client_oid` (just created at `now_ms`) a fill delay drawn from
+    /// the distribution, when one is configured; other orders keep their behaviour.
+    pub(super) fn draw_fill_delay(&mut self, client_oid: &str, now_ms: Millis) {
+        let Some(distribution) = &self.fill_delay else {
+            return;
+        };
+        let Some(report) = self.engine.order_by_client_oid(client_oid) else {
+            return;
+        };
+        if report.order_type != crate::core::domain::OrderType::Market {
+            return;
+        }
+        let delay_ms = distribution.draw(&mut self.delay_stream);
+        let delay_ms = Millis::try_from(delay_ms).unwrap_or(Millis::MAX);
+        let due_ms = now_ms.saturating_add(delay_ms);
+        // The order was created by this very request, so it is still open and unfilled.
+        if let Err(reject) = TestHooks::new(&mut self.engine).set_fill_due(&report.order_id, due_ms)
+        {
+            tracing::warn!(error = %reject, "drawing a fill delay failed");
+        }
+    }
+
     /// When `order_id` was created, in ms, if the simulator created it.
     pub(super) fn created_ms(&self, order_id: &str) -> Option<Millis> {
         let created_ns = self.created_ns.get(order_id)?;
@@ -347,6 +404,8 @@ impl Simulator {
     fn handle_hook(&mut self, hook: &str, request: &Request, now_ms: Millis) -> Outcome {
         let result = match (request.method.as_str(), hook) {
             ("GET", "book") => Ok(self.book_json()),
+            ("GET", "timeline") => Ok(self.timeline_json(now_ms)),
+            ("GET", "requests") => Ok(self.requests.json()),
             ("POST", "price") => self.hook_price(&request.body, now_ms),
             ("POST", "cancel") => self.hook_cancel(&request.body, now_ms),
             ("POST", "outage") => hook_params(&request.body)

@@ -19,7 +19,8 @@ Fault injection: comma-separated name=value items, e.g. \"lost=0.05,latency=200,
 from a splitmix64 stream seeded by --seed: four draws per /exchange/v1/ request, so the same
 seed and the same request sequence give the same faults. Times are engine milliseconds
 (the engine runs --speed times faster than the wall clock), except latency (wall clock).
-  latency=MS            delay every exchange response by MS (0..=5000) wall-clock ms
+  latency=MS            round-trip latency: every exchange request is applied when it
+                        arrives and answered MS (0..=5000) wall-clock ms later
   lost=P                a create or cancel is applied to the engine, then the connection is
                         closed without a response (the client cannot tell whether it worked)
   error5xx=P            answer HTTP 503 with code 50001 without applying the request

@@ -3,7 +3,10 @@
 //! Exchange v1 REST API (`fillguard sim-exchange`): the paper
 //! matching `Engine` served over a hand-written HTTP/1.1 server on loopback, with signed-request
 //! verification, the exchange's error codes and rate limits, seeded fault injection and `/sim/`
-//! test hooks that show the exchange's side of the truth and stage outages.
+//! test hooks that show the exchange's side of the truth and stage outages. For measurements,
+//! `/sim/timeline` and `/sim/requests` (`truth`) give each order's times and every request on
+//! the simulator's clock, and `--fill-delay` (`fill_delay`) draws each MARKET order's fill delay
+//! from a seeded distribution.
 //!
 //! Requests are served one at a time on one thread (the engine is single-threaded), one request
 //! per connection, every read bounded in size and time. The engine's clock is the wall clock
@@ -16,12 +19,14 @@ pub mod bot_api;
 mod envelope;
 mod exchange;
 mod faults;
+mod fill_delay;
 mod history;
 pub(crate) mod http;
 mod outage;
 mod private;
 mod public;
 pub mod simulate;
+mod truth;
 mod wire;
 
 #[cfg(test)]
@@ -39,6 +44,7 @@ use crate::config::PaperConfig;
 
 use exchange::{Outcome, Simulator};
 pub use faults::{FAULTS_HELP, FaultSpec, Probability};
+pub use fill_delay::{FILL_DELAY_HELP, FillDelay};
 
 /// How long the accept loop sleeps when no connection is waiting; bounds how late `stop` is seen.
 const ACCEPT_POLL_INTERVAL: Duration = Duration::from_millis(10);
@@ -58,6 +64,8 @@ pub struct SimOptions {
     pub paper: PaperConfig,
     /// Engine time runs this many times faster than wall time (at least 1).
     pub speed: u32,
+    /// Each MARKET order's fill delay, drawn per order; `None` keeps `paper.fill_delay_ms`.
+    pub fill_delay: Option<FillDelay>,
 }
 
 /// Binds `options.listen`, prints exactly one line `listening on ADDR` to stdout, then serves

@@ -122,6 +122,7 @@ impl Simulator {
         }
         let ack = self.engine.create_order(now_ms, &request)?;
         self.record_created(&ack.order_id, now_ms);
+        self.draw_fill_delay(&ack.client_oid, now_ms);
         Ok(json!({"order_id": ack.order_id, "client_oid": ack.client_oid}))
     }
 
@@ -150,6 +151,7 @@ impl Simulator {
             if let Some(report) = self.engine.order_by_client_oid(&leg.client_oid) {
                 self.record_created(&report.order_id, now_ms);
             }
+            self.draw_fill_delay(&leg.client_oid, now_ms);
         }
         self.list_types.insert(ack.list_id.clone(), kind.name());
         Ok(json!({"list_id": ack.list_id}))

@@ -2,6 +2,7 @@
 //! signed by `venue::cryptocom::sign`, as a real client would.
 
 mod methods;
+mod timeline;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -53,8 +54,8 @@ fn paper() -> PaperConfig {
     }
 }
 
-fn start(seed: u64, faults: &str) -> (SimServer, Client) {
-    let options = SimOptions {
+fn options(seed: u64, faults: &str) -> SimOptions {
+    SimOptions {
         listen: "127.0.0.1:0".parse().expect("address"),
         seed,
         faults: faults.parse::<FaultSpec>().expect("fault spec"),
@@ -62,7 +63,15 @@ fn start(seed: u64, faults: &str) -> (SimServer, Client) {
         api_secret: API_SECRET.to_string(),
         paper: paper(),
         speed: 1,
-    };
+        fill_delay: None,
+    }
+}
+
+fn start(seed: u64, faults: &str) -> (SimServer, Client) {
+    start_with(options(seed, faults))
+}
+
+fn start_with(options: SimOptions) -> (SimServer, Client) {
     let (server, address) = SimServer::start(options).expect("server starts");
     let agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
@@ -539,6 +548,7 @@ fn serve_returns_once_stopped() {
         api_secret: API_SECRET.to_string(),
         paper: paper(),
         speed: 10,
+        fill_delay: None,
     };
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let thread_stop = std::sync::Arc::clone(&stop);

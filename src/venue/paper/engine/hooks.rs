@@ -8,7 +8,7 @@ use crate::core::domain::Millis;
 
 use super::super::price::PRICE_MAX;
 use super::super::validate::is_on_tick;
-use super::{CODE_INVALID_PRICE, Engine, EngineReject, FillBehavior};
+use super::{CODE_INVALID_ORDER_ID, CODE_INVALID_PRICE, Engine, EngineReject, FillBehavior};
 
 /// Mutable access to an engine's test hooks.
 pub struct TestHooks<'a> {
@@ -72,5 +72,27 @@ impl<'a> TestHooks<'a> {
         now_ms: Millis,
     ) -> Result<(), EngineReject> {
         self.engine.cancel_order(now_ms, order_id)
+    }
+
+    /// Makes an open MARKET order that has not filled yet fill at `due_ms` (not before the
+    /// engine's time), instead of after the configured fill delay: the simulator draws each
+    /// order's delay from its distribution. 212 for any other order.
+    pub fn set_fill_due(&mut self, order_id: &str, due_ms: Millis) -> Result<(), EngineReject> {
+        let engine = &mut *self.engine;
+        let index = engine
+            .index_by_order_id
+            .get(order_id)
+            .copied()
+            .filter(|index| engine.open.contains(index))
+            .filter(|index| engine.orders[*index].report.cumulative_quantity.is_zero())
+            .filter(|index| engine.orders[*index].fill_due_ms.is_some())
+            .ok_or_else(|| {
+                EngineReject::new(
+                    CODE_INVALID_ORDER_ID,
+                    format!("order {order_id} is not an unfilled MARKET order"),
+                )
+            })?;
+        engine.orders[index].fill_due_ms = Some(due_ms.max(engine.now_ms));
+        Ok(())
     }
 }
