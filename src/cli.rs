@@ -248,21 +248,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             seeds,
             ticks,
             canary,
-        } => {
-            let canary = canary.map(|canary| match canary {
-                CanaryArg::DuplicateOrders => crate::sim::simulate::Canary::DuplicateOrders,
-                CanaryArg::LoseFills => crate::sim::simulate::Canary::LoseFills,
-                CanaryArg::ExitBeforeCancel => crate::sim::simulate::Canary::ExitBeforeCancel,
-                CanaryArg::DropAlerts => crate::sim::simulate::Canary::DropAlerts,
-            });
-            match crate::sim::simulate::run_seeds(seeds, ticks, canary) {
-                0 => Ok(()),
-                code => Err(Failure {
-                    code,
-                    message: "simulation found a failure (see above)".into(),
-                }),
-            }
-        }
+        } => simulate(seeds, ticks, canary),
         Command::SimExchange {
             listen,
             seed,
@@ -291,6 +277,26 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             };
             sim_exchange(options)
         }
+    }
+}
+
+fn simulate(
+    seeds: std::ops::Range<u64>,
+    ticks: u64,
+    canary: Option<CanaryArg>,
+) -> Result<(), Failure> {
+    let canary = canary.map(|canary| match canary {
+        CanaryArg::DuplicateOrders => crate::sim::simulate::Canary::DuplicateOrders,
+        CanaryArg::LoseFills => crate::sim::simulate::Canary::LoseFills,
+        CanaryArg::ExitBeforeCancel => crate::sim::simulate::Canary::ExitBeforeCancel,
+        CanaryArg::DropAlerts => crate::sim::simulate::Canary::DropAlerts,
+    });
+    match crate::sim::simulate::run_seeds(seeds, ticks, canary) {
+        0 => Ok(()),
+        code => Err(Failure {
+            code,
+            message: "simulation found a failure (see above)".into(),
+        }),
     }
 }
 

@@ -4,13 +4,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use common::{BINARY, Workspace, trades, watchlist_entry};
+use common::{SimExchange, Workspace, trades, watchlist_entry};
 
 const API_KEY: &str = "truth-key";
 /// The injected round trip of every exchange request, in ms.
@@ -19,60 +17,6 @@ const LATENCY_MS: i64 = 40;
 const FILL_DELAY_MS: i64 = 150;
 /// How long the trade may take to be protected.
 const PROTECTED_WITHIN: Duration = Duration::from_secs(30);
-
-/// The simulator, killed on drop.
-struct Sim {
-    child: Child,
-    address: String,
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Sim {
-    fn get(&self, hook: &str) -> Value {
-        let url = format!("http://{}/sim/{hook}", self.address);
-        let body = ureq::get(&url)
-            .call()
-            .unwrap()
-            .body_mut()
-            .read_to_string()
-            .unwrap();
-        serde_json::from_str(&body).unwrap()
-    }
-}
-
-fn start_sim(workspace: &mut Workspace, extra: &[&str]) -> Sim {
-    let secret = workspace.write_secret("api-secret", "truth-secret-0123456789");
-    let mut child = Command::new(BINARY)
-        .arg("--config")
-        .arg(workspace.path("fillguard.toml"))
-        .args(["sim-exchange", "--listen", "127.0.0.1:0", "--seed", "3"])
-        .args(["--api-key", API_KEY, "--api-secret-file"])
-        .arg(&secret)
-        .args(extra)
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the simulator starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let address = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
-    workspace.aim_at_cryptocom(&address, API_KEY, &secret);
-    Sim { child, address }
-}
 
 fn workspace() -> Workspace {
     let toml = format!(
@@ -106,9 +50,14 @@ fn a_real_trade_is_told_by_the_simulators_clock() {
     let mut workspace = workspace();
     let fill_delay = format!("1:{FILL_DELAY_MS}");
     let latency = format!("latency={LATENCY_MS}");
-    let sim = start_sim(
+    let sim = SimExchange::start_with(
         &mut workspace,
-        &["--fill-delay", &fill_delay, "--faults", &latency],
+        "127.0.0.1:0",
+        "3",
+        &latency,
+        API_KEY,
+        "truth-secret-0123456789",
+        &["--fill-delay", &fill_delay],
     );
     workspace.signal("BTC_USDT", "BUY", "100");
     let _run = workspace.spawn_run("run.log");

@@ -87,18 +87,8 @@ fn the_unit_verifies_clean_and_its_exposure_is_low() {
     assert!(verify.status.success() && said.trim().is_empty(), "{said}");
     let security = systemd_analyze(&["security", "--offline=true", unit]).unwrap();
     let report = String::from_utf8_lossy(&security.stdout);
-    let line = report
-        .lines()
-        .find(|line| line.contains("Overall exposure level"))
-        .unwrap_or_else(|| panic!("no overall exposure in:\n{report}"));
-    eprintln!("{line}");
-    let exposure: f64 = line
-        .split(':')
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|value| value.parse().ok())
-        .unwrap_or_else(|| panic!("unreadable exposure: {line}"));
-    assert!(exposure <= EXPOSURE_MAX, "{line}\n{report}");
+    let exposure = common::overall_exposure(&report);
+    assert!(exposure <= EXPOSURE_MAX, "{exposure}\n{report}");
 }
 
 /// A datagram socket bound where systemd's would be, recording what arrives and when.

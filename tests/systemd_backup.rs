@@ -83,18 +83,8 @@ fn the_backup_timer_and_service_verify_clean() {
         .output()
         .unwrap();
     let report = String::from_utf8_lossy(&security.stdout);
-    let line = report
-        .lines()
-        .find(|line| line.contains("Overall exposure level"))
-        .unwrap_or_else(|| panic!("no overall exposure in:\n{report}"));
-    eprintln!("{line}");
-    let exposure: f64 = line
-        .split(':')
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|value| value.parse().ok())
-        .unwrap_or_else(|| panic!("unreadable exposure: {line}"));
-    assert!(exposure <= EXPOSURE_MAX, "{line}\n{report}");
+    let exposure = common::overall_exposure(&report);
+    assert!(exposure <= EXPOSURE_MAX, "{exposure}\n{report}");
 }
 
 /// The value of every `key=` line of the unit, in order, as a shell command line: systemd's

@@ -158,15 +158,19 @@ impl SimExchange {
 
     /// Every order on the simulator's book, as its `/sim/book` lists them.
     pub fn book(&self) -> Vec<Value> {
-        let url = format!("http://{}/sim/book", self.address);
+        self.get("book").as_array().cloned().unwrap_or_default()
+    }
+
+    /// What the simulator's `GET /sim/{hook}` answers.
+    pub fn get(&self, hook: &str) -> Value {
+        let url = format!("http://{}/sim/{hook}", self.address);
         let body = ureq::get(&url)
             .call()
             .unwrap()
             .body_mut()
             .read_to_string()
             .unwrap();
-        let parsed: Value = serde_json::from_str(&body).unwrap();
-        parsed.as_array().cloned().unwrap_or_default()
+        serde_json::from_str(&body).unwrap()
     }
 
     /// Moves the simulator's price of `symbol`.
@@ -323,6 +327,19 @@ impl SimExchange {
         api_key: &str,
         api_secret: &str,
     ) -> SimExchange {
+        Self::start_with(workspace, listen, seed, faults, api_key, api_secret, &[])
+    }
+
+    /// `start_on` with more of the simulator's options (`--fill-delay`, …) after the others.
+    pub fn start_with(
+        workspace: &mut Workspace,
+        listen: &str,
+        seed: &str,
+        faults: &str,
+        api_key: &str,
+        api_secret: &str,
+        extra: &[&str],
+    ) -> SimExchange {
         assert!(listen.starts_with("127.0.0.1:"), "loopback only: {listen}");
         let secret = workspace.write_secret("api-secret", api_secret);
         let mut child = Command::new(BINARY)
@@ -332,6 +349,7 @@ impl SimExchange {
             .args(["--faults", faults, "--api-key", api_key])
             .arg("--api-secret-file")
             .arg(&secret)
+            .args(extra)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -380,4 +398,19 @@ impl SimExchange {
             .unwrap();
         serde_json::from_str(&text).unwrap()
     }
+}
+
+/// The overall exposure `systemd-analyze security` rated a unit (its "Overall exposure level"
+/// line, printed for the record); panics naming the report when there is none.
+pub fn overall_exposure(report: &str) -> f64 {
+    let line = report
+        .lines()
+        .find(|line| line.contains("Overall exposure level"))
+        .unwrap_or_else(|| panic!("no overall exposure in:\n{report}"));
+    eprintln!("{line}");
+    line.split(':')
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|value| value.parse().ok())
+        .unwrap_or_else(|| panic!("unreadable exposure: {line}"))
 }
