@@ -114,7 +114,9 @@ pub struct Agent {
     /// Whether the venue deferred anything this turn: its budget is spent, and the turn's
     /// remaining venue work (other trades, the self-check, signals) waits for the next one.
     turn_deferred: bool,
-    /// Trades the pending reconciliation has read back so far (it may take several turns).
+    /// Whether a reconciliation is under way, and the trades it has read back so far (it may
+    /// take several turns).
+    reconciling: bool,
     reconciled: std::collections::BTreeSet<i64>,
 }
 
@@ -156,6 +158,7 @@ impl Agent {
             lookups: Lookups::default(),
             deferred_trade: None,
             turn_deferred: false,
+            reconciling: false,
             reconciled: Default::default(),
         }
     }
@@ -275,6 +278,7 @@ impl Agent {
             return Err(error);
         }
         self.reconcile_pending = true;
+        self.reconciling = false;
         self.reconciled.clear();
         let now = self.wall.now_ms();
         self.refusal
@@ -390,7 +394,8 @@ impl Agent {
     pub fn reconcile(&mut self) -> anyhow::Result<()> {
         let active = self.active_in_turn_order()?;
         let open_trades = active.len();
-        if self.reconciled.is_empty() {
+        if !self.reconciling {
+            self.reconciling = true;
             info!(open_trades, "reconciling open trades");
         }
         for (trade_id, _) in active {
@@ -427,6 +432,7 @@ impl Agent {
             return Ok(());
         }
         self.reconcile_pending = false;
+        self.reconciling = false;
         self.reconciled.clear();
         info!(open_trades, "open trades reconciled");
         Ok(())
