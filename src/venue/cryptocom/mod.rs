@@ -14,6 +14,8 @@ mod transport;
 mod wire;
 
 #[cfg(test)]
+mod budget_tests;
+#[cfg(test)]
 mod loopback_tests;
 #[cfg(test)]
 mod tests;
