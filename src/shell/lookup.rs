@@ -5,7 +5,7 @@
 //! one budget still ends on a slow exchange. "Not found" is said only on evidence as fresh as
 //! the turn that says it: a chain that spanned turns reads order detail and open orders again
 //! in its last turn. A chain ends within `CHAIN_TURNS_MAX` turns (as `Failed`, never as "not
-//! found", when it could not). Knows no exchange; it decides nothing about trades.
+//! found", when it could not); one left idle for `CHAIN_IDLE_TURNS_MAX` turns is forgotten. Knows no exchange; it decides nothing about trades.
 
 use std::collections::BTreeMap;
 
@@ -16,6 +16,10 @@ use crate::venue::{Venue, VenueError};
 /// Turns a chain may span before it is given up as a failed lookup. Each turn with a fresh
 /// budget reads at least two requests of it, and a chain is at most 4 + 2 × 16 + 4 requests.
 pub const CHAIN_TURNS_MAX: u64 = 32;
+/// Turns a chain is kept without being resumed (the trade asked for something else meanwhile);
+/// after that the next lookup of the order begins afresh.
+pub const CHAIN_IDLE_TURNS_MAX: u64 = 4;
+const _: () = assert!(CHAIN_IDLE_TURNS_MAX < CHAIN_TURNS_MAX);
 
 /// Where a chain stands: the reads still to make, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,8 +34,9 @@ enum Stage {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Chain {
     stage: Stage,
-    /// The turn the chain began in.
+    /// The turn the chain began in, and the last turn it was resumed in.
     began_turn: u64,
+    last_turn: u64,
     /// The turn of its oldest "not there" read, once it has one.
     evidence_turn: Option<u64>,
 }
@@ -45,12 +50,12 @@ pub struct Lookups {
 }
 
 impl Lookups {
-    /// A new loop turn: chains too old to resume are forgotten.
+    /// A new loop turn: chains left idle too long are forgotten.
     pub fn new_turn(&mut self) {
         self.turn += 1;
         let turn = self.turn;
         self.chains
-            .retain(|_, chain| turn - chain.began_turn < CHAIN_TURNS_MAX);
+            .retain(|_, chain| turn - chain.last_turn <= CHAIN_IDLE_TURNS_MAX);
     }
 
     /// Chains waiting to be resumed (for tests and logs).
@@ -77,8 +82,10 @@ pub fn lookup(
     let mut chain = lookups.chains.remove(client_oid).unwrap_or(Chain {
         stage: Stage::Detail,
         began_turn: turn,
+        last_turn: turn,
         evidence_turn: None,
     });
+    chain.last_turn = turn;
     if turn - chain.began_turn >= CHAIN_TURNS_MAX {
         return Ok(LookOutcome::Failed {
             message: format!("the lookup did not complete within {CHAIN_TURNS_MAX} loop turns"),
