@@ -86,7 +86,7 @@ impl FaultPlan {
             },
             deferred: 0.0,
         };
-        // Drawn last, so every other rate of a seed stays what it was before this class.
+        // Drawn after the plan's other rates, so those keep their values for each seed.
         FaultPlan {
             deferred: draw_rate(random, 0.15),
             ..plan
@@ -169,6 +169,8 @@ pub struct FaultyVenue {
     fake_cancelled: std::collections::BTreeSet<String>,
     /// Virtual time the faulty phase began, for the outage window.
     started_ms: Millis,
+    /// Calls answered `Deferred` so far.
+    pub deferrals: u32,
 }
 
 impl FaultyVenue {
@@ -194,6 +196,7 @@ impl FaultyVenue {
             violations: Vec::new(),
             fake_cancelled: std::collections::BTreeSet::new(),
             started_ms,
+            deferrals: 0,
         }
     }
 
@@ -252,6 +255,7 @@ impl FaultyVenue {
         }
         // Only drawn where the class is on, so the other seeds' fault streams are unchanged.
         if self.plan.deferred > 0.0 && self.chance(self.plan.deferred) {
+            self.deferrals += 1;
             return Err(VenueError::Deferred(
                 "injected: the turn's time budget is spent".into(),
             ));
