@@ -343,9 +343,9 @@ fn run_agent(config: Config, max_ticks: Option<u64>) -> Result<(), Failure> {
     Ok(())
 }
 
-/// A supervisor's watchdog shorter than the longest unit of work between two pings (one lookup
-/// chain at `venue.timeout_seconds`) may kill a healthy agent that waits on a slow exchange:
-/// said once at start, with what to change.
+/// A supervisor's watchdog shorter than the longest unit of work between two pings (the turn's
+/// budget plus one request at `venue.timeout_seconds`, `venue::cryptocom::longest_unit`) may
+/// kill a healthy agent that waits on a slow exchange: said once at start, with what to change.
 fn warn_if_watchdog_too_short(config: &Config, watchdog: Option<std::time::Duration>) {
     let Some(watchdog) = watchdog else {
         return;
@@ -353,13 +353,15 @@ fn warn_if_watchdog_too_short(config: &Config, watchdog: Option<std::time::Durat
     if config.venue.kind != VenueKind::CryptoCom {
         return;
     }
-    let longest = crate::venue::cryptocom::longest_lookup(config.venue.timeout);
+    let longest =
+        crate::venue::cryptocom::longest_unit(config.loop_.turn_budget, config.venue.timeout);
     if watchdog < longest {
         tracing::warn!(
-            watchdog_seconds = watchdog.as_secs(),
-            longest_lookup_seconds = longest.as_secs(),
+            watchdog_seconds = watchdog.as_secs_f64(),
+            longest_unit_seconds = longest.as_secs_f64(),
+            turn_budget_seconds = config.loop_.turn_budget.as_secs_f64(),
             timeout_seconds = config.venue.timeout.as_secs_f64(),
-            "the watchdog interval (WatchdogSec) is shorter than the longest order lookup against a slow exchange; raise WatchdogSec or lower venue.timeout_seconds"
+            "the watchdog interval (WatchdogSec) is shorter than the longest unit of work against a slow exchange (the turn budget plus one request); raise WatchdogSec or lower loop.turn_budget_seconds"
         );
     }
 }

@@ -311,3 +311,73 @@ fn a_live_exchange_url_needs_the_live_switch() {
         "refused before opening the store"
     );
 }
+
+/// The client in this process against the real simulator answering every request after
+/// 300 ms, under a turn budget of 4 s (the smallest a 1 s timeout allows): a lookup of an order
+/// the exchange never had walks three days of both history endpoints, 12 requests and more
+/// than one budget. Each turn's call returns within its budget with the chain's position kept,
+/// the next resumes it, and after a few turns the chain ends "not found" — only then.
+#[test]
+fn a_lookup_longer_than_a_budget_resumes_over_turns_and_ends() {
+    use std::rc::Rc;
+    use std::time::{Duration, Instant};
+
+    use fillguard::core::trade::LookOutcome;
+    use fillguard::shell::lookup::{Lookups, lookup};
+    use fillguard::venue::cryptocom::{CryptoComSettings, CryptoComVenue, turn_budget_min};
+    use fillguard::venue::{Budget, Venue, VenueError};
+
+    let exchange = Exchange::start("latency=300");
+    let timeout = Duration::from_secs(1);
+    let mut venue = CryptoComVenue::new(CryptoComSettings {
+        base_url: format!("http://{}/exchange/v1", exchange.sim.address()),
+        api_key: "test-key".into(),
+        api_secret: "test-secret-0123456789".into(),
+        timeout,
+        min_notional_fallback: Decimal::ONE,
+        taker_fee_rate: "0.001".parse().unwrap(),
+        wall: Rc::new(fillguard::shell::clock::SystemClock),
+    })
+    .unwrap();
+    let budget = turn_budget_min(timeout);
+    let since_ms = fillguard::core::clock::Clock::now_ms(&fillguard::shell::clock::SystemClock)
+        - 3 * 24 * 3600 * 1000;
+    let mut lookups = Lookups::default();
+    let mut turns = Vec::new();
+    let mut outcome = None;
+    for _ in 0..20 {
+        lookups.new_turn();
+        let started = Instant::now();
+        venue.set_budget(Budget::starting(started, budget));
+        let result = lookup(
+            &mut venue,
+            &mut lookups,
+            "BTC_USDT",
+            "fg-00000000-1-E0",
+            since_ms,
+        );
+        let took = started.elapsed();
+        turns.push((took, result.is_err(), lookups.pending()));
+        assert!(
+            took <= budget + Duration::from_millis(300),
+            "a turn took {took:?} of a {budget:?} budget: {turns:?}"
+        );
+        match result {
+            Err(VenueError::Deferred(_)) => assert_eq!(lookups.pending(), 1, "{turns:?}"),
+            Err(other) => panic!("{other:?} {turns:?}"),
+            Ok(found) => {
+                outcome = Some(found);
+                break;
+            }
+        }
+    }
+    eprintln!("budget {budget:?}: turns (time, deferred, chains kept) {turns:?}");
+    assert_eq!(outcome, Some(LookOutcome::NotFound), "{turns:?}");
+    assert!(turns.len() >= 3, "the chain fit in fewer turns: {turns:?}");
+    assert!(
+        turns[..turns.len() - 1]
+            .iter()
+            .all(|(_, deferred, _)| *deferred)
+    );
+    assert_eq!(lookups.pending(), 0, "the finished chain is forgotten");
+}

@@ -3,10 +3,12 @@
 //! why, without systemd-analyze), and the real `fillguard run` talking to a datagram socket
 //! bound as `NOTIFY_SOCKET`, as systemd would bind it: `READY=1` only after the start-up
 //! reconciliation, `WATCHDOG=1` within the interval all along (also while the exchange does not
-//! answer), `STATUS=` when the state changed, `STOPPING=1` after SIGTERM; and no ping while
-//! the loop is stuck in one request longer than the interval; and, under strace, no system
-//! call outside the unit's `SystemCallFilter=`. Every wait is bounded and every child is
-//! killed on drop.
+//! answer), `STATUS=` when the state changed, `STOPPING=1` after SIGTERM; against an exchange
+//! that answers slowly, turns cut short by the time budget, a reconciliation over several turns
+//! before `READY=1` and no gap between pings above the budget plus one request (with a canary,
+//! `CANARY_NO_TURN_BUDGET=1`, that must fail it); no ping while the loop is stuck in one
+//! request longer than the interval; and, under strace, no system call outside the unit's
+//! `SystemCallFilter=`. Every wait is bounded and every child is killed on drop.
 
 mod common;
 
@@ -307,6 +309,10 @@ fn pings_keep_coming_while_the_exchange_does_not_answer() {
         "test-secret-0123456789",
     );
     let watchdog = Duration::from_secs(8);
+    // The smallest budget the 2 s timeout allows: two requests with their rate-limit waits.
+    let budget = Duration::from_secs(6);
+    workspace.set_env("FILLGUARD_LOOP__TURN_BUDGET_SECONDS", "6");
+    let bound = derived_bound(budget, Duration::from_secs(2));
     let (socket, at_ready) = NotifySocket::bind(&mut workspace, watchdog, String::new);
     workspace.signal("BTC_USDT", "BUY", "100");
     let agent = workspace.spawn_run("agent.log");
@@ -326,7 +332,7 @@ fn pings_keep_coming_while_the_exchange_does_not_answer() {
     let pings = socket.pings_since(began);
     let gap = longest_gap(&pings, ended);
     eprintln!(
-        "outage of {outage:?}: {unanswered} requests unanswered, {} pings, longest gap {gap:.2?} (interval {watchdog:?})\n{}",
+        "outage of {outage:?}: {unanswered} requests unanswered, {} pings, longest gap {gap:.2?} (interval {watchdog:?}, bound {bound:?})\n{}",
         pings.len(),
         socket.transcript()
     );
@@ -336,7 +342,102 @@ fn pings_keep_coming_while_the_exchange_does_not_answer() {
         agent.log()
     );
     assert!(pings.len() >= 4, "log:\n{}", agent.log());
-    assert!(gap < watchdog, "log:\n{}", agent.log());
+    assert!(
+        gap < watchdog && gap <= bound,
+        "bound {bound:?}\nlog:\n{}",
+        agent.log()
+    );
+}
+
+/// The largest gap between two pings a budget of `budget` allows at `timeout`: the budget
+/// plus one request (`venue::cryptocom::longest_unit`).
+fn derived_bound(budget: Duration, timeout: Duration) -> Duration {
+    fillguard::venue::cryptocom::longest_unit(budget, timeout)
+}
+
+/// A slow exchange (every answer takes 1 s) that shows no order (`notfound`), and a trade whose
+/// lookup walks three days of history: one lookup chain is 12 requests, about 12 s, longer
+/// than the budget of 6 s plus one request (9 s). The turns stay within the budget, the chain
+/// goes on over several turns, `READY=1` waits for the reconciliation that needed them, and
+/// the largest gap between two pings stays within the bound (with `loop.turn_budget_seconds`
+/// raised to 600 the gap is a whole chain, and this fails).
+#[test]
+fn pings_stay_within_the_budget_while_the_exchange_answers_slowly() {
+    let mut workspace = Workspace::new(&format!(
+        "{PAPER}{}",
+        watchlist_entry("BTC_USDT", "100", "2", "3")
+    ));
+    let sim = SimExchange::start(
+        &mut workspace,
+        "13",
+        "latency=1000,notfound=600000",
+        "test-key",
+        "test-secret-0123456789",
+    );
+    // The first run sends the entry; the exchange acknowledges it and then hides it.
+    workspace.signal("BTC_USDT", "BUY", "100");
+    let mut first = workspace.spawn_run("first.log");
+    wait_trade_state(&workspace, &first, 1, "AWAITING_FILL");
+    assert!(
+        first.terminate(Duration::from_secs(30)).success(),
+        "{}",
+        first.log()
+    );
+    // The trade was made three days ago: its lookups read that far back in the history.
+    let three_days_ms = 3 * 24 * 3600 * 1000_i64;
+    let database = rusqlite::Connection::open(workspace.path("fillguard.db")).unwrap();
+    let changed = database
+        .execute(
+            "UPDATE trades SET created_ms = created_ms - ?1",
+            [three_days_ms],
+        )
+        .unwrap();
+    assert_eq!(changed, 1);
+    drop(database);
+
+    let (budget, timeout) = (Duration::from_secs(6), Duration::from_secs(2));
+    // The canary: with CANARY_NO_TURN_BUDGET set, the agent runs with the largest budget
+    // (600 s, as good as none) against the same bound, and this test must fail.
+    let canary = std::env::var_os("CANARY_NO_TURN_BUDGET").is_some();
+    let agent_budget = if canary { "600" } else { "6" };
+    workspace.set_env("FILLGUARD_LOOP__TURN_BUDGET_SECONDS", agent_budget);
+    let bound = derived_bound(budget, timeout);
+    // A short interval, so nearly every chance to ping is taken and the gaps measure the units.
+    let watchdog = Duration::from_millis(200);
+    let log = workspace.path("second.log");
+    let (socket, at_ready) = NotifySocket::bind(&mut workspace, watchdog, move || {
+        std::fs::read_to_string(&log).unwrap_or_default()
+    });
+    let started = Instant::now();
+    let agent = workspace.spawn_run("second.log");
+    let ready = wait_for(Duration::from_secs(60), Duration::from_millis(100), || {
+        at_ready.lock().unwrap().clone()
+    })
+    .unwrap_or_else(|| panic!("no READY=1\n{}log:\n{}", socket.transcript(), agent.log()));
+    std::thread::sleep(Duration::from_secs(20));
+    let ended = Instant::now();
+    let pings = socket.pings_since(started);
+    let gap = longest_gap(&pings, ended);
+    let deferred = agent.log_lines("deferred to the next turn").len();
+    let continued = ready.matches("reconciliation continues next turn").count();
+    eprintln!(
+        "budget {budget:?}, timeout {timeout:?}: READY=1 after {continued} reconciliation turns \
+         cut short, {deferred} deferrals, {} pings, longest gap {gap:.2?} (bound {bound:?})",
+        pings.len()
+    );
+    assert!(
+        gap <= bound,
+        "a gap of {gap:.2?} between pings, above the bound {bound:?}\n{}log:\n{}",
+        socket.transcript(),
+        agent.log()
+    );
+    assert!(
+        continued >= 1 && ready.contains("open trades reconciled open_trades=1"),
+        "the reconciliation did not span turns before READY=1; the log then:\n{ready}"
+    );
+    assert!(deferred >= 2, "nothing was deferred\nlog:\n{}", agent.log());
+    assert!(pings.len() >= 5, "log:\n{}", agent.log());
+    drop(sim);
 }
 
 #[test]

@@ -87,6 +87,7 @@ pub(crate) fn raw(env: &BTreeMap<String, String>) -> RawConfig {
         },
         loop_: RawLoop {
             interval_seconds: Some(seconds(v::LOOP_INTERVAL_DEFAULT)),
+            turn_budget_seconds: Some(seconds(super::turn::TURN_BUDGET_DEFAULT)),
         },
         poll: RawPoll {
             max_attempts: count(v::POLL_ATTEMPTS_DEFAULT.into()),

@@ -10,6 +10,12 @@ mod paper;
 mod raw;
 mod render;
 mod sources;
+mod turn;
+
+#[cfg(test)]
+pub(crate) use turn::TURN_BUDGET_DEFAULT;
+#[cfg(test)]
+pub(crate) use validate::VENUE_TIMEOUT_DEFAULT;
 #[cfg(test)]
 mod tests;
 mod validate;
@@ -123,6 +129,9 @@ pub struct MetricsConfig {
 pub struct LoopConfig {
     /// How often signals are checked when nothing else is due.
     pub interval: Duration,
+    /// The time one loop turn may spend on exchange requests, retries and rate-limit waits;
+    /// at least `venue::cryptocom::turn_budget_min` of the venue timeout.
+    pub turn_budget: Duration,
 }
 
 #[derive(Debug, Clone)]

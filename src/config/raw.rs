@@ -223,6 +223,8 @@ pub(crate) struct RawMetrics {
 pub(crate) struct RawLoop {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interval_seconds: Option<Num>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turn_budget_seconds: Option<Num>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

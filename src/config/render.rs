@@ -84,6 +84,7 @@ fn to_raw(config: &Config) -> RawConfig {
         },
         loop_: RawLoop {
             interval_seconds: Some(seconds(config.loop_.interval)),
+            turn_budget_seconds: Some(seconds(config.loop_.turn_budget)),
         },
         poll: RawPoll {
             max_attempts: count(config.poll.max_attempts),

@@ -643,3 +643,35 @@ fn telegram_bad_chat_id_and_bad_token_are_refused() {
     let error = error_toml("[alerts.telegram]\nchatid = 1\n", &[]);
     assert!(error.contains("alerts.telegram.chatid"), "{error}");
 }
+
+#[test]
+fn the_turn_budget_defaults_to_a_minute_and_is_shown_by_check_config() {
+    let config = load_from(None, &env(&[])).unwrap();
+    assert_eq!(config.loop_.turn_budget, Duration::from_secs(60));
+    let rendered = render_masked(&config);
+    assert!(rendered.contains("turn_budget_seconds = 60"), "{rendered}");
+    let config = load_toml("[loop]\nturn_budget_seconds = 30.5\n", &[]).unwrap();
+    assert_eq!(config.loop_.turn_budget, Duration::from_millis(30_500));
+}
+
+#[test]
+fn a_turn_budget_too_small_for_the_timeout_names_both_keys() {
+    // Two requests of 10 s with 1 s of rate-limit wait each need 22 s.
+    let error = error_toml("[loop]\nturn_budget_seconds = 21\n", &[]);
+    assert!(
+        error.starts_with("loop.turn_budget_seconds = 21 (from TOML file "),
+        "{error}"
+    );
+    assert!(
+        error.contains("must be at least 22 seconds at venue.timeout_seconds = 10"),
+        "{error}"
+    );
+    let pairs = [("FILLGUARD_VENUE__TIMEOUT_SECONDS", "2")];
+    let config = load_toml("[loop]\nturn_budget_seconds = 6\n", &pairs).unwrap();
+    assert_eq!(config.loop_.turn_budget, Duration::from_secs(6));
+    let error = error_toml("[loop]\nturn_budget_seconds = 601\n", &[]);
+    assert!(
+        error.contains("must be between 2 and 600 seconds"),
+        "{error}"
+    );
+}

@@ -15,9 +15,9 @@ use super::defaults;
 use super::raw::{Num, RawConfig, RawInstrument, RawPaper, RawVenue, RawWatchItem};
 use super::sources::origin;
 use super::{
-    Config, ConfigError, FailsafeConfig, LoopConfig, MetricsConfig, PaperConfig, PaperInstrument,
-    PollConfig, ProtectionConfig, Secret, SignalsConfig, Size, StoreConfig, Strategy, VenueConfig,
-    VenueKind, WatchItem,
+    Config, ConfigError, FailsafeConfig, MetricsConfig, PaperConfig, PaperInstrument, PollConfig,
+    ProtectionConfig, Secret, SignalsConfig, Size, StoreConfig, Strategy, VenueConfig, VenueKind,
+    WatchItem,
 };
 use crate::core::domain::{ProtectionMode, Side};
 
@@ -160,7 +160,7 @@ impl Check<'_> {
         Ok(u32::try_from(count).expect("bounded by a u32 maximum"))
     }
 
-    fn seconds(
+    pub(super) fn seconds(
         &self,
         key: &str,
         value: Option<Num>,
@@ -240,22 +240,18 @@ pub(crate) fn config(
     env: &BTreeMap<String, String>,
 ) -> Result<Config, ConfigError> {
     let c = Check { figment };
+    let venue = venue(&c, &raw.venue, env)?;
+    // The turn's budget is checked against the venue's timeout.
+    let loop_ = super::turn::loop_config(&c, &raw.loop_, venue.timeout)?;
     let config = Config {
-        venue: venue(&c, &raw.venue, env)?,
+        venue,
         store: StoreConfig {
             path: PathBuf::from(c.text("store.path", raw.store.path.as_ref())?),
         },
         metrics: MetricsConfig {
             listen: listen(&c, raw.metrics.listen.as_ref())?,
         },
-        loop_: LoopConfig {
-            interval: c.seconds(
-                "loop.interval_seconds",
-                raw.loop_.interval_seconds,
-                LOOP_INTERVAL_MIN,
-                LOOP_INTERVAL_MAX,
-            )?,
-        },
+        loop_,
         poll: poll(&c, raw)?,
         protection: protection(&c, raw)?,
         failsafe: FailsafeConfig {

@@ -7,8 +7,9 @@
 //! Input layout (missing bytes read as zero): 11 header bytes (limits, flags for mode, side,
 //! epoch and failsafe, entry size, stop and target percentages, price), then events of
 //! `[op, time, payload…]` until the input or `EVENTS_MAX` runs out. `op % 16` below 10 answers a
-//! pending request (`[pick, …]`), 12 a stray lookup, 13 a stray send or cancel answer, 14 market
-//! data, an entry block or a breaker reset, 255 corrupts the view; anything else is `Due`.
+//! pending request (`[pick, …]`), 11 defers one (the shell did not carry it out in its turn),
+//! 12 a stray lookup, 13 a stray send or cancel answer, 14 market data, an entry block or a
+//! breaker reset, 255 corrupts the view; anything else is `Due`.
 
 use std::collections::BTreeMap;
 
@@ -221,6 +222,15 @@ impl Run {
                 let [pick] = input.take();
                 let action = self.pending.remove(usize::from(pick) % self.pending.len());
                 self.answer(&action, input)
+            }
+            11 if !self.pending.is_empty() => {
+                let [pick] = input.take();
+                let action = self.pending.remove(usize::from(pick) % self.pending.len());
+                let client_oids = match action {
+                    Action::Send { client_oids, .. } => client_oids,
+                    _ => Vec::new(),
+                };
+                Event::Deferred { client_oids }
             }
             12 => {
                 let [which] = input.take();

@@ -1,15 +1,19 @@
 //! Executes the core's venue actions and turns each result into the event the core expects
 //! next. One action is at most a few bounded venue calls; errors become events, never panics.
+//! A call the turn's time budget did not admit (`VenueError::Deferred`) becomes
+//! `Event::Deferred`: nothing was sent, nothing is concluded, the core tries again next turn.
 
 use tracing::{info, warn};
 
-use crate::core::domain::{Millis, OrderReport, OrderRequest, OrderType};
+use crate::core::domain::{Millis, OrderRequest, OrderType};
 use crate::core::ids::Role;
 use crate::core::trade::{
     Action, Event, LookOutcome, Market, MarketOutcome, Order, RejectReason, SendKind, SendOutcome,
     TradeView,
 };
 use crate::venue::{Venue, VenueError};
+
+use super::lookup::{Lookups, lookup};
 
 /// The order request for a stored intent. A MARKET order's limit and trigger prices are unset.
 pub fn order_request(symbol: &str, order: &Order) -> OrderRequest {
@@ -44,39 +48,59 @@ fn earliest_created_ms(view: &TradeView) -> Millis {
     view.trade.created_ms
 }
 
-/// Runs one venue action. `entry_block` is the reason new entries are blocked, if they are.
+/// Runs one venue action. `entry_block` is the reason new entries are blocked, if they are;
+/// `lookups` holds the lookup chains a spent budget interrupted.
 pub fn execute(
     venue: &mut dyn Venue,
+    lookups: &mut Lookups,
     view: &TradeView,
     action: &Action,
     entry_block: Option<&str>,
 ) -> Option<Event> {
+    let deferred = |error: &VenueError, client_oids: &[String]| {
+        info!(error = %error, "venue action deferred to the next turn");
+        Event::Deferred {
+            client_oids: client_oids.to_vec(),
+        }
+    };
     match action {
         Action::Send { kind, client_oids } => {
             Some(send(venue, view, kind, client_oids, entry_block))
         }
         Action::Lookup { client_oid } => {
-            let outcome = lookup(
+            let symbol = &view.trade.symbol;
+            match lookup(
                 venue,
-                &view.trade.symbol,
+                lookups,
+                symbol,
                 client_oid,
                 earliest_created_ms(view),
-            );
-            log_lookup(view, client_oid, &outcome);
-            Some(Event::Looked {
-                client_oid: client_oid.clone(),
-                outcome,
-            })
+            ) {
+                Ok(outcome) => {
+                    log_lookup(view, client_oid, &outcome);
+                    Some(Event::Looked {
+                        client_oid: client_oid.clone(),
+                        outcome,
+                    })
+                }
+                Err(error) => Some(deferred(&error, &[])),
+            }
         }
-        Action::Cancel { client_oid } => {
-            let outcome = cancel(venue, view, client_oid);
-            log_cancel(view, client_oid, &outcome);
-            Some(Event::Cancelled {
-                client_oid: client_oid.clone(),
-                outcome,
-            })
-        }
-        Action::FetchMarket => Some(Event::Market(fetch_market(venue, &view.trade.symbol))),
+        Action::Cancel { client_oid } => match cancel(venue, lookups, view, client_oid) {
+            Err(Cancel::Deferred(error)) => Some(deferred(&error, &[])),
+            result => {
+                let outcome = result.map_err(|failure| failure.to_string());
+                log_cancel(view, client_oid, &outcome);
+                Some(Event::Cancelled {
+                    client_oid: client_oid.clone(),
+                    outcome,
+                })
+            }
+        },
+        Action::FetchMarket => match fetch_market(venue, &view.trade.symbol) {
+            Err(error) => Some(deferred(&error, &[])),
+            Ok(outcome) => Some(Event::Market(outcome)),
+        },
         Action::Alert(_) | Action::TripBreaker { .. } => None,
     }
 }
@@ -122,6 +146,16 @@ fn send(
         }),
     };
     let outcome = match result {
+        Err(error) if error.is_deferred() => {
+            // Not sent: the core undoes the send mark, so this is never an ambiguous send.
+            for order in &orders {
+                info!(client_oid = %order.client_oid, role = order.role.as_str(),
+                    error = %error, "order not sent: deferred to the next turn");
+            }
+            return Event::Deferred {
+                client_oids: client_oids.to_vec(),
+            };
+        }
         Ok((order_id, list_id)) => {
             // One line per leg, so `journalctl CLIENT_OID=…` finds each leg's own story.
             for order in &orders {
@@ -199,57 +233,62 @@ fn send_error_outcome(error: VenueError) -> SendOutcome {
     }
 }
 
-/// Finds an order by client_oid: order detail first, then open orders, then the history back to
-/// `since_ms`, the earliest time the order can have been created. "Not found anywhere" is an
-/// answer of its own, distinct from "found but not filled".
-pub fn lookup(
-    venue: &mut dyn Venue,
-    symbol: &str,
-    client_oid: &str,
-    since_ms: Millis,
-) -> LookOutcome {
-    let matches = |report: &OrderReport| report.client_oid == client_oid;
-    let failed = |error: VenueError| LookOutcome::Failed {
-        message: error.to_string(),
-    };
-    match venue.order_by_client_oid(client_oid) {
-        Ok(Some(report)) => return LookOutcome::Found(report),
-        Ok(None) | Err(VenueError::NotFound) => {}
-        Err(error) => return failed(error),
+/// Why a cancel did not succeed: a failure the core is told of, or no attempt at all.
+enum Cancel {
+    Failed(String),
+    Deferred(VenueError),
+}
+
+impl std::fmt::Display for Cancel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Cancel::Failed(message) => f.write_str(message),
+            Cancel::Deferred(error) => write!(f, "{error}"),
+        }
     }
-    match venue.open_orders() {
-        Ok(orders) => {
-            if let Some(report) = orders.into_iter().find(matches) {
-                return LookOutcome::Found(report);
+}
+
+impl From<VenueError> for Cancel {
+    fn from(error: VenueError) -> Cancel {
+        if error.is_deferred() {
+            Cancel::Deferred(error)
+        } else {
+            Cancel::Failed(error.to_string())
+        }
+    }
+}
+
+fn cancel(
+    venue: &mut dyn Venue,
+    lookups: &mut Lookups,
+    view: &TradeView,
+    client_oid: &str,
+) -> Result<(), Cancel> {
+    let order = find(view, client_oid)
+        .ok_or_else(|| Cancel::Failed(format!("unknown order {client_oid}")))?;
+    let symbol = &view.trade.symbol;
+    match (&order.list_id, &order.order_id) {
+        (Some(list_id), _) => Ok(venue.cancel_list(symbol, list_id)?),
+        (None, Some(order_id)) => Ok(venue.cancel_order(symbol, order_id)?),
+        (None, None) => {
+            match lookup(
+                venue,
+                lookups,
+                symbol,
+                client_oid,
+                earliest_created_ms(view),
+            )? {
+                LookOutcome::Found(report) => Ok(venue.cancel_order(symbol, &report.order_id)?),
+                LookOutcome::NotFound => Err(Cancel::Failed("not found on the exchange".into())),
+                LookOutcome::Failed { message } => Err(Cancel::Failed(message)),
             }
         }
-        Err(error) => return failed(error),
-    }
-    match venue.order_history(symbol, since_ms) {
-        Ok(orders) => match orders.into_iter().find(matches) {
-            Some(report) => LookOutcome::Found(report),
-            None => LookOutcome::NotFound,
-        },
-        Err(error) => failed(error),
     }
 }
 
-fn cancel(venue: &mut dyn Venue, view: &TradeView, client_oid: &str) -> Result<(), String> {
-    let order = find(view, client_oid).ok_or_else(|| format!("unknown order {client_oid}"))?;
-    let symbol = &view.trade.symbol;
-    let result = match (&order.list_id, &order.order_id) {
-        (Some(list_id), _) => venue.cancel_list(symbol, list_id),
-        (None, Some(order_id)) => venue.cancel_order(symbol, order_id),
-        (None, None) => match lookup(venue, symbol, client_oid, earliest_created_ms(view)) {
-            LookOutcome::Found(report) => venue.cancel_order(symbol, &report.order_id),
-            LookOutcome::NotFound => return Err("not found on the exchange".into()),
-            LookOutcome::Failed { message } => return Err(message),
-        },
-    };
-    result.map_err(|error| error.to_string())
-}
-
-fn fetch_market(venue: &mut dyn Venue, symbol: &str) -> MarketOutcome {
+/// What protection is sized with; `Err` only when the budget deferred a read (the instrument
+/// rules fetched before it stay cached, so the next turn goes on from there).
+fn fetch_market(venue: &mut dyn Venue, symbol: &str) -> Result<MarketOutcome, VenueError> {
     let fetched = (|| -> Result<Market, VenueError> {
         let instrument = venue.instrument(symbol)?;
         let last_price = venue.last_price(symbol)?;
@@ -261,9 +300,10 @@ fn fetch_market(venue: &mut dyn Venue, symbol: &str) -> MarketOutcome {
         })
     })();
     match fetched {
-        Ok(market) => MarketOutcome::Ready(market),
-        Err(error) => MarketOutcome::Failed {
+        Ok(market) => Ok(MarketOutcome::Ready(market)),
+        Err(error) if error.is_deferred() => Err(error),
+        Err(error) => Ok(MarketOutcome::Failed {
             message: error.to_string(),
-        },
+        }),
     }
 }

@@ -7,7 +7,9 @@
 pub mod alerts;
 pub mod clock;
 pub mod execute;
+pub mod lookup;
 mod observe;
+mod records;
 mod refusals;
 mod signals;
 
@@ -21,16 +23,22 @@ use anyhow::Context;
 use tracing::{error, info, info_span, warn};
 
 use crate::config::Config;
-use crate::core::breaker::{Breaker, GLOBAL, entry_block_reason};
+use crate::core::breaker::{GLOBAL, entry_block_reason};
 use crate::core::clock::Clock;
 use crate::core::domain::Millis;
 use crate::core::ids::CLIENT_OID_PREFIX;
-use crate::core::startup::{self, CheckResult, StartupAction};
-use crate::core::trade::{Action, Alert, Event, Limits, Severity, TradeState, TradeView, step};
+use crate::core::startup::{self, CheckResult};
+use crate::core::trade::{Action, Alert, Event, Limits, Severity, TradeView, step};
 use crate::store::{self, Store};
 use crate::telemetry::sd_notify::Notifier;
-use crate::venue::Venue;
+use crate::venue::{Budget, Venue};
+use lookup::Lookups;
 use observe::Trip;
+pub use records::trip_breaker;
+use records::{
+    apply_local_action, apply_startup_actions, breaker_reset_event, describe_event, is_store_error,
+    record_state_change,
+};
 use refusals::Refusal;
 
 /// Bound on the events one trade may go through in one drive (each is at most a few requests).
@@ -99,6 +107,17 @@ pub struct Agent {
     unprotected_symbols: std::cell::RefCell<std::collections::BTreeSet<String>>,
     /// The supervisor's readiness, watchdog and status channel (off unless `set_notifier`).
     notify: Notifier,
+    /// Lookup chains the turn's budget interrupted, resumed next turn (`lookup.rs`).
+    lookups: Lookups,
+    /// The first trade whose work the budget deferred this turn; the next turn starts with it.
+    deferred_trade: Option<i64>,
+    /// Whether the venue deferred anything this turn: its budget is spent, and the turn's
+    /// remaining venue work (other trades, the self-check, signals) waits for the next one.
+    turn_deferred: bool,
+    /// Whether a reconciliation is under way, and the trades it has read back so far (it may
+    /// take several turns).
+    reconciling: bool,
+    reconciled: std::collections::BTreeSet<i64>,
 }
 
 impl Agent {
@@ -136,7 +155,33 @@ impl Agent {
             alerts,
             unprotected_symbols: Default::default(),
             notify: Notifier::disabled(),
+            lookups: Lookups::default(),
+            deferred_trade: None,
+            turn_deferred: false,
+            reconciling: false,
+            reconciled: Default::default(),
         }
+    }
+
+    /// A fresh time budget for the venue's requests (`loop.turn_budget_seconds`), on the
+    /// monotonic clock the requests' own timeouts run on. Called at the start of every turn.
+    fn new_budget(&mut self) {
+        let budget = Budget::starting(Instant::now(), self.config.loop_.turn_budget);
+        self.venue.set_budget(budget);
+        self.lookups.new_turn();
+        self.turn_deferred = false;
+    }
+
+    /// Active trades in this turn's order: ids from the trade the last turn deferred first (its
+    /// interrupted work resumes with a whole budget), then the others, so no trade's work is
+    /// starved by another's that never fits.
+    fn active_in_turn_order(&mut self) -> anyhow::Result<Vec<(i64, Option<Millis>)>> {
+        let mut active = store::active_trades(self.store.conn())?;
+        if let Some(first) = self.deferred_trade.take() {
+            let split = active.partition_point(|(trade_id, _)| *trade_id < first);
+            active.rotate_left(split);
+        }
+        Ok(active)
     }
 
     /// Reports readiness, liveness and a status line to systemd through `notify`.
@@ -193,13 +238,22 @@ impl Agent {
     pub fn resilient_turn(&mut self) -> anyhow::Result<()> {
         let started = Instant::now();
         // One alert-delivery budget for the whole turn, reconciliation included, so a slow
-        // alert channel holds a turn up by at most one attempt.
+        // alert channel holds a turn up by at most one attempt; and one time budget that every
+        // exchange request of the turn draws from.
         self.alerts.new_turn();
+        self.new_budget();
         let result = self.report_refusal().and_then(|()| {
             if self.reconcile_pending {
                 let reconciled = self.reconcile();
-                observe::record_reconciliation(reconciled.is_ok());
+                if reconciled.is_err() || !self.reconcile_pending {
+                    observe::record_reconciliation(reconciled.is_ok());
+                }
                 reconciled?;
+                if self.reconcile_pending {
+                    // The budget ran out first: the reconciliation goes on next turn, and
+                    // nothing else happens before it is complete.
+                    return Ok(());
+                }
                 // The database is open, migrated and locked, and every open trade was read
                 // back: the supervisor may consider the agent started (sent once).
                 self.notify.ready();
@@ -224,6 +278,8 @@ impl Agent {
             return Err(error);
         }
         self.reconcile_pending = true;
+        self.reconciling = false;
+        self.reconciled.clear();
         let now = self.wall.now_ms();
         self.refusal
             .get_or_insert_with(|| Refusal::new(now))
@@ -239,25 +295,36 @@ impl Agent {
     /// handling): due trades, signals, alerts, with a fresh alert-delivery budget.
     pub fn turn(&mut self) -> anyhow::Result<()> {
         self.alerts.new_turn();
+        self.new_budget();
         self.due_work()
     }
 
-    /// Due trades, signals, alerts, drawing on the turn's alert-delivery budget.
+    /// Due trades, signals, alerts, drawing on the turn's alert-delivery and time budgets.
+    /// Once the venue deferred something, the rest of the turn's venue work waits for the next
+    /// turn (its budget is spent); alerts are still delivered.
     fn due_work(&mut self) -> anyhow::Result<()> {
         let now = self.clock.now_ms();
-        for (trade_id, due) in store::active_trades(self.store.conn())? {
+        for (trade_id, due) in self.active_in_turn_order()? {
+            if self.turn_deferred {
+                break;
+            }
             if due.is_some_and(|due| due <= now) {
                 self.drive(trade_id, Event::Due)?;
             }
         }
-        if self.self_check_due_ms.is_some_and(|due| due <= now) {
+        if !self.turn_deferred && self.self_check_due_ms.is_some_and(|due| due <= now) {
             self.self_check()?;
         }
-        if now >= self.next_signal_check_ms {
+        if !self.turn_deferred && now >= self.next_signal_check_ms {
             self.check_signals()?;
-            let interval = self.config.loop_.interval.as_millis() as i64;
-            self.next_signal_check_ms = now + interval;
+            // Signals the budget cut short are checked again next turn.
+            if !self.turn_deferred {
+                let interval = self.config.loop_.interval.as_millis() as i64;
+                self.next_signal_check_ms = now + interval;
+            }
         }
+        // Delivering an alert is a unit of work of its own (its own timeout, not the budget).
+        self.notify.watchdog();
         self.deliver_alerts()?;
         Ok(())
     }
@@ -270,6 +337,12 @@ impl Agent {
     pub fn self_check(&mut self) -> anyhow::Result<()> {
         let now = self.clock.now_ms();
         let result = match self.venue.self_check() {
+            Err(error) if error.is_deferred() => {
+                // No answer yet: the check stays due and runs first thing next turn.
+                info!(error = %error, "venue self-check deferred to the next turn");
+                self.turn_deferred = true;
+                return Ok(());
+            }
             Ok(()) => CheckResult::Passed,
             Err(error) if error.is_transient() => CheckResult::Transient(error.to_string()),
             Err(error) => CheckResult::Definitive(error.to_string()),
@@ -314,24 +387,53 @@ impl Agent {
 
     /// Start-up reconciliation: every non-terminal trade is driven once (the core looks its
     /// orders up by client_oid before anything is re-sent), and every open exchange order with
-    /// fillguard's prefix must be known to the store (S5).
+    /// fillguard's prefix must be known to the store (S5). It may take several turns when the
+    /// turn's time budget runs out (a slow exchange): the trades read back so far are kept in
+    /// `reconciled`, a trade whose drive was deferred is driven again next turn (its lookup
+    /// chain resumes), and `reconcile_pending` stays set until all of it is done.
     pub fn reconcile(&mut self) -> anyhow::Result<()> {
-        let active = store::active_trades(self.store.conn())?;
+        let active = self.active_in_turn_order()?;
         let open_trades = active.len();
-        info!(open_trades, "reconciling open trades");
+        if !self.reconciling {
+            self.reconciling = true;
+            info!(open_trades, "reconciling open trades");
+        }
         for (trade_id, _) in active {
-            self.drive(trade_id, Event::Due)?;
-        }
-        match self.venue.open_orders() {
-            Ok(orders) => {
-                for order in orders {
-                    self.check_known(&order.client_oid, &order.symbol, &order.order_id)?;
-                }
+            if self.turn_deferred {
+                break;
             }
-            Err(error) => warn!(error = %error, "open orders unavailable for reconciliation"),
+            if self.reconciled.contains(&trade_id) {
+                continue;
+            }
+            self.drive(trade_id, Event::Due)?;
+            if !self.turn_deferred {
+                self.reconciled.insert(trade_id);
+            }
         }
+        if !self.turn_deferred {
+            match self.venue.open_orders() {
+                Ok(orders) => {
+                    for order in orders {
+                        self.check_known(&order.client_oid, &order.symbol, &order.order_id)?;
+                    }
+                }
+                Err(error) if error.is_deferred() => self.turn_deferred = true,
+                Err(error) => warn!(error = %error, "open orders unavailable for reconciliation"),
+            }
+        }
+        self.notify.watchdog();
         self.deliver_alerts()?;
+        if self.turn_deferred {
+            info!(
+                open_trades,
+                reconciled = self.reconciled.len(),
+                "reconciliation continues next turn (the turn's time budget is spent)"
+            );
+            return Ok(());
+        }
         self.reconcile_pending = false;
+        self.reconciling = false;
+        self.reconciled.clear();
         info!(open_trades, "open trades reconciled");
         Ok(())
     }
@@ -397,10 +499,20 @@ impl Agent {
             };
             let entry_block = self.entry_block(&view.trade.symbol)?;
             for action in &actions {
-                let result =
-                    execute::execute(self.venue.as_mut(), &view, action, entry_block.as_deref());
-                if let Some(event) = &result {
-                    observe::record_send(event);
+                let result = execute::execute(
+                    self.venue.as_mut(),
+                    &mut self.lookups,
+                    &view,
+                    action,
+                    entry_block.as_deref(),
+                );
+                match &result {
+                    Some(Event::Deferred { .. }) => {
+                        self.turn_deferred = true;
+                        self.deferred_trade.get_or_insert(trade_id);
+                    }
+                    Some(event) => observe::record_send(event),
+                    None => {}
                 }
                 queue.extend(result);
             }
@@ -568,186 +680,4 @@ pub fn is_transient_store_error(error: &anyhow::Error) -> bool {
         .chain()
         .filter_map(|cause| cause.downcast_ref::<store::StoreError>())
         .any(store::StoreError::is_transient)
-}
-
-/// A recovering trade whose symbol's breaker the operator reset after the trade began
-/// recovering is theirs: the core is told so. (A reset is recorded even where no breaker was
-/// open, as with `failsafe.on_protection_error = false`.)
-fn breaker_reset_event(
-    conn: &rusqlite::Connection,
-    view: &TradeView,
-    event: Event,
-) -> store::Result<Event> {
-    let since = match (view.trade.state, view.trade.recovering_since_ms) {
-        (TradeState::Recovering, Some(since)) if event == Event::Due => since,
-        _ => return Ok(event),
-    };
-    let reset_after =
-        store::breaker_reset_at(conn, &view.trade.symbol)?.is_some_and(|reset_at| reset_at > since);
-    Ok(if reset_after {
-        Event::BreakerReset
-    } else {
-        event
-    })
-}
-
-/// Applies what a start-up policy decided, inside the caller's transaction.
-fn apply_startup_actions(
-    conn: &rusqlite::Connection,
-    actions: &[StartupAction],
-    now: Millis,
-    trips: &mut Vec<Trip>,
-) -> store::Result<()> {
-    // A close that did not happen takes its announcement with it.
-    let mut kept_open = false;
-    for action in actions {
-        match action {
-            StartupAction::TripBreaker { symbol, reason } => {
-                if trip_breaker(conn, symbol, reason, now)? {
-                    trips.push(Trip {
-                        symbol: symbol.clone(),
-                        reason: reason.clone(),
-                    });
-                }
-                let detail = format!("breaker tripped: {reason}");
-                store::record_event(conn, now, None, Some(symbol), "breaker", &detail)?;
-            }
-            StartupAction::CloseBreaker {
-                symbol,
-                reason,
-                trip_count,
-            } => {
-                // Read again inside this transaction: a trip since the policy looked wins.
-                let Some(mut breaker) = store::breaker(conn, symbol)? else {
-                    continue;
-                };
-                let unchanged = breaker.open
-                    && breaker.reason.as_deref() == Some(reason.as_str())
-                    && breaker.trip_count == *trip_count;
-                if unchanged {
-                    breaker.reset();
-                    store::save_breaker(conn, &breaker, Some((now, "fillguard: self-check")))?;
-                    store::record_event(conn, now, None, Some(symbol), "breaker", "closed")?;
-                } else {
-                    kept_open = true;
-                }
-            }
-            StartupAction::Alert(_) if kept_open => {}
-            StartupAction::Alert(alert) => {
-                store::enqueue_alert(conn, alert, None, None, now)?;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Applies the actions that only touch the store, inside the step's transaction.
-fn apply_local_action(
-    conn: &rusqlite::Connection,
-    view: &TradeView,
-    action: &Action,
-    now: Millis,
-    trips: &mut Vec<Trip>,
-) -> store::Result<()> {
-    let trade = &view.trade;
-    match action {
-        Action::Alert(alert) => {
-            store::enqueue_alert(conn, alert, Some(trade.id), Some(&trade.symbol), now)?;
-            store::record_event(
-                conn,
-                now,
-                Some(trade.id),
-                Some(&trade.symbol),
-                "alert",
-                &alert.text,
-            )
-        }
-        Action::TripBreaker { symbol, reason } => {
-            if trip_breaker(conn, symbol, reason, now)? {
-                trips.push(Trip {
-                    symbol: symbol.clone(),
-                    reason: reason.clone(),
-                });
-            }
-            let detail = format!("breaker tripped: {reason}");
-            store::record_event(conn, now, Some(trade.id), Some(symbol), "breaker", &detail)
-        }
-        _ => Ok(()),
-    }
-}
-
-/// Trips `symbol`'s breaker; returns whether this opened it (it was closed).
-pub fn trip_breaker(
-    conn: &rusqlite::Connection,
-    symbol: &str,
-    reason: &str,
-    now: Millis,
-) -> store::Result<bool> {
-    let mut breaker = store::breaker(conn, symbol)?.unwrap_or_else(|| Breaker::closed(symbol));
-    let opened = !breaker.open;
-    breaker.trip(reason, now);
-    store::save_breaker(conn, &breaker, None)?;
-    Ok(opened)
-}
-
-/// The audit row of a step that changed the trade's state.
-fn record_state_change(
-    conn: &rusqlite::Connection,
-    before: TradeState,
-    view: &TradeView,
-    event_text: &str,
-    now: Millis,
-) -> store::Result<()> {
-    let trade = &view.trade;
-    let detail = format!(
-        "{} -> {} on {event_text}{}",
-        before.as_str(),
-        trade.state.as_str(),
-        trade
-            .close_reason
-            .as_deref()
-            .map(|reason| format!(" ({reason})"))
-            .unwrap_or_default()
-    );
-    store::record_event(
-        conn,
-        now,
-        Some(trade.id),
-        Some(&trade.symbol),
-        "state",
-        &detail,
-    )
-}
-
-/// Whether `error` came from the database (any refusal, transient or not).
-fn is_store_error(error: &anyhow::Error) -> bool {
-    error.chain().any(|cause| {
-        cause.downcast_ref::<store::StoreError>().is_some()
-            || cause.downcast_ref::<rusqlite::Error>().is_some()
-    })
-}
-
-fn describe_event(event: &Event) -> String {
-    match event {
-        Event::Due => "due".into(),
-        Event::Sent { outcome, .. } => format!("send result {outcome:?}"),
-        Event::Looked {
-            client_oid,
-            outcome,
-        } => match outcome {
-            crate::core::trade::LookOutcome::Found(report) => format!(
-                "lookup {client_oid}: {} filled {}",
-                report.status.as_str(),
-                report.cumulative_quantity
-            ),
-            other => format!("lookup {client_oid}: {other:?}"),
-        },
-        Event::Cancelled {
-            client_oid,
-            outcome,
-        } => format!("cancel {client_oid}: {outcome:?}"),
-        Event::Market(_) => "market data".into(),
-        Event::EntryBlocked { reason } => format!("entry blocked: {reason}"),
-        Event::BreakerReset => "breaker reset by the operator".into(),
-    }
 }

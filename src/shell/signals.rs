@@ -29,8 +29,12 @@ impl Agent {
         let watchlist = self.config.watchlist.clone();
         for item in &watchlist {
             // One symbol's candles, or one signal below, is a unit of work: the watchdog is
-            // pinged between them, never during one (`Agent::run`).
+            // pinged between them, never during one (`Agent::run`). Once the turn's budget is
+            // spent the rest waits for the next turn.
             self.notify.watchdog();
+            if self.turn_deferred {
+                return Ok(());
+            }
             if let Strategy::SmaCross {
                 fast,
                 slow,
@@ -42,6 +46,9 @@ impl Agent {
         }
         for signal in store::new_signals(self.store.conn(), SIGNALS_PER_TURN_MAX)? {
             self.notify.watchdog();
+            if self.turn_deferred {
+                return Ok(());
+            }
             self.take_signal(signal)?;
         }
         Ok(())
@@ -60,6 +67,7 @@ impl Agent {
         {
             Ok(candles) => candles,
             Err(error) => {
+                self.turn_deferred |= error.is_deferred();
                 warn!(symbol = %item.symbol, error = %error, "candles unavailable");
                 return Ok(());
             }
@@ -128,6 +136,7 @@ impl Agent {
         let prices = match self.fetch_prices(&signal.symbol) {
             Ok(prices) => prices,
             Err(error) => {
+                self.turn_deferred |= error.is_deferred();
                 // Left in the inbox: retried on the next check, bounded by the time-to-live.
                 warn!(signal_id = signal.id, symbol = %signal.symbol, error = %error, "market data unavailable; signal kept");
                 return Ok(());

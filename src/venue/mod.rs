@@ -2,6 +2,7 @@
 //! sub-modules (`paper` now, `cryptocom` next). Only a venue implementation knows a wire format;
 //! this module knows none.
 
+pub mod budget;
 pub mod cryptocom;
 pub mod observe;
 pub mod paper;
@@ -12,6 +13,7 @@ use thiserror::Error;
 use crate::core::domain::{
     Candle, Instrument, ListAck, Millis, OrderAck, OrderReport, OrderRequest,
 };
+pub use budget::Budget;
 
 /// Why a venue call failed. Callers branch on the variant: an ambiguous failure of a create call
 /// means the order may exist, so it must be looked up by client_oid before anything is re-sent.
@@ -38,6 +40,11 @@ pub enum VenueError {
     Auth { code: i64, message: String },
     #[error("malformed response: {0}")]
     Malformed(String),
+    /// Not sent: the request (with its worst rate-limit wait) did not fit in what is left of
+    /// the turn's time budget. Nothing reached the exchange; the caller tries again next turn.
+    /// Never ambiguous, never an answer (a deferred lookup is not "not found").
+    #[error("deferred to the next turn (time budget spent): {0}")]
+    Deferred(String),
 }
 
 impl VenueError {
@@ -69,6 +76,11 @@ impl VenueError {
     pub fn is_transient(&self) -> bool {
         self.is_ambiguous() || matches!(self, VenueError::RateLimited(_))
     }
+
+    /// Whether the call was not made at all for want of time in this turn.
+    pub fn is_deferred(&self) -> bool {
+        matches!(self, VenueError::Deferred(_))
+    }
 }
 
 /// One exchange account. Every method is one bounded request (or, for the paper venue, an
@@ -76,6 +88,10 @@ impl VenueError {
 pub trait Venue {
     /// Short name for logs and metrics (`paper`, `cryptocom`).
     fn name(&self) -> &'static str;
+    /// The time left in this loop turn, set by the shell at the start of each turn: a venue
+    /// that talks to a remote exchange sends a request only when its worst case fits, and
+    /// answers `VenueError::Deferred` otherwise. In-process venues may ignore it.
+    fn set_budget(&mut self, _budget: Budget) {}
     fn instrument(&mut self, symbol: &str) -> Result<Instrument, VenueError>;
     fn last_price(&mut self, symbol: &str) -> Result<Decimal, VenueError>;
     /// The most recent `count` closed candles of `timeframe_seconds`, oldest first.
@@ -128,6 +144,9 @@ pub trait Venue {
 impl<V: Venue> Venue for std::rc::Rc<std::cell::RefCell<V>> {
     fn name(&self) -> &'static str {
         self.borrow().name()
+    }
+    fn set_budget(&mut self, budget: Budget) {
+        self.borrow_mut().set_budget(budget)
     }
     fn instrument(&mut self, symbol: &str) -> Result<Instrument, VenueError> {
         self.borrow_mut().instrument(symbol)

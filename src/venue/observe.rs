@@ -69,6 +69,8 @@ pub fn code_label(error: &VenueError) -> Cow<'static, str> {
         VenueError::NotFound => CODE_NOT_FOUND,
         VenueError::DuplicateClientOid(_) => CODE_DUPLICATE_CLIENT_OID,
         VenueError::Malformed(_) => "malformed",
+        // Never a request (nothing was sent), but a bounded word should one be counted.
+        VenueError::Deferred(_) => "deferred",
         // Variants with a code returned above.
         VenueError::Rejected { .. } | VenueError::BelowMinimum { .. } | VenueError::Auth { .. } => {
             "other"

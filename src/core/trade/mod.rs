@@ -42,6 +42,10 @@ pub fn step(view: &mut TradeView, event: Event, now: Millis, limits: &Limits) ->
         halt(view, Reason::Inconsistent, &problem, now, &mut actions);
         return actions;
     }
+    if let Event::Deferred { client_oids } = &event {
+        on_deferred(view, client_oids, now);
+        return actions;
+    }
     if view.trade.state == TradeState::Recovering
         && !matches!(event, Event::Due | Event::BreakerReset)
     {
@@ -68,8 +72,27 @@ pub fn step(view: &mut TradeView, event: Event, now: Millis, limits: &Limits) ->
             on_entry_blocked(view, &reason, now, limits, &mut actions)
         }
         Event::BreakerReset => on_breaker_reset(view, now),
+        Event::Deferred { .. } => {}
     }
     actions
+}
+
+/// An action that was not carried out (the turn's time budget was spent) changes nothing but
+/// when the trade is due: at once, so the next turn derives the action again, as after a crash
+/// before the send. A send that was not made is undone exactly: an intent marked as being sent
+/// for the first time is again one that was never sent (`mark_sending` then counts the next
+/// attempt as the first, so a send that never left is never taken as ambiguous), while an
+/// order that an earlier attempt may have placed keeps its status and send time.
+fn on_deferred(view: &mut TradeView, client_oids: &[String], now: Millis) {
+    for oid in client_oids {
+        if let Some(order) = find_order_mut(view, oid) {
+            if order.status == OrderStatus::Intent {
+                order.sent_at_ms = None;
+            }
+        }
+    }
+    let due = view.trade.due_ms.map_or(now, |due| due.min(now));
+    view.trade.due_ms = Some(due);
 }
 
 fn record_only(view: &mut TradeView, event: Event, now: Millis) {

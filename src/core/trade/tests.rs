@@ -1441,4 +1441,5 @@ fn an_acknowledged_leg_not_visible_yet_is_never_taken_as_gone() {
     assert_ne!(stop.status, OrderStatus::NotPlaced);
 }
 
+mod deferred;
 mod failsafe;

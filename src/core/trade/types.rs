@@ -255,6 +255,11 @@ pub enum Event {
     /// The breaker this trade opened was reset by the operator: a recovering trade is left to
     /// them.
     BreakerReset,
+    /// The shell did not carry out an action for want of time in this loop turn: nothing
+    /// reached the exchange, no answer was read. `client_oids` are the orders of a send that
+    /// was not made (empty for a lookup, cancel or market fetch). Not an outcome: the trade is
+    /// due again at once, and the action is derived anew next turn.
+    Deferred { client_oids: Vec<String> },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

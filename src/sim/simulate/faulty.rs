@@ -1,6 +1,6 @@
 //! The simulated exchange of a simulation run: the paper venue behind seeded faults (timeouts
 //! before or after the exchange applied a request, 5xx, 429, not-found windows after a create,
-//! rejected protective orders) and simulated crashes of the agent at a venue call. The plan also
+//! rejected protective orders, calls deferred for want of time in the turn) and simulated crashes of the agent at a venue call. The plan also
 //! holds the rates of the machine's faults (disk, clock) that `environment` injects. It also checks
 //! what is sent (S4 no entry behind an open breaker, S7 ticks, minimums and plain decimals).
 //! Canary modes break the venue on purpose, to prove the invariant checks can fail.
@@ -50,17 +50,16 @@ pub struct FaultPlan {
     /// halt in it and must recover after it.
     pub outage_start_ms: Millis,
     pub outage_ms: Millis,
+    /// Probability that a call is not made because the turn's time budget is spent
+    /// (`VenueError::Deferred`, as the Crypto.com client answers): nothing reaches the exchange.
+    pub deferred: f64,
 }
 
 impl FaultPlan {
     /// Each class is on with probability 1/2, at a rate up to 15 % (crashes up to 2 %).
     pub fn draw(random: &mut SplitMix64) -> FaultPlan {
-        let mut rate = |max: f64| {
-            let on = random.next_u64() % 2 == 0;
-            let level = (random.next_u64() % 1000) as f64 / 1000.0;
-            if on { level * max } else { 0.0 }
-        };
-        FaultPlan {
+        let mut rate = |max: f64| draw_rate(random, max);
+        let plan = FaultPlan {
             timeout_before: rate(0.15),
             lost_after: rate(0.15),
             server_error: rate(0.15),
@@ -85,6 +84,12 @@ impl FaultPlan {
                 0 => 60_000 + (random.next_u64() % 300_000) as Millis,
                 _ => 0,
             },
+            deferred: 0.0,
+        };
+        // Drawn after the plan's other rates, so those keep their values for each seed.
+        FaultPlan {
+            deferred: draw_rate(random, 0.15),
+            ..plan
         }
     }
 
@@ -100,7 +105,7 @@ impl FaultPlan {
 
     pub fn describe(&self) -> String {
         format!(
-            "timeout_before={:.3} lost_after={:.3} 5xx={:.3} 429={:.3} reject_protective={:.3} crash={:.3} not_found_ms={} stale_read={:.3} fill_delay_ms={} partial={:?} expires={} db_busy={:.3} db_full={:.3} db_crash={:.3} skew_max_ms={} skew_step={:.3} outage={}ms@+{}ms",
+            "timeout_before={:.3} lost_after={:.3} 5xx={:.3} 429={:.3} reject_protective={:.3} crash={:.3} not_found_ms={} stale_read={:.3} fill_delay_ms={} partial={:?} expires={} db_busy={:.3} db_full={:.3} db_crash={:.3} skew_max_ms={} skew_step={:.3} outage={}ms@+{}ms deferred={:.3}",
             self.timeout_before,
             self.lost_after,
             self.server_error,
@@ -118,9 +123,17 @@ impl FaultPlan {
             self.skew_max_ms,
             self.skew_step,
             self.outage_ms,
-            self.outage_start_ms
+            self.outage_start_ms,
+            self.deferred
         )
     }
+}
+
+/// A class is on with probability 1/2, at a rate up to `max`.
+fn draw_rate(random: &mut SplitMix64, max: f64) -> f64 {
+    let on = random.next_u64() % 2 == 0;
+    let level = (random.next_u64() % 1000) as f64 / 1000.0;
+    if on { level * max } else { 0.0 }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,6 +169,8 @@ pub struct FaultyVenue {
     fake_cancelled: std::collections::BTreeSet<String>,
     /// Virtual time the faulty phase began, for the outage window.
     started_ms: Millis,
+    /// Calls answered `Deferred` so far.
+    pub deferrals: u32,
 }
 
 impl FaultyVenue {
@@ -181,6 +196,7 @@ impl FaultyVenue {
             violations: Vec::new(),
             fake_cancelled: std::collections::BTreeSet::new(),
             started_ms,
+            deferrals: 0,
         }
     }
 
@@ -235,6 +251,13 @@ impl FaultyVenue {
         if self.in_outage() {
             return Err(VenueError::Transport(
                 "injected outage: connection refused".into(),
+            ));
+        }
+        // Only drawn where the class is on, so the other seeds' fault streams are unchanged.
+        if self.plan.deferred > 0.0 && self.chance(self.plan.deferred) {
+            self.deferrals += 1;
+            return Err(VenueError::Deferred(
+                "injected: the turn's time budget is spent".into(),
             ));
         }
         if self.chance(self.plan.timeout_before) {

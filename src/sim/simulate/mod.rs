@@ -102,6 +102,8 @@ pub struct SeedReport {
     pub outage: bool,
     /// The alert channel failed for a while (and now and then).
     pub alerts_down: bool,
+    /// Venue calls not made because (as the seed drew) the turn's time budget was spent.
+    pub deferrals: u32,
     /// The last events of the store, for a failure's trace.
     pub trace: Vec<String>,
 }
@@ -505,6 +507,7 @@ impl Run {
             alert_only: !self.config.failsafe.on_protection_error,
             outage: venue.plan.outage_ms > 0,
             alerts_down: self.alerts.faulty(),
+            deferrals: venue.deferrals,
             trace: events
                 .iter()
                 .rev()
@@ -609,6 +612,7 @@ pub fn run_seed(seed: u64, ticks: u64, canary: Option<Canary>) -> SeedReport {
                 alert_only: false,
                 outage: false,
                 alerts_down: false,
+                deferrals: 0,
                 trace: Vec::new(),
             };
         }
@@ -696,8 +700,10 @@ fn summarize(reports: &[SeedReport], ticks: u64, canary: Option<Canary>, elapsed
     let alert_only = reports.iter().filter(|r| r.alert_only).count();
     let outages = reports.iter().filter(|r| r.outage).count();
     let alerts_down = reports.iter().filter(|r| r.alerts_down).count();
+    let deferred_seeds = reports.iter().filter(|r| r.deferrals > 0).count();
+    let deferrals: u64 = reports.iter().map(|r| u64::from(r.deferrals)).sum();
     println!(
-        "{} seeds, {} passed, {} failed; {flatten} with failsafe.flatten, {alert_only} with on_protection_error off, {outages} with an exchange outage, {alerts_down} with a failing alert channel; {trades} trades, {crashes} simulated crashes, {store_errors} refused writes, {exits} exits on a refusing database, {turns} loop turns in {:.1} s",
+        "{} seeds, {} passed, {} failed; {flatten} with failsafe.flatten, {alert_only} with on_protection_error off, {outages} with an exchange outage, {alerts_down} with a failing alert channel, {deferred_seeds} with calls deferred ({deferrals} in all); {trades} trades, {crashes} simulated crashes, {store_errors} refused writes, {exits} exits on a refusing database, {turns} loop turns in {:.1} s",
         reports.len(),
         reports.len() - failures.len(),
         failures.len(),

@@ -103,3 +103,20 @@ fn a_venue_that_loses_fills_fails_s3() {
         "{verdict:?}"
     );
 }
+
+/// The deferred fault class: calls not made because the turn's budget is spent. Seeds that
+/// draw it defer calls (sends, lookups, cancels, market data, the self-check) and still keep
+/// every invariant.
+#[test]
+fn seeds_whose_calls_are_deferred_keep_every_invariant() {
+    let reports: Vec<SeedReport> = (0..40)
+        .map(|seed| run_seed(seed, TICKS, None))
+        .filter(|report| report.deferrals > 0)
+        .take(3)
+        .collect();
+    assert!(!reports.is_empty(), "some seed deferred calls");
+    for report in &reports {
+        assert_eq!(report.verdict, Verdict::Pass, "{report:#?}");
+        assert!(report.faults.contains("deferred="), "{}", report.faults);
+    }
+}

@@ -67,7 +67,7 @@ impl RateLimiter {
     }
 
     /// How long `method` must wait at `now` for a free slot.
-    fn wait_for(&mut self, method: &str, now: Instant) -> Duration {
+    pub fn wait_for(&mut self, method: &str, now: Instant) -> Duration {
         let limit = limit_for(method);
         let Some(sent) = self.sent.get_mut(method) else {
             return Duration::ZERO;

@@ -25,7 +25,7 @@ const REQUEST_BYTES_MAX: usize = 64 * 1024;
 const SECRET: &str = "secretKey";
 const API_KEY: &str = "token";
 
-enum Canned {
+pub(super) enum Canned {
     Reply {
         status: u16,
         body: String,
@@ -34,27 +34,27 @@ enum Canned {
     Silent(Duration),
 }
 
-fn reply(status: u16, body: Value) -> Canned {
+pub(super) fn reply(status: u16, body: Value) -> Canned {
     Canned::Reply {
         status,
         body: body.to_string(),
     }
 }
 
-fn ok(result: Value) -> Canned {
+pub(super) fn ok(result: Value) -> Canned {
     reply(
         200,
         json!({"id": 1, "method": "m", "code": 0, "result": result}),
     )
 }
 
-struct Captured {
+pub(super) struct Captured {
     head: String,
     body: String,
 }
 
 impl Captured {
-    fn request_line(&self) -> &str {
+    pub(super) fn request_line(&self) -> &str {
         self.head.lines().next().unwrap_or_default()
     }
 
@@ -63,13 +63,13 @@ impl Captured {
     }
 }
 
-struct Responder {
-    base_url: String,
+pub(super) struct Responder {
+    pub(super) base_url: String,
     handle: JoinHandle<Vec<Captured>>,
 }
 
 impl Responder {
-    fn start(script: Vec<Canned>) -> Responder {
+    pub(super) fn start(script: Vec<Canned>) -> Responder {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -80,7 +80,7 @@ impl Responder {
         }
     }
 
-    fn requests(self) -> Vec<Captured> {
+    pub(super) fn requests(self) -> Vec<Captured> {
         self.handle.join().unwrap()
     }
 }
@@ -178,7 +178,7 @@ fn wall_now_ms() -> Millis {
     Millis::try_from(since_epoch.as_millis()).unwrap()
 }
 
-fn venue_at(base_url: &str, timeout: Duration) -> CryptoComVenue {
+pub(super) fn venue_at(base_url: &str, timeout: Duration) -> CryptoComVenue {
     CryptoComVenue::new(CryptoComSettings {
         base_url: base_url.to_string(),
         api_key: API_KEY.into(),
@@ -191,11 +191,11 @@ fn venue_at(base_url: &str, timeout: Duration) -> CryptoComVenue {
     .unwrap()
 }
 
-fn venue(responder: &Responder) -> CryptoComVenue {
+pub(super) fn venue(responder: &Responder) -> CryptoComVenue {
     venue_at(&responder.base_url, Duration::from_secs(3))
 }
 
-fn market_sell() -> OrderRequest {
+pub(super) fn market_sell() -> OrderRequest {
     OrderRequest {
         client_oid: "agent-0001".into(),
         symbol: "BTC_USDT".into(),

@@ -14,6 +14,8 @@ mod transport;
 mod wire;
 
 #[cfg(test)]
+mod budget_tests;
+#[cfg(test)]
 mod loopback_tests;
 #[cfg(test)]
 mod tests;
@@ -31,8 +33,8 @@ use crate::core::clock::Clock;
 use crate::core::domain::{
     Candle, Instrument, ListAck, Millis, OrderAck, OrderReport, OrderRequest,
 };
-use crate::venue::{Venue, VenueError};
-use history::{HISTORY_PAGES_MAX, HistoryWalk};
+use crate::venue::{Budget, Venue, VenueError};
+use history::{HISTORY_CLOCK_MARGIN_MS, HISTORY_PAGES_MAX, HistoryWalk};
 use transport::{Retry, Transport};
 use wire::{CODE_INVALID_ARGUMENT, CODE_INVALID_INSTRUMENT, CODE_INVALID_ORDER_ID, InstrumentRow};
 
@@ -42,21 +44,28 @@ const INSTRUMENT_CACHE_TTL: Duration = Duration::from_secs(10 * 60);
 /// Most candles one `public/get-candlestick` call returns (reference §4.3).
 const CANDLES_COUNT_MAX: usize = 300;
 
-/// Reads in the longest order lookup chain (`shell::execute::lookup`): order detail and open
-/// orders, plain and advanced, then both history endpoints walked for up to
-/// `HISTORY_PAGES_MAX` pages each.
-pub const LOOKUP_READS_MAX: u32 = 4 + 2 * HISTORY_PAGES_MAX as u32;
+/// The longest one request can take once admitted: its whole timeout after the longest wait
+/// for a client-side rate-limit slot. The budget admits a request only when this fits (with
+/// the back-off before a retry), so a turn's requests end within its budget.
+pub fn request_cost_max(timeout: Duration) -> Duration {
+    timeout + limits::WAIT_MAX
+}
 
-/// The longest the agent's loop can spend in one unit of work against this venue: one lookup
-/// chain whose every read takes its whole `timeout`, is answered 429 and retried after each
-/// back-off, and waits the longest for the client-side rate limit, plus the cancel that may
-/// follow it. Only a bound to check the supervisor's watchdog against; an exchange that does
-/// not answer ends a chain at its first timeout.
-pub fn longest_lookup(timeout: Duration) -> Duration {
-    let attempts = 1 + transport::RATE_LIMIT_BACKOFFS.len() as u32;
-    let backoffs: Duration = transport::RATE_LIMIT_BACKOFFS.iter().sum();
-    let read = (timeout + limits::WAIT_MAX) * attempts + backoffs;
-    read * LOOKUP_READS_MAX + timeout + limits::WAIT_MAX
+/// The smallest turn budget that lets every call make progress: the longest call that is
+/// repeated whole when it is deferred half-way is two requests (plain then advanced order
+/// detail, open orders or cancel; the instrument rules and their minimum notionals). Longer
+/// work — the order-history walk, the lookup chain — resumes where it stopped.
+pub fn turn_budget_min(timeout: Duration) -> Duration {
+    request_cost_max(timeout) * 2
+}
+
+/// The longest the agent's loop can go between two watchdog pings against this venue: one
+/// unit of work spends at most the turn's `budget` on requests (each admitted only when it
+/// fits whole), plus one request's worth for what does not draw from it (the database, one
+/// alert-delivery attempt, the overrun of a request's own timeout). The unit file's
+/// `WatchdogSec=` is derived from it.
+pub fn longest_unit(budget: Duration, timeout: Duration) -> Duration {
+    budget + request_cost_max(timeout)
 }
 
 /// Supported candle timeframes: seconds and the exchange's name (reference §4.3).
@@ -112,12 +121,25 @@ struct InstrumentCache {
     min_notionals: BTreeMap<String, Decimal>,
 }
 
+/// A history walk that a spent budget interrupted, kept so the next call for the same symbol
+/// and earliest time resumes it instead of reading its pages again.
+struct PendingWalk {
+    symbol: String,
+    since_ms: Millis,
+    /// When the walk began (wall clock): its newest window ends `HISTORY_CLOCK_MARGIN_MS` after
+    /// it, so an older walk is begun afresh.
+    began_ms: Millis,
+    walks: [(&'static str, HistoryWalk); 2],
+}
+
 pub struct CryptoComVenue {
     transport: Transport,
     min_notional_fallback: Decimal,
     taker_fee_rate: Decimal,
     wall: Rc<dyn Clock>,
     instruments: Option<InstrumentCache>,
+    /// At most one interrupted history walk (the latest).
+    pending_walk: Option<PendingWalk>,
 }
 
 impl fmt::Debug for CryptoComVenue {
@@ -141,6 +163,7 @@ impl CryptoComVenue {
             taker_fee_rate: settings.taker_fee_rate,
             wall: settings.wall,
             instruments: None,
+            pending_walk: None,
         })
     }
 
@@ -187,7 +210,7 @@ impl CryptoComVenue {
                     Some((symbol, wire::instrument_row(row)))
                 })
                 .collect();
-            let min_notionals = self.fetch_min_notionals();
+            let min_notionals = self.fetch_min_notionals()?;
             self.instruments = Some(InstrumentCache {
                 fetched_at: Instant::now(),
                 rows,
@@ -200,16 +223,18 @@ impl CryptoComVenue {
     }
 
     /// Minimum notionals per base currency; empty (so the fallback applies) when the call fails.
-    fn fetch_min_notionals(&mut self) -> BTreeMap<String, Decimal> {
+    /// A call the budget deferred is no answer: the instruments are fetched again next turn.
+    fn fetch_min_notionals(&mut self) -> Result<BTreeMap<String, Decimal>, VenueError> {
         let fetched = self
             .transport
             .public("public/get-risk-parameters", &[])
             .and_then(|result| wire::min_notionals(&result));
         match fetched {
-            Ok(rows) => rows.into_iter().collect(),
+            Ok(rows) => Ok(rows.into_iter().collect()),
+            Err(error) if error.is_deferred() => Err(error),
             Err(error) => {
                 warn!(error = %error, "get-risk-parameters failed, using the configured minimum notional");
-                BTreeMap::new()
+                Ok(BTreeMap::new())
             }
         }
     }
@@ -242,26 +267,63 @@ impl CryptoComVenue {
     }
 
     /// Both history endpoints walked back in windows (`history`), their requests interleaved
-    /// so that each endpoint's one-per-second limit overlaps the other's.
+    /// so that each endpoint's one-per-second limit overlaps the other's. A walk the budget
+    /// interrupts is kept (`PendingWalk`) and resumed by the next call with the same symbol and
+    /// `since_ms`, so a walk longer than a turn's budget still ends, a few pages per turn.
     fn walked_history(
         &mut self,
         symbol: &str,
         since_ms: Millis,
     ) -> Result<Vec<OrderReport>, VenueError> {
         let now_ms = self.wall.now_ms();
-        let mut walks = [
-            (
-                "private/get-order-history",
-                HistoryWalk::new(now_ms, since_ms),
-            ),
-            (
-                "private/advanced/get-order-history",
-                HistoryWalk::new(now_ms, since_ms),
-            ),
-        ];
+        let resumable = |pending: &PendingWalk| {
+            pending.symbol == symbol
+                && pending.since_ms == since_ms
+                && (0..HISTORY_CLOCK_MARGIN_MS).contains(&(now_ms - pending.began_ms))
+        };
+        let mut pending = match self.pending_walk.take() {
+            Some(pending) if resumable(&pending) => pending,
+            _ => PendingWalk {
+                symbol: symbol.to_string(),
+                since_ms,
+                began_ms: now_ms,
+                walks: [
+                    (
+                        "private/get-order-history",
+                        HistoryWalk::new(now_ms, since_ms),
+                    ),
+                    (
+                        "private/advanced/get-order-history",
+                        HistoryWalk::new(now_ms, since_ms),
+                    ),
+                ],
+            },
+        };
+        match self.walk_pages(symbol, &mut pending.walks) {
+            Ok(()) => {}
+            Err(error) if error.is_deferred() => {
+                self.pending_walk = Some(pending);
+                return Err(error);
+            }
+            Err(error) => return Err(error),
+        }
+        let [(plain_method, plain), (advanced_method, advanced)] = pending.walks;
+        Ok(merge(
+            plain.finish(plain_method)?,
+            advanced.finish(advanced_method)?,
+        ))
+    }
+
+    /// Reads the walks' next pages until both are over; each walk is bounded by
+    /// `HISTORY_PAGES_MAX` requests.
+    fn walk_pages(
+        &mut self,
+        symbol: &str,
+        walks: &mut [(&'static str, HistoryWalk); 2],
+    ) -> Result<(), VenueError> {
         for _ in 0..HISTORY_PAGES_MAX {
             let mut sent = false;
-            for (method, walk) in &mut walks {
+            for (method, walk) in walks.iter_mut() {
                 let Some(request) = walk.next_request() else {
                     continue;
                 };
@@ -273,11 +335,7 @@ impl CryptoComVenue {
                 break;
             }
         }
-        let [(plain_method, plain), (advanced_method, advanced)] = walks;
-        Ok(merge(
-            plain.finish(plain_method)?,
-            advanced.finish(advanced_method)?,
-        ))
+        Ok(())
     }
 
     fn detail_by_client_oid(
@@ -339,6 +397,7 @@ fn named(method: &str, error: VenueError) -> VenueError {
             message: prefix(message),
         },
         VenueError::Malformed(message) => VenueError::Malformed(prefix(message)),
+        VenueError::Deferred(message) => VenueError::Deferred(prefix(message)),
         VenueError::NotFound => VenueError::Rejected {
             code: wire::CODE_NOT_FOUND,
             message: prefix("not found".into()),
@@ -383,6 +442,10 @@ fn unknown_to_plain_api(error: &VenueError) -> bool {
 impl Venue for CryptoComVenue {
     fn name(&self) -> &'static str {
         "cryptocom"
+    }
+
+    fn set_budget(&mut self, budget: Budget) {
+        self.transport.set_budget(budget);
     }
 
     fn instrument(&mut self, symbol: &str) -> Result<Instrument, VenueError> {

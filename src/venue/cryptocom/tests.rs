@@ -545,14 +545,34 @@ fn a_malformed_row_that_could_be_ours_still_fails_the_list() {
     }
 }
 
+/// `WatchdogSec=` of the unit file, in seconds (`3min`, `180`, `180s`).
+fn unit_watchdog() -> Duration {
+    let unit = include_str!("../../../systemd/fillguard.service");
+    let value = unit
+        .lines()
+        .find_map(|line| line.strip_prefix("WatchdogSec="))
+        .expect("WatchdogSec= in the unit");
+    let seconds = match value.trim().strip_suffix("min") {
+        Some(minutes) => minutes.parse::<u64>().unwrap() * 60,
+        None => value.trim().trim_end_matches('s').parse::<u64>().unwrap(),
+    };
+    Duration::from_secs(seconds)
+}
+
 #[test]
-fn the_longest_lookup_at_the_default_timeout_is_about_twenty_minutes() {
-    // 36 reads of 3 attempts of (10 s + 1 s rate-limit wait) and 0.5 s of back-off, then a
-    // cancel of 10 s + 1 s: the systemd unit's WatchdogSec is derived from this.
-    assert_eq!(super::LOOKUP_READS_MAX, 36);
+fn the_units_watchdog_is_twice_the_longest_unit_at_the_defaults() {
+    use crate::config::{TURN_BUDGET_DEFAULT, VENUE_TIMEOUT_DEFAULT};
+    // 60 s of budget plus one request of 10 s and its 1 s rate-limit wait.
+    let longest = super::longest_unit(TURN_BUDGET_DEFAULT, VENUE_TIMEOUT_DEFAULT);
+    assert_eq!(longest, Duration::from_secs(71));
     assert_eq!(
-        super::longest_lookup(Duration::from_secs(10)),
-        Duration::from_secs(36 * 33) + Duration::from_millis(36 * 500) + Duration::from_secs(11)
+        super::turn_budget_min(VENUE_TIMEOUT_DEFAULT),
+        Duration::from_secs(22)
     );
-    assert!(super::longest_lookup(Duration::from_secs(10)) < Duration::from_secs(30 * 60));
+    assert!(TURN_BUDGET_DEFAULT >= super::turn_budget_min(VENUE_TIMEOUT_DEFAULT));
+    let watchdog = unit_watchdog();
+    assert!(
+        watchdog >= longest * 2 && watchdog <= Duration::from_secs(5 * 60),
+        "WatchdogSec {watchdog:?} against a longest unit of {longest:?}"
+    );
 }

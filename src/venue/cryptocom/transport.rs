@@ -1,6 +1,8 @@
 //! HTTP transport to Crypto.com Exchange v1: one ureq agent with explicit timeouts, public GETs,
 //! signed private POSTs (reference §2), client-side rate limits and the bounded retry of
-//! read-only calls on 429. Logs and counts (`venue::observe`) method, HTTP status, code and
+//! read-only calls on 429. Each attempt draws from the turn's `Budget`: it is sent only when its
+//! back-off, its rate-limit wait and its whole timeout fit in what is left, and is otherwise
+//! answered `VenueError::Deferred` without touching the network. Logs and counts (`venue::observe`) method, HTTP status, code and
 //! duration of every request; never the API key, the secret or a signature.
 
 use std::rc::Rc;
@@ -10,10 +12,10 @@ use std::time::{Duration, Instant};
 use serde_json::{Map, Value, json};
 use tracing::debug;
 
-use super::limits::RateLimiter;
+use super::limits::{RateLimiter, WAIT_MAX};
 use super::{sign, wire};
 use crate::core::clock::Clock;
-use crate::venue::{VenueError, observe};
+use crate::venue::{Budget, VenueError, observe};
 
 /// Longest connect phase, whatever the total timeout.
 const CONNECT_TIMEOUT_MAX: Duration = Duration::from_secs(5);
@@ -43,6 +45,10 @@ pub(super) struct Transport {
     limiter: RateLimiter,
     /// The wall clock the nonces are read from.
     wall: Rc<dyn Clock>,
+    /// The longest one attempt takes once sent (ureq's global timeout).
+    timeout: Duration,
+    /// What is left of the current loop turn (`Budget::unlimited` until the shell sets one).
+    budget: Budget,
 }
 
 impl Transport {
@@ -69,7 +75,21 @@ impl Transport {
             api_secret: api_secret.to_string(),
             limiter: RateLimiter::default(),
             wall,
+            timeout,
+            budget: Budget::unlimited(),
         }
+    }
+
+    pub fn set_budget(&mut self, budget: Budget) {
+        self.budget = budget;
+    }
+
+    /// Whether an attempt of `method` after `pause` (a back-off) fits in the budget: the
+    /// pause, the wait for a free rate-limit slot after it and the whole timeout.
+    fn admit(&mut self, method: &str, pause: Duration) -> Result<(), VenueError> {
+        let now = Instant::now();
+        let wait = self.limiter.wait_for(method, now + pause).min(WAIT_MAX);
+        self.budget.admit(method, pause + wait + self.timeout, now)
     }
 
     /// `GET {base}/{method}?query`; public methods are always read-only.
@@ -125,6 +145,9 @@ impl Transport {
         .to_string()
     }
 
+    /// Sends with `send`, retrying read-only calls after each of `RATE_LIMIT_BACKOFFS` when
+    /// answered 429. Every attempt is admitted by the budget first (`admit`); an attempt that
+    /// does not fit is not made and the call is `Deferred`, so retries stop at the budget.
     fn with_retry(
         &mut self,
         method: &str,
@@ -135,18 +158,27 @@ impl Transport {
             Retry::OnRateLimit => &RATE_LIMIT_BACKOFFS,
             Retry::Never => &[],
         };
-        for backoff in backoffs {
+        let mut pause = Duration::ZERO;
+        let attempts = backoffs.iter().copied().map(Some).chain([None]);
+        for (attempt, next_backoff) in attempts.enumerate() {
+            if let Err(deferred) = self.admit(method, pause) {
+                debug!(method, attempt, reason = %deferred, "request deferred to the next turn");
+                return Err(deferred);
+            }
+            if !pause.is_zero() {
+                std::thread::sleep(pause);
+            }
             self.limiter.acquire(method)?;
-            match send(self) {
-                Err(VenueError::RateLimited(message)) => {
+            match (send(self), next_backoff) {
+                (Err(VenueError::RateLimited(message)), Some(backoff)) => {
                     debug!(method, message = %message, "rate limited, backing off");
-                    std::thread::sleep(*backoff);
+                    pause = backoff;
                 }
-                outcome => return outcome,
+                (outcome, _) => return outcome,
             }
         }
-        self.limiter.acquire(method)?;
-        send(self)
+        // Not reached: the last attempt has no back-off and returns above.
+        Err(VenueError::RateLimited(format!("{method}: retries spent")))
     }
 }
 
