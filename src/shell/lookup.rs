@@ -2,9 +2,11 @@
 //! turns. When the turn's time budget runs out half-way (`VenueError::Deferred`), the chain
 //! keeps what it has read in memory (`Lookups`) and the next turn resumes it — the venue keeps
 //! the history walk's cursor the same way — instead of starting again, so a chain longer than
-//! one budget still ends on a slow exchange. "Not found" is said only on evidence as fresh as
-//! the turn that says it: a chain that spanned turns reads order detail and open orders again
-//! in its last turn. A chain ends within `CHAIN_TURNS_MAX` turns (as `Failed`, never as "not
+//! one budget still ends on a slow exchange. "Not found" is said only on evidence read after
+//! the history walk: every chain that reaches the end of the history reads order detail and
+//! open orders again (the walk's pages may have been read in earlier turns, by this chain or,
+//! for the venue's shared cursor, by another one), each re-read a stage of its own that fits
+//! the smallest budget. A chain ends within `CHAIN_TURNS_MAX` turns (as `Failed`, never as "not
 //! found", when it could not); one left idle for `CHAIN_IDLE_TURNS_MAX` turns is forgotten. Knows no exchange; it decides nothing about trades.
 
 use std::collections::BTreeMap;
@@ -14,7 +16,8 @@ use crate::core::trade::LookOutcome;
 use crate::venue::{Venue, VenueError};
 
 /// Turns a chain may span before it is given up as a failed lookup. Each turn with a fresh
-/// budget reads at least two requests of it, and a chain is at most 4 + 2 × 16 + 4 requests.
+/// budget reads at least two requests of it (`venue::cryptocom::turn_budget_min`: every stage
+/// is at most two requests), and a chain is at most 4 + 2 × 16 + 4 requests.
 pub const CHAIN_TURNS_MAX: u64 = 32;
 /// Turns a chain is kept without being resumed (the trade asked for something else meanwhile);
 /// after that the next lookup of the order begins afresh.
@@ -27,8 +30,10 @@ enum Stage {
     Detail,
     OpenOrders,
     History,
-    /// Order detail and open orders read again, both in the chain's last turn.
-    Recheck,
+    /// Order detail read again after the history, then open orders: two stages, so each fits
+    /// the smallest budget and a chain never repeats a re-read it could not finish.
+    RecheckDetail,
+    RecheckOpen,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,8 +42,6 @@ struct Chain {
     /// The turn the chain began in, and the last turn it was resumed in.
     began_turn: u64,
     last_turn: u64,
-    /// The turn of its oldest "not there" read, once it has one.
-    evidence_turn: Option<u64>,
 }
 
 /// The chains that a spent budget interrupted, by client_oid, and the turn counter they are
@@ -83,7 +86,6 @@ pub fn lookup(
         stage: Stage::Detail,
         began_turn: turn,
         last_turn: turn,
-        evidence_turn: None,
     });
     chain.last_turn = turn;
     if turn - chain.began_turn >= CHAIN_TURNS_MAX {
@@ -92,15 +94,13 @@ pub fn lookup(
         });
     }
     // Bounded: each pass moves the chain one stage on or ends it.
-    for _ in 0..4 {
+    for _ in 0..5 {
         let read = match chain.stage {
             Stage::Detail => detail(venue, client_oid),
             Stage::OpenOrders => open(venue, client_oid),
             Stage::History => history(venue, symbol, client_oid, since_ms),
-            Stage::Recheck => detail(venue, client_oid).and_then(|found| match found {
-                Some(outcome) => Ok(Some(outcome)),
-                None => open(venue, client_oid),
-            }),
+            Stage::RecheckDetail => detail(venue, client_oid),
+            Stage::RecheckOpen => open(venue, client_oid),
         };
         match read {
             Ok(Some(outcome)) => return Ok(outcome),
@@ -115,16 +115,19 @@ pub fn lookup(
             }
             Ok(None) => {}
         }
-        let evidence_turn = *chain.evidence_turn.get_or_insert(turn);
         chain.stage = match chain.stage {
             Stage::Detail => Stage::OpenOrders,
             Stage::OpenOrders => Stage::History,
-            // Reads of an earlier turn say where the order was not then: read again now.
-            Stage::History if evidence_turn != turn => Stage::Recheck,
-            Stage::History | Stage::Recheck => return Ok(LookOutcome::NotFound),
+            // The walk's pages say where the order was not when they were read: read again.
+            Stage::History => Stage::RecheckDetail,
+            Stage::RecheckDetail => Stage::RecheckOpen,
+            Stage::RecheckOpen => return Ok(LookOutcome::NotFound),
         };
     }
-    Ok(LookOutcome::NotFound)
+    // Unreachable (five stages, five passes); never "not found" by default.
+    Ok(LookOutcome::Failed {
+        message: "the lookup chain ran past its last stage".into(),
+    })
 }
 
 fn detail(venue: &mut dyn Venue, client_oid: &str) -> Read {

@@ -172,16 +172,14 @@ impl Agent {
         self.turn_deferred = false;
     }
 
-    /// Active trades in this turn's order: ids from the trade the last turn deferred first (its
-    /// interrupted work resumes with a whole budget), then the others, so no trade's work is
-    /// starved by another's that never fits.
+    /// Active trades in this turn's order: by the urgency of their state
+    /// (`TradeState::urgency`: a position that may be unprotected first, a new entry last), and
+    /// within one urgency from the trade the last turn deferred (its interrupted work resumes
+    /// with what the more urgent trades left of the budget), then the others by id. So a long
+    /// lookup of a recovering trade never holds up a fresh fill's protection.
     fn active_in_turn_order(&mut self) -> anyhow::Result<Vec<(i64, Option<Millis>)>> {
-        let mut active = store::active_trades(self.store.conn())?;
-        if let Some(first) = self.deferred_trade.take() {
-            let split = active.partition_point(|(trade_id, _)| *trade_id < first);
-            active.rotate_left(split);
-        }
-        Ok(active)
+        let active = store::active_trade_states(self.store.conn())?;
+        Ok(turn_order(active, self.deferred_trade.take()))
     }
 
     /// Reports readiness, liveness and a status line to systemd through `notify`.
@@ -251,7 +249,14 @@ impl Agent {
                 reconciled?;
                 if self.reconcile_pending {
                     // The budget ran out first: the reconciliation goes on next turn, and
-                    // nothing else happens before it is complete.
+                    // nothing else happens before it is complete. The supervisor's start
+                    // timeout is extended turn by turn, so a long reconciliation on a slow
+                    // exchange is not killed and begun again (which would never end).
+                    let unit = crate::venue::cryptocom::longest_unit(
+                        self.config.loop_.turn_budget,
+                        self.config.venue.timeout,
+                    );
+                    self.notify.extend_start(unit * 2);
                     return Ok(());
                 }
                 // The database is open, migrated and locked, and every open trade was read
@@ -680,4 +685,59 @@ pub fn is_transient_store_error(error: &anyhow::Error) -> bool {
         .chain()
         .filter_map(|cause| cause.downcast_ref::<store::StoreError>())
         .any(store::StoreError::is_transient)
+}
+
+/// `Agent::active_in_turn_order` on its data: `active` by id, the trade the last turn
+/// deferred (if any) first within its urgency, then the others by id, urgencies in order.
+fn turn_order(
+    mut active: Vec<store::ActiveTrade>,
+    deferred: Option<i64>,
+) -> Vec<(i64, Option<Millis>)> {
+    if let Some(first) = deferred {
+        let split = active.partition_point(|(trade_id, _, _)| *trade_id < first);
+        active.rotate_left(split);
+    }
+    // Stable: the rotation above stays the order within each urgency. A state the core does
+    // not know goes first: driving it halts that trade alone.
+    active.sort_by_key(|(_, _, state)| state.map_or(0, |state| state.urgency()));
+    active
+        .into_iter()
+        .map(|(trade_id, due, _)| (trade_id, due))
+        .collect()
+}
+
+#[cfg(test)]
+mod turn_order_tests {
+    use super::*;
+    use crate::core::trade::TradeState::{
+        AwaitingFill, EntryPending, Protected, Recovering, Verifying,
+    };
+
+    fn ids(order: &[(i64, Option<Millis>)]) -> Vec<i64> {
+        order.iter().map(|(id, _)| *id).collect()
+    }
+
+    #[test]
+    fn a_fill_to_protect_goes_before_a_deferred_recovery_and_new_entries_go_last() {
+        let active = vec![
+            (1, Some(0), Some(Recovering)),
+            (2, Some(0), Some(EntryPending)),
+            (3, Some(0), Some(AwaitingFill)),
+            (4, Some(0), Some(Protected)),
+            (5, Some(0), Some(Verifying)),
+            (6, Some(0), None),
+        ];
+        // Trade 1's long lookup was cut short last turn: it resumes first among its peers,
+        // after every trade whose position may be unprotected.
+        assert_eq!(
+            ids(&turn_order(active.clone(), Some(1))),
+            [3, 5, 6, 1, 4, 2]
+        );
+        // A deferred trade of the most urgent kind leads its own urgency.
+        assert_eq!(
+            ids(&turn_order(active.clone(), Some(5))),
+            [5, 6, 3, 1, 4, 2]
+        );
+        assert_eq!(ids(&turn_order(active, None)), [3, 5, 6, 1, 4, 2]);
+    }
 }

@@ -483,6 +483,14 @@ pub fn active_trades(conn: &Connection) -> Result<Vec<(i64, Option<Millis>)>> {
     rows::active_trades(conn)
 }
 
+pub use rows::ActiveTrade;
+
+/// Active trades with their due time and state (`None`: not a state the core knows), oldest
+/// first.
+pub fn active_trade_states(conn: &Connection) -> Result<Vec<ActiveTrade>> {
+    rows::active_trade_states(conn)
+}
+
 pub fn all_trade_ids(conn: &Connection) -> Result<Vec<i64>> {
     let mut statement = conn.prepare_cached("SELECT id FROM trades ORDER BY id")?;
     let rows = statement.query_map([], |row| row.get(0))?;

@@ -664,3 +664,27 @@ pub fn cached_instrument(conn: &Connection, symbol: &str) -> Result<Option<Instr
         .optional()
         .map_err(map_corrupt)
 }
+
+/// An active trade's id, due time and state.
+pub type ActiveTrade = (i64, Option<Millis>, Option<TradeState>);
+
+/// `active_trades` with each trade's state; `None` for a state the core does not know (that
+/// trade's own load reports it and halts it; the others are not held up by it).
+pub fn active_trade_states(conn: &Connection) -> Result<Vec<ActiveTrade>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT id, due_ms, state FROM trades WHERE state NOT IN ('CLOSED', 'HALTED') ORDER BY id",
+    )?;
+    let rows = statement.query_map([], |row| {
+        let row = &Named::new(row, "trades");
+        let state: String = row.get("state")?;
+        let id: i64 = row.get("id")?;
+        Ok((id, row.get("due_ms")?, state))
+    })?;
+    let rows = rows
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(map_corrupt)?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, due, state)| (id, due, TradeState::parse(&state)))
+        .collect())
+}

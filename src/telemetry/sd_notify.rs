@@ -109,6 +109,14 @@ impl Notifier {
         self.send(&format!("STATUS={}", text.replace('\n', " ")));
     }
 
+    /// `EXTEND_TIMEOUT_USEC=`: the start-up is still going (a reconciliation that spans loop
+    /// turns), give it `extra` more from now. Only before `READY=1`.
+    pub fn extend_start(&mut self, extra: Duration) {
+        if !self.ready_sent {
+            self.send(&format!("EXTEND_TIMEOUT_USEC={}", extra.as_micros()));
+        }
+    }
+
     /// `STOPPING=1`: the agent is shutting down on request.
     pub fn stopping(&mut self) {
         self.send("STOPPING=1");

@@ -24,7 +24,7 @@ use view::*;
 
 use rust_decimal::Decimal;
 
-use crate::core::domain::{Millis, OrderReport, VenueStatus};
+use crate::core::domain::{Millis, OrderReport, ProtectionMode, VenueStatus};
 use crate::core::ids::{GENERATION_MAX, Role, TRADE_ID_MAX, is_valid_epoch};
 use crate::core::normalize::plain;
 
@@ -168,12 +168,32 @@ fn on_due(view: &mut TradeView, now: Millis, limits: &Limits, actions: &mut Vec<
         }
         TradeState::Verifying | TradeState::Protected => {
             let generation = view.trade.generation;
+            let unsent = never_sent_protection(view);
+            if !unsent.is_empty() && unsent.len() == protective_orders(view, generation).len() {
+                // The whole round's send never left (the turn's budget deferred it): send it
+                // again at once; reading back orders that were never sent would spend the
+                // next budget on look-ups and defer the send once more.
+                return resend_generation(view, now, actions);
+            }
             for order in protective_orders(view, generation) {
+                if unsent.contains(&order.client_oid) {
+                    continue;
+                }
                 if order.status.is_live() || !order.verified {
                     actions.push(Action::Lookup {
                         client_oid: order.client_oid.clone(),
                     });
                 }
+            }
+            for oid in unsent {
+                // A separate leg whose own send was deferred while its sibling's was made.
+                if let Some(order) = find_order_mut(view, &oid) {
+                    mark_sending(order, now);
+                }
+                actions.push(Action::Send {
+                    kind: SendKind::Single,
+                    client_oids: vec![oid],
+                });
             }
             if actions.is_empty() {
                 // Nothing left to read back: size a new round of protection.
@@ -183,6 +203,29 @@ fn on_due(view: &mut TradeView, now: Millis, limits: &Limits, actions: &mut Vec<
         TradeState::Recovering => resume(view, now, limits, actions),
         TradeState::Closed | TradeState::Halted => {}
     }
+}
+
+/// Protective legs of the current round that were never sent (an intent whose send mark a
+/// deferral undid): only while the round is being verified, and never an OTOCO's first pair,
+/// which went out with the entry. In `oco` and `otoco` modes a pair goes out together, so only
+/// a whole pair is returned; in `separate` mode any leg on its own.
+fn never_sent_protection(view: &TradeView) -> Vec<String> {
+    let generation = view.trade.generation;
+    if view.trade.state != TradeState::Verifying
+        || (view.trade.mode == ProtectionMode::Otoco && generation == 0)
+    {
+        return Vec::new();
+    }
+    let legs = protective_orders(view, generation);
+    let unsent: Vec<String> = legs
+        .iter()
+        .filter(|order| order.status == OrderStatus::Intent && order.sent_at_ms.is_none())
+        .map(|order| order.client_oid.clone())
+        .collect();
+    if view.trade.mode != ProtectionMode::Separate && unsent.len() != legs.len() {
+        return Vec::new();
+    }
+    unsent
 }
 
 /// The operator reset the breaker this trade opened: a recovering trade is theirs now.

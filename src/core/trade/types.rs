@@ -83,6 +83,28 @@ impl TradeState {
             .into_iter()
             .find(|state| state.as_str() == text)
     }
+
+    /// The order in which a loop turn serves trades' due work (lower first) when its time
+    /// budget may not reach them all: a position that may be filled and not yet protected (a
+    /// fill poll, an ambiguous entry, protection being sized, sent or read back, a failsafe
+    /// exit) before watching protected trades, recovery and clean-ups, and those before a new
+    /// entry — a filled, unprotected position always outranks one that does not exist yet.
+    pub fn urgency(self) -> u8 {
+        match self {
+            TradeState::EntryUnknown
+            | TradeState::AwaitingFill
+            | TradeState::Protecting
+            | TradeState::Verifying
+            | TradeState::Exiting => 0,
+            TradeState::CancellingEntry
+            | TradeState::Protected
+            | TradeState::Closing
+            | TradeState::Recovering
+            | TradeState::Closed
+            | TradeState::Halted => 1,
+            TradeState::EntryPending => 2,
+        }
+    }
 }
 
 /// fillguard's view of an order's status: its own states before the exchange has answered,

@@ -96,10 +96,10 @@ fn a_deferred_protective_pair_is_sent_again_without_becoming_unknown() {
             (OrderStatus::Intent, None)
         );
     }
-    // Next turn the legs are read back first (as after a crash) and, not found, sent again
-    // under the same client_oids as a first attempt.
-    step(&mut view, Event::Due, T0 + 4_000, &limits);
-    let actions = step(&mut view, not_found(S1), T0 + 4_000, &limits);
+    // Next turn the pair is sent again at once under the same client_oids, as a first
+    // attempt: no read-back of orders that were never sent, which on a slow exchange would
+    // spend that turn's budget and defer the send again, turn after turn.
+    let actions = step(&mut view, Event::Due, T0 + 4_000, &limits);
     assert_eq!(
         actions,
         vec![Action::Send {
@@ -111,4 +111,41 @@ fn a_deferred_protective_pair_is_sent_again_without_becoming_unknown() {
         let order = view.orders.iter().find(|o| o.client_oid == leg).unwrap();
         assert_eq!(order.status, OrderStatus::Intent, "{order:?}");
     }
+}
+
+#[test]
+fn a_separate_leg_whose_send_was_deferred_is_sent_while_its_sibling_is_read_back() {
+    let mut view = filled_view(Side::Buy, ProtectionMode::Separate);
+    let limits = limits();
+    let actions = step(&mut view, market("100", "10"), T0, &limits);
+    assert!(has_send(&actions), "{actions:?}");
+    // The stop-loss went out and was acknowledged; the take-profit's send was deferred.
+    step(&mut view, ack(&[S1], Some("sl-1"), None), T0 + 5, &limits);
+    step(&mut view, deferred(&[T1]), T0 + 10, &limits);
+    let actions = step(&mut view, Event::Due, T0 + 4_000, &limits);
+    assert!(
+        actions.contains(&Action::Lookup {
+            client_oid: S1.into()
+        }),
+        "{actions:?}"
+    );
+    assert!(
+        actions.contains(&Action::Send {
+            kind: SendKind::Single,
+            client_oids: vec![T1.into()]
+        }),
+        "{actions:?}"
+    );
+    assert!(
+        !actions.contains(&Action::Lookup {
+            client_oid: T1.into()
+        }),
+        "{actions:?}"
+    );
+    let take_profit = view.orders.iter().find(|o| o.client_oid == T1).unwrap();
+    assert_eq!(
+        (take_profit.status, take_profit.sent_at_ms),
+        (OrderStatus::Intent, Some(T0 + 4_000)),
+        "a first attempt again, never ambiguous"
+    );
 }
