@@ -437,11 +437,16 @@ fn pings_stay_within_the_budget_while_the_exchange_answers_slowly() {
     );
     assert!(deferred >= 2, "nothing was deferred\nlog:\n{}", agent.log());
     assert!(pings.len() >= 5, "log:\n{}", agent.log());
-    // Each reconciliation turn cut short extended the supervisor's start timeout, by twice the
-    // longest unit, and only before READY=1.
+    assert_start_extended(&socket, continued, bound * 2);
+    drop(sim);
+}
+
+/// Each reconciliation turn cut short (`continued` of them) extended the supervisor's start
+/// timeout by `extension`, and only before READY=1.
+fn assert_start_extended(socket: &NotifySocket, continued: usize, extension: Duration) {
     let messages: Vec<String> = socket.messages().into_iter().map(|(_, m)| m).collect();
     let ready_at = messages.iter().position(|m| m == "READY=1").unwrap();
-    let extend = format!("EXTEND_TIMEOUT_USEC={}", (bound * 2).as_micros());
+    let extend = format!("EXTEND_TIMEOUT_USEC={}", extension.as_micros());
     let extensions: Vec<usize> = (0..messages.len())
         .filter(|&i| messages[i].starts_with("EXTEND_TIMEOUT_USEC="))
         .collect();
@@ -455,7 +460,6 @@ fn pings_stay_within_the_budget_while_the_exchange_answers_slowly() {
         "{extend}\n{}",
         socket.transcript()
     );
-    drop(sim);
 }
 
 #[test]
