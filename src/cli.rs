@@ -10,7 +10,7 @@ use std::sync::atomic::AtomicBool;
 use clap::{Parser, Subcommand, ValueEnum};
 use rust_decimal::Decimal;
 
-use crate::config::{self, Config, VenueKind};
+use crate::config::{self, Config, Secrets, VenueKind};
 use crate::core::breaker::{self, Breaker, GLOBAL};
 use crate::core::clock::Clock;
 use crate::core::domain::Side;
@@ -220,7 +220,8 @@ impl From<store::StoreError> for Failure {
 }
 
 pub fn run(cli: Cli) -> Result<(), Failure> {
-    let config = config::load(cli.config.as_deref()).map_err(|e| Failure::usage(e.to_string()))?;
+    let config = config::load_with(cli.config.as_deref(), secrets_for(&cli.command))
+        .map_err(|e| Failure::usage(e.to_string()))?;
     match cli.command {
         Command::Run { max_ticks } => run_agent(config, max_ticks),
         Command::CheckConfig => {
@@ -277,6 +278,22 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             };
             sim_exchange(options)
         }
+    }
+}
+
+/// The commands that only read or write the database leave the secrets unread: they run without
+/// the agent's credentials (the backup unit, an operator's root shell), and a secret they do
+/// not need is one less file they open. `run` and `check-config` read and require them.
+fn secrets_for(command: &Command) -> Secrets {
+    match command {
+        Command::Status { .. }
+        | Command::Signal { .. }
+        | Command::Backup { .. }
+        | Command::Breaker { .. } => Secrets::Unread,
+        Command::Run { .. }
+        | Command::CheckConfig
+        | Command::Simulate { .. }
+        | Command::SimExchange { .. } => Secrets::Read,
     }
 }
 
