@@ -10,7 +10,7 @@ use std::sync::atomic::AtomicBool;
 use clap::{Parser, Subcommand, ValueEnum};
 use rust_decimal::Decimal;
 
-use crate::config::{self, Config, VenueKind};
+use crate::config::{self, Config, Secrets, VenueKind};
 use crate::core::breaker::{self, Breaker, GLOBAL};
 use crate::core::clock::Clock;
 use crate::core::domain::Side;
@@ -24,6 +24,7 @@ use crate::venue::paper::PaperVenue;
 
 mod backup;
 mod status;
+mod watchdog;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -220,7 +221,8 @@ impl From<store::StoreError> for Failure {
 }
 
 pub fn run(cli: Cli) -> Result<(), Failure> {
-    let config = config::load(cli.config.as_deref()).map_err(|e| Failure::usage(e.to_string()))?;
+    let config = config::load_with(cli.config.as_deref(), secrets_for(&cli.command))
+        .map_err(|e| Failure::usage(e.to_string()))?;
     match cli.command {
         Command::Run { max_ticks } => run_agent(config, max_ticks),
         Command::CheckConfig => {
@@ -280,6 +282,22 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
     }
 }
 
+/// The commands that only read or write the database leave the secrets unread: they run without
+/// the agent's credentials (the backup unit, an operator's root shell), and a secret they do
+/// not need is one less file they open. `run` and `check-config` read and require them.
+fn secrets_for(command: &Command) -> Secrets {
+    match command {
+        Command::Status { .. }
+        | Command::Signal { .. }
+        | Command::Backup { .. }
+        | Command::Breaker { .. } => Secrets::Unread,
+        Command::Run { .. }
+        | Command::CheckConfig
+        | Command::Simulate { .. }
+        | Command::SimExchange { .. } => Secrets::Read,
+    }
+}
+
 fn simulate(
     seeds: std::ops::Range<u64>,
     ticks: u64,
@@ -330,7 +348,7 @@ fn run_agent(config: Config, max_ticks: Option<u64>) -> Result<(), Failure> {
         "fillguard starting"
     );
     let notifier = crate::telemetry::sd_notify::Notifier::from_env();
-    warn_if_watchdog_too_short(&config, notifier.watchdog_interval());
+    watchdog::warn_if_too_short(&config, notifier.watchdog_interval());
     let mut agent = Agent::new(config, store, venue, clock, Rc::new(SystemClock), stop);
     agent.set_notifier(notifier);
     let summary = agent.run(max_ticks)?;
@@ -341,29 +359,6 @@ fn run_agent(config: Config, max_ticks: Option<u64>) -> Result<(), Failure> {
         "fillguard stopped"
     );
     Ok(())
-}
-
-/// A supervisor's watchdog shorter than the longest unit of work between two pings (the turn's
-/// budget plus one request at `venue.timeout_seconds`, `venue::cryptocom::longest_unit`) may
-/// kill a healthy agent that waits on a slow exchange: said once at start, with what to change.
-fn warn_if_watchdog_too_short(config: &Config, watchdog: Option<std::time::Duration>) {
-    let Some(watchdog) = watchdog else {
-        return;
-    };
-    if config.venue.kind != VenueKind::CryptoCom {
-        return;
-    }
-    let longest =
-        crate::venue::cryptocom::longest_unit(config.loop_.turn_budget, config.venue.timeout);
-    if watchdog < longest {
-        tracing::warn!(
-            watchdog_seconds = watchdog.as_secs_f64(),
-            longest_unit_seconds = longest.as_secs_f64(),
-            turn_budget_seconds = config.loop_.turn_budget.as_secs_f64(),
-            timeout_seconds = config.venue.timeout.as_secs_f64(),
-            "the watchdog interval (WatchdogSec) is shorter than the longest unit of work against a slow exchange (the turn budget plus one request); raise WatchdogSec or lower loop.turn_budget_seconds"
-        );
-    }
 }
 
 /// True when `base_url` points at this machine (the simulator), not at an exchange.

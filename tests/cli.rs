@@ -514,3 +514,89 @@ fn a_second_run_on_the_same_database_exits_1_naming_the_holder() {
     let exit = exit_within(&mut first.0, Duration::from_secs(10));
     assert_eq!(exit.code(), Some(0));
 }
+
+/// A Crypto.com configuration with Telegram alerts, as installed for the service, used from a
+/// shell that has none of the service's credentials: no secret file, no credentials directory.
+fn cryptocom_workspace_without_credentials() -> Workspace {
+    Workspace::new(&format!(
+        "[venue]\nkind = \"cryptocom\"\napi_key = \"key-abcdef\"\n\
+         [alerts.telegram]\nchat_id = -1001234567890\n{}",
+        watchlist_entry("BTC_USDT", "100", "2", "3")
+    ))
+}
+
+fn run_without_credentials(workspace: &Workspace, args: &[&str]) -> Output {
+    workspace
+        .command(args)
+        .env_remove("CREDENTIALS_DIRECTORY")
+        .output()
+        .unwrap()
+}
+
+fn ok_without_credentials(workspace: &Workspace, args: &[&str]) -> String {
+    let output = run_without_credentials(workspace, args);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "fillguard {args:?}: {stderr}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[test]
+fn database_commands_run_without_credentials_run_and_check_config_refuse() {
+    let workspace = cryptocom_workspace_without_credentials();
+    let queued = ok_without_credentials(
+        &workspace,
+        &[
+            "signal",
+            "--symbol",
+            "BTC_USDT",
+            "--side",
+            "BUY",
+            "--notional",
+            "50",
+        ],
+    );
+    assert!(queued.starts_with("signal 1 queued"), "{queued}");
+    ok_without_credentials(&workspace, &["breaker", "trip", "BTC_USDT"]);
+    let list = ok_without_credentials(&workspace, &["breaker", "list"]);
+    assert!(list.contains("BTC_USDT") && list.contains("OPEN"), "{list}");
+    let status: Value =
+        serde_json::from_str(&ok_without_credentials(&workspace, &["status", "--json"])).unwrap();
+    assert!(trades(&status).is_empty(), "{status:#}");
+    let copy = workspace.path("copy.db");
+    ok_without_credentials(&workspace, &["backup", copy.to_str().unwrap()]);
+    let restored = workspace
+        .command(&["breaker", "list"])
+        .env_remove("CREDENTIALS_DIRECTORY")
+        .env("FILLGUARD_STORE__PATH", &copy)
+        .output()
+        .unwrap();
+    assert!(restored.status.success(), "{restored:?}");
+    assert!(String::from_utf8_lossy(&restored.stdout).contains("OPEN"));
+
+    // The agent and check-config need the secrets and say which, changing nothing.
+    let before = snapshot(&workspace);
+    let required = "venue.api_secret_file is required when venue.kind = cryptocom";
+    for args in [&["run", "--max-ticks", "1"][..], &["check-config"]] {
+        assert_usage_error(&run_without_credentials(&workspace, args), required);
+    }
+    assert_eq!(snapshot(&workspace), before);
+    // With the exchange's secret in place, the bot token is what is missing.
+    let credentials = workspace.path("credentials");
+    std::fs::create_dir(&credentials).unwrap();
+    let secret = workspace.write_secret("credentials/api-secret", "s3cr3t-value\n");
+    let output = workspace
+        .command(&["check-config"])
+        .env("CREDENTIALS_DIRECTORY", &credentials)
+        .output()
+        .unwrap();
+    assert_usage_error(&output, "alerts.telegram.token_file is required");
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("s3cr3t-value"));
+    // A secret the database commands would refuse if they read it is left alone by them.
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let output = workspace
+        .command(&["status"])
+        .env("CREDENTIALS_DIRECTORY", &credentials)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+}

@@ -1,14 +1,17 @@
 //! Validation of `[alerts]`: where alerts go besides the log. Telegram is on when
 //! `alerts.telegram.chat_id` is set; its bot token is read like the exchange secret (a file only
 //! its owner may read, named by `alerts.telegram.token_file` or found as
-//! `$CREDENTIALS_DIRECTORY/telegram-token`). Never prints the token.
+//! `$CREDENTIALS_DIRECTORY/telegram-token`). Never prints the token. When the secrets are left
+//! unread, the chat id and the base URL are still checked but Telegram stays off: such a
+//! configuration sends no alert.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use super::raw::RawAlerts;
+use super::secrets::{Secrets, secret};
 use super::sources::origin;
-use super::validate::{Check, base_url, secret};
+use super::validate::{Check, base_url};
 use super::{AlertsConfig, ConfigError, TelegramConfig};
 
 /// File name of the bot token inside systemd's `$CREDENTIALS_DIRECTORY`.
@@ -44,6 +47,11 @@ pub(super) fn alerts(
         }
         return Ok(AlertsConfig { telegram: None });
     };
+    // Without the token there is no channel to describe: the commands loading this way only
+    // queue alerts in the database, which the agent delivers.
+    if c.secrets == Secrets::Unread {
+        return Ok(AlertsConfig { telegram: None });
+    }
     let key = "alerts.telegram.token_file";
     let token = secret(c, key, token_file.as_deref(), env, TELEGRAM_CREDENTIAL_NAME)?;
     let Some(token) = token else {

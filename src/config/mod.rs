@@ -2,13 +2,15 @@
 //! defaults < TOML file < `FILLGUARD_*` environment < legacy environment names, then validated
 //! into the typed `Config` below, which cannot hold an invalid value. Every error names the key
 //! and where its value came from. This module reads files and the environment only at start-up and
-//! never prints a secret.
+//! never prints a secret; the commands that only touch the database load it with the secrets
+//! left unread (`Secrets::Unread`), so they run without the agent's credentials.
 
 mod alerts;
 mod defaults;
 mod paper;
 mod raw;
 mod render;
+mod secrets;
 mod sources;
 mod turn;
 
@@ -232,6 +234,7 @@ pub struct PaperConfig {
 }
 
 pub use render::render_masked;
+pub use secrets::Secrets;
 
 /// The configuration file read when no `--config` is given, if it exists.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/fillguard/fillguard.toml";
@@ -267,8 +270,13 @@ impl ConfigError {
 }
 
 /// Loads the configuration from `file` (else [`DEFAULT_CONFIG_PATH`] if it exists) and the process
-/// environment.
+/// environment, reading the secrets.
 pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+    load_with(file, Secrets::Read)
+}
+
+/// [`load`], reading the secrets or leaving them unread as `secrets` says.
+pub fn load_with(file: Option<&Path>, secrets: Secrets) -> Result<Config, ConfigError> {
     let default_path = Path::new(DEFAULT_CONFIG_PATH);
     let file = match file {
         Some(path) => Some(path),
@@ -279,7 +287,7 @@ pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
         .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
         .filter(|(name, _)| is_config_env(name))
         .collect();
-    load_from(file, &env)
+    load_from_with(file, &env, secrets)
 }
 
 fn is_config_env(name: &str) -> bool {
@@ -291,17 +299,26 @@ fn is_config_env(name: &str) -> bool {
 }
 
 /// Loads the configuration from `file` (only that file; a missing file is an error) and the given
-/// environment map, never the process environment.
+/// environment map, never the process environment, reading the secrets.
 pub fn load_from(
     file: Option<&Path>,
     env: &BTreeMap<String, String>,
+) -> Result<Config, ConfigError> {
+    load_from_with(file, env, Secrets::Read)
+}
+
+/// [`load_from`], reading the secrets or leaving them unread as `secrets` says.
+pub fn load_from_with(
+    file: Option<&Path>,
+    env: &BTreeMap<String, String>,
+    secrets: Secrets,
 ) -> Result<Config, ConfigError> {
     let defaults = defaults::raw(env);
     let figment = sources::figment(&defaults, file, env)?;
     let raw: raw::RawConfig = figment
         .extract()
         .map_err(|error| from_figment(&figment, error))?;
-    validate::config(&figment, &raw, env)
+    validate::config(&figment, &raw, env, secrets)
 }
 
 /// Turns figment's first error into one that names the key and its source.

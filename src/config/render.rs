@@ -9,7 +9,7 @@ use super::raw::{
     Flag, Num, RawAlerts, RawConfig, RawFailsafe, RawInstrument, RawLoop, RawMetrics, RawPaper,
     RawPoll, RawProtection, RawSignals, RawStore, RawTelegram, RawVenue, RawWatchItem, Word,
 };
-use super::validate::CREDENTIAL_NAME;
+use super::secrets::CREDENTIAL_NAME;
 use super::{AlertsConfig, Config, PaperConfig, Size, Strategy, VenueConfig, VenueKind, WatchItem};
 
 /// What a secret or an API key renders as.

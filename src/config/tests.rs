@@ -9,7 +9,10 @@ use std::time::Duration;
 use rust_decimal::Decimal;
 use tempfile::{NamedTempFile, TempDir};
 
-use super::{Config, ConfigError, Size, Strategy, VenueKind, load_from, render_masked};
+use super::{
+    Config, ConfigError, Secrets, Size, Strategy, VenueKind, load_from, load_from_with,
+    render_masked,
+};
 use crate::core::domain::{ProtectionMode, Side};
 
 fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -674,4 +677,99 @@ fn a_turn_budget_too_small_for_the_timeout_names_both_keys() {
         error.contains("must be between 2 and 600 seconds"),
         "{error}"
     );
+}
+
+/// A Crypto.com configuration with a Telegram chat and no secret anywhere: neither a secret
+/// file nor a credentials directory.
+const CRYPTOCOM_WITHOUT_SECRETS: [(&str, &str); 3] = [
+    ("FILLGUARD_VENUE__KIND", "cryptocom"),
+    ("FILLGUARD_VENUE__API_KEY", "key-abcdef"),
+    ("FILLGUARD_ALERTS__TELEGRAM__CHAT_ID", "-1001234567890"),
+];
+
+#[test]
+fn without_secrets_a_cryptocom_configuration_loads_unread_and_is_refused_read() {
+    let pairs = env(&CRYPTOCOM_WITHOUT_SECRETS);
+    let config = load_from_with(None, &pairs, Secrets::Unread).expect("loads without secrets");
+    assert_eq!(config.venue.kind, VenueKind::CryptoCom);
+    assert_eq!(config.venue.api_key.as_deref(), Some("key-abcdef"));
+    assert!(config.venue.api_secret.is_none());
+    assert!(config.alerts.telegram.is_none());
+    let error = load_from_with(None, &pairs, Secrets::Read).unwrap_err();
+    assert_eq!(error.key(), Some("venue.api_secret_file"));
+    assert!(
+        error
+            .to_string()
+            .starts_with("venue.api_secret_file is required when venue.kind = cryptocom"),
+        "{error}"
+    );
+    // With the exchange secret present, the missing bot token is what the full load refuses.
+    let directory = TempDir::new().unwrap();
+    secret_file(directory.path(), "api-secret", "s3cr3t-value\n", 0o400);
+    let mut pairs = pairs;
+    let credentials = directory.path().to_str().unwrap().to_string();
+    pairs.insert("CREDENTIALS_DIRECTORY".into(), credentials);
+    let error = load_from(None, &pairs).unwrap_err();
+    assert_eq!(error.key(), Some("alerts.telegram.token_file"));
+}
+
+#[cfg(unix)]
+#[test]
+fn unread_secrets_are_not_even_opened() {
+    let directory = TempDir::new().unwrap();
+    // Each of these would be refused if it were read: readable by others, absent.
+    let shared = secret_file(directory.path(), "api", "s3cr3t-value\n", 0o644);
+    let absent = directory.path().join("absent-token");
+    let mut pairs = env(&CRYPTOCOM_WITHOUT_SECRETS);
+    for (name, value) in [
+        ("FILLGUARD_VENUE__API_SECRET_FILE", shared.to_str().unwrap()),
+        (
+            "FILLGUARD_ALERTS__TELEGRAM__TOKEN_FILE",
+            absent.to_str().unwrap(),
+        ),
+    ] {
+        pairs.insert(name.into(), value.into());
+    }
+    let config = load_from_with(None, &pairs, Secrets::Unread).expect("secrets left unread");
+    assert!(config.venue.api_secret.is_none());
+    assert_eq!(
+        config.venue.api_secret_file.as_deref(),
+        Some(shared.as_path())
+    );
+    assert!(!format!("{config:?}").contains("s3cr3t-value"));
+    let error = load_from(None, &pairs).unwrap_err().to_string();
+    assert!(error.contains("readable by group or others"), "{error}");
+    assert!(!error.contains("s3cr3t-value"), "{error}");
+}
+
+#[test]
+fn unread_secrets_still_validate_everything_else() {
+    let refused = |name: &str, value: &str, key: &str| {
+        let mut pairs = env(&CRYPTOCOM_WITHOUT_SECRETS);
+        pairs.insert(name.into(), value.into());
+        let error = load_from_with(None, &pairs, Secrets::Unread).unwrap_err();
+        assert_eq!(error.key(), Some(key), "{name}={value}: {error}");
+    };
+    refused("FILLGUARD_VENUE__API_KEY", " ", "venue.api_key");
+    refused(
+        "FILLGUARD_VENUE__BASE_URL",
+        "http://example.com",
+        "venue.base_url",
+    );
+    refused(
+        "FILLGUARD_ALERTS__TELEGRAM__CHAT_ID",
+        "my chat",
+        "alerts.telegram.chat_id",
+    );
+    refused("FILLGUARD_POLL__MAX_ATTEMPTS", "0", "poll.max_attempts");
+    refused(
+        "FILLGUARD_LOOP__TURN_BUDGET_SECONDS",
+        "5",
+        "loop.turn_budget_seconds",
+    );
+    let mut pairs = env(&CRYPTOCOM_WITHOUT_SECRETS);
+    pairs.remove("FILLGUARD_ALERTS__TELEGRAM__CHAT_ID");
+    pairs.insert("FILLGUARD_ALERTS__TELEGRAM__TOKEN_FILE".into(), "/t".into());
+    let error = load_from_with(None, &pairs, Secrets::Unread).unwrap_err();
+    assert_eq!(error.key(), Some("alerts.telegram.chat_id"));
 }

@@ -1,10 +1,11 @@
 //! Validation of the merged raw layer into the typed `Config`. Every bound is a named constant;
-//! every error names the key, its value and the layer it came from. Reads only the secret file.
+//! every error names the key, its value and the layer it came from. Reads no file itself (the
+//! secrets are `secrets.rs`'s).
 
 use std::collections::BTreeMap;
 use std::fmt::Display;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -13,10 +14,11 @@ use rust_decimal::{Decimal, RoundingStrategy};
 
 use super::defaults;
 use super::raw::{Num, RawConfig, RawInstrument, RawPaper, RawVenue, RawWatchItem};
+use super::secrets::{CREDENTIAL_NAME, Secrets, secret};
 use super::sources::origin;
 use super::{
     Config, ConfigError, FailsafeConfig, MetricsConfig, PaperConfig, PaperInstrument, PollConfig,
-    ProtectionConfig, Secret, SignalsConfig, Size, StoreConfig, Strategy, VenueConfig, VenueKind,
+    ProtectionConfig, SignalsConfig, Size, StoreConfig, Strategy, VenueConfig, VenueKind,
     WatchItem,
 };
 use crate::core::domain::{ProtectionMode, Side};
@@ -73,10 +75,6 @@ pub(crate) const PAPER_STEP_DEFAULT: Duration = Duration::from_secs(1);
 pub(crate) const VOLATILITY_MAX: Decimal = Decimal::from_parts(5, 0, 0, false, 1);
 pub(crate) const PAPER_INSTRUMENTS_MAX: usize = 100;
 pub(crate) const PAPER_BALANCES_MAX: usize = 100;
-/// File name of the secret inside systemd's `$CREDENTIALS_DIRECTORY`.
-pub(crate) const CREDENTIAL_NAME: &str = "api-secret";
-/// Permission bits of group and others; a secret file must have none of them.
-const MODE_GROUP_OTHERS: u32 = 0o077;
 
 const _: () = assert!(POLL_ATTEMPTS_MIN >= 1 && POLL_ATTEMPTS_MIN <= POLL_ATTEMPTS_DEFAULT);
 const _: () = assert!(POLL_ATTEMPTS_DEFAULT <= POLL_ATTEMPTS_MAX);
@@ -112,6 +110,8 @@ const _: () = assert!(PAPER_STEP_DEFAULT.as_nanos() <= PAPER_STEP_MAX.as_nanos()
 /// Looks up where a key's value came from while checking values.
 pub(super) struct Check<'a> {
     pub(super) figment: &'a Figment,
+    /// Whether the secrets are read (and required where needed) or left unread.
+    pub(super) secrets: Secrets,
 }
 
 impl Check<'_> {
@@ -238,8 +238,9 @@ pub(crate) fn config(
     figment: &Figment,
     raw: &RawConfig,
     env: &BTreeMap<String, String>,
+    secrets: Secrets,
 ) -> Result<Config, ConfigError> {
-    let c = Check { figment };
+    let c = Check { figment, secrets };
     let venue = venue(&c, &raw.venue, env)?;
     // The turn's budget is checked against the venue's timeout.
     let loop_ = super::turn::loop_config(&c, &raw.loop_, venue.timeout)?;
@@ -310,7 +311,7 @@ fn venue(
                 format!("venue.api_key is required when venue.kind = cryptocom (from {origin})");
             return Err(ConfigError::for_key("venue.api_key", message));
         }
-        if api_secret.is_none() {
+        if api_secret.is_none() && c.secrets == Secrets::Read {
             let message = format!(
                 "venue.api_secret_file is required when venue.kind = cryptocom (from {origin}); \
                  set it or provide $CREDENTIALS_DIRECTORY/{CREDENTIAL_NAME}"
@@ -387,78 +388,6 @@ fn is_loopback_host(rest: &str) -> bool {
         || host
             .parse::<std::net::IpAddr>()
             .is_ok_and(|address| address.is_loopback())
-}
-
-/// The secret from the file `key` names, else from `$CREDENTIALS_DIRECTORY/<credential>` if that
-/// file exists, else none. Errors name `key` and the file, never the contents.
-pub(super) fn secret(
-    c: &Check<'_>,
-    key: &str,
-    file: Option<&Path>,
-    env: &BTreeMap<String, String>,
-    credential: &str,
-) -> Result<Option<Secret>, ConfigError> {
-    if let Some(path) = file {
-        let origin = origin(c.figment, key);
-        let label = format!("{key} {} (from {origin})", path.display());
-        return read_secret(key, &label, path).map(Some);
-    }
-    let Some(directory) = env
-        .get("CREDENTIALS_DIRECTORY")
-        .filter(|dir| !dir.is_empty())
-    else {
-        return Ok(None);
-    };
-    let path = Path::new(directory).join(credential);
-    if !path.exists() {
-        return Ok(None);
-    }
-    let label = format!(
-        "credential {} for {key} (from environment variable CREDENTIALS_DIRECTORY)",
-        path.display()
-    );
-    read_secret(key, &label, &path).map(Some)
-}
-
-/// Reads a secret file that only its owner may access, without its trailing newline. Errors name
-/// the key and the file, never its contents.
-fn read_secret(key: &str, label: &str, path: &Path) -> Result<Secret, ConfigError> {
-    let unreadable =
-        |error: std::io::Error| ConfigError::for_key(key, format!("{label}: cannot read: {error}"));
-    let metadata = std::fs::metadata(path).map_err(unreadable)?;
-    if let Some(mode) = group_or_other_mode(&metadata) {
-        let message = format!(
-            "{label}: mode {mode:04o} is readable by group or others; run chmod 600 {}",
-            path.display()
-        );
-        return Err(ConfigError::for_key(key, message));
-    }
-    let text = std::fs::read_to_string(path).map_err(unreadable)?;
-    let secret = match text.strip_suffix('\n') {
-        Some(line) => line.strip_suffix('\r').unwrap_or(line),
-        None => &text,
-    };
-    if secret.is_empty() {
-        return Err(ConfigError::for_key(
-            key,
-            format!("{label}: the file is empty"),
-        ));
-    }
-    Ok(Secret::new(secret.to_string()))
-}
-
-/// The permission bits when group or others have any access.
-#[cfg(unix)]
-fn group_or_other_mode(metadata: &std::fs::Metadata) -> Option<u32> {
-    use std::os::unix::fs::PermissionsExt;
-    let mode = metadata.permissions().mode() & 0o7777;
-    (mode & MODE_GROUP_OTHERS != 0).then_some(mode)
-}
-
-#[cfg(not(unix))]
-fn group_or_other_mode(_metadata: &std::fs::Metadata) -> Option<u32> {
-    let _ = MODE_GROUP_OTHERS;
-    None
 }
 
 fn listen(c: &Check<'_>, value: Option<&String>) -> Result<Option<SocketAddr>, ConfigError> {
