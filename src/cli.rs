@@ -23,7 +23,7 @@ use crate::venue::cryptocom::{CryptoComSettings, CryptoComVenue};
 use crate::venue::paper::PaperVenue;
 
 mod backup;
-mod status;
+pub mod status;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -54,6 +54,13 @@ enum Command {
         /// One JSON object instead of tables.
         #[arg(long)]
         json: bool,
+        /// Show this many of the most recent closed trades (and delivered alerts) besides
+        /// the open ones.
+        #[arg(long, value_name = "N", default_value_t = status::CLOSED_SHOWN_DEFAULT, conflicts_with = "all")]
+        closed: usize,
+        /// Show every trade and alert ever stored (reads the whole history).
+        #[arg(long)]
+        all: bool,
     },
     /// Put a signal into the inbox; the running agent takes it on its next signal check.
     Signal {
@@ -227,7 +234,9 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             print!("{}", config::render_masked(&config));
             Ok(())
         }
-        Command::Status { json } => status::print(&config, json),
+        Command::Status { json, closed, all } => {
+            status::print(&config, json, (!all).then_some(closed))
+        }
         Command::Signal {
             symbol,
             side,

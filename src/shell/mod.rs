@@ -9,6 +9,7 @@ pub mod clock;
 pub mod execute;
 mod observe;
 mod refusals;
+mod retention;
 mod signals;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -99,6 +100,8 @@ pub struct Agent {
     unprotected_symbols: std::cell::RefCell<std::collections::BTreeSet<String>>,
     /// The supervisor's readiness, watchdog and status channel (off unless `set_notifier`).
     notify: Notifier,
+    /// When the events' retention deletes its next batch (`retention.rs`).
+    next_prune_ms: Millis,
 }
 
 impl Agent {
@@ -136,6 +139,7 @@ impl Agent {
             alerts,
             unprotected_symbols: Default::default(),
             notify: Notifier::disabled(),
+            next_prune_ms: 0,
         }
     }
 
@@ -259,6 +263,7 @@ impl Agent {
             self.next_signal_check_ms = now + interval;
         }
         self.deliver_alerts()?;
+        self.prune_events()?;
         Ok(())
     }
 
