@@ -226,6 +226,26 @@ impl From<store::StoreError> for Failure {
     }
 }
 
+fn simulate(
+    seeds: std::ops::Range<u64>,
+    ticks: u64,
+    canary: Option<CanaryArg>,
+) -> Result<(), Failure> {
+    let canary = canary.map(|canary| match canary {
+        CanaryArg::DuplicateOrders => crate::sim::simulate::Canary::DuplicateOrders,
+        CanaryArg::LoseFills => crate::sim::simulate::Canary::LoseFills,
+        CanaryArg::ExitBeforeCancel => crate::sim::simulate::Canary::ExitBeforeCancel,
+        CanaryArg::DropAlerts => crate::sim::simulate::Canary::DropAlerts,
+    });
+    match crate::sim::simulate::run_seeds(seeds, ticks, canary) {
+        0 => Ok(()),
+        code => Err(Failure {
+            code,
+            message: "simulation found a failure (see above)".into(),
+        }),
+    }
+}
+
 pub fn run(cli: Cli) -> Result<(), Failure> {
     let config = config::load(cli.config.as_deref()).map_err(|e| Failure::usage(e.to_string()))?;
     match cli.command {
@@ -257,21 +277,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             seeds,
             ticks,
             canary,
-        } => {
-            let canary = canary.map(|canary| match canary {
-                CanaryArg::DuplicateOrders => crate::sim::simulate::Canary::DuplicateOrders,
-                CanaryArg::LoseFills => crate::sim::simulate::Canary::LoseFills,
-                CanaryArg::ExitBeforeCancel => crate::sim::simulate::Canary::ExitBeforeCancel,
-                CanaryArg::DropAlerts => crate::sim::simulate::Canary::DropAlerts,
-            });
-            match crate::sim::simulate::run_seeds(seeds, ticks, canary) {
-                0 => Ok(()),
-                code => Err(Failure {
-                    code,
-                    message: "simulation found a failure (see above)".into(),
-                }),
-            }
-        }
+        } => simulate(seeds, ticks, canary),
         Command::SimExchange {
             listen,
             seed,

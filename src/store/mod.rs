@@ -25,7 +25,7 @@ use thiserror::Error;
 
 use crate::core::breaker::Breaker;
 use crate::core::domain::{Instrument, Millis};
-use crate::core::trade::{Alert, TradeView};
+use crate::core::trade::{Alert, Order, TradeView};
 
 pub use backup::{
     BackupError, BackupOptions, BackupReport, PAGES_PER_STEP_DEFAULT, PAGES_PER_STEP_MAX,
@@ -461,6 +461,13 @@ pub fn save_view(conn: &Connection, view: &TradeView) -> Result<()> {
         rows::upsert_order(conn, view.trade.id, order, view.trade.updated_ms)?;
     }
     Ok(())
+}
+
+/// Saves one order of a stored trade: the insert of a new intent, where the schema's unique
+/// client_oid and one-live-leg-per-role indexes refuse a second attempt, or the update of an
+/// existing one. `save_view` does this for every order of a view.
+pub fn save_order(conn: &Connection, trade_id: i64, order: &Order, now: Millis) -> Result<()> {
+    rows::upsert_order(conn, trade_id, order, now)
 }
 
 /// Loads a trade and its orders; a row that does not parse is an error naming the trade, the

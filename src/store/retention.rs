@@ -13,13 +13,14 @@ pub const PRUNE_BATCH: usize = 1_000;
 
 /// Deletes up to `limit` events recorded before `before_ms` that belong to no open trade
 /// (events of closed or halted trades, of trades no longer stored, and events of no trade),
-/// oldest first, through the index of events by age. Returns how many were deleted; fewer
+/// oldest first, through the index of events by age (migration 5; without it the planner
+/// walks the whole table). Returns how many were deleted; fewer
 /// than `limit` means nothing older is left to delete.
 pub fn prune_events(conn: &Connection, before_ms: Millis, limit: usize) -> Result<usize> {
     let deleted = conn
         .prepare_cached(
             "DELETE FROM events WHERE id IN (
-                SELECT events.id FROM events INDEXED BY events_at
+                SELECT events.id FROM events
                 WHERE events.at_ms < ?1
                   AND NOT EXISTS (SELECT 1 FROM trades WHERE trades.id = events.trade_id
                                   AND trades.state NOT IN ('CLOSED', 'HALTED'))
