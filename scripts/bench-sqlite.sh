@@ -35,4 +35,7 @@ mkdir -p "$OUT"
     echo "machine: $(uname -m), $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "filesystem of the database: $(df -T "$OUT" | awk 'NR == 2 { print $2 }')"
     "$BIN" --orders "$ORDERS" --open "$OPEN" --calls "$CALLS" --dir "$OUT"
+    # Other processes on the machine show in the maxima and the 99th percentiles: the load
+    # before and after says how busy it was.
+    echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 } | tee "$OUT/sqlite-scale.md"

@@ -388,6 +388,11 @@ pub fn size(path: &Path, trades: i64) -> anyhow::Result<Size> {
         .prepare("SELECT name, SUM(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC")?
         .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
         .collect::<rusqlite::Result<_>>()?;
+    let index_bytes = by_name
+        .iter()
+        .filter(|(name, _)| name == "trades_open" || name == "events_at")
+        .map(|(_, size)| *size as u64)
+        .sum();
     by_name.truncate(12);
     println!();
     println!("largest tables and indexes (bytes per trade):");
@@ -398,11 +403,6 @@ pub fn size(path: &Path, trades: i64) -> anyhow::Result<Size> {
             *size as f64 / trades as f64
         );
     }
-    let index_bytes = by_name
-        .iter()
-        .filter(|(name, _)| name == "trades_open" || name == "events_at")
-        .map(|(_, size)| *size as u64)
-        .sum();
     Ok(Size {
         bytes,
         index_bytes,
