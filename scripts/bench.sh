@@ -155,7 +155,7 @@ refusal() {
 
 # Counts of the agent's trades: total, settled (protected or ended), open (not ended).
 trade_counts() {
-    fgc "$1" status --json 2>/dev/null | jq -r '
+    fgc "$1" status --json --all 2>/dev/null | jq -r '
         [.trades | length,
          ([.[] | select(.state | IN("PROTECTED","CLOSED","HALTED","RECOVERING"))] | length),
          ([.[] | select(.state | IN("CLOSED","HALTED") | not)] | length)] | @tsv' \

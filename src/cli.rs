@@ -23,7 +23,7 @@ use crate::venue::cryptocom::{CryptoComSettings, CryptoComVenue};
 use crate::venue::paper::PaperVenue;
 
 mod backup;
-mod status;
+pub mod status;
 mod watchdog;
 
 #[derive(Debug, Parser)]
@@ -55,6 +55,13 @@ enum Command {
         /// One JSON object instead of tables.
         #[arg(long)]
         json: bool,
+        /// Show this many of the most recent closed trades (and delivered alerts) besides
+        /// the open ones.
+        #[arg(long, value_name = "N", default_value_t = status::CLOSED_SHOWN_DEFAULT, conflicts_with = "all")]
+        closed: usize,
+        /// Show every trade and alert ever stored (reads the whole history).
+        #[arg(long)]
+        all: bool,
     },
     /// Put a signal into the inbox; the running agent takes it on its next signal check.
     Signal {
@@ -220,6 +227,26 @@ impl From<store::StoreError> for Failure {
     }
 }
 
+fn simulate(
+    seeds: std::ops::Range<u64>,
+    ticks: u64,
+    canary: Option<CanaryArg>,
+) -> Result<(), Failure> {
+    let canary = canary.map(|canary| match canary {
+        CanaryArg::DuplicateOrders => crate::sim::simulate::Canary::DuplicateOrders,
+        CanaryArg::LoseFills => crate::sim::simulate::Canary::LoseFills,
+        CanaryArg::ExitBeforeCancel => crate::sim::simulate::Canary::ExitBeforeCancel,
+        CanaryArg::DropAlerts => crate::sim::simulate::Canary::DropAlerts,
+    });
+    match crate::sim::simulate::run_seeds(seeds, ticks, canary) {
+        0 => Ok(()),
+        code => Err(Failure {
+            code,
+            message: "simulation found a failure (see above)".into(),
+        }),
+    }
+}
+
 pub fn run(cli: Cli) -> Result<(), Failure> {
     let config = config::load_with(cli.config.as_deref(), secrets_for(&cli.command))
         .map_err(|e| Failure::usage(e.to_string()))?;
@@ -229,7 +256,9 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             print!("{}", config::render_masked(&config));
             Ok(())
         }
-        Command::Status { json } => status::print(&config, json),
+        Command::Status { json, closed, all } => {
+            status::print(&config, json, (!all).then_some(closed))
+        }
         Command::Signal {
             symbol,
             side,
@@ -295,26 +324,6 @@ fn secrets_for(command: &Command) -> Secrets {
         | Command::CheckConfig
         | Command::Simulate { .. }
         | Command::SimExchange { .. } => Secrets::Read,
-    }
-}
-
-fn simulate(
-    seeds: std::ops::Range<u64>,
-    ticks: u64,
-    canary: Option<CanaryArg>,
-) -> Result<(), Failure> {
-    let canary = canary.map(|canary| match canary {
-        CanaryArg::DuplicateOrders => crate::sim::simulate::Canary::DuplicateOrders,
-        CanaryArg::LoseFills => crate::sim::simulate::Canary::LoseFills,
-        CanaryArg::ExitBeforeCancel => crate::sim::simulate::Canary::ExitBeforeCancel,
-        CanaryArg::DropAlerts => crate::sim::simulate::Canary::DropAlerts,
-    });
-    match crate::sim::simulate::run_seeds(seeds, ticks, canary) {
-        0 => Ok(()),
-        code => Err(Failure {
-            code,
-            message: "simulation found a failure (see above)".into(),
-        }),
     }
 }
 

@@ -652,3 +652,40 @@ fn re_halting_a_trade_for_the_same_reason_queues_one_critical_alert() {
         "{queued:?}"
     );
 }
+
+#[test]
+fn run_deletes_old_events_of_closed_trades_and_keeps_an_open_trades() {
+    let mut harness = harness(&[("FILLGUARD_STORE__EVENTS_RETENTION_DAYS", "1")]);
+    harness.signal("ETH_USDT", Side::Buy);
+    harness.run(40);
+    let entry_price = harness.trades()[0].trade.avg_price;
+    harness.set_price(
+        "ETH_USDT",
+        &(entry_price * Decimal::new(103, 2)).round_dp(2).to_string(),
+    );
+    harness.run(20);
+    harness.signal("BTC_USDT", Side::Buy);
+    harness.run(40);
+    let states: Vec<TradeState> = harness.trades().iter().map(|v| v.trade.state).collect();
+    assert_eq!(states, vec![TradeState::Closed, TradeState::Protected]);
+    let events = |harness: &Harness, trade_id| {
+        store::events_for(harness.agent.store().conn(), trade_id)
+            .unwrap()
+            .len()
+    };
+    let (closed, open) = (events(&harness, 1), events(&harness, 2));
+    assert!(closed > 0 && open > 0, "{closed} {open}");
+    // Younger than a day: nothing goes.
+    harness.run(5);
+    assert_eq!(events(&harness, 1), closed);
+    // Two days later both trades' events are old; only the closed trade's go.
+    let later = harness.clock.now_ms() + 2 * 86_400_000;
+    harness.clock.0.set(later);
+    harness.run(5);
+    assert_eq!(
+        events(&harness, 1),
+        0,
+        "the closed trade's old events remain"
+    );
+    assert!(events(&harness, 2) >= open, "the open trade lost events");
+}

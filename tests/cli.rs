@@ -600,3 +600,121 @@ fn database_commands_run_without_credentials_run_and_check_config_refuse() {
         .unwrap();
     assert!(output.status.success(), "{output:?}");
 }
+
+/// Stores trades 1..=`count` as a past run would have left them: trades 5 and 12 protected,
+/// every other one closed; one delivered alert per trade, and trade 3's never delivered.
+fn history(workspace: &Workspace, count: i64) {
+    use fillguard::core::domain::{Instrument, ProtectionMode, Side};
+    use fillguard::core::entry::{EntryContext, EntryRequest, EntrySize, plan_entry};
+    use fillguard::core::trade::{Alert, Severity};
+    let instrument = Instrument {
+        symbol: "BTC_USDT".into(),
+        base: "BTC".into(),
+        quote: "USDT".into(),
+        price_tick: "0.01".parse().unwrap(),
+        quantity_tick: "0.0001".parse().unwrap(),
+        min_quantity: "0.0001".parse().unwrap(),
+        min_notional: "1".parse().unwrap(),
+        taker_fee_rate: "0.001".parse().unwrap(),
+    };
+    let request = EntryRequest {
+        symbol: "BTC_USDT".into(),
+        side: Side::Buy,
+        size: EntrySize::Quantity("0.5".parse().unwrap()),
+        stop_loss_pct: "1".parse().unwrap(),
+        take_profit_pct: "2".parse().unwrap(),
+        mode: ProtectionMode::Oco,
+        signal_id: None,
+    };
+    let context = EntryContext {
+        epoch: "0123abcd",
+        instrument: &instrument,
+        last_price: "100".parse().unwrap(),
+        free_base: "0".parse().unwrap(),
+        free_quote: "1000".parse().unwrap(),
+        symbol_breaker: None,
+        global_breaker: None,
+        open_trade_on_symbol: false,
+        allow_concurrent_trades: true,
+    };
+    let mut store = workspace.store();
+    store
+        .transaction(|conn| {
+            for id in 1..=count {
+                let mut view = plan_entry(id, &request, &context, 1_000).unwrap();
+                view.trade.state = match id {
+                    5 | 12 => TradeState::Protected,
+                    _ => TradeState::Closed,
+                };
+                store::save_view(conn, &view)?;
+                let alert = Alert {
+                    severity: Severity::Info,
+                    key: format!("trade-{id}"),
+                    text: format!("trade {id}"),
+                };
+                store::enqueue_alert(conn, &alert, Some(id), Some("BTC_USDT"), id)?;
+                if id != 3 {
+                    store::mark_alert_sent(conn, conn.last_insert_rowid(), id)?;
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
+}
+
+fn shown_ids(status: &Value, list: &str, field: &str) -> Vec<i64> {
+    status[list]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| match &item[field] {
+            Value::String(key) => key.trim_start_matches("trade-").parse().unwrap(),
+            other => other.as_i64().unwrap(),
+        })
+        .collect()
+}
+
+#[test]
+fn status_shows_open_trades_and_the_last_closed_ones_unless_asked_for_all() {
+    let workspace = workspace("");
+    history(&workspace, 30);
+    let json = |args: &[&str]| -> Value {
+        serde_json::from_str(&workspace.run_ok(&[&["status", "--json"], args].concat())).unwrap()
+    };
+    // By default: the two open trades and the 20 newest of the 28 closed ones.
+    let status = json(&[]);
+    let mut expected = vec![5, 10, 11, 12];
+    expected.extend(13..=30);
+    assert_eq!(shown_ids(&status, "trades", "id"), expected);
+    assert_eq!(status["complete"], false);
+    // The undelivered alert stays on show however old; then the newest 20 delivered ones.
+    let mut alerts = vec![3];
+    alerts.extend(11..=30);
+    assert_eq!(shown_ids(&status, "alerts", "key"), alerts);
+    let status = json(&["--closed", "3"]);
+    assert_eq!(shown_ids(&status, "trades", "id"), vec![5, 12, 28, 29, 30]);
+    assert_eq!(shown_ids(&status, "alerts", "key"), vec![3, 28, 29, 30]);
+    let status = json(&["--all"]);
+    assert_eq!(
+        shown_ids(&status, "trades", "id"),
+        (1..=30).collect::<Vec<_>>()
+    );
+    assert_eq!(shown_ids(&status, "alerts", "key").len(), 30);
+    assert_eq!(status["complete"], true);
+    // Enough room for every closed trade and alert: nothing is left out.
+    assert_eq!(json(&["--closed", "29"])["complete"], true);
+    // The tables say what was left out and how to see it.
+    let text = workspace.run_ok(&["status"]);
+    assert!(text.contains("--all for everything"), "{text}");
+    assert!(text.contains("open trades: 2"), "{text}");
+    let text = workspace.run_ok(&["status", "--all"]);
+    assert!(!text.contains("--all for everything"), "{text}");
+    assert_usage_error(
+        &workspace.run(&["status", "--all", "--closed", "3"]),
+        "cannot be used with",
+    );
+    assert_usage_error(
+        &workspace.run(&["status", "--closed", "many"]),
+        "--closed <N>",
+    );
+}

@@ -1,55 +1,97 @@
 //! `fillguard status`: trades with their orders, protection coverage and breakers, as tables
-//! for a person or as one JSON object for scripts (shape in DESIGN §5).
+//! for a person or as one JSON object for scripts (shape in DESIGN §5). Shows the open trades
+//! and the most recent closed ones unless asked for all: it never reads the whole history
+//! for the default view. Reads only.
 
+use rusqlite::Connection;
 use serde_json::{Value, json};
 
 use crate::cli::Failure;
 use crate::config::Config;
+use crate::core::breaker::Breaker;
 use crate::core::ids::Role;
 use crate::core::normalize::plain;
 use crate::core::trade::{Order, TradeView};
 use crate::store::{self, Store};
 
-pub fn print(config: &Config, as_json: bool) -> Result<(), Failure> {
-    let store = Store::open_read_only(&config.store.path)?;
-    let conn = store.conn();
+/// How many closed trades (and delivered alerts) `status` shows unless asked for more.
+pub const CLOSED_SHOWN_DEFAULT: usize = 20;
+
+/// What `status` shows, read in one go.
+pub struct Report {
+    pub views: Vec<TradeView>,
+    /// Trades whose rows cannot be read (edited by hand), with the reason.
+    pub unreadable: Vec<(i64, String)>,
+    pub breakers: Vec<Breaker>,
+    pub alerts: Vec<store::AlertRow>,
+    /// Whether everything stored is shown (false: older closed trades or alerts were left out).
+    pub complete: bool,
+}
+
+/// Reads the open trades, the `closed` most recent closed ones (`None`: every trade), the
+/// breakers, and the unsent alerts with the `closed` most recent others. Its cost follows
+/// what it shows, not the size of the history.
+pub fn report(conn: &Connection, closed: Option<usize>) -> Result<Report, store::StoreError> {
+    let trades = store::status_trade_ids(conn, closed)?;
     let mut views = Vec::new();
-    // A trade whose rows cannot be read (edited by hand) is listed with the reason; the
-    // others are shown as usual, since that is when the operator needs them most.
+    // A trade whose rows cannot be read is listed with the reason; the others are shown as
+    // usual, since that is when the operator needs them most.
     let mut unreadable = Vec::new();
-    for id in store::all_trade_ids(conn)? {
+    for id in trades.items {
         match store::load_view(conn, id) {
             Ok(view) => views.push(view),
             Err(error) => unreadable.push((id, error.to_string())),
         }
     }
-    let breakers = store::breakers(conn)?;
-    let alerts = store::all_alerts(conn)?;
+    let alerts = store::status_alerts(conn, closed)?;
+    Ok(Report {
+        views,
+        unreadable,
+        breakers: store::breakers(conn)?,
+        alerts: alerts.items,
+        complete: !trades.omitted && !alerts.omitted,
+    })
+}
+
+pub fn print(config: &Config, as_json: bool, closed: Option<usize>) -> Result<(), Failure> {
+    let store = Store::open_read_only(&config.store.path)?;
+    let report = report(store.conn(), closed)?;
     if as_json {
-        let value = json!({
-            "trades": views.iter().map(trade_json)
-                .chain(unreadable.iter().map(|(id, error)| json!({
-                    "id": id, "state": "UNREADABLE", "error": error,
-                })))
-                .collect::<Vec<_>>(),
-            "breakers": breakers.iter().map(|b| json!({
-                "symbol": b.symbol, "open": b.open, "reason": b.reason, "trip_count": b.trip_count,
-            })).collect::<Vec<_>>(),
-            "alerts": alerts.iter().map(|a| json!({
-                "severity": a.severity, "key": a.key, "sent": a.sent_at_ms.is_some(), "text": a.text,
-            })).collect::<Vec<_>>(),
-        });
         println!(
             "{}",
-            serde_json::to_string_pretty(&value).map_err(Failure::runtime)?
+            serde_json::to_string_pretty(&report_json(&report)).map_err(Failure::runtime)?
         );
         return Ok(());
     }
-    print_tables(&views, &breakers, &alerts);
-    for (id, error) in &unreadable {
+    print_tables(&report.views, &report.breakers, &report.alerts);
+    for (id, error) in &report.unreadable {
         println!("trade {id} UNREADABLE: {error}");
     }
+    if !report.complete {
+        println!(
+            "
+older closed trades and alerts are not shown: --closed N for more, --all for everything"
+        );
+    }
     Ok(())
+}
+
+/// The JSON object of DESIGN §5, with `complete` saying whether anything was left out.
+pub fn report_json(report: &Report) -> Value {
+    json!({
+        "trades": report.views.iter().map(trade_json)
+            .chain(report.unreadable.iter().map(|(id, error)| json!({
+                "id": id, "state": "UNREADABLE", "error": error,
+            })))
+            .collect::<Vec<_>>(),
+        "breakers": report.breakers.iter().map(|b| json!({
+            "symbol": b.symbol, "open": b.open, "reason": b.reason, "trip_count": b.trip_count,
+        })).collect::<Vec<_>>(),
+        "alerts": report.alerts.iter().map(|a| json!({
+            "severity": a.severity, "key": a.key, "sent": a.sent_at_ms.is_some(), "text": a.text,
+        })).collect::<Vec<_>>(),
+        "complete": report.complete,
+    })
 }
 
 /// The order of `role` with the highest generation (the current protection).
@@ -116,11 +158,7 @@ fn leg_text(order: Option<&Order>) -> String {
     }
 }
 
-fn print_tables(
-    views: &[TradeView],
-    breakers: &[crate::core::breaker::Breaker],
-    alerts: &[store::AlertRow],
-) {
+fn print_tables(views: &[TradeView], breakers: &[Breaker], alerts: &[store::AlertRow]) {
     println!(
         "{:<5} {:<10} {:<4} {:<16} {:>12} {:>12}  {:<28} {:<28} reason",
         "id", "symbol", "side", "state", "filled", "avg price", "stop-loss", "take-profit"
@@ -156,7 +194,7 @@ fn print_tables(
 }
 
 /// One line per breaker, each starting with `indent`.
-pub fn print_breakers(breakers: &[crate::core::breaker::Breaker], indent: &str) {
+pub fn print_breakers(breakers: &[Breaker], indent: &str) {
     if breakers.is_empty() {
         println!("{indent}no breakers have tripped");
     }

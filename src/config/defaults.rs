@@ -81,6 +81,7 @@ pub(crate) fn raw(env: &BTreeMap<String, String>) -> RawConfig {
         },
         store: RawStore {
             path: Some(store_path(env)),
+            events_retention_days: count(v::EVENTS_RETENTION_DAYS_DEFAULT.into()),
         },
         metrics: RawMetrics {
             listen: Some(METRICS_LISTEN_DEFAULT.to_string()),

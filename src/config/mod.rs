@@ -119,6 +119,9 @@ pub struct VenueConfig {
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
     pub path: PathBuf,
+    /// Events of closed or halted trades older than this many days are deleted by `run`;
+    /// 0 keeps every event.
+    pub events_retention_days: u32,
 }
 
 #[derive(Debug, Clone)]

@@ -209,6 +209,8 @@ pub(crate) struct RawVenue {
 pub(crate) struct RawStore {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events_retention_days: Option<Num>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

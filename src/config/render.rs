@@ -75,6 +75,7 @@ fn to_raw(config: &Config) -> RawConfig {
         venue: venue(&config.venue),
         store: RawStore {
             path: Some(config.store.path.to_string_lossy().into_owned()),
+            events_retention_days: count(config.store.events_retention_days),
         },
         metrics: RawMetrics {
             listen: Some(match config.metrics.listen {

@@ -773,3 +773,21 @@ fn unread_secrets_still_validate_everything_else() {
     let error = load_from_with(None, &pairs, Secrets::Unread).unwrap_err();
     assert_eq!(error.key(), Some("alerts.telegram.chat_id"));
 }
+
+#[test]
+fn events_retention_is_off_by_default_and_bad_values_name_the_key() {
+    assert_eq!(load_toml("", &[]).unwrap().store.events_retention_days, 0);
+    let config = load_toml("[store]\nevents_retention_days = 90\n", &[]).unwrap();
+    assert_eq!(config.store.events_retention_days, 90);
+    for bad in ["-1", "1.5", "36501"] {
+        let error = error_toml(&format!("[store]\nevents_retention_days = {bad}\n"), &[]);
+        assert!(
+            error.contains("store.events_retention_days") && error.contains("between 0 and 36500"),
+            "{error}"
+        );
+    }
+    let error = load_toml("", &[("FILLGUARD_STORE__EVENTS_RETENTION_DAYS", "x")])
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("events_retention_days"), "{error}");
+}

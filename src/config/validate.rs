@@ -63,6 +63,11 @@ pub(crate) const SYMBOL_LENGTH_MAX: usize = 32;
 pub(crate) const PAPER_SEED_DEFAULT: u64 = 7;
 pub(crate) const PAPER_SPEED_MIN: u32 = 1;
 pub(crate) const PAPER_SPEED_MAX: u32 = 10_000;
+/// Events of closed trades are kept this many days; 0 keeps them for ever (the default: the
+/// audit trail is what post-mortems read, and deleting it is the operator's choice).
+pub(crate) const EVENTS_RETENTION_DAYS_DEFAULT: u32 = 0;
+/// A hundred years: anything longer is a typing error.
+pub(crate) const EVENTS_RETENTION_DAYS_MAX: u32 = 36_500;
 pub(crate) const PAPER_SPEED_DEFAULT: u32 = 50;
 pub(crate) const FILL_DELAY_MS_MAX: u64 = 60_000;
 pub(crate) const FILL_DELAY_MS_DEFAULT: u64 = 300;
@@ -248,6 +253,12 @@ pub(crate) fn config(
         venue,
         store: StoreConfig {
             path: PathBuf::from(c.text("store.path", raw.store.path.as_ref())?),
+            events_retention_days: c.count_u32(
+                "store.events_retention_days",
+                raw.store.events_retention_days,
+                0,
+                EVENTS_RETENTION_DAYS_MAX,
+            )?,
         },
         metrics: MetricsConfig {
             listen: listen(&c, raw.metrics.listen.as_ref())?,

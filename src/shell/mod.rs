@@ -11,6 +11,7 @@ pub mod lookup;
 mod observe;
 mod records;
 mod refusals;
+mod retention;
 mod signals;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -118,6 +119,8 @@ pub struct Agent {
     /// take several turns).
     reconciling: bool,
     reconciled: std::collections::BTreeSet<i64>,
+    /// When the events' retention deletes its next batch (`retention.rs`).
+    next_prune_ms: Millis,
 }
 
 impl Agent {
@@ -160,6 +163,7 @@ impl Agent {
             turn_deferred: false,
             reconciling: false,
             reconciled: Default::default(),
+            next_prune_ms: 0,
         }
     }
 
@@ -331,6 +335,7 @@ impl Agent {
         // Delivering an alert is a unit of work of its own (its own timeout, not the budget).
         self.notify.watchdog();
         self.deliver_alerts()?;
+        self.prune_events()?;
         Ok(())
     }
 

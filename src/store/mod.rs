@@ -11,6 +11,8 @@ mod alert_tests;
 mod backup;
 mod gauges;
 mod lock;
+mod recent;
+mod retention;
 mod rows;
 #[cfg(test)]
 mod schema_tests;
@@ -23,7 +25,7 @@ use thiserror::Error;
 
 use crate::core::breaker::Breaker;
 use crate::core::domain::{Instrument, Millis};
-use crate::core::trade::{Alert, TradeView};
+use crate::core::trade::{Alert, Order, TradeView};
 
 pub use backup::{
     BackupError, BackupOptions, BackupReport, PAGES_PER_STEP_DEFAULT, PAGES_PER_STEP_MAX,
@@ -31,15 +33,20 @@ pub use backup::{
 };
 pub use gauges::{OpenTrade, open_trades, pending_alerts};
 pub use lock::{RunLock, lock_path};
+pub use recent::{Listing, status_alerts, status_trade_ids};
+pub use retention::{PRUNE_BATCH, prune_events};
 pub use rows::{AlertRow, SignalRow, SignalStatus};
 
 /// Migrations in order; the schema version is the number of migrations applied.
-const MIGRATIONS: [&str; 4] = [
+const MIGRATIONS: [&str; 5] = [
     include_str!("../../sql/0001_initial.sql"),
     include_str!("../../sql/0002_oid_epoch.sql"),
     include_str!("../../sql/0003_recovery.sql"),
     include_str!("../../sql/0004_unconfirmed_alerts.sql"),
+    include_str!("../../sql/0005_scale_indexes.sql"),
 ];
+/// The indexes of the latest migration, for the scale measurement's before/after comparison.
+pub const SCALE_INDEXES_SQL: &str = include_str!("../../sql/0005_scale_indexes.sql");
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const STATEMENT_CACHE_CAPACITY: usize = 64;
 /// The order-id epoch is this many lowercase hex characters (4 random bytes).
@@ -456,6 +463,13 @@ pub fn save_view(conn: &Connection, view: &TradeView) -> Result<()> {
     Ok(())
 }
 
+/// Saves one order of a stored trade: the insert of a new intent, where the schema's unique
+/// client_oid and one-live-leg-per-role indexes refuse a second attempt, or the update of an
+/// existing one. `save_view` does this for every order of a view.
+pub fn save_order(conn: &Connection, trade_id: i64, order: &Order, now: Millis) -> Result<()> {
+    rows::upsert_order(conn, trade_id, order, now)
+}
+
 /// Loads a trade and its orders; a row that does not parse is an error naming the trade, the
 /// table, the row and the column, and leaves every other trade loadable.
 pub fn load_view(conn: &Connection, trade_id: i64) -> Result<TradeView> {
@@ -564,7 +578,9 @@ pub fn breaker_reset_at(conn: &Connection, symbol: &str) -> Result<Option<Millis
 /// Trades of `symbol` that are recovering (halted with a position that may exist).
 pub fn recovering_trades(conn: &Connection, symbol: &str) -> Result<Vec<i64>> {
     let mut statement = conn.prepare_cached(
-        "SELECT id FROM trades WHERE symbol = ?1 AND state = 'RECOVERING' ORDER BY id",
+        // The redundant NOT IN lets the planner use the partial index of open trades.
+        "SELECT id FROM trades WHERE symbol = ?1 AND state NOT IN ('CLOSED', 'HALTED')
+             AND state = 'RECOVERING' ORDER BY id",
     )?;
     let ids = statement
         .query_map([symbol], |row| row.get(0))?

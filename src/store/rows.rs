@@ -129,7 +129,7 @@ fn corrupt(
     rusqlite::Error::ToSqlConversionFailure(message.into())
 }
 
-fn map_corrupt(error: rusqlite::Error) -> StoreError {
+pub(super) fn map_corrupt(error: rusqlite::Error) -> StoreError {
     match error {
         rusqlite::Error::ToSqlConversionFailure(inner) => StoreError::Corrupt(inner.to_string()),
         other => StoreError::Sql(other),
@@ -457,7 +457,7 @@ pub struct AlertRow {
     pub given_up_at_ms: Option<Millis>,
 }
 
-fn alert_from_row(row: &Row<'_>) -> rusqlite::Result<AlertRow> {
+pub(super) fn alert_from_row(row: &Row<'_>) -> rusqlite::Result<AlertRow> {
     let row = &Named::new(row, "alerts");
     Ok(AlertRow {
         id: row.get("id")?,

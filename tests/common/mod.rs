@@ -88,9 +88,9 @@ impl Workspace {
         String::from_utf8(output.stdout).unwrap()
     }
 
-    /// `fillguard status --json`.
+    /// `fillguard status --json --all`: every trade and alert, however many.
     pub fn status(&self) -> Value {
-        serde_json::from_str(&self.run_ok(&["status", "--json"])).unwrap()
+        serde_json::from_str(&self.run_ok(&["status", "--json", "--all"])).unwrap()
     }
 
     /// Queues a signal sized by notional.
