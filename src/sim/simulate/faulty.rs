@@ -53,6 +53,11 @@ pub struct FaultPlan {
     /// Probability that a call is not made because the turn's time budget is spent
     /// (`VenueError::Deferred`, as the Crypto.com client answers): nothing reaches the exchange.
     pub deferred: f64,
+    /// A slow exchange as the turn's budget sees it: at most this many calls are made in one
+    /// loop turn, every later call of the turn is deferred (`None`: no such cap). Unlike the
+    /// random `deferred`, work that needs more calls than the cap in one go is deferred every
+    /// time, so it must be resumable or sent first.
+    pub calls_per_turn: Option<u32>,
 }
 
 impl FaultPlan {
@@ -85,10 +90,17 @@ impl FaultPlan {
                 _ => 0,
             },
             deferred: 0.0,
+            calls_per_turn: None,
         };
         // Drawn after the plan's other rates, so those keep their values for each seed.
+        let deferred = draw_rate(random, 0.15);
+        // One seed in four: 4 to 9 calls a turn (a lookup chain's stage is at most two, a
+        // protection round's sizing and send five).
+        let calls_per_turn =
+            (random.next_u64() % 4 == 0).then(|| 4 + (random.next_u64() % 6) as u32);
         FaultPlan {
-            deferred: draw_rate(random, 0.15),
+            deferred,
+            calls_per_turn,
             ..plan
         }
     }
@@ -105,7 +117,7 @@ impl FaultPlan {
 
     pub fn describe(&self) -> String {
         format!(
-            "timeout_before={:.3} lost_after={:.3} 5xx={:.3} 429={:.3} reject_protective={:.3} crash={:.3} not_found_ms={} stale_read={:.3} fill_delay_ms={} partial={:?} expires={} db_busy={:.3} db_full={:.3} db_crash={:.3} skew_max_ms={} skew_step={:.3} outage={}ms@+{}ms deferred={:.3}",
+            "timeout_before={:.3} lost_after={:.3} 5xx={:.3} 429={:.3} reject_protective={:.3} crash={:.3} not_found_ms={} stale_read={:.3} fill_delay_ms={} partial={:?} expires={} db_busy={:.3} db_full={:.3} db_crash={:.3} skew_max_ms={} skew_step={:.3} outage={}ms@+{}ms deferred={:.3} calls_per_turn={:?}",
             self.timeout_before,
             self.lost_after,
             self.server_error,
@@ -124,7 +136,8 @@ impl FaultPlan {
             self.skew_step,
             self.outage_ms,
             self.outage_start_ms,
-            self.deferred
+            self.deferred,
+            self.calls_per_turn
         )
     }
 }
@@ -171,6 +184,8 @@ pub struct FaultyVenue {
     started_ms: Millis,
     /// Calls answered `Deferred` so far.
     pub deferrals: u32,
+    /// Calls made in this loop turn (for `FaultPlan::calls_per_turn`).
+    calls_this_turn: u32,
 }
 
 impl FaultyVenue {
@@ -197,6 +212,7 @@ impl FaultyVenue {
             fake_cancelled: std::collections::BTreeSet::new(),
             started_ms,
             deferrals: 0,
+            calls_this_turn: 0,
         }
     }
 
@@ -252,6 +268,15 @@ impl FaultyVenue {
             return Err(VenueError::Transport(
                 "injected outage: connection refused".into(),
             ));
+        }
+        if let Some(cap) = self.plan.calls_per_turn.filter(|_| self.faults_on) {
+            self.calls_this_turn += 1;
+            if self.calls_this_turn > cap {
+                self.deferrals += 1;
+                return Err(VenueError::Deferred(format!(
+                    "injected: the turn's time budget is spent after {cap} calls"
+                )));
+            }
         }
         // Only drawn where the class is on, so the other seeds' fault streams are unchanged.
         if self.plan.deferred > 0.0 && self.chance(self.plan.deferred) {
@@ -402,6 +427,11 @@ impl FaultyVenue {
 impl Venue for FaultyVenue {
     fn name(&self) -> &'static str {
         "simulated"
+    }
+
+    /// A new loop turn: the per-turn call cap counts again from zero.
+    fn set_budget(&mut self, _budget: crate::venue::Budget) {
+        self.calls_this_turn = 0;
     }
 
     fn instrument(&mut self, symbol: &str) -> Result<Instrument, VenueError> {
