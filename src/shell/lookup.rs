@@ -30,10 +30,11 @@ enum Stage {
     Detail,
     OpenOrders,
     History,
-    /// Order detail read again after the history, then open orders: two stages, so each fits
-    /// the smallest budget and a chain never repeats a re-read it could not finish.
-    RecheckDetail,
+    /// Open orders read again after the history, then order detail: two stages, so each fits
+    /// the smallest budget and a chain never repeats a re-read it could not finish. Detail
+    /// last, so the latest read sees an order whatever became of it meanwhile.
     RecheckOpen,
+    RecheckDetail,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,9 +120,9 @@ pub fn lookup(
             Stage::Detail => Stage::OpenOrders,
             Stage::OpenOrders => Stage::History,
             // The walk's pages say where the order was not when they were read: read again.
-            Stage::History => Stage::RecheckDetail,
-            Stage::RecheckDetail => Stage::RecheckOpen,
-            Stage::RecheckOpen => return Ok(LookOutcome::NotFound),
+            Stage::History => Stage::RecheckOpen,
+            Stage::RecheckOpen => Stage::RecheckDetail,
+            Stage::RecheckDetail => return Ok(LookOutcome::NotFound),
         };
     }
     // Unreachable (five stages, five passes); never "not found" by default.

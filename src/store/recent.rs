@@ -17,8 +17,8 @@ pub struct Listing<T> {
     pub omitted: bool,
 }
 
-/// Ids of every trade that is not closed or halted plus the `closed` most recent closed or
-/// halted ones, oldest first; `None` lists every trade.
+/// Ids of every trade that is not closed (halted ones included) plus the `closed` most recent
+/// closed ones, oldest first; `None` lists every trade.
 pub fn status_trade_ids(conn: &Connection, closed: Option<usize>) -> Result<Listing<i64>> {
     let Some(closed) = closed else {
         return Ok(Listing {
@@ -30,12 +30,16 @@ pub fn status_trade_ids(conn: &Connection, closed: Option<usize>) -> Result<List
         .into_iter()
         .map(|(id, _)| id)
         .collect();
-    // Newest first by rowid: the walk stops after `closed + 1` terminal trades, whatever the
+    // A halted trade may hold a position the operator must still settle: every one is shown.
+    let halted: Vec<i64> = conn
+        .prepare_cached("SELECT id FROM trades WHERE state = 'HALTED'")?
+        .query_map([], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    ids.extend(halted);
+    // Newest first by rowid: the walk stops after `closed + 1` closed trades, whatever the
     // number stored before them. The extra one only says whether more exist.
     let mut recent: Vec<i64> = conn
-        .prepare_cached(
-            "SELECT id FROM trades WHERE state IN ('CLOSED', 'HALTED') ORDER BY id DESC LIMIT ?1",
-        )?
+        .prepare_cached("SELECT id FROM trades WHERE state = 'CLOSED' ORDER BY id DESC LIMIT ?1")?
         .query_map([limit_param(closed)], |row| row.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     let omitted = recent.len() > closed;
@@ -120,16 +124,17 @@ mod tests {
     fn open_trades_and_the_newest_closed_ones_are_listed_oldest_first() {
         let dir = tempfile::tempdir().unwrap();
         let store = store_with_trades(&dir);
+        // Trades 3 and 8 are open and trade 7 halted: listed whatever the limit.
         let listing = status_trade_ids(store.conn(), Some(2)).unwrap();
-        assert_eq!(listing.items, vec![3, 8, 9, 10]);
+        assert_eq!(listing.items, vec![3, 7, 8, 9, 10]);
         assert!(listing.omitted);
         let listing = status_trade_ids(store.conn(), Some(3)).unwrap();
-        assert_eq!(listing.items, vec![3, 7, 8, 9, 10]);
+        assert_eq!(listing.items, vec![3, 6, 7, 8, 9, 10]);
         let listing = status_trade_ids(store.conn(), Some(0)).unwrap();
-        assert_eq!(listing.items, vec![3, 8]);
+        assert_eq!(listing.items, vec![3, 7, 8]);
         assert!(listing.omitted);
         // Exactly as many closed trades as the limit: nothing is left out.
-        let listing = status_trade_ids(store.conn(), Some(8)).unwrap();
+        let listing = status_trade_ids(store.conn(), Some(7)).unwrap();
         assert_eq!(listing.items, (1..=10).collect::<Vec<_>>());
         assert!(!listing.omitted);
         let all = status_trade_ids(store.conn(), None).unwrap();

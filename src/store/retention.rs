@@ -1,5 +1,6 @@
 //! The events table's retention (`store.events_retention_days`): deletes old audit-trail rows
-//! in bounded batches. Never deletes an event of a trade that is not closed or halted, and
+//! in bounded batches. Never deletes an event of a trade that is not closed (a halted trade's
+//! story is kept: it may hold a position the operator must still settle), and
 //! never touches trades, orders, alerts or signals; when to prune is the shell's decision.
 
 use rusqlite::{Connection, params};
@@ -12,7 +13,7 @@ use crate::core::domain::Millis;
 pub const PRUNE_BATCH: usize = 1_000;
 
 /// Deletes up to `limit` events recorded before `before_ms` that belong to no open trade
-/// (events of closed or halted trades, of trades no longer stored, and events of no trade),
+/// (events of closed trades, of trades no longer stored, and events of no trade),
 /// oldest first, through the index of events by age (migration 5; without it the planner
 /// walks the whole table). Returns how many were deleted; fewer
 /// than `limit` means nothing older is left to delete.
@@ -23,7 +24,7 @@ pub fn prune_events(conn: &Connection, before_ms: Millis, limit: usize) -> Resul
                 SELECT events.id FROM events
                 WHERE events.at_ms < ?1
                   AND NOT EXISTS (SELECT 1 FROM trades WHERE trades.id = events.trade_id
-                                  AND trades.state NOT IN ('CLOSED', 'HALTED'))
+                                  AND trades.state <> 'CLOSED')
                 ORDER BY events.at_ms LIMIT ?2)",
         )?
         .execute(params![before_ms, i64::try_from(limit).unwrap_or(i64::MAX)])?;
@@ -53,7 +54,7 @@ mod tests {
     }
 
     #[test]
-    fn old_events_of_closed_trades_go_in_batches_and_open_trades_keep_theirs() {
+    fn old_events_of_closed_trades_go_in_batches_and_open_and_halted_trades_keep_theirs() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(&dir.path().join("t.db")).unwrap();
         let mut closed = view(1);
@@ -80,18 +81,23 @@ mod tests {
             })
             .unwrap();
         assert_eq!(count(&store), 20);
-        // Twelve events are old enough and not the open trade's: batches of five.
-        let batches: Vec<usize> = (0..4)
+        // Seven events are old enough and neither the open nor the halted trade's (a halted
+        // trade may hold a position still to settle): batches of five.
+        let batches: Vec<usize> = (0..3)
             .map(|_| {
                 store
                     .transaction(|conn| prune_events(conn, 1_000, 5))
                     .unwrap()
             })
             .collect();
-        assert_eq!(batches, vec![5, 5, 2, 0]);
-        assert_eq!(count(&store), 8);
+        assert_eq!(batches, vec![5, 2, 0]);
+        assert_eq!(count(&store), 13);
         assert_eq!(kinds(&store, 1), vec!["recent"]);
-        assert_eq!(kinds(&store, 2), vec!["recent"]);
+        assert_eq!(
+            kinds(&store, 2).len(),
+            6,
+            "the halted trade's events are all kept"
+        );
         assert_eq!(
             kinds(&store, 3).len(),
             6,

@@ -675,8 +675,13 @@ pub fn active_trade_states(conn: &Connection) -> Result<Vec<ActiveTrade>> {
         "SELECT id, due_ms, state FROM trades WHERE state NOT IN ('CLOSED', 'HALTED') ORDER BY id",
     )?;
     let rows = statement.query_map([], |row| {
+        // Any value that is not text reads as no state, so one hand-edited row never stops
+        // the listing of the others.
+        let state = match row.get_ref(2)? {
+            ValueRef::Text(text) => String::from_utf8_lossy(text).into_owned(),
+            _ => String::new(),
+        };
         let row = &Named::new(row, "trades");
-        let state: String = row.get("state")?;
         let id: i64 = row.get("id")?;
         Ok((id, row.get("due_ms")?, state))
     })?;

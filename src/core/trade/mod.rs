@@ -168,32 +168,21 @@ fn on_due(view: &mut TradeView, now: Millis, limits: &Limits, actions: &mut Vec<
         }
         TradeState::Verifying | TradeState::Protected => {
             let generation = view.trade.generation;
-            let unsent = never_sent_protection(view);
-            if !unsent.is_empty() && unsent.len() == protective_orders(view, generation).len() {
+            if !never_sent_protection(view).is_empty() {
                 // The whole round's send never left (the turn's budget deferred it): send it
                 // again at once; reading back orders that were never sent would spend the
                 // next budget on look-ups and defer the send once more.
                 return resend_generation(view, now, actions);
             }
+            // A separate leg whose own send was deferred while its sibling's was made is read
+            // back with it first: sent now, its answer could be stepped after a sibling's
+            // "not placed" that also covers it, or land on a position the sibling closed.
             for order in protective_orders(view, generation) {
-                if unsent.contains(&order.client_oid) {
-                    continue;
-                }
                 if order.status.is_live() || !order.verified {
                     actions.push(Action::Lookup {
                         client_oid: order.client_oid.clone(),
                     });
                 }
-            }
-            for oid in unsent {
-                // A separate leg whose own send was deferred while its sibling's was made.
-                if let Some(order) = find_order_mut(view, &oid) {
-                    mark_sending(order, now);
-                }
-                actions.push(Action::Send {
-                    kind: SendKind::Single,
-                    client_oids: vec![oid],
-                });
             }
             if actions.is_empty() {
                 // Nothing left to read back: size a new round of protection.
@@ -207,8 +196,8 @@ fn on_due(view: &mut TradeView, now: Millis, limits: &Limits, actions: &mut Vec<
 
 /// Protective legs of the current round that were never sent (an intent whose send mark a
 /// deferral undid): only while the round is being verified, and never an OTOCO's first pair,
-/// which went out with the entry. In `oco` and `otoco` modes a pair goes out together, so only
-/// a whole pair is returned; in `separate` mode any leg on its own.
+/// which went out with the entry. Only a whole round counts (the caller resends it); a round
+/// partly sent is read back as after a crash.
 fn never_sent_protection(view: &TradeView) -> Vec<String> {
     let generation = view.trade.generation;
     if view.trade.state != TradeState::Verifying
@@ -222,7 +211,7 @@ fn never_sent_protection(view: &TradeView) -> Vec<String> {
         .filter(|order| order.status == OrderStatus::Intent && order.sent_at_ms.is_none())
         .map(|order| order.client_oid.clone())
         .collect();
-    if view.trade.mode != ProtectionMode::Separate && unsent.len() != legs.len() {
+    if unsent.len() != legs.len() {
         return Vec::new();
     }
     unsent

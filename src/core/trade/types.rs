@@ -86,19 +86,20 @@ impl TradeState {
 
     /// The order in which a loop turn serves trades' due work (lower first) when its time
     /// budget may not reach them all: a position that may be filled and not yet protected (a
-    /// fill poll, an ambiguous entry, protection being sized, sent or read back, a failsafe
-    /// exit) before watching protected trades, recovery and clean-ups, and those before a new
+    /// fill poll, an ambiguous entry, an entry being cancelled that can still fill, protection
+    /// being sized, sent or read back, a failsafe exit) or a leg resting on a position that is
+    /// gone (closing) before watching protected trades and recovery, and those before a new
     /// entry — a filled, unprotected position always outranks one that does not exist yet.
     pub fn urgency(self) -> u8 {
         match self {
             TradeState::EntryUnknown
             | TradeState::AwaitingFill
+            | TradeState::CancellingEntry
             | TradeState::Protecting
             | TradeState::Verifying
-            | TradeState::Exiting => 0,
-            TradeState::CancellingEntry
-            | TradeState::Protected
-            | TradeState::Closing
+            | TradeState::Exiting
+            | TradeState::Closing => 0,
+            TradeState::Protected
             | TradeState::Recovering
             | TradeState::Closed
             | TradeState::Halted => 1,
