@@ -36,22 +36,9 @@ crate_version() {
     echo "${version//-/\~}"
 }
 
-target_of() {
-    case $1 in
-        amd64) echo x86_64-unknown-linux-gnu ;;
-        arm64) echo aarch64-unknown-linux-gnu ;;
-        armhf) echo armv7-unknown-linux-gnueabihf ;;
-        *) die "unknown architecture $1" ;;
-    esac
-}
-
-file_pattern_of() {
-    case $1 in
-        amd64) echo "ELF 64-bit LSB *, x86-64,*" ;;
-        arm64) echo "ELF 64-bit LSB *, ARM aarch64,*" ;;
-        armhf) echo "ELF 32-bit LSB *, ARM, EABI5*" ;;
-    esac
-}
+# target_of, file_pattern_of, qemu_of.
+# shellcheck source=scripts/deb-arch.sh
+. scripts/deb-arch.sh
 
 # The listing the package must have: "mode owner path", one a line, sorted by path.
 expected_listing() {
@@ -148,11 +135,8 @@ check_binary() {
 # package gets the same and more from its scratch install.
 check_foreign_run() {
     local deb=$1 arch=$2 work=$3 qemu said
-    case $arch in
-        arm64) qemu="qemu-aarch64-static" ;;
-        armhf) qemu="qemu-arm-static" ;;
-        *) return 0 ;;
-    esac
+    qemu=$(qemu_of "$arch")
+    [ -n "$qemu" ] || return 0
     if ! command -v "$qemu" >/dev/null; then
         echo "SKIPPED: running the $arch binary ($qemu is not installed)"
         return 0

@@ -18,29 +18,9 @@ DIST="${DIST:-$PWD/dist}"
 
 die() { echo "package-deb: $*" >&2; exit 1; }
 
-# Rust target triple, what `file` says about its binaries, and the qemu-user that runs them.
-target_of() {
-    case $1 in
-        amd64) echo x86_64-unknown-linux-gnu ;;
-        arm64) echo aarch64-unknown-linux-gnu ;;
-        armhf) echo armv7-unknown-linux-gnueabihf ;;
-        *) die "unknown architecture $1 (known: ${ALL_ARCHES[*]})" ;;
-    esac
-}
-file_pattern_of() {
-    case $1 in
-        amd64) echo "ELF 64-bit LSB *, x86-64,*" ;;
-        arm64) echo "ELF 64-bit LSB *, ARM aarch64,*" ;;
-        armhf) echo "ELF 32-bit LSB *, ARM, EABI5*" ;;
-    esac
-}
-qemu_of() {
-    case $1 in
-        amd64) echo "" ;;
-        arm64) echo qemu-aarch64-static ;;
-        armhf) echo qemu-arm-static ;;
-    esac
-}
+# target_of, file_pattern_of, qemu_of.
+# shellcheck source=scripts/deb-arch.sh
+. scripts/deb-arch.sh
 
 # Cargo.toml's [package] version, in Debian's spelling (a pre-release sorts before its release).
 crate_version() {
