@@ -77,13 +77,7 @@ fn the_backup_timer_and_service_verify_clean() {
             return;
         }
     };
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&verify.stdout),
-        String::from_utf8_lossy(&verify.stderr)
-    );
-    eprintln!("systemd-analyze verify: {} {said:?}", verify.status);
-    assert!(verify.status.success() && said.trim().is_empty(), "{said}");
+    common::assert_verified_clean(&verify);
     let security = Command::new("systemd-analyze")
         .args(["security", "--offline=true"])
         .arg(&service_copy)

@@ -19,6 +19,17 @@ use serde_json::Value;
 use common::sqlite::{latest_schema_version, migration_files, trade_summary, user_version};
 use common::{Workspace, trades, watchlist_entry};
 
+/// An inbox signal, as the refused commands are asked to write one.
+const SIGNAL_COMMAND: [&str; 7] = [
+    "signal",
+    "--symbol",
+    "BTC_USDT",
+    "--side",
+    "BUY",
+    "--quantity",
+    "0.001",
+];
+
 const SIGNALS: [(&str, &str); 2] = [("BTC_USDT", "BUY"), ("ETH_USDT", "SELL")];
 
 fn workspace() -> Workspace {
@@ -152,15 +163,7 @@ fn run_migrates_a_previous_schema_database_keeping_every_trade() {
     );
     let copy = old.path("copy.db");
     let copy_arg = copy.to_str().unwrap();
-    let signal = [
-        "signal",
-        "--symbol",
-        "BTC_USDT",
-        "--side",
-        "BUY",
-        "--quantity",
-        "0.001",
-    ];
+    let signal = SIGNAL_COMMAND;
     for args in [&["status"][..], &["backup", copy_arg], &signal] {
         assert_exit_1(&old.run(args), args, &refusal);
         assert!(database_bytes(&database) == before, "{args:?} changed it");
@@ -221,15 +224,7 @@ fn a_database_from_the_future_is_refused_by_every_command_and_left_unchanged() {
     );
     let copy = workspace.path("copy.db");
     let copy_arg = copy.to_str().unwrap();
-    let signal = [
-        "signal",
-        "--symbol",
-        "BTC_USDT",
-        "--side",
-        "BUY",
-        "--quantity",
-        "0.001",
-    ];
+    let signal = SIGNAL_COMMAND;
     for args in [
         &["run", "--max-ticks", "5"][..],
         &["status", "--json"],

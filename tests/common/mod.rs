@@ -414,3 +414,14 @@ pub fn overall_exposure(report: &str) -> f64 {
         .and_then(|value| value.parse().ok())
         .unwrap_or_else(|| panic!("unreadable exposure: {line}"))
 }
+
+/// `systemd-analyze verify` exited 0 and said nothing (printed for the record).
+pub fn assert_verified_clean(verify: &std::process::Output) {
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&verify.stdout),
+        String::from_utf8_lossy(&verify.stderr)
+    );
+    eprintln!("systemd-analyze verify: {} {said:?}", verify.status);
+    assert!(verify.status.success() && said.trim().is_empty(), "{said}");
+}
