@@ -80,6 +80,10 @@ enum Command {
         /// Size in the quote asset.
         #[arg(long, allow_negative_numbers = true)]
         notional: Option<String>,
+        /// The signal's id (1 to 64 letters, digits and - _ . : / @): a signal with an id is
+        /// queued at most once, whether it came from here or from the webhook receiver.
+        #[arg(long, value_name = "ID")]
+        id: Option<String>,
     },
     /// Copy the database to PATH while the agent runs (SQLite's online backup), checked
     /// before it gets its name; see the README, "Backups and upgrades".
@@ -264,7 +268,8 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             side,
             quantity,
             notional,
-        } => put_signal(&config, &symbol, side, quantity, notional),
+            id,
+        } => put_signal(&config, &symbol, side, (quantity, notional), id.as_deref()),
         Command::Breaker { action } => breaker(&config, action),
         Command::Backup {
             path,
@@ -343,6 +348,9 @@ fn run_agent(config: Config, max_ticks: Option<u64>) -> Result<(), Failure> {
     // After the lock, so a second run is refused for the database, not for the port.
     let symbols: Vec<String> = config.watchlist.iter().map(|i| i.symbol.clone()).collect();
     crate::telemetry::metrics::install(config.metrics.listen, &symbols)
+        .map_err(Failure::runtime)?;
+    // Also after the lock: only the run that owns the database receives signals for it.
+    let _webhook = crate::webhook::start(&config.signals.webhook, &config.store.path, &symbols)
         .map_err(Failure::runtime)?;
     let (venue, clock) = match live {
         Some(opened) => opened,
@@ -481,8 +489,8 @@ fn put_signal(
     config: &Config,
     symbol: &str,
     side: SideArg,
-    quantity: Option<String>,
-    notional: Option<String>,
+    (quantity, notional): (Option<String>, Option<String>),
+    id: Option<&str>,
 ) -> Result<(), Failure> {
     if !config.watchlist.iter().any(|item| item.symbol == symbol) {
         let known: Vec<&str> = config.watchlist.iter().map(|i| i.symbol.as_str()).collect();
@@ -493,6 +501,10 @@ fn put_signal(
     }
     let quantity = quantity.map(|q| parse_size("quantity", &q)).transpose()?;
     let notional = notional.map(|n| parse_size("notional", &n)).transpose()?;
+    if let Some(id) = id {
+        crate::webhook::payload::check_id(id)
+            .map_err(|reason| Failure::usage(format!("--id {id:?}: {reason}")))?;
+    }
     let side = match side {
         SideArg::Buy => Side::Buy,
         SideArg::Sell => Side::Sell,
@@ -505,17 +517,20 @@ fn put_signal(
         quantity,
         notional,
         source: "cli".into(),
-        dedup_key: None,
+        dedup_key: id.map(crate::webhook::payload::id_key),
         created_at_ms: wall_now_ms(),
         status: SignalStatus::New,
         reason: None,
         trade_id: None,
     };
-    let id = store::insert_signal(store.conn(), &signal)?;
-    println!(
-        "signal {} queued: {side} {symbol}",
-        id.map(|id| id.to_string()).unwrap_or_default()
-    );
+    // The same key as the webhook's: an id already in the inbox, from either, is refused.
+    let Some(row) = store::insert_signal(store.conn(), &signal)? else {
+        return Err(Failure::runtime(format!(
+            "signal id {:?} was seen before: not queued again",
+            id.unwrap_or_default()
+        )));
+    };
+    println!("signal {row} queued: {side} {symbol}");
     Ok(())
 }
 

@@ -12,3 +12,4 @@ pub mod sim;
 pub mod store;
 pub mod telemetry;
 pub mod venue;
+pub mod webhook;

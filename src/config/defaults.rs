@@ -108,6 +108,7 @@ pub(crate) fn raw(env: &BTreeMap<String, String>) -> RawConfig {
         signals: RawSignals {
             ttl_seconds: Some(seconds(v::SIGNAL_TTL_DEFAULT)),
             allow_concurrent_trades: Some(Flag(false)),
+            webhook: super::webhook::defaults(),
         },
         paper: paper(),
         alerts: RawAlerts {

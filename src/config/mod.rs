@@ -13,6 +13,7 @@ mod render;
 mod secrets;
 mod sources;
 mod turn;
+mod webhook;
 
 #[cfg(test)]
 pub(crate) use turn::TURN_BUDGET_DEFAULT;
@@ -172,6 +173,8 @@ pub struct SignalsConfig {
     pub ttl: Duration,
     /// Whether a second trade may open on a symbol that already has an open trade.
     pub allow_concurrent_trades: bool,
+    /// The HTTP receiver that writes signals into the inbox (`[signals.webhook]`).
+    pub webhook: WebhookConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -238,6 +241,7 @@ pub struct PaperConfig {
 
 pub use render::render_masked;
 pub use secrets::Secrets;
+pub use webhook::WebhookConfig;
 
 /// The configuration file read when no `--config` is given, if it exists.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/fillguard/fillguard.toml";

@@ -269,6 +269,8 @@ pub(crate) struct RawSignals {
     pub ttl_seconds: Option<Num>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allow_concurrent_trades: Option<Flag>,
+    #[serde(default)]
+    pub webhook: super::webhook::RawWebhook,
 }
 
 /// A text value that TOML may also write as an integer, such as a Telegram chat id

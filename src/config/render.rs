@@ -27,6 +27,10 @@ pub fn render_masked(config: &Config) -> String {
         let table = "[alerts.telegram]\n";
         text = text.replacen(table, &format!("{table}{comment}\n"), 1);
     }
+    for comment in super::webhook::comments(&config.signals.webhook) {
+        let table = "[signals.webhook]\n";
+        text = text.replacen(table, &format!("{table}{comment}\n"), 1);
+    }
     text
 }
 
@@ -105,6 +109,7 @@ fn to_raw(config: &Config) -> RawConfig {
         signals: RawSignals {
             ttl_seconds: Some(seconds(config.signals.ttl)),
             allow_concurrent_trades: Some(Flag(config.signals.allow_concurrent_trades)),
+            webhook: super::webhook::to_raw(&config.signals.webhook),
         },
         paper: paper(&config.paper),
         alerts: alerts(&config.alerts, TELEGRAM_BASE_URL_DEFAULT),

@@ -154,7 +154,7 @@ impl Check<'_> {
         Ok(u64::try_from(value.0).expect("a whole number within u64 bounds"))
     }
 
-    fn count_u32(
+    pub(super) fn count_u32(
         &self,
         key: &str,
         value: Option<Num>,
@@ -275,7 +275,7 @@ pub(crate) fn config(
                 .0,
             flatten: c.required("failsafe.flatten", raw.failsafe.flatten)?.0,
         },
-        signals: signals(&c, raw)?,
+        signals: signals(&c, raw, env)?,
         watchlist: watchlist(&c, raw.watchlist.as_ref())?,
         paper: paper(&c, &raw.paper)?,
         alerts: super::alerts::alerts(&c, &raw.alerts, env)?,
@@ -475,7 +475,11 @@ fn protection(c: &Check<'_>, raw: &RawConfig) -> Result<ProtectionConfig, Config
     })
 }
 
-fn signals(c: &Check<'_>, raw: &RawConfig) -> Result<SignalsConfig, ConfigError> {
+fn signals(
+    c: &Check<'_>,
+    raw: &RawConfig,
+    env: &BTreeMap<String, String>,
+) -> Result<SignalsConfig, ConfigError> {
     Ok(SignalsConfig {
         ttl: c.seconds(
             "signals.ttl_seconds",
@@ -489,6 +493,7 @@ fn signals(c: &Check<'_>, raw: &RawConfig) -> Result<SignalsConfig, ConfigError>
                 raw.signals.allow_concurrent_trades,
             )?
             .0,
+        webhook: super::webhook::webhook(c, &raw.signals.webhook, env)?,
     })
 }
 

@@ -716,6 +716,9 @@ pub fn all_signals(conn: &Connection) -> Result<Vec<SignalRow>> {
     rows::all_signals(conn)
 }
 
+/// Marks a NEW signal taken (by `trade_id`) or dropped. A signal that is not NEW any more is
+/// refused: the transaction that would open a trade for it fails whole, so a signal opens at
+/// most one trade even if it were read twice (and `trades.signal_id` is UNIQUE besides).
 pub fn settle_signal(
     conn: &Connection,
     id: i64,
@@ -723,8 +726,13 @@ pub fn settle_signal(
     reason: Option<&str>,
     trade_id: Option<i64>,
 ) -> Result<()> {
-    conn.prepare_cached("UPDATE signals SET status = ?2, reason = ?3, trade_id = ?4 WHERE id = ?1 AND status = 'NEW'")?.execute(params![id, status.as_str(), reason, trade_id],
+    let changed = conn.prepare_cached("UPDATE signals SET status = ?2, reason = ?3, trade_id = ?4 WHERE id = ?1 AND status = 'NEW'")?.execute(params![id, status.as_str(), reason, trade_id],
     )?;
+    if changed != 1 {
+        return Err(StoreError::Corrupt(format!(
+            "signal {id} is not new (already taken or dropped, or missing): not settled again"
+        )));
+    }
     Ok(())
 }
 

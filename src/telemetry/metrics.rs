@@ -32,6 +32,7 @@ pub const BUILD_INFO: &str = "fillguard_build_info";
 pub const OPEN_TRADES: &str = "fillguard_open_trades";
 pub const STORE_WRITE_FAILURES_TOTAL: &str = "fillguard_store_write_failures_total";
 pub const RECONCILIATIONS_TOTAL: &str = "fillguard_reconciliations_total";
+pub const WEBHOOK_REQUESTS_TOTAL: &str = "fillguard_webhook_requests_total";
 
 /// Label values of `orders_total{outcome}`.
 pub const ORDER_OUTCOMES: [&str; 4] = ["ack", "duplicate", "rejected", "ambiguous"];
@@ -42,6 +43,9 @@ pub const RECONCILIATION_OUTCOMES: [&str; 2] = ["ok", "failed"];
 /// Label values of `alerts_total{severity}` and `{outcome}`.
 pub const ALERT_SEVERITIES: [&str; 3] = ["INFO", "WARNING", "CRITICAL"];
 pub const ALERT_OUTCOMES: [&str; 2] = ["sent", "failed"];
+/// Label values of `webhook_requests_total{outcome}` (`webhook::Outcome`'s labels and
+/// `over_capacity`).
+pub const WEBHOOK_OUTCOMES: [&str; 11] = crate::webhook::OUTCOME_LABELS;
 /// The breaker label of the global breaker.
 pub const GLOBAL_SYMBOL: &str = crate::core::breaker::GLOBAL;
 
@@ -144,7 +148,7 @@ pub enum Kind {
 }
 
 /// Every metric of the contract: name, type, unit and help text.
-pub const FAMILIES: [(&str, Kind, Option<Unit>, &str); 17] = [
+pub const FAMILIES: [(&str, Kind, Option<Unit>, &str); 18] = [
     (
         PROTECTION_FAILURES_TOTAL,
         Kind::Counter,
@@ -247,6 +251,12 @@ pub const FAMILIES: [(&str, Kind, Option<Unit>, &str); 17] = [
         Some(Unit::Count),
         "Reconciliation passes over the open trades (at start-up and after a refused turn), by outcome (ok, failed)",
     ),
+    (
+        WEBHOOK_REQUESTS_TOTAL,
+        Kind::Counter,
+        Some(Unit::Count),
+        "Requests to the webhook receiver by outcome (accepted, malformed, unauthorized, replay, too_large, rate_limited, ...; over_capacity: a connection closed unread)",
+    ),
 ];
 
 /// Help text and unit of every metric of the contract.
@@ -326,6 +336,9 @@ fn register(symbols: &[String]) {
     }
     for outcome in RECONCILIATION_OUTCOMES {
         counter!(RECONCILIATIONS_TOTAL, "outcome" => outcome).absolute(0);
+    }
+    for outcome in WEBHOOK_OUTCOMES {
+        counter!(WEBHOOK_REQUESTS_TOTAL, "outcome" => outcome).absolute(0);
     }
 }
 
