@@ -195,7 +195,12 @@ fn a_bad_or_missing_signature_answers_401() {
     // Signed, then changed: the signature covers the raw body.
     let signature = format!("X-Fillguard-Signature: {}", sign(SECRET.as_bytes(), &bytes));
     let changed = body.to_string().replace("\"50\"", "\"5000\"").into_bytes();
-    let (status, _) = post(&address, "/signal", &[signature.clone()], &changed);
+    let (status, _) = post(
+        &address,
+        "/signal",
+        std::slice::from_ref(&signature),
+        &changed,
+    );
     assert_eq!(status, 401);
     let (status, _) = post(&address, "/signal", &[signature], &bytes);
     assert_eq!(status, 202, "the unchanged body passes");

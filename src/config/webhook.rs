@@ -256,3 +256,7 @@ pub(super) fn comments(config: &WebhookConfig) -> Vec<String> {
     }
     lines
 }
+
+#[cfg(test)]
+#[path = "webhook_tests.rs"]
+mod tests;
