@@ -303,3 +303,40 @@ fn an_id_is_stored_once_whatever_its_source() {
     assert_eq!(rows[0].dedup_key.as_deref(), Some("id:tv-1"));
     assert!(payload::check_id(&"a".repeat(65)).is_err());
 }
+
+/// Item of the exactly-once promise below the inbox: the step that opens a trade for a signal
+/// (one transaction: the trade, then the signal marked taken) can succeed once per signal.
+#[test]
+fn a_signal_opens_at_most_one_trade_even_if_taken_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("fillguard.db")).unwrap();
+    let signal = parse(&body(GOOD), &watchlist()).unwrap();
+    let Outcome::Accepted { signal: row } = store_signal(&store, &signal, 1) else {
+        panic!("not accepted");
+    };
+    let open = |store: &mut Store, trade_id: i64, signal_id: Option<i64>| {
+        let mut view = crate::store::tests::view(trade_id);
+        view.trade.signal_id = signal_id;
+        store.transaction(|conn| {
+            store::save_view(conn, &view)?;
+            store::settle_signal(conn, row, store::SignalStatus::Taken, None, Some(trade_id))
+        })
+    };
+    open(&mut store, 1, Some(row)).unwrap();
+    // Taken again under another trade: the signal is no longer NEW, the whole step fails.
+    let again = open(&mut store, 2, None).unwrap_err();
+    assert!(again.to_string().contains("not new"), "{again}");
+    // And a second trade naming the same signal is refused by the schema itself.
+    let twice = store
+        .transaction(|conn| {
+            let mut view = crate::store::tests::view(3);
+            view.trade.signal_id = Some(row);
+            store::save_view(conn, &view)
+        })
+        .unwrap_err();
+    assert!(twice.to_string().contains("UNIQUE"), "{twice}");
+    assert!(store::load_view(store.conn(), 2).is_err(), "trade 2 rolled back");
+    assert!(store::load_view(store.conn(), 3).is_err(), "trade 3 rolled back");
+    let rows = store::all_signals(store.conn()).unwrap();
+    assert_eq!((rows.len(), rows[0].trade_id), (1, Some(1)));
+}
