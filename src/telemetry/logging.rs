@@ -15,9 +15,11 @@ use tracing_subscriber::util::SubscriberInitExt;
 
 /// HTTP client crates that print a request's full path at trace level; the Telegram bot token
 /// travels in that path (`/bot<token>/sendMessage`), so they are capped at debug (where they
-/// mask it). The cap is a filter of its own beside `RUST_LOG`'s, and an event must pass both:
-/// no `RUST_LOG` value (`trace`, `5`, `ureq::util=trace`) can lift it.
-const PATH_PRINTING_TARGETS: [&str; 2] = ["ureq", "ureq_proto"];
+/// mask it). The webhook receiver's HTTP crates are capped too: a path-token request carries
+/// its token in the path (they log nothing in the features built today; the cap keeps it so).
+/// The cap is a filter of its own beside `RUST_LOG`'s, and an event must pass both: no
+/// `RUST_LOG` value (`trace`, `5`, `ureq::util=trace`) can lift it.
+const PATH_PRINTING_TARGETS: [&str; 4] = ["ureq", "ureq_proto", "hyper", "hyper_util"];
 
 fn secret_path_cap() -> Targets {
     PATH_PRINTING_TARGETS.iter().fold(
@@ -113,7 +115,14 @@ mod tests {
     fn http_clients_are_capped_at_debug_whatever_the_environment_asks() {
         use tracing::Level;
         let cap = secret_path_cap();
-        for target in ["ureq", "ureq::util", "ureq::run", "ureq_proto::client"] {
+        for target in [
+            "ureq",
+            "ureq::util",
+            "ureq::run",
+            "ureq_proto::client",
+            "hyper::proto",
+            "hyper_util::server",
+        ] {
             assert!(cap.would_enable(target, &Level::DEBUG), "{target}");
             assert!(!cap.would_enable(target, &Level::TRACE), "{target}");
         }

@@ -335,8 +335,14 @@ fn a_signal_opens_at_most_one_trade_even_if_taken_twice() {
         })
         .unwrap_err();
     assert!(twice.to_string().contains("UNIQUE"), "{twice}");
-    assert!(store::load_view(store.conn(), 2).is_err(), "trade 2 rolled back");
-    assert!(store::load_view(store.conn(), 3).is_err(), "trade 3 rolled back");
+    assert!(
+        store::load_view(store.conn(), 2).is_err(),
+        "trade 2 rolled back"
+    );
+    assert!(
+        store::load_view(store.conn(), 3).is_err(),
+        "trade 3 rolled back"
+    );
     let rows = store::all_signals(store.conn()).unwrap();
     assert_eq!((rows.len(), rows[0].trade_id), (1, Some(1)));
 }
