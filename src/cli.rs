@@ -165,6 +165,8 @@ enum CanaryArg {
     ExitBeforeCancel,
     /// The alert channel reports alerts delivered that it drops.
     DropAlerts,
+    /// Signal ids are written without their inbox key, so a repeated id is queued again.
+    IgnoreSignalIds,
 }
 
 fn parse_seed_range(text: &str) -> Result<std::ops::Range<u64>, String> {
@@ -241,6 +243,7 @@ fn simulate(
         CanaryArg::LoseFills => crate::sim::simulate::Canary::LoseFills,
         CanaryArg::ExitBeforeCancel => crate::sim::simulate::Canary::ExitBeforeCancel,
         CanaryArg::DropAlerts => crate::sim::simulate::Canary::DropAlerts,
+        CanaryArg::IgnoreSignalIds => crate::sim::simulate::Canary::IgnoreSignalIds,
     });
     match crate::sim::simulate::run_seeds(seeds, ticks, canary) {
         0 => Ok(()),

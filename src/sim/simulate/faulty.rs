@@ -163,6 +163,9 @@ pub enum Canary {
     /// Not the venue: the alert channel reports every second alert delivered without
     /// delivering it. A1 (nothing marked sent that was not delivered) must fail.
     DropAlerts,
+    /// Not the venue: signals with an id are written to the inbox without the id's key, so a
+    /// repeated id is queued again. S9 (one trade per signal id) must fail.
+    IgnoreSignalIds,
 }
 
 pub struct FaultyVenue {

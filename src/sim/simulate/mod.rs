@@ -10,6 +10,7 @@ mod alert_sink;
 mod environment;
 mod faulty;
 mod invariants;
+mod senders;
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -35,6 +36,7 @@ use crate::venue::paper::{PaperVenue, SplitMix64};
 use alert_sink::SimAlertSink;
 use environment::{Disk, DiskFaults, SkewedClock, VirtualClock};
 pub use faulty::{CRASH, Canary, FaultPlan, FaultyVenue};
+use senders::Senders;
 
 const START_MS: Millis = 1_700_000_000_000;
 /// The paper engine starts with this much price history.
@@ -104,6 +106,8 @@ pub struct SeedReport {
     pub alerts_down: bool,
     /// Venue calls not made because (as the seed drew) the turn's time budget was spent.
     pub deferrals: u32,
+    /// Signals sent again under an id already sent (S9).
+    pub signal_repeats: u32,
     /// The last events of the store, for a failure's trace.
     pub trace: Vec<String>,
 }
@@ -129,6 +133,8 @@ struct Run {
     excess_since: BTreeMap<(i64, Role), Millis>,
     /// Since when each trade's separate-mode legs have both filled (S8's documented case).
     double_fill_since: BTreeMap<i64, Millis>,
+    /// Signal ids and their repeats (S9).
+    senders: Senders,
 }
 
 /// The failsafe's settings of one seed: a share runs with `flatten` on, a share with the
@@ -225,6 +231,7 @@ impl Run {
             first_fill: BTreeMap::new(),
             excess_since: BTreeMap::new(),
             double_fill_since: BTreeMap::new(),
+            senders: Senders::new(seed, canary == Some(Canary::IgnoreSignalIds)),
         }
     }
 
@@ -290,12 +297,13 @@ impl Run {
     }
 
     fn maybe_signal(&mut self) {
+        self.maybe_repeat();
         if self.random.next_u64() % 100 >= 12 {
             return;
         }
         let symbol = ["BTC_USDT", "ETH_USDT"][(self.random.next_u64() % 2) as usize];
         let side = [Side::Buy, Side::Sell][(self.random.next_u64() % 2) as usize];
-        let signal = SignalRow {
+        let mut signal = SignalRow {
             id: 0,
             symbol: symbol.to_string(),
             side,
@@ -308,8 +316,23 @@ impl Run {
             reason: None,
             trade_id: None,
         };
+        let id = self.senders.label(&mut signal);
         if let Some(agent) = &self.agent {
-            let _ = store::insert_signal(agent.store().conn(), &signal);
+            let row = store::insert_signal(agent.store().conn(), &signal);
+            if let Some(id) = id {
+                self.senders.record(&id, row.ok().flatten());
+            }
+        }
+    }
+
+    /// An earlier signal sent again under its id, as a retry or a replay would.
+    fn maybe_repeat(&mut self) {
+        let Some(agent) = &self.agent else {
+            return;
+        };
+        if let Some((id, signal)) = self.senders.repeat(self.wall.now_ms()) {
+            let row = store::insert_signal(agent.store().conn(), &signal);
+            self.senders.record(&id, row.ok().flatten());
         }
     }
 
@@ -347,6 +370,7 @@ impl Run {
             problems.extend(invariants::check_known(&book, agent.store()));
             problems.extend(invariants::check_not_quarantined(agent.store()));
             problems.extend(self.alerts.check(agent.store()));
+            problems.extend(self.senders.check(agent.store()));
             problems.extend(invariants::check_protected(
                 agent.store(),
                 &mut self.first_fill,
@@ -508,6 +532,7 @@ impl Run {
             outage: venue.plan.outage_ms > 0,
             alerts_down: self.alerts.faulty(),
             deferrals: venue.deferrals,
+            signal_repeats: self.senders.repeats,
             trace: events
                 .iter()
                 .rev()
@@ -613,6 +638,7 @@ pub fn run_seed(seed: u64, ticks: u64, canary: Option<Canary>) -> SeedReport {
                 outage: false,
                 alerts_down: false,
                 deferrals: 0,
+                signal_repeats: 0,
                 trace: Vec::new(),
             };
         }
@@ -736,6 +762,7 @@ fn summarize(reports: &[SeedReport], ticks: u64, canary: Option<Canary>, elapsed
         Some(Canary::LoseFills) => " --canary lose-fills",
         Some(Canary::ExitBeforeCancel) => " --canary exit-before-cancel",
         Some(Canary::DropAlerts) => " --canary drop-alerts",
+        Some(Canary::IgnoreSignalIds) => " --canary ignore-signal-ids",
         None => "",
     };
     println!(

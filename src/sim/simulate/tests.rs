@@ -121,3 +121,25 @@ fn seeds_whose_calls_are_deferred_keep_every_invariant() {
         assert!(report.faults.contains("deferred="), "{}", report.faults);
     }
 }
+
+/// Signal ids (the webhook's and `fillguard signal --id`'s) sent again: the seeds keep S9,
+/// and a source that drops the id's inbox key must fail it.
+#[test]
+fn repeated_signal_ids_open_one_trade_and_a_source_ignoring_ids_fails_s9() {
+    let reports: Vec<SeedReport> = (0..4).map(|seed| run_seed(seed, TICKS, None)).collect();
+    assert!(
+        reports.iter().map(|r| r.signal_repeats).sum::<u32>() > 0,
+        "ids were repeated"
+    );
+    for report in &reports {
+        assert_eq!(report.verdict, Verdict::Pass, "{report:#?}");
+    }
+    let failed = (0..40)
+        .map(|seed| run_seed(seed, 150, Some(Canary::IgnoreSignalIds)).verdict)
+        .find(|verdict| *verdict != Verdict::Pass)
+        .unwrap_or(Verdict::Pass);
+    assert!(
+        matches!(&failed, Verdict::Correctness(text) if text.starts_with("S9")),
+        "{failed:?}"
+    );
+}
