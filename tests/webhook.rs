@@ -437,3 +437,23 @@ fn check_config_masks_the_secrets_and_refuses_a_readable_secret_file() {
     assert!(stderr.contains("readable by group or others"), "{stderr}");
     assert!(!stderr.contains(SECRET));
 }
+
+#[test]
+fn a_taken_port_stops_run_at_start_naming_the_key() {
+    let workspace = workspace("");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let toml = std::fs::read_to_string(workspace.path("fillguard.toml")).unwrap();
+    let toml = toml.replace(
+        "listen = \"127.0.0.1:0\"",
+        &format!("listen = \"{address}\""),
+    );
+    std::fs::write(workspace.path("fillguard.toml"), toml).unwrap();
+    let output = workspace.run(&["run", "--max-ticks", "1"]);
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("signals.webhook.listen {address}: cannot listen")),
+        "{stderr}"
+    );
+}
