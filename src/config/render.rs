@@ -27,9 +27,11 @@ pub fn render_masked(config: &Config) -> String {
         let table = "[alerts.telegram]\n";
         text = text.replacen(table, &format!("{table}{comment}\n"), 1);
     }
-    for comment in super::webhook::comments(&config.signals.webhook) {
+    let comments = super::webhook::comments(&config.signals.webhook);
+    if !comments.is_empty() {
         let table = "[signals.webhook]\n";
-        text = text.replacen(table, &format!("{table}{comment}\n"), 1);
+        let block = comments.join("\n");
+        text = text.replacen(table, &format!("{table}{block}\n"), 1);
     }
     text
 }
