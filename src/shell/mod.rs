@@ -13,6 +13,8 @@ mod records;
 mod refusals;
 mod retention;
 mod signals;
+mod urgent;
+pub mod watch;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
@@ -29,7 +31,7 @@ use crate::core::clock::Clock;
 use crate::core::domain::Millis;
 use crate::core::ids::CLIENT_OID_PREFIX;
 use crate::core::startup::{self, CheckResult};
-use crate::core::trade::{Action, Alert, Event, Limits, Severity, TradeView, step};
+use crate::core::trade::{Action, Alert, Event, Limits, Severity, TradeState, TradeView, step};
 use crate::store::{self, Store};
 use crate::telemetry::sd_notify::Notifier;
 use crate::venue::{Budget, Venue};
@@ -121,6 +123,12 @@ pub struct Agent {
     reconciled: std::collections::BTreeSet<i64>,
     /// When the events' retention deletes its next batch (`retention.rs`).
     next_prune_ms: Millis,
+    /// Whether due work of possibly unprotected positions is served before each new entry
+    /// (`urgent.rs`). Always on; only the simulation's canary turns it off, to prove its
+    /// check can fail.
+    protection_first: bool,
+    /// The turn's open-orders snapshot that protected trades are watched from (`watch.rs`).
+    watch: watch::Watch,
 }
 
 impl Agent {
@@ -164,7 +172,28 @@ impl Agent {
             reconciling: false,
             reconciled: Default::default(),
             next_prune_ms: 0,
+            protection_first: true,
+            watch: watch::Watch::default(),
         }
+    }
+
+    /// How protected trades' legs are read back (`watch::WatchMode`); the snapshot unless
+    /// a measurement or the simulation's canary asks otherwise.
+    pub fn set_watch_mode(&mut self, mode: watch::WatchMode) {
+        self.watch.set_mode(mode);
+    }
+
+    /// The watch's counts so far: snapshots taken, leg lookups answered from one, leg
+    /// lookups passed on to the lookup chain.
+    pub fn watch_counts(&self) -> (u64, u64, u64) {
+        (self.watch.snapshots, self.watch.answered, self.watch.passed_on)
+    }
+
+    /// Turns protection first (`urgent.rs`) off: new entries go out in the signal check even
+    /// while other trades' fill polls or protection wait. Wrong on purpose; for the
+    /// simulation's canary only, which must make its protection-first check fail.
+    pub fn set_protection_first(&mut self, on: bool) {
+        self.protection_first = on;
     }
 
     /// A fresh time budget for the venue's requests (`loop.turn_budget_seconds`), on the
@@ -173,6 +202,7 @@ impl Agent {
         let budget = Budget::starting(Instant::now(), self.config.loop_.turn_budget);
         self.venue.set_budget(budget);
         self.lookups.new_turn();
+        self.watch.new_turn();
         self.turn_deferred = false;
     }
 
@@ -181,7 +211,7 @@ impl Agent {
     /// within one urgency from the trade the last turn deferred (its interrupted work resumes
     /// with what the more urgent trades left of the budget), then the others by id. So a long
     /// lookup of a recovering trade never holds up a fresh fill's protection.
-    fn active_in_turn_order(&mut self) -> anyhow::Result<Vec<(i64, Option<Millis>)>> {
+    fn active_in_turn_order(&mut self) -> anyhow::Result<Vec<store::ActiveTrade>> {
         let active = store::active_trade_states(self.store.conn())?;
         Ok(turn_order(active, self.deferred_trade.take()))
     }
@@ -313,21 +343,36 @@ impl Agent {
     /// turn (its budget is spent); alerts are still delivered.
     fn due_work(&mut self) -> anyhow::Result<()> {
         let now = self.clock.now_ms();
-        for (trade_id, due) in self.active_in_turn_order()? {
+        let active = self.active_in_turn_order()?;
+        // When one protected trade is due to be watched, all of them are, from one snapshot
+        // (`watch.rs`): their deadlines then fall together, one snapshot per watch interval.
+        let watch_all = self.watch.watches_together()
+            && active.iter().any(|(_, due, state)| {
+                *state == Some(TradeState::Protected) && due.is_some_and(|due| due <= now)
+            });
+        for (trade_id, due, state) in active {
             if self.turn_deferred {
                 break;
             }
-            if due.is_some_and(|due| due <= now) {
-                self.drive(trade_id, Event::Due)?;
+            let watched = watch_all && state == Some(TradeState::Protected);
+            if !watched && !due.is_some_and(|due| due <= now) {
+                continue;
             }
+            // An entry (re)sent from a stored intent waits, like a signal's, for the due work
+            // of positions that may be unprotected (`urgent.rs`); it stays due meanwhile.
+            if urgency(state) == urgent::URGENCY_NEW_ENTRY && !self.urgent_first()? {
+                continue;
+            }
+            self.drive(trade_id, Event::Due)?;
         }
         if !self.turn_deferred && self.self_check_due_ms.is_some_and(|due| due <= now) {
             self.self_check()?;
         }
         if !self.turn_deferred && now >= self.next_signal_check_ms {
-            self.check_signals()?;
-            // Signals the budget cut short are checked again next turn.
-            if !self.turn_deferred {
+            let complete = self.check_signals()?;
+            // Signals the budget cut short, or that wait for urgent work, are checked again
+            // next turn.
+            if complete && !self.turn_deferred {
                 let interval = self.config.loop_.interval.as_millis() as i64;
                 self.next_signal_check_ms = now + interval;
             }
@@ -408,11 +453,16 @@ impl Agent {
             self.reconciling = true;
             info!(open_trades, "reconciling open trades");
         }
-        for (trade_id, _) in active {
+        for (trade_id, _, state) in active {
             if self.turn_deferred {
                 break;
             }
             if self.reconciled.contains(&trade_id) {
+                continue;
+            }
+            // An entry intent not sent yet waits for urgent work (`urgent.rs`): it stays due
+            // and the turns after the reconciliation send it.
+            if urgency(state) == urgent::URGENCY_NEW_ENTRY && !self.urgent_first()? {
                 continue;
             }
             self.drive(trade_id, Event::Due)?;
@@ -509,13 +559,17 @@ impl Agent {
             };
             let entry_block = self.entry_block(&view.trade.symbol)?;
             for action in &actions {
-                let result = execute::execute(
-                    self.venue.as_mut(),
-                    &mut self.lookups,
-                    &view,
-                    action,
-                    entry_block.as_deref(),
-                );
+                // A protected trade's read-back comes from the turn's snapshot when it can.
+                let result = match self.watch.answer(self.venue.as_mut(), &view, action) {
+                    Some(event) => Some(event),
+                    None => execute::execute(
+                        self.venue.as_mut(),
+                        &mut self.lookups,
+                        &view,
+                        action,
+                        entry_block.as_deref(),
+                    ),
+                };
                 match &result {
                     Some(Event::Deferred { .. }) => {
                         self.turn_deferred = true;
@@ -694,21 +748,21 @@ pub fn is_transient_store_error(error: &anyhow::Error) -> bool {
 
 /// `Agent::active_in_turn_order` on its data: `active` by id, the trade the last turn
 /// deferred (if any) first within its urgency, then the others by id, urgencies in order.
-fn turn_order(
-    mut active: Vec<store::ActiveTrade>,
-    deferred: Option<i64>,
-) -> Vec<(i64, Option<Millis>)> {
+fn turn_order(mut active: Vec<store::ActiveTrade>, deferred: Option<i64>) -> Vec<store::ActiveTrade> {
     if let Some(first) = deferred {
         let split = active.partition_point(|(trade_id, _, _)| *trade_id < first);
         active.rotate_left(split);
     }
     // Stable: the rotation above stays the order within each urgency. A state the core does
     // not know goes first: driving it halts that trade alone.
-    active.sort_by_key(|(_, _, state)| state.map_or(0, |state| state.urgency()));
+    active.sort_by_key(|(_, _, state)| urgency(*state));
     active
-        .into_iter()
-        .map(|(trade_id, due, _)| (trade_id, due))
-        .collect()
+}
+
+/// A trade's urgency in the turn (`TradeState::urgency`); a state the core does not know goes
+/// first: driving it halts that trade alone.
+fn urgency(state: Option<TradeState>) -> u8 {
+    state.map_or(0, TradeState::urgency)
 }
 
 #[cfg(test)]
@@ -718,8 +772,8 @@ mod turn_order_tests {
         AwaitingFill, EntryPending, Protected, Recovering, Verifying,
     };
 
-    fn ids(order: &[(i64, Option<Millis>)]) -> Vec<i64> {
-        order.iter().map(|(id, _)| *id).collect()
+    fn ids(order: &[store::ActiveTrade]) -> Vec<i64> {
+        order.iter().map(|(id, _, _)| *id).collect()
     }
 
     #[test]
