@@ -186,7 +186,11 @@ impl Agent {
     /// The watch's counts so far: snapshots taken, leg lookups answered from one, leg
     /// lookups passed on to the lookup chain.
     pub fn watch_counts(&self) -> (u64, u64, u64) {
-        (self.watch.snapshots, self.watch.answered, self.watch.passed_on)
+        (
+            self.watch.snapshots,
+            self.watch.answered,
+            self.watch.passed_on,
+        )
     }
 
     /// Turns protection first (`urgent.rs`) off: new entries go out in the signal check even
@@ -748,7 +752,10 @@ pub fn is_transient_store_error(error: &anyhow::Error) -> bool {
 
 /// `Agent::active_in_turn_order` on its data: `active` by id, the trade the last turn
 /// deferred (if any) first within its urgency, then the others by id, urgencies in order.
-fn turn_order(mut active: Vec<store::ActiveTrade>, deferred: Option<i64>) -> Vec<store::ActiveTrade> {
+fn turn_order(
+    mut active: Vec<store::ActiveTrade>,
+    deferred: Option<i64>,
+) -> Vec<store::ActiveTrade> {
     if let Some(first) = deferred {
         let split = active.partition_point(|(trade_id, _, _)| *trade_id < first);
         active.rotate_left(split);
