@@ -169,7 +169,7 @@ pub enum Canary {
     EntriesFirst,
     /// Not the venue: the agent takes a protective leg absent from the open-orders snapshot
     /// as cancelled and protects again. With listings that leave out live orders, S1 (two
-    /// live stops) or S2 must fail.
+    /// live stops), S2 or S8 must fail.
     SnapshotAbsenceGone,
 }
 

@@ -87,9 +87,11 @@ pub fn entry_outranked(
 ) -> Option<String> {
     let conn = rusqlite::Connection::open(store_path).ok()?;
     let state: String = conn
-        .query_row("SELECT state FROM trades WHERE id = ?1", [trade_id], |row| {
-            row.get(0)
-        })
+        .query_row(
+            "SELECT state FROM trades WHERE id = ?1",
+            [trade_id],
+            |row| row.get(0),
+        )
         .ok()?;
     if state != TradeState::EntryPending.as_str() {
         return None;
@@ -110,10 +112,7 @@ pub fn entry_outranked(
         .filter_map(Result::ok)
         .filter(|(_, state, _)| urgent.contains(&state.as_str()))
         .map(|(id, state, due)| {
-            format!(
-                "trade {id} ({state}, due {} ms before)",
-                agent_now_ms - due
-            )
+            format!("trade {id} ({state}, due {} ms before)", agent_now_ms - due)
         })
         .collect();
     (!waiting.is_empty()).then(|| {
@@ -132,7 +131,11 @@ mod tests {
     fn the_draw_is_the_seeds_and_turns_every_class_on_somewhere() {
         assert_eq!(ScalePlan::draw(7), ScalePlan::draw(7));
         let plans: Vec<ScalePlan> = (0..60).map(ScalePlan::draw).collect();
-        assert!(plans.iter().any(|plan| plan.latency_ms > 0 && plan.burst > 0.0));
+        assert!(
+            plans
+                .iter()
+                .any(|plan| plan.latency_ms > 0 && plan.burst > 0.0)
+        );
         assert!(plans.iter().any(|plan| plan.listing_omits > 0.0));
         assert!(plans.iter().any(|plan| plan.listing_stale > 0.0));
         assert!(plans.iter().any(|plan| *plan == ScalePlan::default()));
