@@ -26,7 +26,8 @@ impl Agent {
                 break;
             }
             let watched = watch_all && state == Some(TradeState::Protected);
-            if !watched && !due.is_some_and(|due| due <= now) {
+            let due_now = due.is_some_and(|due| due <= now);
+            if !(watched || due_now) {
                 continue;
             }
             // An entry (re)sent from a stored intent waits, like a signal's, for the due work
