@@ -161,6 +161,10 @@ enum CanaryArg {
     ExitBeforeCancel,
     /// The alert channel reports alerts delivered that it drops.
     DropAlerts,
+    /// The agent sends new entries before other trades' due fill polls and protection.
+    EntriesFirst,
+    /// The agent takes a leg missing from the open-orders snapshot as cancelled.
+    SnapshotAbsenceGone,
 }
 
 fn parse_seed_range(text: &str) -> Result<std::ops::Range<u64>, String> {
@@ -237,6 +241,8 @@ fn simulate(
         CanaryArg::LoseFills => crate::sim::simulate::Canary::LoseFills,
         CanaryArg::ExitBeforeCancel => crate::sim::simulate::Canary::ExitBeforeCancel,
         CanaryArg::DropAlerts => crate::sim::simulate::Canary::DropAlerts,
+        CanaryArg::EntriesFirst => crate::sim::simulate::Canary::EntriesFirst,
+        CanaryArg::SnapshotAbsenceGone => crate::sim::simulate::Canary::SnapshotAbsenceGone,
     });
     match crate::sim::simulate::run_seeds(seeds, ticks, canary) {
         0 => Ok(()),

@@ -10,6 +10,7 @@ mod alert_sink;
 mod environment;
 mod faulty;
 mod invariants;
+mod scale;
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -129,6 +130,10 @@ struct Run {
     excess_since: BTreeMap<(i64, Role), Millis>,
     /// Since when each trade's separate-mode legs have both filled (S8's documented case).
     double_fill_since: BTreeMap<i64, Millis>,
+    /// The canary of this run, for the agent variants (`Canary::EntriesFirst`, …).
+    canary: Option<Canary>,
+    /// Draws the bursts of signals (`scale.rs`), apart from the signals' own stream.
+    burst_random: SplitMix64,
 }
 
 /// The failsafe's settings of one seed: a share runs with `flatten` on, a share with the
@@ -225,6 +230,8 @@ impl Run {
             first_fill: BTreeMap::new(),
             excess_since: BTreeMap::new(),
             double_fill_since: BTreeMap::new(),
+            canary,
+            burst_random: SplitMix64::new(seed ^ 0xB0B5_7000),
         }
     }
 
@@ -253,11 +260,19 @@ impl Run {
             self.config.clone(),
             store,
             Box::new(self.venue.clone()),
-            steady,
+            steady.clone(),
             wall,
             Arc::new(AtomicBool::new(false)),
         );
         agent.set_alert_sink(Box::new(self.alerts.clone()));
+        match self.canary {
+            Some(Canary::EntriesFirst) => agent.set_protection_first(false),
+            Some(Canary::SnapshotAbsenceGone) => {
+                agent.set_watch_mode(crate::shell::watch::WatchMode::AbsenceIsGone)
+            }
+            _ => {}
+        }
+        self.venue.borrow_mut().agent_clock = Some(steady.clone());
         self.alerts.note_restart();
         let started = self.guarded(|| agent.self_check());
         if started? {
@@ -290,17 +305,40 @@ impl Run {
     }
 
     fn maybe_signal(&mut self) {
+        self.maybe_burst();
         if self.random.next_u64() % 100 >= 12 {
             return;
         }
         let symbol = ["BTC_USDT", "ETH_USDT"][(self.random.next_u64() % 2) as usize];
         let side = [Side::Buy, Side::Sell][(self.random.next_u64() % 2) as usize];
+        let notional = 50 + self.random.next_u64() % 100;
+        self.insert_signal(symbol, side, notional);
+    }
+
+    /// Now and then in seeds with latency, several signals at once (`scale.rs`): their
+    /// entries must not go out ahead of the fills already being polled (P1).
+    fn maybe_burst(&mut self) {
+        let burst = self.venue.borrow().scale.burst;
+        let draw = (self.burst_random.next_u64() % 1000) as f64 / 1000.0;
+        if burst <= 0.0 || draw >= burst || !self.venue.borrow().faults_on {
+            return;
+        }
+        let spread = scale::BURST_SIGNALS_MAX - scale::BURST_SIGNALS_MIN + 1;
+        let count = scale::BURST_SIGNALS_MIN + self.burst_random.next_u64() % spread;
+        for index in 0..count {
+            let symbol = ["BTC_USDT", "ETH_USDT"][(index % 2) as usize];
+            let side = [Side::Buy, Side::Sell][(self.burst_random.next_u64() % 2) as usize];
+            self.insert_signal(symbol, side, 50);
+        }
+    }
+
+    fn insert_signal(&mut self, symbol: &str, side: Side, notional: u64) {
         let signal = SignalRow {
             id: 0,
             symbol: symbol.to_string(),
             side,
             quantity: None,
-            notional: Some(Decimal::from(50 + self.random.next_u64() % 100)),
+            notional: Some(Decimal::from(notional)),
             source: "simulation".into(),
             dedup_key: None,
             created_at_ms: self.wall.now_ms(),
@@ -494,7 +532,12 @@ impl Run {
             verdict,
             hash: hash.0,
             mode: self.config.protection.mode.as_str(),
-            faults: format!("{} {}", venue.plan.describe(), self.alerts.describe()),
+            faults: format!(
+                "{} {} {}",
+                venue.plan.describe(),
+                venue.scale.describe(),
+                self.alerts.describe()
+            ),
             trades: store
                 .as_ref()
                 .and_then(|store| store::all_trade_ids(store.conn()).ok())
@@ -736,6 +779,8 @@ fn summarize(reports: &[SeedReport], ticks: u64, canary: Option<Canary>, elapsed
         Some(Canary::LoseFills) => " --canary lose-fills",
         Some(Canary::ExitBeforeCancel) => " --canary exit-before-cancel",
         Some(Canary::DropAlerts) => " --canary drop-alerts",
+        Some(Canary::EntriesFirst) => " --canary entries-first",
+        Some(Canary::SnapshotAbsenceGone) => " --canary snapshot-absence-gone",
         None => "",
     };
     println!(

@@ -121,3 +121,46 @@ fn seeds_whose_calls_are_deferred_keep_every_invariant() {
         assert!(report.faults.contains("deferred="), "{}", report.faults);
     }
 }
+
+/// Protection first: an agent that sends a burst's entries before the fills already being
+/// polled (latency seeds) must fail P1.
+#[test]
+fn entries_sent_ahead_of_due_protection_work_fail_p1() {
+    let verdict = first_failure(Canary::EntriesFirst);
+    assert!(
+        matches!(&verdict, Verdict::Correctness(text) if text.starts_with("P1")),
+        "{verdict:?}"
+    );
+}
+
+/// Watching from a snapshot: an agent that takes a leg missing from an open-orders listing
+/// as cancelled protects again beside the live leg, which S1 (two live stops), S2 or S8 (the
+/// two selling more than was bought) must catch.
+#[test]
+fn a_leg_missing_from_a_listing_taken_as_gone_fails_s1_s2_or_s8() {
+    let verdict = first_failure(Canary::SnapshotAbsenceGone);
+    let caught = ["S1", "S2", "S8"];
+    assert!(
+        matches!(&verdict, Verdict::Correctness(text) if caught.iter().any(|s| text.starts_with(s))),
+        "{verdict:?}"
+    );
+}
+
+/// Seeds with latency and bursts, or with listings that omit orders or answer stale, keep
+/// every invariant (P1 included).
+#[test]
+fn seeds_with_latency_bursts_and_faulty_listings_keep_every_invariant() {
+    let reports: Vec<SeedReport> = (0..40)
+        .filter(|seed| {
+            let plan = scale::ScalePlan::draw(*seed);
+            plan.latency_ms > 0 || plan.listing_omits > 0.0 || plan.listing_stale > 0.0
+        })
+        .take(4)
+        .map(|seed| run_seed(seed, TICKS, None))
+        .collect();
+    assert!(reports.len() == 4, "some seeds draw the scale faults");
+    for report in &reports {
+        assert_eq!(report.verdict, Verdict::Pass, "{report:#?}");
+        assert!(report.faults.contains("latency_ms="), "{}", report.faults);
+    }
+}
