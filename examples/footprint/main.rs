@@ -111,6 +111,11 @@ fn main() -> anyhow::Result<()> {
         measure::dir(&args.dir, "rss"),
         args.rss_seconds,
     );
+    let simulator_run = measure::simulator_run_in_background(
+        args.binary.clone(),
+        measure::dir(&args.dir, "rss-sim"),
+        args.rss_seconds,
+    );
     eprintln!("footprint: CPU per turn for {:?} symbols", args.sizes);
     let (costs, refused) = measure::turn_costs(
         &args.binary,
@@ -140,10 +145,14 @@ fn main() -> anyhow::Result<()> {
     let long = long_run
         .join()
         .map_err(|_| anyhow::anyhow!("the memory run's thread panicked"))??;
+    let agent_alone = simulator_run
+        .join()
+        .map_err(|_| anyhow::anyhow!("the simulator run's thread panicked"))??;
     let figures = report::Figures {
         size,
         startups,
         long,
+        agent_alone,
         costs,
         refused,
         day,

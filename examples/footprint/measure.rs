@@ -29,6 +29,7 @@ fn run_setup(symbols: usize, speed: u32) -> anyhow::Result<RunSetup> {
         speed,
         metrics_port: Some(setup::free_port()?),
         strategy: "sma_cross",
+        simulator_port: None,
     })
 }
 
@@ -100,6 +101,21 @@ pub struct MemoryRun {
     pub breakdown: String,
 }
 
+/// The agent alone: 20 symbols through the Crypto.com client against `fillguard
+/// sim-exchange` on loopback (the matching engine and its price paths in the simulator's
+/// process, not the agent's), on the real clock, for `seconds`.
+pub fn simulator_memory_run(binary: &Path, dir: &Path, seconds: f64) -> anyhow::Result<MemoryRun> {
+    let setup = RunSetup {
+        simulator_port: Some(setup::free_port()?),
+        speed: 1,
+        ..run_setup(MEMORY_SYMBOLS, 1)?
+    };
+    let config = setup::prepare(&setup, dir)?;
+    let port = setup.simulator_port.unwrap_or_default();
+    let _simulator = process::Simulator::spawn(binary, &config, dir, port, 1)?;
+    sample(binary, &config, dir, seconds)
+}
+
 /// A run of `symbols` symbols at `speed` for `seconds` wall seconds.
 pub fn memory_run(
     binary: &Path,
@@ -109,7 +125,12 @@ pub fn memory_run(
     seconds: f64,
 ) -> anyhow::Result<MemoryRun> {
     let config = setup::prepare(&run_setup(symbols, speed)?, dir)?;
-    let mut agent = Agent::spawn(binary, &config, dir, None)?;
+    sample(binary, &config, dir, seconds)
+}
+
+/// Starts an agent on `config` and samples its memory every second for `seconds`.
+fn sample(binary: &Path, config: &Path, dir: &Path, seconds: f64) -> anyhow::Result<MemoryRun> {
+    let mut agent = Agent::spawn(binary, config, dir, None)?;
     agent.wait_ready(READY_LIMIT)?;
     let mut samples = Vec::new();
     let run = Duration::from_secs_f64(seconds);
@@ -242,6 +263,15 @@ pub fn memory_run_in_background(
     seconds: f64,
 ) -> std::thread::JoinHandle<anyhow::Result<MemoryRun>> {
     std::thread::spawn(move || memory_run(&binary, &dir, MEMORY_SYMBOLS, PAPER_SPEED, seconds))
+}
+
+/// `simulator_memory_run` on its own thread.
+pub fn simulator_run_in_background(
+    binary: PathBuf,
+    dir: PathBuf,
+    seconds: f64,
+) -> std::thread::JoinHandle<anyhow::Result<MemoryRun>> {
+    std::thread::spawn(move || simulator_memory_run(&binary, &dir, seconds))
 }
 
 /// A directory under `root` for one measurement.

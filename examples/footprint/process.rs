@@ -242,3 +242,59 @@ pub fn clock_ticks() -> u64 {
         .filter(|ticks| *ticks > 0)
         .unwrap_or(100)
 }
+
+/// A `fillguard sim-exchange` on a loopback port, killed when dropped.
+pub struct Simulator(Child);
+
+impl Simulator {
+    /// Starts the simulator with `config`'s `[paper]` section at `speed`, its log in
+    /// `dir/sim.log`, and waits (at most 30 s) until it accepts connections.
+    pub fn spawn(
+        binary: &Path,
+        config: &Path,
+        dir: &Path,
+        port: u16,
+        speed: u32,
+    ) -> anyhow::Result<Simulator> {
+        let log = std::fs::File::create(dir.join("sim.log"))?;
+        let child = Command::new(binary)
+            .args([
+                "sim-exchange",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--api-key",
+                "demo",
+            ])
+            .arg("--api-secret-file")
+            .arg(dir.join("sim-secret"))
+            .arg("--speed")
+            .arg(speed.to_string())
+            .arg("--config")
+            .arg(config)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .context("starting sim-exchange")?;
+        let mut simulator = Simulator(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Ok(simulator);
+            }
+            if let Some(status) = simulator.0.try_wait()? {
+                bail!("sim-exchange exited ({status}); see sim.log");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        bail!("sim-exchange did not listen on {port} within 30 s")
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

@@ -23,6 +23,8 @@ pub struct Figures {
     pub size: u64,
     pub startups: Vec<Startup>,
     pub long: MemoryRun,
+    /// The same symbols through the Crypto.com client against `sim-exchange`.
+    pub agent_alone: MemoryRun,
     pub costs: Vec<TurnCost>,
     /// Watchlist sizes the agent's configuration refuses, with its reason.
     pub refused: Vec<(usize, String)>,
@@ -114,6 +116,21 @@ pub fn render(args: &Args, f: &Figures) -> String {
     );
     if !peak_ok {
         limits.push(format!("peak RSS: at the end, {}", f.long.breakdown));
+    }
+    let alone_ok = f.agent_alone.peak.hwm_kib <= RSS_GOAL_KIB;
+    let _ = writeln!(
+        out,
+        "| peak RSS, the same 20 symbols for {:.0} s through the Crypto.com client against `sim-exchange` on loopback (the engine in the simulator's process) | ≤ 10 MiB | {} (VmHWM; {} at the end) | {} |",
+        args.rss_seconds,
+        mib(f.agent_alone.peak.hwm_kib),
+        mib(f.agent_alone.peak.rss_kib),
+        verdict(alone_ok)
+    );
+    if !alone_ok {
+        limits.push(format!(
+            "peak RSS against sim-exchange: at the end, {}",
+            f.agent_alone.breakdown
+        ));
     }
     render_costs(&mut out, &mut limits, &f.costs);
     for (symbols, reason) in &f.refused {

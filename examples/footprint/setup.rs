@@ -17,6 +17,9 @@ pub struct RunSetup {
     pub metrics_port: Option<u16>,
     /// Each symbol's strategy: `sma_cross` trades, `none` only watches.
     pub strategy: &'static str,
+    /// Trade through the Crypto.com client against `fillguard sim-exchange` on this loopback
+    /// port (key `demo`, the secret in `dir/sim-secret`) instead of the in-process paper venue.
+    pub simulator_port: Option<u16>,
 }
 
 /// The symbol of the `index`-th instrument; the base asset is the part before `_`.
@@ -35,6 +38,15 @@ pub fn config_text(setup: &RunSetup, dir: &Path) -> String {
     let _ = writeln!(text, "[store]\npath = {:?}\n", db.display().to_string());
     let _ = writeln!(text, "[metrics]\nlisten = {listen:?}\n");
     let _ = writeln!(text, "[paper]\nspeed = {}\n", setup.speed);
+    if let Some(port) = setup.simulator_port {
+        let secret = dir.join("sim-secret");
+        let _ = writeln!(
+            text,
+            "[venue]\nkind = \"cryptocom\"\nbase_url = \"http://127.0.0.1:{port}/exchange/v1\"\n\
+             api_key = \"demo\"\napi_secret_file = {:?}\n",
+            secret.display().to_string()
+        );
+    }
     // Quote only: the watchlist buys (a sell entry would need every base asset, and the
     // account holds at most 100 assets).
     let _ = writeln!(text, "[paper.balances]\nUSDT = \"100000000\"\n");
@@ -73,6 +85,17 @@ pub fn prepare(setup: &RunSetup, dir: &Path) -> anyhow::Result<PathBuf> {
     let path = dir.join("fillguard.toml");
     std::fs::write(&path, config_text(setup, dir))
         .with_context(|| format!("writing {}", path.display()))?;
+    if setup.simulator_port.is_some() {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        // Only its owner may read a secret file, or the agent refuses it.
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(dir.join("sim-secret"))?;
+        file.write_all(b"footprint-secret\n")?;
+    }
     Ok(path)
 }
 
