@@ -235,10 +235,24 @@ pub fn turn_costs(
             skipped.push((symbols, reason));
             continue;
         }
-        let short_cpu = run_cpu(binary, dir, symbols, short, ticks_per_second)
-            .with_context(|| format!("{symbols} symbols, {short} turns"))?;
-        let long_cpu = run_cpu(binary, dir, symbols, long, ticks_per_second)
-            .with_context(|| format!("{symbols} symbols, {long} turns"))?;
+        // A size whose runs fail or overrun their bound is reported as such; the other
+        // measurements go on.
+        let runs = run_cpu(binary, dir, symbols, short, ticks_per_second)
+            .with_context(|| format!("{short} turns"))
+            .and_then(|short_cpu| {
+                let long_cpu = run_cpu(binary, dir, symbols, long, ticks_per_second)
+                    .with_context(|| format!("{long} turns"))?;
+                Ok((short_cpu, long_cpu))
+            });
+        let (short_cpu, long_cpu) = match runs {
+            Ok(runs) => runs,
+            Err(error) => {
+                let reason = format!("{error:#}");
+                eprintln!("footprint: {symbols} symbols: not measured: {reason}");
+                skipped.push((symbols, reason));
+                continue;
+            }
+        };
         let cost = TurnCost {
             symbols,
             short: short_cpu,
