@@ -92,6 +92,13 @@ fn args() -> anyhow::Result<Args> {
 
 fn main() -> anyhow::Result<()> {
     let args = args()?;
+    let result = measure_all(&args);
+    // A failed measurement ends the program while other threads' agents may still run.
+    process::kill_all();
+    result
+}
+
+fn measure_all(args: &Args) -> anyhow::Result<()> {
     let started = Instant::now();
     let size = std::fs::metadata(&args.binary)?.len();
     eprintln!("footprint: start-up ({} runs)", args.startups);
@@ -158,7 +165,7 @@ fn main() -> anyhow::Result<()> {
         day,
         day_speed: args.day_speed,
     };
-    println!("{}", report::render(&args, &figures));
+    println!("{}", report::render(args, &figures));
     eprintln!("footprint: done in {:.0} s", measure::since(started));
     Ok(())
 }

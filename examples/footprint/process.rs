@@ -12,6 +12,33 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
+/// Every process started here and not yet reaped, so a measurement that fails on one thread
+/// can kill what another thread started (`kill_all`) before the program exits.
+static RUNNING: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
+
+fn register(pid: u32) {
+    RUNNING.lock().unwrap_or_else(|p| p.into_inner()).push(pid);
+}
+
+fn unregister(pid: u32) {
+    RUNNING
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .retain(|&other| other != pid);
+}
+
+/// SIGKILL to every process started here that is still running; for the way out of a
+/// failed measurement.
+pub fn kill_all() {
+    let pids = std::mem::take(&mut *RUNNING.lock().unwrap_or_else(|p| p.into_inner()));
+    for pid in pids {
+        let _ = Command::new("kill")
+            .arg("-KILL")
+            .arg(pid.to_string())
+            .status();
+    }
+}
+
 /// How long a stopped agent may take to exit before it is killed.
 const STOP_GRACE: Duration = Duration::from_secs(15);
 
@@ -67,6 +94,7 @@ impl Agent {
         let child = command
             .spawn()
             .with_context(|| format!("starting {}", binary.display()))?;
+        register(child.id());
         Ok(Agent {
             child,
             socket,
@@ -167,6 +195,7 @@ impl Agent {
 impl Drop for Agent {
     /// A measurement that fails half-way must not leave its agent running.
     fn drop(&mut self) {
+        unregister(self.child.id());
         self.draining.store(false, Ordering::Relaxed);
         let _ = std::fs::remove_file(&self.socket_path);
         if let Ok(None) = self.child.try_wait() {
@@ -277,6 +306,7 @@ impl Simulator {
             .stderr(Stdio::from(log))
             .spawn()
             .context("starting sim-exchange")?;
+        register(child.id());
         let mut simulator = Simulator(child);
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
@@ -294,6 +324,7 @@ impl Simulator {
 
 impl Drop for Simulator {
     fn drop(&mut self) {
+        unregister(self.0.id());
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
