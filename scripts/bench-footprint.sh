@@ -9,8 +9,8 @@
 #   - RSS at the start, middle and end of 24 hours of paper time (flat).
 # Real `fillguard run` processes of that binary on the paper venue, the metrics endpoint on
 # loopback, nothing else on the network; every run bounded in time and stopped at the end.
-# Not part of the test command: it takes about 20 minutes on 2 busy cores (the 10-minute run
-# goes on beside the others), plus 5 to 14 minutes when the static binary must be built.
+# Not part of the test command: it takes about 11 minutes on 2 busy cores (the 10-minute runs
+# go on beside the others), plus 5 to 17 minutes when the static binary must be built.
 #
 #   scripts/bench-footprint.sh
 #   FOOTPRINT_RSS_SECONDS=60 FOOTPRINT_TURNS=5,15 scripts/bench-footprint.sh   # a quick look
