@@ -79,7 +79,22 @@ pub(super) fn advance_clearing(
         );
         return halt(view, Reason::ProtectionStuck, &detail, now, actions);
     }
-    actions.extend(clearing_actions(&live));
+    if view.trade.state == TradeState::Closing && view.trade.attempts == 1 {
+        // A leg of the list filled: the exchange cancels its siblings itself, so they are read
+        // back before any cancel (a cancel of a list already done is refused). One still open
+        // at the next attempt is cancelled.
+        actions.extend(live.iter().map(|order| {
+            if order.list_id.is_some() && order.status != OrderStatus::Unknown {
+                Action::Lookup {
+                    client_oid: order.client_oid.clone(),
+                }
+            } else {
+                clearing_action(order)
+            }
+        }));
+    } else {
+        actions.extend(clearing_actions(&live));
+    }
     view.trade.due_ms = Some(now + poll_delay(view.trade.attempts, limits));
 }
 
@@ -92,7 +107,9 @@ pub(super) fn place_protection(
 ) {
     let trade = &view.trade;
     let instrument = &market.instrument;
-    let free = (trade.side == Side::Buy).then_some(market.free_base);
+    // A BUY's protection sells what the account holds: a balance the shell did not read
+    // counts as none (unprotectable, never more than is there).
+    let free = (trade.side == Side::Buy).then(|| market.free_base.unwrap_or(Decimal::ZERO));
     let quantity = protect_quantity(
         open_quantity(view),
         Decimal::ZERO,

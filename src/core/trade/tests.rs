@@ -43,6 +43,14 @@ fn limits() -> Limits {
         on_protection_error: true,
         flatten: false,
         steady_since_ms: 0,
+        // The adaptive schedule of the earlier default (200 ms, doubling), which the tests'
+        // times were written for.
+        poll: PollPolicy {
+            schedule: PollSchedule::Adaptive,
+            source: PollSource::Detail,
+            first_delay_ms: 200,
+            growth_percent: 200,
+        },
     }
 }
 
@@ -113,7 +121,7 @@ fn market(last: &str, free_base: &str) -> Event {
     Event::Market(MarketOutcome::Ready(Market {
         instrument: instrument(),
         last_price: d(last),
-        free_base: d(free_base),
+        free_base: Some(d(free_base)),
     }))
 }
 
