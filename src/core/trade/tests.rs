@@ -1451,3 +1451,4 @@ fn an_acknowledged_leg_not_visible_yet_is_never_taken_as_gone() {
 
 mod deferred;
 mod failsafe;
+mod poll;

@@ -30,10 +30,10 @@ use serde_json::{Map, Value};
 use tracing::{debug, warn};
 
 use crate::core::clock::Clock;
-use crate::core::ids::{Role, parse_client_oid};
 use crate::core::domain::{
     Candle, Instrument, ListAck, Millis, OrderAck, OrderReport, OrderRequest,
 };
+use crate::core::ids::{Role, parse_client_oid};
 use crate::venue::{Budget, Venue, VenueError};
 use history::{HISTORY_CLOCK_MARGIN_MS, HISTORY_PAGES_MAX, HistoryWalk};
 use transport::{Retry, Transport};
