@@ -20,6 +20,8 @@ pub(crate) use turn::TURN_BUDGET_DEFAULT;
 #[cfg(test)]
 pub(crate) use validate::VENUE_TIMEOUT_DEFAULT;
 #[cfg(test)]
+mod poll_tests;
+#[cfg(test)]
 mod tests;
 mod validate;
 
