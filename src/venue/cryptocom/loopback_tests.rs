@@ -412,10 +412,22 @@ fn a_protective_leg_is_read_back_from_the_advanced_api_first() {
         .iter()
         .map(|request| request.request_line().to_string())
         .collect();
-    assert!(lines[0].contains("/private/advanced/get-order-detail"), "{lines:?}");
-    assert!(lines[1].contains(" /exchange/v1/private/get-order-detail "), "{lines:?}");
-    assert!(lines[2].contains(" /exchange/v1/private/get-order-detail "), "{lines:?}");
-    assert!(lines[3].contains("/private/advanced/get-order-detail"), "{lines:?}");
+    assert!(
+        lines[0].contains("/private/advanced/get-order-detail"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[1].contains(" /exchange/v1/private/get-order-detail "),
+        "{lines:?}"
+    );
+    assert!(
+        lines[2].contains(" /exchange/v1/private/get-order-detail "),
+        "{lines:?}"
+    );
+    assert!(
+        lines[3].contains("/private/advanced/get-order-detail"),
+        "{lines:?}"
+    );
 }
 
 #[test]
