@@ -10,6 +10,7 @@ mod alert_sink;
 mod environment;
 mod faulty;
 mod invariants;
+mod polling;
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -26,6 +27,7 @@ use crate::config::{self, Config};
 use crate::core::clock::Clock;
 use crate::core::domain::{Millis, OrderReport, ProtectionMode, Side};
 use crate::core::ids::Role;
+use crate::core::trade::{PollSchedule, PollSource};
 use crate::shell::alerts::RETRY_DELAY_MAX;
 use crate::shell::clock::SteadyClock;
 use crate::shell::{Agent, is_transient_store_error};
@@ -35,6 +37,7 @@ use crate::venue::paper::{PaperVenue, SplitMix64};
 use alert_sink::SimAlertSink;
 use environment::{Disk, DiskFaults, SkewedClock, VirtualClock};
 pub use faulty::{CRASH, Canary, FaultPlan, FaultyVenue};
+use polling::Polling;
 
 const START_MS: Millis = 1_700_000_000_000;
 /// The paper engine starts with this much price history.
@@ -100,6 +103,10 @@ pub struct SeedReport {
     pub alert_only: bool,
     /// The exchange had an outage longer than the poll and verify bounds.
     pub outage: bool,
+    /// Fill polls on the fixed schedule (`poll.schedule = "fixed"`) in this seed.
+    pub fixed_schedule: bool,
+    /// Fill polls through open orders then history (`poll.source`) in this seed.
+    pub listed_source: bool,
     /// The alert channel failed for a while (and now and then).
     pub alerts_down: bool,
     /// Venue calls not made because (as the seed drew) the turn's time budget was spent.
@@ -150,32 +157,35 @@ impl Failsafe {
 }
 
 fn configuration(dir: &Path, seed: u64, mode: &str, failsafe: Failsafe) -> Config {
-    let env: BTreeMap<String, String> = [
-        (
-            "FILLGUARD_STORE__PATH",
-            dir.join("fillguard.db").display().to_string(),
-        ),
-        ("FILLGUARD_METRICS__LISTEN", "off".to_string()),
-        ("FILLGUARD_PROTECTION__MODE", mode.to_string()),
-        ("FILLGUARD_PAPER__SEED", seed.to_string()),
-        ("FILLGUARD_FAILSAFE__FLATTEN", failsafe.flatten.to_string()),
-        (
-            "FILLGUARD_FAILSAFE__ON_PROTECTION_ERROR",
-            failsafe.on_protection_error.to_string(),
-        ),
-        ("FILLGUARD_LOOP__INTERVAL_SECONDS", "2".to_string()),
-        (
-            "FILLGUARD_PROTECTION__WATCH_INTERVAL_SECONDS",
-            "2".to_string(),
-        ),
-        (
-            "FILLGUARD_SIGNALS__ALLOW_CONCURRENT_TRADES",
-            "true".to_string(),
-        ),
-    ]
-    .into_iter()
-    .map(|(key, value)| (key.to_string(), value))
-    .collect();
+    let polling = Polling::draw(seed);
+    let env: BTreeMap<String, String> = polling
+        .env()
+        .into_iter()
+        .chain([
+            (
+                "FILLGUARD_STORE__PATH",
+                dir.join("fillguard.db").display().to_string(),
+            ),
+            ("FILLGUARD_METRICS__LISTEN", "off".to_string()),
+            ("FILLGUARD_PROTECTION__MODE", mode.to_string()),
+            ("FILLGUARD_PAPER__SEED", seed.to_string()),
+            ("FILLGUARD_FAILSAFE__FLATTEN", failsafe.flatten.to_string()),
+            (
+                "FILLGUARD_FAILSAFE__ON_PROTECTION_ERROR",
+                failsafe.on_protection_error.to_string(),
+            ),
+            ("FILLGUARD_LOOP__INTERVAL_SECONDS", "2".to_string()),
+            (
+                "FILLGUARD_PROTECTION__WATCH_INTERVAL_SECONDS",
+                "2".to_string(),
+            ),
+            (
+                "FILLGUARD_SIGNALS__ALLOW_CONCURRENT_TRADES",
+                "true".to_string(),
+            ),
+        ])
+        .map(|(key, value)| (key.to_string(), value))
+        .collect();
     config::load_from(None, &env).expect("the simulation's configuration is valid")
 }
 
@@ -506,6 +516,8 @@ impl Run {
             flatten: self.config.failsafe.flatten,
             alert_only: !self.config.failsafe.on_protection_error,
             outage: venue.plan.outage_ms > 0,
+            fixed_schedule: self.config.poll.schedule == PollSchedule::Fixed,
+            listed_source: self.config.poll.source == PollSource::OpenThenHistory,
             alerts_down: self.alerts.faulty(),
             deferrals: venue.deferrals,
             trace: events
@@ -611,6 +623,8 @@ pub fn run_seed(seed: u64, ticks: u64, canary: Option<Canary>) -> SeedReport {
                 flatten: false,
                 alert_only: false,
                 outage: false,
+                fixed_schedule: false,
+                listed_source: false,
                 alerts_down: false,
                 deferrals: 0,
                 trace: Vec::new(),
@@ -699,11 +713,13 @@ fn summarize(reports: &[SeedReport], ticks: u64, canary: Option<Canary>, elapsed
     let flatten = reports.iter().filter(|r| r.flatten).count();
     let alert_only = reports.iter().filter(|r| r.alert_only).count();
     let outages = reports.iter().filter(|r| r.outage).count();
+    let fixed = reports.iter().filter(|r| r.fixed_schedule).count();
+    let listed = reports.iter().filter(|r| r.listed_source).count();
     let alerts_down = reports.iter().filter(|r| r.alerts_down).count();
     let deferred_seeds = reports.iter().filter(|r| r.deferrals > 0).count();
     let deferrals: u64 = reports.iter().map(|r| u64::from(r.deferrals)).sum();
     println!(
-        "{} seeds, {} passed, {} failed; {flatten} with failsafe.flatten, {alert_only} with on_protection_error off, {outages} with an exchange outage, {alerts_down} with a failing alert channel, {deferred_seeds} with calls deferred ({deferrals} in all); {trades} trades, {crashes} simulated crashes, {store_errors} refused writes, {exits} exits on a refusing database, {turns} loop turns in {:.1} s",
+        "{} seeds, {} passed, {} failed; {flatten} with failsafe.flatten, {alert_only} with on_protection_error off, {fixed} with poll.schedule fixed, {listed} with poll.source open-then-history, {outages} with an exchange outage, {alerts_down} with a failing alert channel, {deferred_seeds} with calls deferred ({deferrals} in all); {trades} trades, {crashes} simulated crashes, {store_errors} refused writes, {exits} exits on a refusing database, {turns} loop turns in {:.1} s",
         reports.len(),
         reports.len() - failures.len(),
         failures.len(),
