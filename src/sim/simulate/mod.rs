@@ -27,7 +27,7 @@ use crate::config::{self, Config};
 use crate::core::clock::Clock;
 use crate::core::domain::{Millis, OrderReport, ProtectionMode, Side};
 use crate::core::ids::Role;
-use crate::core::trade::{PollSchedule, PollSource};
+use crate::core::trade::{PollSchedule, PollSource, UNKNOWN_WINDOW_MS};
 use crate::shell::alerts::RETRY_DELAY_MAX;
 use crate::shell::clock::SteadyClock;
 use crate::shell::{Agent, is_transient_store_error};
@@ -46,6 +46,13 @@ const WARMUP_MS: Millis = 2 * 60 * 60 * 1000;
 const RESTART_DELAY: Duration = Duration::from_secs(1);
 /// Loop turns of the calm phase (faults off) in which every trade must settle.
 const CALM_TICKS: u64 = 400;
+/// Virtual time the calm phase lasts at least: twice the nonce window, as a protective send
+/// left ambiguous by the last faults is proven absent only after it, and a failsafe exit then
+/// waits for that proof. Turns alone are too short a measure when many trades are watched
+/// (their deadlines make turns of a hundred milliseconds or so).
+const CALM_MIN_MS: Millis = 2 * UNKNOWN_WINDOW_MS;
+/// Bound on the calm phase's turns.
+const CALM_TICKS_MAX: u64 = 4 * CALM_TICKS;
 const MODES: [&str; 3] = ["oco", "otoco", "separate"];
 /// Virtual time from the start of the calm phase in which the alert outbox must drain: the
 /// longest delay between two attempts, and two minutes for the queue behind it (one
@@ -434,10 +441,12 @@ impl Run {
         self.disk.borrow_mut().on = false;
         self.alerts.set_faults(false);
         let calm_started_ms = self.clock.now_ms();
-        for turn in 0..CALM_TICKS {
+        for turn in 0..CALM_TICKS_MAX {
             self.tick()?;
             let settled = turn % 10 == 9 && self.settled();
-            if settled {
+            let long_enough =
+                turn + 1 >= CALM_TICKS && self.clock.now_ms() - calm_started_ms >= CALM_MIN_MS;
+            if settled || long_enough {
                 break;
             }
         }
