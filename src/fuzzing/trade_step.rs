@@ -137,6 +137,25 @@ struct Turn {
     actions: Vec<Action>,
 }
 
+/// Every fill-poll schedule and source, from bits of the input the other settings leave
+/// unused.
+fn poll_policy(watch: u8, deadline: u8, interval: u8, protect: u8) -> PollPolicy {
+    PollPolicy {
+        schedule: if watch & 128 == 0 {
+            PollSchedule::Adaptive
+        } else {
+            PollSchedule::Fixed
+        },
+        source: if deadline & 128 == 0 {
+            PollSource::Detail
+        } else {
+            PollSource::OpenThenHistory
+        },
+        first_delay_ms: Millis::from(interval / 20 % 5) * 100,
+        growth_percent: 100 + u32::from(protect / 3 % 4) * 100,
+    }
+}
+
 impl Run {
     fn start(input: &mut Reader<'_>) -> Run {
         let [
@@ -161,21 +180,7 @@ impl Run {
             flatten: flags & 2 != 0,
             // Either this process started with the trade, or an earlier one sent its orders.
             steady_since_ms: if flags & 64 == 0 { START_MS } else { 0 },
-            // Every schedule and source, from bits the other settings leave unused.
-            poll: PollPolicy {
-                schedule: if watch & 128 == 0 {
-                    PollSchedule::Adaptive
-                } else {
-                    PollSchedule::Fixed
-                },
-                source: if deadline & 128 == 0 {
-                    PollSource::Detail
-                } else {
-                    PollSource::OpenThenHistory
-                },
-                first_delay_ms: Millis::from(interval / 20 % 5) * 100,
-                growth_percent: 100 + u32::from(protect / 3 % 4) * 100,
-            },
+            poll: poll_policy(watch, deadline, interval, protect),
         };
         let mode = match (flags >> 2) % 4 {
             1 => ProtectionMode::Otoco,
