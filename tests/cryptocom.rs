@@ -245,8 +245,12 @@ fn rejected_protection_fails_safe_with_breaker_and_critical_alert() {
     let exchange = trade_both_sides("oco", "reject_protective=229", "60");
     let status = exchange.status();
     for trade in trades(&status) {
-        // The position exists: protection is retried behind the open breaker.
-        assert_eq!(trade["state"], "RECOVERING", "{trade:#}");
+        // The position exists: protection is retried behind the open breaker. The run may end
+        // inside a retry (10 s after the halt: the entry is now polled at once, so the halt
+        // comes early enough in the 60 turns for that), which keeps the halt's reason.
+        let retrying = matches!(text(&trade["state"]), "PROTECTING" | "VERIFYING")
+            && trade["close_reason"] == "protection_rejected";
+        assert!(trade["state"] == "RECOVERING" || retrying, "{trade:#}");
     }
     let open: Vec<&Value> = status["breakers"]
         .as_array()
