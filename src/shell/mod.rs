@@ -69,6 +69,7 @@ pub fn limits_from(config: &Config) -> Limits {
         on_protection_error: config.failsafe.on_protection_error,
         flatten: config.failsafe.flatten,
         steady_since_ms: 0,
+        poll: config.poll.policy(),
     }
 }
 

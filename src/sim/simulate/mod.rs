@@ -10,6 +10,7 @@ mod alert_sink;
 mod environment;
 mod faulty;
 mod invariants;
+mod polling;
 mod scale;
 
 use std::cell::{Cell, RefCell};
@@ -27,6 +28,7 @@ use crate::config::{self, Config};
 use crate::core::clock::Clock;
 use crate::core::domain::{Millis, OrderReport, ProtectionMode, Side};
 use crate::core::ids::Role;
+use crate::core::trade::{PollSchedule, PollSource, UNKNOWN_WINDOW_MS};
 use crate::shell::alerts::RETRY_DELAY_MAX;
 use crate::shell::clock::SteadyClock;
 use crate::shell::{Agent, is_transient_store_error};
@@ -36,6 +38,7 @@ use crate::venue::paper::{PaperVenue, SplitMix64};
 use alert_sink::SimAlertSink;
 use environment::{Disk, DiskFaults, SkewedClock, VirtualClock};
 pub use faulty::{CRASH, Canary, FaultPlan, FaultyVenue};
+use polling::Polling;
 
 const START_MS: Millis = 1_700_000_000_000;
 /// The paper engine starts with this much price history.
@@ -44,6 +47,13 @@ const WARMUP_MS: Millis = 2 * 60 * 60 * 1000;
 const RESTART_DELAY: Duration = Duration::from_secs(1);
 /// Loop turns of the calm phase (faults off) in which every trade must settle.
 const CALM_TICKS: u64 = 400;
+/// Virtual time the calm phase lasts at least: twice the nonce window, as a protective send
+/// left ambiguous by the last faults is proven absent only after it, and a failsafe exit then
+/// waits for that proof. Turns alone are too short a measure when many trades are watched
+/// (their deadlines make turns of a hundred milliseconds or so).
+const CALM_MIN_MS: Millis = 2 * UNKNOWN_WINDOW_MS;
+/// Bound on the calm phase's turns.
+const CALM_TICKS_MAX: u64 = 4 * CALM_TICKS;
 const MODES: [&str; 3] = ["oco", "otoco", "separate"];
 /// Virtual time from the start of the calm phase in which the alert outbox must drain: the
 /// longest delay between two attempts, and two minutes for the queue behind it (one
@@ -101,6 +111,10 @@ pub struct SeedReport {
     pub alert_only: bool,
     /// The exchange had an outage longer than the poll and verify bounds.
     pub outage: bool,
+    /// Fill polls on the fixed schedule (`poll.schedule = "fixed"`) in this seed.
+    pub fixed_schedule: bool,
+    /// Fill polls through open orders then history (`poll.source`) in this seed.
+    pub listed_source: bool,
     /// The alert channel failed for a while (and now and then).
     pub alerts_down: bool,
     /// Venue calls not made because (as the seed drew) the turn's time budget was spent.
@@ -155,32 +169,35 @@ impl Failsafe {
 }
 
 fn configuration(dir: &Path, seed: u64, mode: &str, failsafe: Failsafe) -> Config {
-    let env: BTreeMap<String, String> = [
-        (
-            "FILLGUARD_STORE__PATH",
-            dir.join("fillguard.db").display().to_string(),
-        ),
-        ("FILLGUARD_METRICS__LISTEN", "off".to_string()),
-        ("FILLGUARD_PROTECTION__MODE", mode.to_string()),
-        ("FILLGUARD_PAPER__SEED", seed.to_string()),
-        ("FILLGUARD_FAILSAFE__FLATTEN", failsafe.flatten.to_string()),
-        (
-            "FILLGUARD_FAILSAFE__ON_PROTECTION_ERROR",
-            failsafe.on_protection_error.to_string(),
-        ),
-        ("FILLGUARD_LOOP__INTERVAL_SECONDS", "2".to_string()),
-        (
-            "FILLGUARD_PROTECTION__WATCH_INTERVAL_SECONDS",
-            "2".to_string(),
-        ),
-        (
-            "FILLGUARD_SIGNALS__ALLOW_CONCURRENT_TRADES",
-            "true".to_string(),
-        ),
-    ]
-    .into_iter()
-    .map(|(key, value)| (key.to_string(), value))
-    .collect();
+    let polling = Polling::draw(seed);
+    let env: BTreeMap<String, String> = polling
+        .env()
+        .into_iter()
+        .chain([
+            (
+                "FILLGUARD_STORE__PATH",
+                dir.join("fillguard.db").display().to_string(),
+            ),
+            ("FILLGUARD_METRICS__LISTEN", "off".to_string()),
+            ("FILLGUARD_PROTECTION__MODE", mode.to_string()),
+            ("FILLGUARD_PAPER__SEED", seed.to_string()),
+            ("FILLGUARD_FAILSAFE__FLATTEN", failsafe.flatten.to_string()),
+            (
+                "FILLGUARD_FAILSAFE__ON_PROTECTION_ERROR",
+                failsafe.on_protection_error.to_string(),
+            ),
+            ("FILLGUARD_LOOP__INTERVAL_SECONDS", "2".to_string()),
+            (
+                "FILLGUARD_PROTECTION__WATCH_INTERVAL_SECONDS",
+                "2".to_string(),
+            ),
+            (
+                "FILLGUARD_SIGNALS__ALLOW_CONCURRENT_TRADES",
+                "true".to_string(),
+            ),
+        ])
+        .map(|(key, value)| (key.to_string(), value))
+        .collect();
     config::load_from(None, &env).expect("the simulation's configuration is valid")
 }
 
@@ -462,10 +479,12 @@ impl Run {
         self.disk.borrow_mut().on = false;
         self.alerts.set_faults(false);
         let calm_started_ms = self.clock.now_ms();
-        for turn in 0..CALM_TICKS {
+        for turn in 0..CALM_TICKS_MAX {
             self.tick()?;
             let settled = turn % 10 == 9 && self.settled();
-            if settled {
+            let long_enough =
+                turn + 1 >= CALM_TICKS && self.clock.now_ms() - calm_started_ms >= CALM_MIN_MS;
+            if settled || long_enough {
                 break;
             }
         }
@@ -549,6 +568,8 @@ impl Run {
             flatten: self.config.failsafe.flatten,
             alert_only: !self.config.failsafe.on_protection_error,
             outage: venue.plan.outage_ms > 0,
+            fixed_schedule: self.config.poll.schedule == PollSchedule::Fixed,
+            listed_source: self.config.poll.source == PollSource::OpenThenHistory,
             alerts_down: self.alerts.faulty(),
             deferrals: venue.deferrals,
             trace: events
@@ -654,6 +675,8 @@ pub fn run_seed(seed: u64, ticks: u64, canary: Option<Canary>) -> SeedReport {
                 flatten: false,
                 alert_only: false,
                 outage: false,
+                fixed_schedule: false,
+                listed_source: false,
                 alerts_down: false,
                 deferrals: 0,
                 trace: Vec::new(),
@@ -742,11 +765,13 @@ fn summarize(reports: &[SeedReport], ticks: u64, canary: Option<Canary>, elapsed
     let flatten = reports.iter().filter(|r| r.flatten).count();
     let alert_only = reports.iter().filter(|r| r.alert_only).count();
     let outages = reports.iter().filter(|r| r.outage).count();
+    let fixed = reports.iter().filter(|r| r.fixed_schedule).count();
+    let listed = reports.iter().filter(|r| r.listed_source).count();
     let alerts_down = reports.iter().filter(|r| r.alerts_down).count();
     let deferred_seeds = reports.iter().filter(|r| r.deferrals > 0).count();
     let deferrals: u64 = reports.iter().map(|r| u64::from(r.deferrals)).sum();
     println!(
-        "{} seeds, {} passed, {} failed; {flatten} with failsafe.flatten, {alert_only} with on_protection_error off, {outages} with an exchange outage, {alerts_down} with a failing alert channel, {deferred_seeds} with calls deferred ({deferrals} in all); {trades} trades, {crashes} simulated crashes, {store_errors} refused writes, {exits} exits on a refusing database, {turns} loop turns in {:.1} s",
+        "{} seeds, {} passed, {} failed; {flatten} with failsafe.flatten, {alert_only} with on_protection_error off, {fixed} with poll.schedule fixed, {listed} with poll.source open-then-history, {outages} with an exchange outage, {alerts_down} with a failing alert channel, {deferred_seeds} with calls deferred ({deferrals} in all); {trades} trades, {crashes} simulated crashes, {store_errors} refused writes, {exits} exits on a refusing database, {turns} loop turns in {:.1} s",
         reports.len(),
         reports.len() - failures.len(),
         failures.len(),
