@@ -51,6 +51,7 @@ ROUND_TENTHS=1200            # a round's trades all protected (or failed)
 CLOSE_TENTHS=300             # a round's trades all closed after the price crossed
 COMMAND_SECONDS=20           # any one fillguard signal / status / curl call
 AGENT_STOP_TENTHS=100        # the agent ends after SIGTERM
+AGENT_START_TENTHS=300       # the agent's database migrated, so `signal` can write to it
 AGENT_TICKS_MAX=36000        # loop turns of one agent
 SYMBOL=BTC_USDT
 START_PRICE=60000
@@ -193,6 +194,13 @@ run_case() {
         > "$dir/run.log" 2>&1 < /dev/null &
     agent_pid=$!
     echo "$agent_pid" >> "$dir/pids"
+    # `signal` refuses a database the agent has not migrated yet: wait until `status` reads it.
+    for ((waited = 0; waited < AGENT_START_TENTHS; waited++)); do
+        fgc "$dir" status --json > /dev/null 2>&1 && break
+        kill -0 "$agent_pid" 2>/dev/null || die "$policy: the agent exited: $(tail -n 5 "$dir/run.log")"
+        sleep 0.1
+    done
+    [ "$waited" -lt "$AGENT_START_TENTHS" ] || die "$policy: the agent's database was not ready"
     for ((round = 1; round <= rounds; round++)); do
         local signal_pids=() i total settled open
         for ((i = 0; i < concurrency; i++)); do

@@ -167,6 +167,10 @@ enum CanaryArg {
     DropAlerts,
     /// Signal ids are written without their inbox key, so a repeated id is queued again.
     IgnoreSignalIds,
+    /// The agent sends new entries before other trades' due fill polls and protection.
+    EntriesFirst,
+    /// The agent takes a leg missing from the open-orders snapshot as cancelled.
+    SnapshotAbsenceGone,
 }
 
 fn parse_seed_range(text: &str) -> Result<std::ops::Range<u64>, String> {
@@ -244,6 +248,8 @@ fn simulate(
         CanaryArg::ExitBeforeCancel => crate::sim::simulate::Canary::ExitBeforeCancel,
         CanaryArg::DropAlerts => crate::sim::simulate::Canary::DropAlerts,
         CanaryArg::IgnoreSignalIds => crate::sim::simulate::Canary::IgnoreSignalIds,
+        CanaryArg::EntriesFirst => crate::sim::simulate::Canary::EntriesFirst,
+        CanaryArg::SnapshotAbsenceGone => crate::sim::simulate::Canary::SnapshotAbsenceGone,
     });
     match crate::sim::simulate::run_seeds(seeds, ticks, canary) {
         0 => Ok(()),

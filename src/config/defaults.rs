@@ -7,6 +7,9 @@ use std::time::Duration;
 
 use rust_decimal::Decimal;
 
+use super::poll::{
+    POLL_FIRST_DELAY_DEFAULT, POLL_SCHEDULE_DEFAULT, POLL_SOURCE_DEFAULT, poll_growth_default,
+};
 use super::raw::{
     Flag, Num, RawAlerts, RawConfig, RawFailsafe, RawInstrument, RawLoop, RawMetrics, RawPaper,
     RawPoll, RawProtection, RawSignals, RawStore, RawTelegram, RawVenue, RawWatchItem,
@@ -94,6 +97,10 @@ pub(crate) fn raw(env: &BTreeMap<String, String>) -> RawConfig {
             max_attempts: count(v::POLL_ATTEMPTS_DEFAULT.into()),
             interval_seconds: Some(seconds(v::POLL_INTERVAL_DEFAULT)),
             deadline_seconds: Some(seconds(v::POLL_DEADLINE_DEFAULT)),
+            schedule: Some(POLL_SCHEDULE_DEFAULT.to_string()),
+            source: Some(POLL_SOURCE_DEFAULT.to_string()),
+            first_delay_seconds: Some(seconds(POLL_FIRST_DELAY_DEFAULT)),
+            growth: Some(poll_growth_default()),
         },
         protection: RawProtection {
             mode: Some("oco".to_string()),

@@ -8,6 +8,7 @@
 mod alerts;
 mod defaults;
 mod paper;
+mod poll;
 mod raw;
 mod render;
 mod secrets;
@@ -19,6 +20,8 @@ mod webhook;
 pub(crate) use turn::TURN_BUDGET_DEFAULT;
 #[cfg(test)]
 pub(crate) use validate::VENUE_TIMEOUT_DEFAULT;
+#[cfg(test)]
+mod poll_tests;
 #[cfg(test)]
 mod tests;
 mod validate;
@@ -33,6 +36,7 @@ use figment::Figment;
 use rust_decimal::Decimal;
 
 use crate::core::domain::{ProtectionMode, Side};
+use crate::core::trade::{PollPolicy, PollSchedule, PollSource};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VenueKind {
@@ -148,6 +152,26 @@ pub struct PollConfig {
     pub interval: Duration,
     /// ≥ interval; the longest an entry is polled before it is cancelled.
     pub deadline: Duration,
+    /// `fixed` (every interval from the ack) or `adaptive` (first delay, then growing).
+    pub schedule: PollSchedule,
+    /// `detail` (order detail) or `open-then-history` (open orders, then order history).
+    pub source: PollSource,
+    /// 0 ..= interval; the adaptive schedule's first delay after the ack.
+    pub first_delay: Duration,
+    /// 100 ..= 400; each later adaptive delay in percent of the one before.
+    pub growth_percent: u32,
+}
+
+impl PollConfig {
+    /// The core's fill-poll policy.
+    pub fn policy(&self) -> PollPolicy {
+        PollPolicy {
+            schedule: self.schedule,
+            source: self.source,
+            first_delay_ms: i64::try_from(self.first_delay.as_millis()).unwrap_or(i64::MAX),
+            growth_percent: self.growth_percent,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -238,6 +238,14 @@ pub(crate) struct RawPoll {
     pub interval_seconds: Option<Num>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deadline_seconds: Option<Num>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_delay_seconds: Option<Num>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub growth: Option<Num>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -5,6 +5,7 @@ use rust_decimal::Decimal;
 
 use super::alerts::TELEGRAM_CREDENTIAL_NAME;
 use super::defaults::{TELEGRAM_BASE_URL_DEFAULT, seconds};
+use super::poll as v;
 use super::raw::{
     Flag, Num, RawAlerts, RawConfig, RawFailsafe, RawInstrument, RawLoop, RawMetrics, RawPaper,
     RawPoll, RawProtection, RawSignals, RawStore, RawTelegram, RawVenue, RawWatchItem, Word,
@@ -97,6 +98,10 @@ fn to_raw(config: &Config) -> RawConfig {
             max_attempts: count(config.poll.max_attempts),
             interval_seconds: Some(seconds(config.poll.interval)),
             deadline_seconds: Some(seconds(config.poll.deadline)),
+            schedule: Some(v::schedule_name(config.poll.schedule).to_string()),
+            source: Some(v::source_name(config.poll.source).to_string()),
+            first_delay_seconds: Some(seconds(config.poll.first_delay)),
+            growth: Some(v::growth_num(config.poll.growth_percent)),
         },
         protection: RawProtection {
             mode: Some(config.protection.mode.as_str().to_string()),

@@ -17,7 +17,7 @@ use super::raw::{Num, RawConfig, RawInstrument, RawPaper, RawVenue, RawWatchItem
 use super::secrets::{CREDENTIAL_NAME, Secrets, secret};
 use super::sources::origin;
 use super::{
-    Config, ConfigError, FailsafeConfig, MetricsConfig, PaperConfig, PaperInstrument, PollConfig,
+    Config, ConfigError, FailsafeConfig, MetricsConfig, PaperConfig, PaperInstrument,
     ProtectionConfig, SignalsConfig, Size, StoreConfig, Strategy, VenueConfig, VenueKind,
     WatchItem,
 };
@@ -187,7 +187,7 @@ impl Check<'_> {
     }
 
     /// A decimal in `min..=max` (or `min < value < max` when `exclusive`).
-    fn decimal(
+    pub(super) fn decimal(
         &self,
         key: &str,
         value: Option<Num>,
@@ -264,7 +264,7 @@ pub(crate) fn config(
             listen: listen(&c, raw.metrics.listen.as_ref())?,
         },
         loop_,
-        poll: poll(&c, raw)?,
+        poll: super::poll::poll_config(&c, &raw.poll)?,
         protection: protection(&c, raw)?,
         failsafe: FailsafeConfig {
             on_protection_error: c
@@ -411,38 +411,6 @@ fn listen(c: &Check<'_>, value: Option<&String>) -> Result<Option<SocketAddr>, C
     SocketAddr::from_str(text)
         .map(Some)
         .map_err(|_| c.invalid(key, &format!("{text:?}"), reason))
-}
-
-fn poll(c: &Check<'_>, raw: &RawConfig) -> Result<PollConfig, ConfigError> {
-    let max_attempts = c.count_u32(
-        "poll.max_attempts",
-        raw.poll.max_attempts,
-        POLL_ATTEMPTS_MIN,
-        POLL_ATTEMPTS_MAX,
-    )?;
-    let interval = c.seconds(
-        "poll.interval_seconds",
-        raw.poll.interval_seconds,
-        POLL_INTERVAL_MIN,
-        POLL_INTERVAL_MAX,
-    )?;
-    let deadline_key = "poll.deadline_seconds";
-    let deadline = c.seconds(
-        deadline_key,
-        raw.poll.deadline_seconds,
-        POLL_INTERVAL_MIN,
-        POLL_DEADLINE_MAX,
-    )?;
-    if deadline < interval {
-        let interval_seconds = defaults::seconds(interval);
-        let reason = format!("must be at least poll.interval_seconds = {interval_seconds}");
-        return Err(c.invalid(deadline_key, &defaults::seconds(deadline), &reason));
-    }
-    Ok(PollConfig {
-        max_attempts,
-        interval,
-        deadline,
-    })
 }
 
 fn protection(c: &Check<'_>, raw: &RawConfig) -> Result<ProtectionConfig, ConfigError> {

@@ -23,8 +23,9 @@ use crate::core::entry::{EntryContext, EntryRequest, EntrySize, plan_entry};
 use crate::core::ids::Role;
 use crate::core::normalize::floor_to_tick;
 use crate::core::trade::{
-    Action, Event, Limits, LookOutcome, Market, MarketOutcome, Order, OrderStatus, RejectReason,
-    SendOutcome, TradeState, TradeView, UNKNOWN_WINDOW_MS, open_quantity, step,
+    Action, Event, Limits, LookOutcome, Market, MarketOutcome, Order, OrderStatus, PollPolicy,
+    PollSchedule, PollSource, RejectReason, SendOutcome, TradeState, TradeView, UNKNOWN_WINDOW_MS,
+    open_quantity, step,
 };
 
 /// Events one input drives at most.
@@ -136,6 +137,25 @@ struct Turn {
     actions: Vec<Action>,
 }
 
+/// Every fill-poll schedule and source, from bits of the input the other settings leave
+/// unused.
+fn poll_policy(watch: u8, deadline: u8, interval: u8, protect: u8) -> PollPolicy {
+    PollPolicy {
+        schedule: if watch & 128 == 0 {
+            PollSchedule::Adaptive
+        } else {
+            PollSchedule::Fixed
+        },
+        source: if deadline & 128 == 0 {
+            PollSource::Detail
+        } else {
+            PollSource::OpenThenHistory
+        },
+        first_delay_ms: Millis::from(interval / 20 % 5) * 100,
+        growth_percent: 100 + u32::from(protect / 3 % 4) * 100,
+    }
+}
+
 impl Run {
     fn start(input: &mut Reader<'_>) -> Run {
         let [
@@ -160,6 +180,7 @@ impl Run {
             flatten: flags & 2 != 0,
             // Either this process started with the trade, or an earlier one sent its orders.
             steady_since_ms: if flags & 64 == 0 { START_MS } else { 0 },
+            poll: poll_policy(watch, deadline, interval, protect),
         };
         let mode = match (flags >> 2) % 4 {
             1 => ProtectionMode::Otoco,
@@ -300,6 +321,7 @@ impl Run {
                 action,
                 Action::Send { .. }
                     | Action::Lookup { .. }
+                    | Action::LookupListed { .. }
                     | Action::Cancel { .. }
                     | Action::FetchMarket
             )
@@ -315,7 +337,9 @@ impl Run {
                 let [outcome] = input.take();
                 self.sent(client_oids.clone(), outcome)
             }
-            Action::Lookup { client_oid } => self.looked(client_oid.clone(), input),
+            Action::Lookup { client_oid } | Action::LookupListed { client_oid } => {
+                self.looked(client_oid.clone(), input)
+            }
             Action::Cancel { client_oid } => {
                 let [outcome] = input.take();
                 cancelled(client_oid.clone(), outcome)
@@ -475,7 +499,7 @@ impl Run {
         Event::Market(MarketOutcome::Ready(Market {
             instrument: instrument(trade.price_tick, trade.quantity_tick),
             last_price,
-            free_base,
+            free_base: Some(free_base),
         }))
     }
 
@@ -735,9 +759,9 @@ fn check_step(context: &Context<'_>, actions: &[Action], corrupted: bool) {
     for action in actions {
         let oids = match action {
             Action::Send { client_oids, .. } => client_oids.as_slice(),
-            Action::Lookup { client_oid } | Action::Cancel { client_oid } => {
-                std::slice::from_ref(client_oid)
-            }
+            Action::Lookup { client_oid }
+            | Action::LookupListed { client_oid }
+            | Action::Cancel { client_oid } => std::slice::from_ref(client_oid),
             _ => &[],
         };
         for oid in oids {

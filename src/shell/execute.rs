@@ -5,7 +5,7 @@
 
 use tracing::{info, warn};
 
-use crate::core::domain::{Millis, OrderRequest, OrderType};
+use crate::core::domain::{Millis, OrderRequest, OrderType, Side};
 use crate::core::ids::Role;
 use crate::core::trade::{
     Action, Event, LookOutcome, Market, MarketOutcome, Order, RejectReason, SendKind, SendOutcome,
@@ -86,6 +86,20 @@ pub fn execute(
                 Err(error) => Some(deferred(&error, &[])),
             }
         }
+        Action::LookupListed { client_oid } => {
+            let outcome = match lookup_listed(venue, view, client_oid) {
+                Err(error) if error.is_deferred() => return Some(deferred(&error, &[])),
+                Err(error) => LookOutcome::Failed {
+                    message: error.to_string(),
+                },
+                Ok(outcome) => outcome,
+            };
+            log_lookup(view, client_oid, &outcome);
+            Some(Event::Looked {
+                client_oid: client_oid.clone(),
+                outcome,
+            })
+        }
         Action::Cancel { client_oid } => match cancel(venue, lookups, view, client_oid) {
             Err(Cancel::Deferred(error)) => Some(deferred(&error, &[])),
             result => {
@@ -97,7 +111,7 @@ pub fn execute(
                 })
             }
         },
-        Action::FetchMarket => match fetch_market(venue, &view.trade.symbol) {
+        Action::FetchMarket => match fetch_market(venue, &view.trade.symbol, view.trade.side) {
             Err(error) => Some(deferred(&error, &[])),
             Ok(outcome) => Some(Event::Market(outcome)),
         },
@@ -286,13 +300,48 @@ fn cancel(
     }
 }
 
+/// A fill poll of the design fillguard replaces (`poll.source = open-then-history`): the entry
+/// in the open-orders list, else in order history since the trade was created, else not
+/// found. One pass, no re-reads: the core polls again on its schedule, and an ambiguous send
+/// is never looked up this way.
+fn lookup_listed(
+    venue: &mut dyn Venue,
+    view: &TradeView,
+    client_oid: &str,
+) -> Result<LookOutcome, VenueError> {
+    let open = venue.open_orders()?;
+    if let Some(report) = open
+        .into_iter()
+        .find(|report| report.client_oid == client_oid)
+    {
+        return Ok(LookOutcome::Found(report));
+    }
+    let history = venue.order_history(&view.trade.symbol, earliest_created_ms(view))?;
+    // Oldest update first: the last row is the order's latest state.
+    Ok(history
+        .into_iter()
+        .rev()
+        .find(|report| report.client_oid == client_oid)
+        .map_or(LookOutcome::NotFound, LookOutcome::Found))
+}
+
 /// What protection is sized with; `Err` only when the budget deferred a read (the instrument
-/// rules fetched before it stay cached, so the next turn goes on from there).
-fn fetch_market(venue: &mut dyn Venue, symbol: &str) -> Result<MarketOutcome, VenueError> {
+/// rules fetched before it stay cached, so the next turn goes on from there). The instrument
+/// comes from the venue's cache; the last price (the crossed-stop check) and, for a BUY, the
+/// free base balance (protect quantity = min(filled − base fee, free balance)) are read after
+/// the fill. A SELL's protection buys back: no base balance bounds it, so none is read.
+fn fetch_market(
+    venue: &mut dyn Venue,
+    symbol: &str,
+    side: Side,
+) -> Result<MarketOutcome, VenueError> {
     let fetched = (|| -> Result<Market, VenueError> {
         let instrument = venue.instrument(symbol)?;
         let last_price = venue.last_price(symbol)?;
-        let free_base = venue.free_balance(&instrument.base)?;
+        let free_base = match side {
+            Side::Buy => Some(venue.free_balance(&instrument.base)?),
+            Side::Sell => None,
+        };
         Ok(Market {
             instrument,
             last_price,

@@ -13,6 +13,9 @@ mod records;
 mod refusals;
 mod retention;
 mod signals;
+mod turn;
+mod urgent;
+pub mod watch;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
@@ -29,7 +32,7 @@ use crate::core::clock::Clock;
 use crate::core::domain::Millis;
 use crate::core::ids::CLIENT_OID_PREFIX;
 use crate::core::startup::{self, CheckResult};
-use crate::core::trade::{Action, Alert, Event, Limits, Severity, TradeView, step};
+use crate::core::trade::{Action, Alert, Event, Limits, Severity, TradeState, TradeView, step};
 use crate::store::{self, Store};
 use crate::telemetry::sd_notify::Notifier;
 use crate::venue::{Budget, Venue};
@@ -41,6 +44,7 @@ use records::{
     record_state_change,
 };
 use refusals::Refusal;
+use turn::{turn_order, urgency};
 
 /// Bound on the events one trade may go through in one drive (each is at most a few requests).
 const DRIVE_EVENTS_MAX: usize = 64;
@@ -65,6 +69,7 @@ pub fn limits_from(config: &Config) -> Limits {
         on_protection_error: config.failsafe.on_protection_error,
         flatten: config.failsafe.flatten,
         steady_since_ms: 0,
+        poll: config.poll.policy(),
     }
 }
 
@@ -121,6 +126,12 @@ pub struct Agent {
     reconciled: std::collections::BTreeSet<i64>,
     /// When the events' retention deletes its next batch (`retention.rs`).
     next_prune_ms: Millis,
+    /// Whether due work of possibly unprotected positions is served before each new entry
+    /// (`urgent.rs`). Always on; only the simulation's canary turns it off, to prove its
+    /// check can fail.
+    protection_first: bool,
+    /// The turn's open-orders snapshot that protected trades are watched from (`watch.rs`).
+    watch: watch::Watch,
 }
 
 impl Agent {
@@ -164,7 +175,32 @@ impl Agent {
             reconciling: false,
             reconciled: Default::default(),
             next_prune_ms: 0,
+            protection_first: true,
+            watch: watch::Watch::default(),
         }
+    }
+
+    /// How protected trades' legs are read back (`watch::WatchMode`); the snapshot unless
+    /// a measurement or the simulation's canary asks otherwise.
+    pub fn set_watch_mode(&mut self, mode: watch::WatchMode) {
+        self.watch.set_mode(mode);
+    }
+
+    /// The watch's counts so far: snapshots taken, leg lookups answered from one, leg
+    /// lookups passed on to the lookup chain.
+    pub fn watch_counts(&self) -> (u64, u64, u64) {
+        (
+            self.watch.snapshots,
+            self.watch.answered,
+            self.watch.passed_on,
+        )
+    }
+
+    /// Turns protection first (`urgent.rs`) off: new entries go out in the signal check even
+    /// while other trades' fill polls or protection wait. Wrong on purpose; for the
+    /// simulation's canary only, which must make its protection-first check fail.
+    pub fn set_protection_first(&mut self, on: bool) {
+        self.protection_first = on;
     }
 
     /// A fresh time budget for the venue's requests (`loop.turn_budget_seconds`), on the
@@ -173,6 +209,7 @@ impl Agent {
         let budget = Budget::starting(Instant::now(), self.config.loop_.turn_budget);
         self.venue.set_budget(budget);
         self.lookups.new_turn();
+        self.watch.new_turn();
         self.turn_deferred = false;
     }
 
@@ -181,7 +218,7 @@ impl Agent {
     /// within one urgency from the trade the last turn deferred (its interrupted work resumes
     /// with what the more urgent trades left of the budget), then the others by id. So a long
     /// lookup of a recovering trade never holds up a fresh fill's protection.
-    fn active_in_turn_order(&mut self) -> anyhow::Result<Vec<(i64, Option<Millis>)>> {
+    fn active_in_turn_order(&mut self) -> anyhow::Result<Vec<store::ActiveTrade>> {
         let active = store::active_trade_states(self.store.conn())?;
         Ok(turn_order(active, self.deferred_trade.take()))
     }
@@ -308,37 +345,6 @@ impl Agent {
         self.due_work()
     }
 
-    /// Due trades, signals, alerts, drawing on the turn's alert-delivery and time budgets.
-    /// Once the venue deferred something, the rest of the turn's venue work waits for the next
-    /// turn (its budget is spent); alerts are still delivered.
-    fn due_work(&mut self) -> anyhow::Result<()> {
-        let now = self.clock.now_ms();
-        for (trade_id, due) in self.active_in_turn_order()? {
-            if self.turn_deferred {
-                break;
-            }
-            if due.is_some_and(|due| due <= now) {
-                self.drive(trade_id, Event::Due)?;
-            }
-        }
-        if !self.turn_deferred && self.self_check_due_ms.is_some_and(|due| due <= now) {
-            self.self_check()?;
-        }
-        if !self.turn_deferred && now >= self.next_signal_check_ms {
-            self.check_signals()?;
-            // Signals the budget cut short are checked again next turn.
-            if !self.turn_deferred {
-                let interval = self.config.loop_.interval.as_millis() as i64;
-                self.next_signal_check_ms = now + interval;
-            }
-        }
-        // Delivering an alert is a unit of work of its own (its own timeout, not the budget).
-        self.notify.watchdog();
-        self.deliver_alerts()?;
-        self.prune_events()?;
-        Ok(())
-    }
-
     /// F13: if the venue no longer accepts what protection needs, no entry may open. One
     /// attempt per call; `core::startup::self_check` decides: a passing failure (no route,
     /// timeout, 5xx, 429) opens the global breaker and is retried with backoff, closing the
@@ -408,12 +414,21 @@ impl Agent {
             self.reconciling = true;
             info!(open_trades, "reconciling open trades");
         }
-        for (trade_id, _) in active {
+        let mut entries_wait = false;
+        for (trade_id, _, state) in active {
             if self.turn_deferred {
                 break;
             }
             if self.reconciled.contains(&trade_id) {
                 continue;
+            }
+            // An entry intent not sent yet waits for urgent work (`urgent.rs`): it stays due
+            // and the turns after the reconciliation send it.
+            if urgency(state) == urgent::URGENCY_NEW_ENTRY {
+                entries_wait = entries_wait || !self.urgent_first()?;
+                if entries_wait {
+                    continue;
+                }
             }
             self.drive(trade_id, Event::Due)?;
             if !self.turn_deferred {
@@ -509,13 +524,17 @@ impl Agent {
             };
             let entry_block = self.entry_block(&view.trade.symbol)?;
             for action in &actions {
-                let result = execute::execute(
-                    self.venue.as_mut(),
-                    &mut self.lookups,
-                    &view,
-                    action,
-                    entry_block.as_deref(),
-                );
+                // A protected trade's read-back comes from the turn's snapshot when it can.
+                let result = match self.watch.answer(self.venue.as_mut(), &view, action) {
+                    Some(event) => Some(event),
+                    None => execute::execute(
+                        self.venue.as_mut(),
+                        &mut self.lookups,
+                        &view,
+                        action,
+                        entry_block.as_deref(),
+                    ),
+                };
                 match &result {
                     Some(Event::Deferred { .. }) => {
                         self.turn_deferred = true;
@@ -690,59 +709,4 @@ pub fn is_transient_store_error(error: &anyhow::Error) -> bool {
         .chain()
         .filter_map(|cause| cause.downcast_ref::<store::StoreError>())
         .any(store::StoreError::is_transient)
-}
-
-/// `Agent::active_in_turn_order` on its data: `active` by id, the trade the last turn
-/// deferred (if any) first within its urgency, then the others by id, urgencies in order.
-fn turn_order(
-    mut active: Vec<store::ActiveTrade>,
-    deferred: Option<i64>,
-) -> Vec<(i64, Option<Millis>)> {
-    if let Some(first) = deferred {
-        let split = active.partition_point(|(trade_id, _, _)| *trade_id < first);
-        active.rotate_left(split);
-    }
-    // Stable: the rotation above stays the order within each urgency. A state the core does
-    // not know goes first: driving it halts that trade alone.
-    active.sort_by_key(|(_, _, state)| state.map_or(0, |state| state.urgency()));
-    active
-        .into_iter()
-        .map(|(trade_id, due, _)| (trade_id, due))
-        .collect()
-}
-
-#[cfg(test)]
-mod turn_order_tests {
-    use super::*;
-    use crate::core::trade::TradeState::{
-        AwaitingFill, EntryPending, Protected, Recovering, Verifying,
-    };
-
-    fn ids(order: &[(i64, Option<Millis>)]) -> Vec<i64> {
-        order.iter().map(|(id, _)| *id).collect()
-    }
-
-    #[test]
-    fn a_fill_to_protect_goes_before_a_deferred_recovery_and_new_entries_go_last() {
-        let active = vec![
-            (1, Some(0), Some(Recovering)),
-            (2, Some(0), Some(EntryPending)),
-            (3, Some(0), Some(AwaitingFill)),
-            (4, Some(0), Some(Protected)),
-            (5, Some(0), Some(Verifying)),
-            (6, Some(0), None),
-        ];
-        // Trade 1's long lookup was cut short last turn: it resumes first among its peers,
-        // after every trade whose position may be unprotected.
-        assert_eq!(
-            ids(&turn_order(active.clone(), Some(1))),
-            [3, 5, 6, 1, 4, 2]
-        );
-        // A deferred trade of the most urgent kind leads its own urgency.
-        assert_eq!(
-            ids(&turn_order(active.clone(), Some(5))),
-            [5, 6, 3, 1, 4, 2]
-        );
-        assert_eq!(ids(&turn_order(active, None)), [3, 5, 6, 1, 4, 2]);
-    }
 }

@@ -25,7 +25,9 @@ struct Prices {
 }
 
 impl Agent {
-    pub(super) fn check_signals(&mut self) -> anyhow::Result<()> {
+    /// The strategies, then the inbox. Answers whether the check is complete: false when
+    /// signals wait for urgent work (`urgent.rs`) and must be checked again soon.
+    pub(super) fn check_signals(&mut self) -> anyhow::Result<bool> {
         let watchlist = self.config.watchlist.clone();
         for item in &watchlist {
             // One symbol's candles, or one signal below, is a unit of work: the watchdog is
@@ -33,7 +35,7 @@ impl Agent {
             // spent the rest waits for the next turn.
             self.notify.watchdog();
             if self.turn_deferred {
-                return Ok(());
+                return Ok(false);
             }
             if let Strategy::SmaCross {
                 fast,
@@ -47,11 +49,14 @@ impl Agent {
         for signal in store::new_signals(self.store.conn(), SIGNALS_PER_TURN_MAX)? {
             self.notify.watchdog();
             if self.turn_deferred {
-                return Ok(());
+                return Ok(false);
             }
-            self.take_signal(signal)?;
+            if !self.take_signal(signal)? {
+                // This signal and the ones after it stay in the inbox, as they are.
+                return Ok(false);
+            }
         }
-        Ok(())
+        Ok(true)
     }
 
     fn evaluate_sma(
@@ -113,7 +118,10 @@ impl Agent {
         Ok(())
     }
 
-    fn take_signal(&mut self, signal: SignalRow) -> anyhow::Result<()> {
+    /// Turns one inbox signal into a trade (and sends its entry), or drops it with a reason.
+    /// Answers false, leaving the signal in the inbox untouched, when the entry must wait for
+    /// other trades' urgent work (`Agent::urgent_first`).
+    fn take_signal(&mut self, signal: SignalRow) -> anyhow::Result<bool> {
         let Some(item) = self
             .config
             .watchlist
@@ -121,7 +129,8 @@ impl Agent {
             .find(|item| item.symbol == signal.symbol)
             .cloned()
         else {
-            return self.drop_signal(&signal, "symbol is not on the watchlist");
+            self.drop_signal(&signal, "symbol is not on the watchlist")?;
+            return Ok(true);
         };
         let age_ms = self.wall.now_ms() - signal.created_at_ms;
         let ttl_ms = self.config.signals.ttl.as_millis() as i64;
@@ -131,7 +140,13 @@ impl Agent {
                 age_ms / 1000,
                 ttl_ms / 1000
             );
-            return self.drop_signal(&signal, &reason);
+            self.drop_signal(&signal, &reason)?;
+            return Ok(true);
+        }
+        // Protection first: fills being polled and protection being placed go before this
+        // entry, checked before its market reads and again after them (they take time).
+        if !self.urgent_first()? {
+            return Ok(false);
         }
         let prices = match self.fetch_prices(&signal.symbol) {
             Ok(prices) => prices,
@@ -139,21 +154,25 @@ impl Agent {
                 self.turn_deferred |= error.is_deferred();
                 // Left in the inbox: retried on the next check, bounded by the time-to-live.
                 warn!(signal_id = signal.id, symbol = %signal.symbol, error = %error, "market data unavailable; signal kept");
-                return Ok(());
+                return Ok(true);
             }
         };
+        if !self.urgent_first()? {
+            return Ok(false);
+        }
         let request = entry_request(&signal, &item, self.config.protection.mode);
         let planned = self.open_trade(&signal, &prices, &request)?;
         match planned {
             Ok(trade_id) => {
                 info!(trade_id, signal_id = signal.id, symbol = %signal.symbol, side = %signal.side, "trade opened");
                 self.summary.trades_opened += 1;
-                self.drive(trade_id, Event::Due)
+                self.drive(trade_id, Event::Due)?;
+                Ok(true)
             }
             Err(reason) => {
                 self.summary.signals_dropped += 1;
                 info!(signal_id = signal.id, symbol = %signal.symbol, reason = %reason, "signal dropped");
-                Ok(())
+                Ok(true)
             }
         }
     }

@@ -76,7 +76,7 @@ pub(super) fn entry_sent(
     match outcome {
         SendOutcome::Ack { .. } => {
             trade.state = TradeState::AwaitingFill;
-            trade.due_ms = Some(now + poll_delay(0, limits));
+            trade.due_ms = Some(now + fill_poll_delay(0, limits));
         }
         SendOutcome::Rejected { .. } if repeated => {
             trade.state = TradeState::EntryUnknown;
@@ -200,7 +200,7 @@ pub(super) fn entry_still_open(
         }
         TradeState::EntryPending | TradeState::EntryUnknown | TradeState::AwaitingFill => {
             trade.state = TradeState::AwaitingFill;
-            trade.due_ms = Some(now + poll_delay(trade.attempts, limits));
+            trade.due_ms = Some(now + fill_poll_delay(trade.attempts, limits));
         }
         _ => {}
     }
@@ -261,7 +261,13 @@ pub(super) fn entry_not_found(
         }
         _ if view.trade.attempts < limits.poll_attempts_max => {
             // Acknowledged orders can take a moment to become visible.
-            view.trade.due_ms = Some(now + poll_delay(view.trade.attempts, limits));
+            let attempts = view.trade.attempts;
+            let delay = if view.trade.state == TradeState::AwaitingFill {
+                fill_poll_delay(attempts, limits)
+            } else {
+                poll_delay(attempts, limits)
+            };
+            view.trade.due_ms = Some(now + delay);
         }
         _ => {
             let detail = if view.trade.entry_seen {

@@ -13,8 +13,10 @@ mod window;
 pub use types::*;
 pub use view::{new_order, open_quantity, protective_intents};
 pub use window::{
-    CANCEL_ATTEMPTS_MAX, POLL_FIRST_DELAY_MS, RESTART_SETTLE_MS, UNKNOWN_WINDOW_MS,
-    VERIFY_ATTEMPTS_MAX, poll_delay,
+    CANCEL_ATTEMPTS_MAX, POLL_FIRST_DELAY_DEFAULT_MS, POLL_FIRST_DELAY_MS,
+    POLL_GROWTH_DEFAULT_PERCENT, POLL_GROWTH_MAX_PERCENT, POLL_GROWTH_MIN_PERCENT,
+    POLL_STEP_MIN_MS, PollPolicy, PollSchedule, PollSource, RESTART_SETTLE_MS, UNKNOWN_WINDOW_MS,
+    VERIFY_ATTEMPTS_MAX, fill_poll_delay, poll_delay,
 };
 
 use entry::*;
@@ -158,6 +160,12 @@ fn on_due(view: &mut TradeView, now: Millis, limits: &Limits, actions: &mut Vec<
     trade.due_ms = None;
     match trade.state {
         TradeState::EntryPending => send_entry(view, now, actions),
+        TradeState::AwaitingFill if limits.poll.source == PollSource::OpenThenHistory => {
+            // An acknowledged entry only: an ambiguous send or a cancel is always resolved
+            // through the whole lookup chain.
+            let oid = entry_oid(view);
+            actions.push(Action::LookupListed { client_oid: oid });
+        }
         TradeState::EntryUnknown | TradeState::AwaitingFill | TradeState::CancellingEntry => {
             let oid = entry_oid(view);
             actions.push(Action::Lookup { client_oid: oid });

@@ -79,8 +79,44 @@ pub(super) fn advance_clearing(
         );
         return halt(view, Reason::ProtectionStuck, &detail, now, actions);
     }
-    actions.extend(clearing_actions(&live));
+    if view.trade.attempts == 1 && live.iter().any(|order| list_member_ended(view, order)) {
+        // A leg of the list ended (filled, cancelled, expired): the exchange ends its sibling
+        // itself, so the sibling is read back before any cancel (a cancel of a list already
+        // done is refused, and a cancel is read back anyway). One still open is cancelled on
+        // the next turn: due at once, so a leg that does rest costs one round trip more.
+        let first_round: Vec<Action> = live
+            .iter()
+            .map(|order| {
+                if list_member_ended(view, order) && order.status != OrderStatus::Unknown {
+                    Action::Lookup {
+                        client_oid: order.client_oid.clone(),
+                    }
+                } else {
+                    clearing_action(order)
+                }
+            })
+            .collect();
+        actions.extend(first_round);
+        view.trade.due_ms = Some(now);
+        return;
+    } else {
+        actions.extend(clearing_actions(&live));
+    }
     view.trade.due_ms = Some(now + poll_delay(view.trade.attempts, limits));
+}
+
+/// Whether another protective member of `order`'s exchange list has ended, so the exchange
+/// has ended (or is ending) `order` too. An OTOCO's entry is not counted: its legs outlive it.
+fn list_member_ended(view: &TradeView, order: &Order) -> bool {
+    let Some(list_id) = order.list_id.as_deref() else {
+        return false;
+    };
+    view.orders.iter().any(|other| {
+        other.client_oid != order.client_oid
+            && other.role.is_protective()
+            && other.list_id.as_deref() == Some(list_id)
+            && matches!(other.status, OrderStatus::Venue(status) if status.is_terminal())
+    })
 }
 
 pub(super) fn place_protection(
@@ -92,7 +128,9 @@ pub(super) fn place_protection(
 ) {
     let trade = &view.trade;
     let instrument = &market.instrument;
-    let free = (trade.side == Side::Buy).then_some(market.free_base);
+    // A BUY's protection sells what the account holds: a balance the shell did not read
+    // counts as none (unprotectable, never more than is there).
+    let free = (trade.side == Side::Buy).then(|| market.free_base.unwrap_or(Decimal::ZERO));
     let quantity = protect_quantity(
         open_quantity(view),
         Decimal::ZERO,

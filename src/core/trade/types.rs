@@ -248,6 +248,8 @@ pub struct Limits {
     /// shell's clock is steady while it runs; a step of the system clock between two runs is
     /// not). The nonce window of an unacknowledged send is only counted from here.
     pub steady_since_ms: Millis,
+    /// How the entry's fill is polled: schedule, source and the adaptive schedule's shape.
+    pub poll: super::window::PollPolicy,
 }
 
 /// What the shell learned, fed back into `step`.
@@ -336,8 +338,9 @@ pub enum MarketOutcome {
 pub struct Market {
     pub instrument: Instrument,
     pub last_price: Decimal,
-    /// Free balance of the base asset.
-    pub free_base: Decimal,
+    /// Free balance of the base asset; read for a BUY only (a SELL's protection buys back,
+    /// so no base balance bounds it), `None` when not read.
+    pub free_base: Option<Decimal>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -382,6 +385,11 @@ pub enum Action {
         client_oids: Vec<String>,
     },
     Lookup {
+        client_oid: String,
+    },
+    /// A fill poll of the entry through the open-orders list, then order history, instead of
+    /// order detail (`poll.source = open-then-history`); answered like `Lookup`.
+    LookupListed {
         client_oid: String,
     },
     Cancel {

@@ -505,18 +505,19 @@ pub(super) fn resolve_missing_leg(
 /// The requests that move live legs toward gone: a cancel for each acknowledged one, a lookup
 /// for each whose existence is still unknown.
 pub(super) fn clearing_actions(live: &[Order]) -> Vec<Action> {
-    live.iter()
-        .map(|order| {
-            let acknowledged = order.order_id.is_some() || order.list_id.is_some();
-            if acknowledged && order.status != OrderStatus::Unknown {
-                Action::Cancel {
-                    client_oid: order.client_oid.clone(),
-                }
-            } else {
-                Action::Lookup {
-                    client_oid: order.client_oid.clone(),
-                }
-            }
-        })
-        .collect()
+    live.iter().map(clearing_action).collect()
+}
+
+/// The request that moves one live leg toward gone (see `clearing_actions`).
+pub(super) fn clearing_action(order: &Order) -> Action {
+    let acknowledged = order.order_id.is_some() || order.list_id.is_some();
+    if acknowledged && order.status != OrderStatus::Unknown {
+        Action::Cancel {
+            client_oid: order.client_oid.clone(),
+        }
+    } else {
+        Action::Lookup {
+            client_oid: order.client_oid.clone(),
+        }
+    }
 }

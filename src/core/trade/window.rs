@@ -38,11 +38,90 @@ pub(super) fn unknown_window_passed(sent_at: Millis, now: Millis, limits: &Limit
 }
 const _: () = assert!(CANCEL_ATTEMPTS_MAX >= 1 && VERIFY_ATTEMPTS_MAX >= 1);
 
-/// Poll backoff: 200 ms after the ack, doubling up to the configured interval.
+/// How fill polls are spaced after the entry's ack (`poll.schedule`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PollSchedule {
+    /// The design fillguard replaces: every `poll_interval_ms`, the first one interval after
+    /// the ack.
+    Fixed,
+    /// `first_delay_ms` after the ack, then growing by `growth_percent` up to the interval.
+    Adaptive,
+}
+
+/// Where a fill poll reads the entry (`poll.source`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PollSource {
+    /// Order detail by client_oid, then open orders and history when it is not found there.
+    Detail,
+    /// The design fillguard replaces: the open-orders list, then order history.
+    OpenThenHistory,
+}
+
+/// The fill-poll policy: schedule, source and the adaptive schedule's shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PollPolicy {
+    pub schedule: PollSchedule,
+    pub source: PollSource,
+    /// The adaptive schedule's first delay after the ack (0 polls at once).
+    pub first_delay_ms: Millis,
+    /// Each later adaptive delay is this percentage of the one before (100 ..= 400).
+    pub growth_percent: u32,
+}
+
+/// The adaptive schedule's first delay by default: poll as soon as the ack is in, since half of
+/// the market entries are filled by then (measured: README, "Measuring the unprotected window").
+pub const POLL_FIRST_DELAY_DEFAULT_MS: Millis = 0;
+/// The adaptive schedule's growth by default, in percent.
+pub const POLL_GROWTH_DEFAULT_PERCENT: u32 = 150;
+/// The shortest gap the adaptive schedule grows from after its first poll, so a first delay
+/// of 0 still backs off: the smallest `poll.interval_seconds` the configuration accepts.
+pub const POLL_STEP_MIN_MS: Millis = 50;
+/// Bounds of `growth_percent`.
+pub const POLL_GROWTH_MIN_PERCENT: u32 = 100;
+pub const POLL_GROWTH_MAX_PERCENT: u32 = 400;
+
+impl Default for PollPolicy {
+    fn default() -> PollPolicy {
+        PollPolicy {
+            schedule: PollSchedule::Adaptive,
+            source: PollSource::Detail,
+            first_delay_ms: POLL_FIRST_DELAY_DEFAULT_MS,
+            growth_percent: POLL_GROWTH_DEFAULT_PERCENT,
+        }
+    }
+}
+
+/// Backoff of read-backs and lookups other than the entry's fill polls: 200 ms after the
+/// request that needs it, doubling up to the configured interval.
 pub fn poll_delay(attempt: u32, limits: &Limits) -> Millis {
     let first = POLL_FIRST_DELAY_MS.min(limits.poll_interval_ms);
     let factor = 1_i64 << attempt.min(20);
     first.saturating_mul(factor).min(limits.poll_interval_ms)
+}
+
+/// The delay before the entry's fill poll number `attempt` (0: the first, counted from the
+/// ack). `fixed`: always the interval. `adaptive`: the first delay, then from
+/// max(first delay, `POLL_STEP_MIN_MS`) growing by `growth_percent` per poll, never above the
+/// interval.
+pub fn fill_poll_delay(attempt: u32, limits: &Limits) -> Millis {
+    let policy = &limits.poll;
+    let interval = limits.poll_interval_ms;
+    match policy.schedule {
+        PollSchedule::Fixed => interval,
+        PollSchedule::Adaptive if attempt == 0 => policy.first_delay_ms.clamp(0, interval),
+        PollSchedule::Adaptive => {
+            let growth = i64::from(policy.growth_percent.max(POLL_GROWTH_MIN_PERCENT));
+            let mut delay = policy.first_delay_ms.max(POLL_STEP_MIN_MS);
+            // Bounded: at most 20 steps, and it stops once the interval is reached.
+            for _ in 0..attempt.min(20) {
+                if delay >= interval {
+                    break;
+                }
+                delay = delay.saturating_mul(growth) / 100;
+            }
+            delay.min(interval)
+        }
+    }
 }
 
 /// Lookups of an ambiguous send: quick at first, then every few seconds until the window ends.

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use rust_decimal::Decimal;
 
 use super::environment::DiskPlan;
+use super::scale::{ScalePlan, entry_outranked};
 use crate::core::breaker::GLOBAL;
 use crate::core::clock::Clock;
 use crate::core::domain::{
@@ -166,6 +167,13 @@ pub enum Canary {
     /// Not the venue: signals with an id are written to the inbox without the id's key, so a
     /// repeated id is queued again. S9 (one trade per signal id) must fail.
     IgnoreSignalIds,
+    /// Not the venue: the agent sends new entries without serving other trades' due fill
+    /// polls and protection first. P1 must fail (in seeds with latency and bursts).
+    EntriesFirst,
+    /// Not the venue: the agent takes a protective leg absent from the open-orders snapshot
+    /// as cancelled and protects again. With listings that leave out live orders, S1 (two
+    /// live stops), S2 or S8 must fail.
+    SnapshotAbsenceGone,
 }
 
 pub struct FaultyVenue {
@@ -189,6 +197,13 @@ pub struct FaultyVenue {
     pub deferrals: u32,
     /// Calls made in this loop turn (for `FaultPlan::calls_per_turn`).
     calls_this_turn: u32,
+    /// Latency, bursts and listing faults (`scale.rs`), with their own random stream.
+    pub scale: ScalePlan,
+    scale_random: SplitMix64,
+    /// The last open-orders listing answered, for stale listings.
+    last_listing: Option<Vec<OrderReport>>,
+    /// The running agent's clock (P1 judges due times on it); set at each start.
+    pub agent_clock: Option<std::rc::Rc<dyn Clock>>,
 }
 
 impl FaultyVenue {
@@ -216,7 +231,47 @@ impl FaultyVenue {
             started_ms,
             deferrals: 0,
             calls_this_turn: 0,
+            scale: ScalePlan::draw(seed),
+            scale_random: SplitMix64::new(seed ^ 0x0D0E_11DE),
+            last_listing: None,
+            agent_clock: None,
         }
+    }
+
+    /// P1, when an entry is handed to the exchange (before its round trip).
+    fn check_priority(&mut self, client_oid: &str) {
+        let Some(parsed) = parse_client_oid(client_oid) else {
+            return;
+        };
+        let Some(clock) = self.agent_clock.as_ref() else {
+            return;
+        };
+        if parsed.role != Role::Entry {
+            return;
+        }
+        if let Some(problem) = entry_outranked(&self.store_path, parsed.trade_id, clock.now_ms()) {
+            self.violations.push(problem);
+        }
+    }
+
+    fn scale_chance(&mut self, probability: f64) -> bool {
+        let draw = (self.scale_random.next_u64() % 1_000_000) as f64 / 1_000_000.0;
+        self.faults_on && probability > 0.0 && draw < probability
+    }
+
+    /// The listing faults: an earlier listing instead of this one, or live orders left out.
+    fn listing(&mut self, fresh: Vec<OrderReport>) -> Vec<OrderReport> {
+        let previous = self.last_listing.replace(fresh.clone());
+        if self.scale_chance(self.scale.listing_stale) {
+            if let Some(previous) = previous {
+                return previous;
+            }
+        }
+        let omits = self.scale.listing_omits;
+        fresh
+            .into_iter()
+            .filter(|_| !self.scale_chance(omits))
+            .collect()
     }
 
     /// Whether the exchange is in its outage window now.
@@ -264,6 +319,9 @@ impl FaultyVenue {
 
     /// Faults that strike before the exchange sees the request.
     fn before(&mut self) -> Result<(), VenueError> {
+        if self.faults_on && self.scale.latency_ms > 0 {
+            self.clock.sleep(self.scale.latency());
+        }
         if self.chance(self.plan.crash) {
             panic!("{CRASH}");
         }
@@ -463,6 +521,7 @@ impl Venue for FaultyVenue {
     }
 
     fn create_order(&mut self, order: &OrderRequest) -> Result<OrderAck, VenueError> {
+        self.check_priority(&order.client_oid);
         self.before()?;
         self.check_sent(order);
         self.check_exit(order);
@@ -511,6 +570,7 @@ impl Venue for FaultyVenue {
         stop_loss: &OrderRequest,
         take_profit: &OrderRequest,
     ) -> Result<ListAck, VenueError> {
+        self.check_priority(&entry.client_oid);
         self.before()?;
         for order in [entry, stop_loss, take_profit] {
             self.check_sent(order);
@@ -562,12 +622,13 @@ impl Venue for FaultyVenue {
     fn open_orders(&mut self) -> Result<Vec<OrderReport>, VenueError> {
         self.before()?;
         let orders = self.paper.open_orders()?;
-        Ok(orders
+        let orders: Vec<OrderReport> = orders
             .into_iter()
             .filter(|order| !self.hidden(&order.client_oid))
             .filter(|order| !self.fake_cancelled.contains(&order.client_oid))
             .map(|order| self.disguise(order))
-            .collect())
+            .collect();
+        Ok(self.listing(orders))
     }
 
     fn order_history(

@@ -10,6 +10,8 @@ mod alert_sink;
 mod environment;
 mod faulty;
 mod invariants;
+mod polling;
+mod scale;
 mod senders;
 
 use std::cell::{Cell, RefCell};
@@ -27,6 +29,7 @@ use crate::config::{self, Config};
 use crate::core::clock::Clock;
 use crate::core::domain::{Millis, OrderReport, ProtectionMode, Side};
 use crate::core::ids::Role;
+use crate::core::trade::{PollSchedule, PollSource, UNKNOWN_WINDOW_MS};
 use crate::shell::alerts::RETRY_DELAY_MAX;
 use crate::shell::clock::SteadyClock;
 use crate::shell::{Agent, is_transient_store_error};
@@ -36,6 +39,7 @@ use crate::venue::paper::{PaperVenue, SplitMix64};
 use alert_sink::SimAlertSink;
 use environment::{Disk, DiskFaults, SkewedClock, VirtualClock};
 pub use faulty::{CRASH, Canary, FaultPlan, FaultyVenue};
+use polling::Polling;
 use senders::Senders;
 
 const START_MS: Millis = 1_700_000_000_000;
@@ -45,6 +49,13 @@ const WARMUP_MS: Millis = 2 * 60 * 60 * 1000;
 const RESTART_DELAY: Duration = Duration::from_secs(1);
 /// Loop turns of the calm phase (faults off) in which every trade must settle.
 const CALM_TICKS: u64 = 400;
+/// Virtual time the calm phase lasts at least: twice the nonce window, as a protective send
+/// left ambiguous by the last faults is proven absent only after it, and a failsafe exit then
+/// waits for that proof. Turns alone are too short a measure when many trades are watched
+/// (their deadlines make turns of a hundred milliseconds or so).
+const CALM_MIN_MS: Millis = 2 * UNKNOWN_WINDOW_MS;
+/// Bound on the calm phase's turns.
+const CALM_TICKS_MAX: u64 = 4 * CALM_TICKS;
 const MODES: [&str; 3] = ["oco", "otoco", "separate"];
 /// Virtual time from the start of the calm phase in which the alert outbox must drain: the
 /// longest delay between two attempts, and two minutes for the queue behind it (one
@@ -102,6 +113,10 @@ pub struct SeedReport {
     pub alert_only: bool,
     /// The exchange had an outage longer than the poll and verify bounds.
     pub outage: bool,
+    /// Fill polls on the fixed schedule (`poll.schedule = "fixed"`) in this seed.
+    pub fixed_schedule: bool,
+    /// Fill polls through open orders then history (`poll.source`) in this seed.
+    pub listed_source: bool,
     /// The alert channel failed for a while (and now and then).
     pub alerts_down: bool,
     /// Venue calls not made because (as the seed drew) the turn's time budget was spent.
@@ -135,6 +150,10 @@ struct Run {
     double_fill_since: BTreeMap<i64, Millis>,
     /// Signal ids and their repeats (S9).
     senders: Senders,
+    /// The canary of this run, for the agent variants (`Canary::EntriesFirst`, …).
+    canary: Option<Canary>,
+    /// Draws the bursts of signals (`scale.rs`), apart from the signals' own stream.
+    burst_random: SplitMix64,
 }
 
 /// The failsafe's settings of one seed: a share runs with `flatten` on, a share with the
@@ -156,32 +175,35 @@ impl Failsafe {
 }
 
 fn configuration(dir: &Path, seed: u64, mode: &str, failsafe: Failsafe) -> Config {
-    let env: BTreeMap<String, String> = [
-        (
-            "FILLGUARD_STORE__PATH",
-            dir.join("fillguard.db").display().to_string(),
-        ),
-        ("FILLGUARD_METRICS__LISTEN", "off".to_string()),
-        ("FILLGUARD_PROTECTION__MODE", mode.to_string()),
-        ("FILLGUARD_PAPER__SEED", seed.to_string()),
-        ("FILLGUARD_FAILSAFE__FLATTEN", failsafe.flatten.to_string()),
-        (
-            "FILLGUARD_FAILSAFE__ON_PROTECTION_ERROR",
-            failsafe.on_protection_error.to_string(),
-        ),
-        ("FILLGUARD_LOOP__INTERVAL_SECONDS", "2".to_string()),
-        (
-            "FILLGUARD_PROTECTION__WATCH_INTERVAL_SECONDS",
-            "2".to_string(),
-        ),
-        (
-            "FILLGUARD_SIGNALS__ALLOW_CONCURRENT_TRADES",
-            "true".to_string(),
-        ),
-    ]
-    .into_iter()
-    .map(|(key, value)| (key.to_string(), value))
-    .collect();
+    let polling = Polling::draw(seed);
+    let env: BTreeMap<String, String> = polling
+        .env()
+        .into_iter()
+        .chain([
+            (
+                "FILLGUARD_STORE__PATH",
+                dir.join("fillguard.db").display().to_string(),
+            ),
+            ("FILLGUARD_METRICS__LISTEN", "off".to_string()),
+            ("FILLGUARD_PROTECTION__MODE", mode.to_string()),
+            ("FILLGUARD_PAPER__SEED", seed.to_string()),
+            ("FILLGUARD_FAILSAFE__FLATTEN", failsafe.flatten.to_string()),
+            (
+                "FILLGUARD_FAILSAFE__ON_PROTECTION_ERROR",
+                failsafe.on_protection_error.to_string(),
+            ),
+            ("FILLGUARD_LOOP__INTERVAL_SECONDS", "2".to_string()),
+            (
+                "FILLGUARD_PROTECTION__WATCH_INTERVAL_SECONDS",
+                "2".to_string(),
+            ),
+            (
+                "FILLGUARD_SIGNALS__ALLOW_CONCURRENT_TRADES",
+                "true".to_string(),
+            ),
+        ])
+        .map(|(key, value)| (key.to_string(), value))
+        .collect();
     config::load_from(None, &env).expect("the simulation's configuration is valid")
 }
 
@@ -232,6 +254,8 @@ impl Run {
             excess_since: BTreeMap::new(),
             double_fill_since: BTreeMap::new(),
             senders: Senders::new(seed, canary == Some(Canary::IgnoreSignalIds)),
+            canary,
+            burst_random: SplitMix64::new(seed ^ 0xB0B5_7000),
         }
     }
 
@@ -260,11 +284,19 @@ impl Run {
             self.config.clone(),
             store,
             Box::new(self.venue.clone()),
-            steady,
+            steady.clone(),
             wall,
             Arc::new(AtomicBool::new(false)),
         );
         agent.set_alert_sink(Box::new(self.alerts.clone()));
+        match self.canary {
+            Some(Canary::EntriesFirst) => agent.set_protection_first(false),
+            Some(Canary::SnapshotAbsenceGone) => {
+                agent.set_watch_mode(crate::shell::watch::WatchMode::AbsenceIsGone)
+            }
+            _ => {}
+        }
+        self.venue.borrow_mut().agent_clock = Some(steady.clone());
         self.alerts.note_restart();
         let started = self.guarded(|| agent.self_check());
         if started? {
@@ -298,17 +330,40 @@ impl Run {
 
     fn maybe_signal(&mut self) {
         self.maybe_repeat();
+        self.maybe_burst();
         if self.random.next_u64() % 100 >= 12 {
             return;
         }
         let symbol = ["BTC_USDT", "ETH_USDT"][(self.random.next_u64() % 2) as usize];
         let side = [Side::Buy, Side::Sell][(self.random.next_u64() % 2) as usize];
+        let notional = 50 + self.random.next_u64() % 100;
+        self.insert_signal(symbol, side, notional);
+    }
+
+    /// Now and then in seeds with latency, several signals at once (`scale.rs`): their
+    /// entries must not go out ahead of the fills already being polled (P1).
+    fn maybe_burst(&mut self) {
+        let burst = self.venue.borrow().scale.burst;
+        let draw = (self.burst_random.next_u64() % 1000) as f64 / 1000.0;
+        if burst <= 0.0 || draw >= burst || !self.venue.borrow().faults_on {
+            return;
+        }
+        let spread = scale::BURST_SIGNALS_MAX - scale::BURST_SIGNALS_MIN + 1;
+        let count = scale::BURST_SIGNALS_MIN + self.burst_random.next_u64() % spread;
+        for index in 0..count {
+            let symbol = ["BTC_USDT", "ETH_USDT"][(index % 2) as usize];
+            let side = [Side::Buy, Side::Sell][(self.burst_random.next_u64() % 2) as usize];
+            self.insert_signal(symbol, side, 50);
+        }
+    }
+
+    fn insert_signal(&mut self, symbol: &str, side: Side, notional: u64) {
         let mut signal = SignalRow {
             id: 0,
             symbol: symbol.to_string(),
             side,
             quantity: None,
-            notional: Some(Decimal::from(50 + self.random.next_u64() % 100)),
+            notional: Some(Decimal::from(notional)),
             source: "simulation".into(),
             dedup_key: None,
             created_at_ms: self.wall.now_ms(),
@@ -448,10 +503,12 @@ impl Run {
         self.disk.borrow_mut().on = false;
         self.alerts.set_faults(false);
         let calm_started_ms = self.clock.now_ms();
-        for turn in 0..CALM_TICKS {
+        for turn in 0..CALM_TICKS_MAX {
             self.tick()?;
             let settled = turn % 10 == 9 && self.settled();
-            if settled {
+            let long_enough =
+                turn + 1 >= CALM_TICKS && self.clock.now_ms() - calm_started_ms >= CALM_MIN_MS;
+            if settled || long_enough {
                 break;
             }
         }
@@ -518,7 +575,12 @@ impl Run {
             verdict,
             hash: hash.0,
             mode: self.config.protection.mode.as_str(),
-            faults: format!("{} {}", venue.plan.describe(), self.alerts.describe()),
+            faults: format!(
+                "{} {} {}",
+                venue.plan.describe(),
+                venue.scale.describe(),
+                self.alerts.describe()
+            ),
             trades: store
                 .as_ref()
                 .and_then(|store| store::all_trade_ids(store.conn()).ok())
@@ -530,6 +592,8 @@ impl Run {
             flatten: self.config.failsafe.flatten,
             alert_only: !self.config.failsafe.on_protection_error,
             outage: venue.plan.outage_ms > 0,
+            fixed_schedule: self.config.poll.schedule == PollSchedule::Fixed,
+            listed_source: self.config.poll.source == PollSource::OpenThenHistory,
             alerts_down: self.alerts.faulty(),
             deferrals: venue.deferrals,
             signal_repeats: self.senders.repeats,
@@ -636,6 +700,8 @@ pub fn run_seed(seed: u64, ticks: u64, canary: Option<Canary>) -> SeedReport {
                 flatten: false,
                 alert_only: false,
                 outage: false,
+                fixed_schedule: false,
+                listed_source: false,
                 alerts_down: false,
                 deferrals: 0,
                 signal_repeats: 0,
@@ -725,11 +791,13 @@ fn summarize(reports: &[SeedReport], ticks: u64, canary: Option<Canary>, elapsed
     let flatten = reports.iter().filter(|r| r.flatten).count();
     let alert_only = reports.iter().filter(|r| r.alert_only).count();
     let outages = reports.iter().filter(|r| r.outage).count();
+    let fixed = reports.iter().filter(|r| r.fixed_schedule).count();
+    let listed = reports.iter().filter(|r| r.listed_source).count();
     let alerts_down = reports.iter().filter(|r| r.alerts_down).count();
     let deferred_seeds = reports.iter().filter(|r| r.deferrals > 0).count();
     let deferrals: u64 = reports.iter().map(|r| u64::from(r.deferrals)).sum();
     println!(
-        "{} seeds, {} passed, {} failed; {flatten} with failsafe.flatten, {alert_only} with on_protection_error off, {outages} with an exchange outage, {alerts_down} with a failing alert channel, {deferred_seeds} with calls deferred ({deferrals} in all); {trades} trades, {crashes} simulated crashes, {store_errors} refused writes, {exits} exits on a refusing database, {turns} loop turns in {:.1} s",
+        "{} seeds, {} passed, {} failed; {flatten} with failsafe.flatten, {alert_only} with on_protection_error off, {fixed} with poll.schedule fixed, {listed} with poll.source open-then-history, {outages} with an exchange outage, {alerts_down} with a failing alert channel, {deferred_seeds} with calls deferred ({deferrals} in all); {trades} trades, {crashes} simulated crashes, {store_errors} refused writes, {exits} exits on a refusing database, {turns} loop turns in {:.1} s",
         reports.len(),
         reports.len() - failures.len(),
         failures.len(),
@@ -763,6 +831,8 @@ fn summarize(reports: &[SeedReport], ticks: u64, canary: Option<Canary>, elapsed
         Some(Canary::ExitBeforeCancel) => " --canary exit-before-cancel",
         Some(Canary::DropAlerts) => " --canary drop-alerts",
         Some(Canary::IgnoreSignalIds) => " --canary ignore-signal-ids",
+        Some(Canary::EntriesFirst) => " --canary entries-first",
+        Some(Canary::SnapshotAbsenceGone) => " --canary snapshot-absence-gone",
         None => "",
     };
     println!(

@@ -44,11 +44,13 @@ fn first_failure(canary: Canary) -> Verdict {
 
 /// The failsafe's exit (and any clearing) sent while legs still rest: the net-position S2
 /// and the new S8 must both be able to fail. At the command's default length of a seed (150
-/// turns with faults): a failsafe exit needs a fault episode long enough to reach it.
+/// turns with faults): a failsafe exit needs a fault episode long enough to reach it. S2 needs a
+/// leg left resting for minutes as well: with today's fill polling the first such seed is 88
+/// (S8 fails from seed 5), so up to 100 seeds are tried, stopping at the first of each.
 #[test]
 fn an_exit_sent_without_waiting_for_the_cancel_fails_s2_and_s8() {
     let mut seen = (None, None);
-    for seed in 0..40 {
+    for seed in 0..100 {
         if let Verdict::Correctness(text) =
             run_seed(seed, 150, Some(Canary::ExitBeforeCancel)).verdict
         {
@@ -142,4 +144,46 @@ fn repeated_signal_ids_open_one_trade_and_a_source_ignoring_ids_fails_s9() {
         matches!(&failed, Verdict::Correctness(text) if text.starts_with("S9")),
         "{failed:?}"
     );
+}
+/// Protection first: an agent that sends a burst's entries before the fills already being
+/// polled (latency seeds) must fail P1.
+#[test]
+fn entries_sent_ahead_of_due_protection_work_fail_p1() {
+    let verdict = first_failure(Canary::EntriesFirst);
+    assert!(
+        matches!(&verdict, Verdict::Correctness(text) if text.starts_with("P1")),
+        "{verdict:?}"
+    );
+}
+
+/// Watching from a snapshot: an agent that takes a leg missing from an open-orders listing
+/// as cancelled protects again beside the live leg, which S1 (two live stops), S2 or S8 (the
+/// two selling more than was bought) must catch.
+#[test]
+fn a_leg_missing_from_a_listing_taken_as_gone_fails_s1_s2_or_s8() {
+    let verdict = first_failure(Canary::SnapshotAbsenceGone);
+    let caught = ["S1", "S2", "S8"];
+    assert!(
+        matches!(&verdict, Verdict::Correctness(text) if caught.iter().any(|s| text.starts_with(s))),
+        "{verdict:?}"
+    );
+}
+
+/// Seeds with latency and bursts, or with listings that omit orders or answer stale, keep
+/// every invariant (P1 included).
+#[test]
+fn seeds_with_latency_bursts_and_faulty_listings_keep_every_invariant() {
+    let reports: Vec<SeedReport> = (0..40)
+        .filter(|seed| {
+            let plan = scale::ScalePlan::draw(*seed);
+            plan.latency_ms > 0 || plan.listing_omits > 0.0 || plan.listing_stale > 0.0
+        })
+        .take(4)
+        .map(|seed| run_seed(seed, TICKS, None))
+        .collect();
+    assert!(reports.len() == 4, "some seeds draw the scale faults");
+    for report in &reports {
+        assert_eq!(report.verdict, Verdict::Pass, "{report:#?}");
+        assert!(report.faults.contains("latency_ms="), "{}", report.faults);
+    }
 }

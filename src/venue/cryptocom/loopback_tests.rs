@@ -376,6 +376,61 @@ fn a_trigger_leg_is_found_on_the_advanced_api() {
 }
 
 #[test]
+fn a_protective_leg_is_read_back_from_the_advanced_api_first() {
+    // fillguard's stop-loss and take-profit legs are advanced orders: one request, not two.
+    let mut row = stop_loss_row();
+    row["client_oid"] = json!("fg-0a1b2c3d-12-S1");
+    let responder = Responder::start(vec![ok(row)]);
+    let report = venue(&responder)
+        .order_by_client_oid("fg-0a1b2c3d-12-S1")
+        .unwrap()
+        .unwrap();
+    assert_eq!(report.status, VenueStatus::Pending);
+    let requests = responder.requests();
+    assert_eq!(requests.len(), 1);
+    assert!(
+        requests[0]
+            .request_line()
+            .contains("/private/advanced/get-order-detail"),
+        "{}",
+        requests[0].request_line()
+    );
+    // A take-profit leg unknown to the advanced API is still looked for on the plain one; an
+    // entry starts on the plain one.
+    let not_found = json!({"id": 1, "code": 40401, "message": "NOT_FOUND"});
+    let responder = Responder::start(vec![
+        reply(200, not_found.clone()),
+        reply(200, not_found.clone()),
+        reply(200, not_found.clone()),
+        reply(200, not_found),
+    ]);
+    let mut client = venue(&responder);
+    assert_eq!(client.order_by_client_oid("fg-0a1b2c3d-12-T1"), Ok(None));
+    assert_eq!(client.order_by_client_oid("fg-0a1b2c3d-12-E0"), Ok(None));
+    let lines: Vec<String> = responder
+        .requests()
+        .iter()
+        .map(|request| request.request_line().to_string())
+        .collect();
+    assert!(
+        lines[0].contains("/private/advanced/get-order-detail"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[1].contains(" /exchange/v1/private/get-order-detail "),
+        "{lines:?}"
+    );
+    assert!(
+        lines[2].contains(" /exchange/v1/private/get-order-detail "),
+        "{lines:?}"
+    );
+    assert!(
+        lines[3].contains("/private/advanced/get-order-detail"),
+        "{lines:?}"
+    );
+}
+
+#[test]
 fn open_orders_merge_plain_and_advanced() {
     let mut duplicate = stop_loss_row();
     duplicate["status"] = json!("ACTIVE");
