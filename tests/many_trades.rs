@@ -22,7 +22,7 @@ use fillguard::core::domain::{
 use fillguard::core::ids::{Role, parse_client_oid};
 use fillguard::core::trade::TradeState;
 use fillguard::shell::Agent;
-use fillguard::shell::watch::WatchMode;
+use fillguard::shell::watch::{DETAIL_EVERY_SNAPSHOTS, WatchMode};
 use fillguard::store::{self, SignalRow, SignalStatus, Store};
 use fillguard::venue::paper::PaperVenue;
 use fillguard::venue::{Venue, VenueError};
@@ -78,6 +78,9 @@ impl Latent {
         }
     }
 }
+
+/// In `Latent::omit`: every open-orders listing fails.
+const LISTING_FAILS: &str = "(the listing fails)";
 
 fn is_protective(client_oid: &str) -> bool {
     parse_client_oid(client_oid).is_some_and(|parsed| parsed.role.is_protective())
@@ -153,6 +156,10 @@ impl Venue for Latent {
         self.trip("private/get-open-orders", 1);
         self.trip("private/advanced/get-open-orders", 1);
         let omit = self.omit.borrow();
+        if omit.contains(LISTING_FAILS) {
+            // As when a row of ours cannot be read: the whole list is refused.
+            return Err(VenueError::Malformed("an unreadable row".into()));
+        }
         let orders = self.paper.borrow_mut().open_orders()?;
         Ok(orders
             .into_iter()
@@ -435,9 +442,11 @@ fn watching_costs_one_snapshot_per_interval_whatever_the_number_of_trades() {
         assert!(after <= before, "{trades} trades: {after} > {before}");
     }
     // The watch interval is 5 s: twelve snapshots a minute, two requests each, however many
-    // trades there are (a turn or two more at the edges of the minute).
-    for after in &after_figures {
-        assert!(*after <= 2.0 * 14.0, "{after_figures:?}");
+    // trades there are (a turn or two more at the edges of the minute); besides, each leg is
+    // read by order detail (two requests) once in `DETAIL_EVERY_SNAPSHOTS` snapshots.
+    for (trades, after) in [1_usize, 10, 100].into_iter().zip(&after_figures) {
+        let periodic = (2 * trades) as f64 * 14.0 / DETAIL_EVERY_SNAPSHOTS as f64 + 2.0;
+        assert!(*after <= 2.0 * 14.0 + 2.0 * periodic, "{after_figures:?}");
     }
 }
 
@@ -472,13 +481,20 @@ fn missing_leg_is_read_by_detail(mode: &str) {
     harness.omit.borrow_mut().insert(hidden.clone());
     harness.run_for(Duration::from_secs(30));
     let seen = harness.seen.borrow();
-    // The hidden leg was looked up on its own at every watch; the other trade's was not.
+    // The hidden leg was looked up on its own at every watch; the other trade's at most once
+    // (its periodic read, once in `DETAIL_EVERY_SNAPSHOTS` snapshots).
     assert!(
         seen.detail_lookups.get(&hidden).copied().unwrap_or(0) >= 5,
         "{:?}",
         seen.detail_lookups
     );
-    assert_eq!(seen.detail_lookups.get(&other_trade_stop), None);
+    assert!(
+        seen.detail_lookups
+            .get(&other_trade_stop)
+            .copied()
+            .unwrap_or(0)
+            <= 1
+    );
     // Nothing was concluded from its absence: the trade is protected by the same legs.
     let views = harness.trades();
     for view in &views {
@@ -494,6 +510,72 @@ fn missing_leg_is_read_by_detail(mode: &str) {
         .filter(|order| is_protective(&order.client_oid) && !order.status.is_terminal())
         .count();
     assert_eq!(live, 4);
+}
+
+/// A listing that keeps showing a leg open (lagging behind the exchange for minutes) must not
+/// hide it for good: every leg is read by order detail once in `DETAIL_EVERY_SNAPSHOTS`
+/// snapshots. A watch that trusts the listing (the canary mode) never reads them.
+#[test]
+fn every_leg_is_read_by_detail_once_in_a_bounded_number_of_snapshots() {
+    let detail_reads = |mode: WatchMode| {
+        let mut harness = harness_in(0, "separate");
+        harness.agent.set_watch_mode(mode);
+        harness.signals(2);
+        harness.run_until_protected(2, 200);
+        harness.seen.borrow_mut().detail_lookups.clear();
+        // One watch interval (5 s) per snapshot, and two more.
+        let snapshots = DETAIL_EVERY_SNAPSHOTS + 2;
+        harness.run_for(Duration::from_secs(5 * snapshots));
+        let legs: Vec<String> = harness
+            .trades()
+            .iter()
+            .flat_map(|view| view.orders.iter())
+            .filter(|order| order.role.is_protective())
+            .map(|order| order.client_oid.clone())
+            .collect();
+        let seen = harness.seen.borrow();
+        legs.iter()
+            .map(|leg| seen.detail_lookups.get(leg).copied().unwrap_or(0))
+            .collect::<Vec<u64>>()
+    };
+    let reads = detail_reads(WatchMode::Snapshot);
+    assert_eq!(reads.len(), 4, "{reads:?}");
+    assert!(
+        reads.iter().all(|count| (1..=2).contains(count)),
+        "{reads:?}"
+    );
+    let trusting = detail_reads(WatchMode::Trusting);
+    assert!(trusting.iter().all(|count| *count == 0), "{trusting:?}");
+}
+
+/// A snapshot that fails (an error, or a row of ours it cannot read, which refuses the whole
+/// list) does not stop the watch: every leg is then read back on its own, as before snapshots.
+#[test]
+fn a_failing_snapshot_passes_every_leg_on_to_its_own_lookup() {
+    let mut harness = harness_in(0, "oco");
+    harness.signals(2);
+    harness.run_until_protected(2, 200);
+    harness.seen.borrow_mut().detail_lookups.clear();
+    harness.omit.borrow_mut().insert(LISTING_FAILS.to_string());
+    harness.run_for(Duration::from_secs(30));
+    let legs: Vec<String> = harness
+        .trades()
+        .iter()
+        .flat_map(|view| view.orders.iter())
+        .filter(|order| order.role.is_protective())
+        .map(|order| order.client_oid.clone())
+        .collect();
+    let seen = harness.seen.borrow();
+    for leg in &legs {
+        assert!(
+            seen.detail_lookups.get(leg).copied().unwrap_or(0) >= 5,
+            "{leg}: {:?}",
+            seen.detail_lookups
+        );
+    }
+    for view in harness.trades() {
+        assert_eq!(view.trade.state, TradeState::Protected, "{view:#?}");
+    }
 }
 
 #[test]

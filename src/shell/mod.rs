@@ -90,6 +90,9 @@ pub struct Agent {
     limits: Limits,
     stop: Arc<AtomicBool>,
     next_signal_check_ms: Millis,
+    /// The strategies of this signal check have run; only the inbox waits (for urgent work)
+    /// and is checked again, without fetching candles anew.
+    inbox_waits: bool,
     /// Last candle each strategy acted on, per symbol (the store's dedup key makes it durable).
     last_candle: BTreeMap<String, Millis>,
     summary: RunSummary,
@@ -157,6 +160,7 @@ impl Agent {
             limits,
             stop,
             next_signal_check_ms: 0,
+            inbox_waits: false,
             last_candle: BTreeMap::new(),
             summary: RunSummary::default(),
             reconcile_pending: true,

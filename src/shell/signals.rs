@@ -24,18 +24,32 @@ struct Prices {
     free_quote: Decimal,
 }
 
+/// How far a signal check got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum SignalCheck {
+    /// Every strategy ran and every inbox signal was taken or dropped.
+    Complete,
+    /// The turn's budget was spent first: the whole check runs again next turn.
+    Cut,
+    /// The strategies ran; inbox signals wait for urgent work (`urgent.rs`).
+    InboxWaits,
+}
+
 impl Agent {
-    /// The strategies, then the inbox. Answers whether the check is complete: false when
-    /// signals wait for urgent work (`urgent.rs`) and must be checked again soon.
-    pub(super) fn check_signals(&mut self) -> anyhow::Result<bool> {
-        let watchlist = self.config.watchlist.clone();
+    /// The strategies (when `strategies`), then the inbox.
+    pub(super) fn check_signals(&mut self, strategies: bool) -> anyhow::Result<SignalCheck> {
+        let watchlist = if strategies {
+            self.config.watchlist.clone()
+        } else {
+            Vec::new()
+        };
         for item in &watchlist {
             // One symbol's candles, or one signal below, is a unit of work: the watchdog is
             // pinged between them, never during one (`Agent::run`). Once the turn's budget is
             // spent the rest waits for the next turn.
             self.notify.watchdog();
             if self.turn_deferred {
-                return Ok(false);
+                return Ok(SignalCheck::Cut);
             }
             if let Strategy::SmaCross {
                 fast,
@@ -49,14 +63,18 @@ impl Agent {
         for signal in store::new_signals(self.store.conn(), SIGNALS_PER_TURN_MAX)? {
             self.notify.watchdog();
             if self.turn_deferred {
-                return Ok(false);
+                return Ok(SignalCheck::Cut);
             }
             if !self.take_signal(signal)? {
                 // This signal and the ones after it stay in the inbox, as they are.
-                return Ok(false);
+                return Ok(if self.turn_deferred {
+                    SignalCheck::Cut
+                } else {
+                    SignalCheck::InboxWaits
+                });
             }
         }
-        Ok(true)
+        Ok(SignalCheck::Complete)
     }
 
     fn evaluate_sma(

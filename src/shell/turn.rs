@@ -4,6 +4,7 @@
 //! stored intent's or a signal's, waits for urgent work first (`urgent.rs`). Holds no state
 //! of its own.
 
+use super::signals::SignalCheck;
 use super::*;
 
 impl Agent {
@@ -44,12 +45,17 @@ impl Agent {
             self.self_check()?;
         }
         if !self.turn_deferred && now >= self.next_signal_check_ms {
-            let complete = self.check_signals()?;
-            // Signals the budget cut short, or that wait for urgent work, are checked again
-            // next turn.
-            if complete && !self.turn_deferred {
-                let interval = self.config.loop_.interval.as_millis() as i64;
-                self.next_signal_check_ms = now + interval;
+            match self.check_signals(!self.inbox_waits)? {
+                // Signals the budget cut short are checked again next turn, strategies and all.
+                SignalCheck::Cut => {}
+                // Signals waiting for urgent work: only the inbox is checked again, next turn
+                // (the urgent work that made them wait is due now, so the turn comes at once).
+                SignalCheck::InboxWaits => self.inbox_waits = true,
+                SignalCheck::Complete => {
+                    self.inbox_waits = false;
+                    let interval = self.config.loop_.interval.as_millis() as i64;
+                    self.next_signal_check_ms = now + interval;
+                }
             }
         }
         // Delivering an alert is a unit of work of its own (its own timeout, not the budget).

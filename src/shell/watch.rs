@@ -5,10 +5,13 @@
 //! `LookOutcome::Found`), so the core stays as it is. What the snapshot cannot settle goes
 //! through the ordinary lookup chain (order detail, open orders, history): a leg absent from
 //! the snapshot (filled, cancelled, or a list lagging behind), a row behind what the store
-//! already knows (a stale list), or a row with a terminal status. Absence from a list is never
-//! taken as "gone". A snapshot that fails answers each leg's lookup as failed for this turn (the
-//! core retries at its watch interval), so a failing exchange is not asked once per leg.
-//! Reads no clock and decides nothing about a trade.
+//! already knows (a stale list), a row with a terminal status, a client_oid two rows share (the
+//! plain and the advanced family both knowing it), and every leg once in
+//! `DETAIL_EVERY_SNAPSHOTS` snapshots however it looks there, so a list that lags behind for
+//! long cannot hide a fill for longer than that many watch intervals. Absence from a list is
+//! never taken as "gone". A snapshot that fails (an error, a row of ours it cannot read) passes
+//! every leg on to the lookup chain, as before snapshots. Reads no clock and decides nothing
+//! about a trade.
 
 use std::collections::BTreeMap;
 
@@ -17,6 +20,11 @@ use tracing::{info, warn};
 use crate::core::domain::{OrderReport, VenueStatus};
 use crate::core::trade::{Action, Event, LookOutcome, Order, OrderStatus, TradeState, TradeView};
 use crate::venue::{Venue, VenueError};
+
+/// Every leg is read through the lookup chain (order detail first) once in this many
+/// snapshots, even while the snapshot shows it open: 2 minutes at the default 5 s watch
+/// interval. Spread over the legs by their client_oid, so the reads do not come all at once.
+pub const DETAIL_EVERY_SNAPSHOTS: u64 = 24;
 
 /// How the legs of protected trades are read back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -30,15 +38,18 @@ pub enum WatchMode {
     /// Wrong on purpose, for the simulation's canary only: a leg absent from the snapshot is
     /// taken as cancelled, so the core re-protects while the leg may still be live.
     AbsenceIsGone,
+    /// Wrong on purpose, for the tests' canary only: a leg the snapshot shows open is never
+    /// read by order detail, so a listing that lags behind hides its fill.
+    Trusting,
 }
 
 /// This turn's snapshot, once taken.
 #[derive(Debug)]
 enum Taken {
-    /// The live orders by client_oid.
-    Rows(BTreeMap<String, OrderReport>),
-    /// The venue did not answer: this turn's watch lookups fail with this message.
-    Failed(String),
+    /// The live orders by client_oid; `None` where two rows share one.
+    Rows(BTreeMap<String, Option<OrderReport>>),
+    /// The venue did not answer: this turn's watch lookups go to the lookup chain.
+    Failed,
 }
 
 /// The turn's snapshot and the counts a measurement reads.
@@ -103,20 +114,22 @@ impl Watch {
             }
             self.snapshots += 1;
         }
+        let detail_due = self.mode != WatchMode::Trusting && detail_due(client_oid, self.snapshots);
         let outcome = match self.snapshot.as_ref()? {
-            Taken::Failed(message) => LookOutcome::Failed {
-                message: message.clone(),
-            },
-            Taken::Rows(rows) => match settle(order, rows.get(client_oid)) {
-                Some(report) => LookOutcome::Found(report),
-                None if self.mode == WatchMode::AbsenceIsGone => {
-                    LookOutcome::Found(taken_as_cancelled(&view.trade.symbol, order))
+            Taken::Failed => None,
+            Taken::Rows(rows) => match rows.get(client_oid) {
+                None if self.mode == WatchMode::AbsenceIsGone => Some(LookOutcome::Found(
+                    taken_as_cancelled(&view.trade.symbol, order),
+                )),
+                row if !detail_due => {
+                    settle(order, row.and_then(Option::as_ref)).map(LookOutcome::Found)
                 }
-                None => {
-                    self.passed_on += 1;
-                    return None;
-                }
+                _ => None,
             },
+        };
+        let Some(outcome) = outcome else {
+            self.passed_on += 1;
+            return None;
         };
         self.answered += 1;
         log_change(order, &outcome);
@@ -129,16 +142,32 @@ impl Watch {
 
 fn taken(result: Result<Vec<OrderReport>, VenueError>) -> Taken {
     match result {
-        Ok(rows) => Taken::Rows(
-            rows.into_iter()
-                .map(|row| (row.client_oid.clone(), row))
-                .collect(),
-        ),
+        Ok(rows) => {
+            let mut by_oid: BTreeMap<String, Option<OrderReport>> = BTreeMap::new();
+            for row in rows {
+                by_oid
+                    .entry(row.client_oid.clone())
+                    .and_modify(|shared| *shared = None)
+                    .or_insert(Some(row));
+            }
+            Taken::Rows(by_oid)
+        }
         Err(error) => {
-            warn!(error = %error, "open-orders snapshot failed; protected trades are watched again at their interval");
-            Taken::Failed(format!("open-orders snapshot: {error}"))
+            warn!(error = %error, "open-orders snapshot failed; protected trades are read back order by order this turn");
+            Taken::Failed
         }
     }
+}
+
+/// Whether this snapshot is the leg's turn to be read through the lookup chain.
+fn detail_due(client_oid: &str, snapshots: u64) -> bool {
+    // FNV-1a: stable across runs and platforms, unlike the standard library's hasher.
+    let spread = client_oid
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+        });
+    spread.wrapping_add(snapshots) % DETAIL_EVERY_SNAPSHOTS == 0
 }
 
 /// The snapshot's row for `order` when it settles the leg's state: present, still open, and
@@ -191,5 +220,60 @@ fn log_change(order: &Order, outcome: &LookOutcome) {
                 "order lookup failed")
         }
         LookOutcome::NotFound => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::domain::{OrderType, Side};
+
+    fn row(client_oid: &str, order_id: &str) -> OrderReport {
+        OrderReport {
+            order_id: order_id.into(),
+            client_oid: client_oid.into(),
+            symbol: "BTC_USDT".into(),
+            side: Side::Sell,
+            order_type: OrderType::StopLoss,
+            status: VenueStatus::Active,
+            quantity: rust_decimal::Decimal::ONE,
+            price: None,
+            trigger_price: None,
+            cumulative_quantity: rust_decimal::Decimal::ZERO,
+            avg_price: rust_decimal::Decimal::ZERO,
+            cumulative_fee: rust_decimal::Decimal::ZERO,
+            fee_currency: String::new(),
+            list_id: None,
+            reason: None,
+            update_time_ms: 0,
+        }
+    }
+
+    #[test]
+    fn a_client_oid_two_rows_share_settles_nothing_and_a_failed_listing_is_failed() {
+        let Taken::Rows(rows) = taken(Ok(vec![
+            row("fg-a-1-S1", "1"),
+            row("fg-a-1-T1", "2"),
+            // The same client_oid in the other family, under another order id.
+            row("fg-a-1-S1", "3"),
+        ])) else {
+            panic!("rows expected");
+        };
+        assert_eq!(rows.get("fg-a-1-S1"), Some(&None));
+        assert!(rows.get("fg-a-1-T1").is_some_and(Option::is_some));
+        let failed = taken(Err(VenueError::Malformed("a row".into())));
+        assert!(matches!(failed, Taken::Failed));
+    }
+
+    #[test]
+    fn each_leg_is_due_for_detail_exactly_once_in_every_run_of_snapshots() {
+        for oid in ["fg-a-1-S1", "fg-a-1-T1", "fg-0a1b2c3d-1234-S12"] {
+            for start in [0, 7, 1_000] {
+                let due = (start..start + DETAIL_EVERY_SNAPSHOTS)
+                    .filter(|snapshots| detail_due(oid, *snapshots))
+                    .count();
+                assert_eq!(due, 1, "{oid} from {start}");
+            }
+        }
     }
 }

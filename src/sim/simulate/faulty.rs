@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use rust_decimal::Decimal;
 
 use super::environment::DiskPlan;
-use super::scale::{ScalePlan, entry_outranked};
+use super::scale::{self, ScalePlan, entry_outranked};
 use crate::core::breaker::GLOBAL;
 use crate::core::clock::Clock;
 use crate::core::domain::{
@@ -202,6 +202,8 @@ pub struct FaultyVenue {
     scale_random: SplitMix64,
     /// The last open-orders listing answered, for stale listings.
     last_listing: Option<Vec<OrderReport>>,
+    /// A frozen listing and the calls it still answers.
+    frozen: Option<(Vec<OrderReport>, u64)>,
     /// The running agent's clock (P1 judges due times on it); set at each start.
     pub agent_clock: Option<std::rc::Rc<dyn Clock>>,
 }
@@ -234,6 +236,7 @@ impl FaultyVenue {
             scale: ScalePlan::draw(seed),
             scale_random: SplitMix64::new(seed ^ 0x0D0E_11DE),
             last_listing: None,
+            frozen: None,
             agent_clock: None,
         }
     }
@@ -261,6 +264,18 @@ impl FaultyVenue {
 
     /// The listing faults: an earlier listing instead of this one, or live orders left out.
     fn listing(&mut self, fresh: Vec<OrderReport>) -> Vec<OrderReport> {
+        if let Some((listing, left)) = self.frozen.as_mut().filter(|_| self.faults_on) {
+            if *left > 0 {
+                *left -= 1;
+                return listing.clone();
+            }
+        }
+        self.frozen = None;
+        if self.scale_chance(self.scale.listing_frozen) {
+            let spread = scale::FROZEN_LISTINGS_MAX - scale::FROZEN_LISTINGS_MIN + 1;
+            let calls = scale::FROZEN_LISTINGS_MIN + self.scale_random.next_u64() % spread;
+            self.frozen = Some((fresh.clone(), calls));
+        }
         let previous = self.last_listing.replace(fresh.clone());
         if self.scale_chance(self.scale.listing_stale) {
             if let Some(previous) = previous {

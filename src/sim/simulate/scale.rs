@@ -26,7 +26,17 @@ pub struct ScalePlan {
     pub listing_omits: f64,
     /// Probability that an open-orders listing is the previous one instead of a fresh one.
     pub listing_stale: f64,
+    /// Probability per open-orders listing that the list freezes: the same listing is answered
+    /// for the next `FROZEN_LISTINGS_MIN..=FROZEN_LISTINGS_MAX` calls (minutes at the watch
+    /// interval), fills and cancels of the orders in it unseen there.
+    pub listing_frozen: f64,
 }
+
+/// Calls a frozen open-orders listing lasts: up to ten minutes of snapshots at the default
+/// 5 s watch interval, longer than S2's bound, so a watch that trusted the list would fail it.
+pub const FROZEN_LISTINGS_MIN: u64 = 20;
+pub const FROZEN_LISTINGS_MAX: u64 = 120;
+const _: () = assert!(FROZEN_LISTINGS_MIN <= FROZEN_LISTINGS_MAX);
 
 /// Signals in one burst: enough that entries sent before the first poll would delay it by
 /// more than a poll's first delay at the smallest latency.
@@ -54,6 +64,7 @@ impl ScalePlan {
             burst,
             listing_omits: rate(0.3),
             listing_stale: rate(0.3),
+            listing_frozen: rate(0.05),
         }
     }
 
@@ -63,8 +74,12 @@ impl ScalePlan {
 
     pub fn describe(&self) -> String {
         format!(
-            "latency_ms={} burst={:.2} listing_omits={:.3} listing_stale={:.3}",
-            self.latency_ms, self.burst, self.listing_omits, self.listing_stale
+            "latency_ms={} burst={:.2} listing_omits={:.3} listing_stale={:.3} listing_frozen={:.3}",
+            self.latency_ms,
+            self.burst,
+            self.listing_omits,
+            self.listing_stale,
+            self.listing_frozen
         )
     }
 }

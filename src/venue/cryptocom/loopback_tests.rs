@@ -376,58 +376,44 @@ fn a_trigger_leg_is_found_on_the_advanced_api() {
 }
 
 #[test]
-fn a_protective_leg_is_read_back_from_the_advanced_api_first() {
-    // fillguard's stop-loss and take-profit legs are advanced orders: one request, not two.
+fn a_protective_leg_is_read_back_from_plain_order_detail_first_then_the_advanced_one() {
+    // A fired trigger leg's market order may carry the client_oid in the plain family, and
+    // that report holds the fills: plain first for every role, the advanced family when the
+    // plain one does not know the order.
+    let not_found = json!({"id": 1, "code": 40401, "message": "NOT_FOUND"});
     let mut row = stop_loss_row();
     row["client_oid"] = json!("fg-0a1b2c3d-12-S1");
-    let responder = Responder::start(vec![ok(row)]);
+    let responder = Responder::start(vec![reply(200, not_found.clone()), ok(row)]);
     let report = venue(&responder)
         .order_by_client_oid("fg-0a1b2c3d-12-S1")
         .unwrap()
         .unwrap();
     assert_eq!(report.status, VenueStatus::Pending);
-    let requests = responder.requests();
-    assert_eq!(requests.len(), 1);
-    assert!(
-        requests[0]
-            .request_line()
-            .contains("/private/advanced/get-order-detail"),
-        "{}",
-        requests[0].request_line()
-    );
-    // A take-profit leg unknown to the advanced API is still looked for on the plain one; an
-    // entry starts on the plain one.
-    let not_found = json!({"id": 1, "code": 40401, "message": "NOT_FOUND"});
-    let responder = Responder::start(vec![
-        reply(200, not_found.clone()),
-        reply(200, not_found.clone()),
-        reply(200, not_found.clone()),
-        reply(200, not_found),
-    ]);
-    let mut client = venue(&responder);
-    assert_eq!(client.order_by_client_oid("fg-0a1b2c3d-12-T1"), Ok(None));
-    assert_eq!(client.order_by_client_oid("fg-0a1b2c3d-12-E0"), Ok(None));
     let lines: Vec<String> = responder
         .requests()
         .iter()
         .map(|request| request.request_line().to_string())
         .collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
     assert!(
-        lines[0].contains("/private/advanced/get-order-detail"),
+        lines[0].contains(" /exchange/v1/private/get-order-detail "),
         "{lines:?}"
     );
     assert!(
-        lines[1].contains(" /exchange/v1/private/get-order-detail "),
+        lines[1].contains("/private/advanced/get-order-detail"),
         "{lines:?}"
     );
-    assert!(
-        lines[2].contains(" /exchange/v1/private/get-order-detail "),
-        "{lines:?}"
-    );
-    assert!(
-        lines[3].contains("/private/advanced/get-order-detail"),
-        "{lines:?}"
-    );
+    // Known to the plain family: its report is taken, the advanced family is not asked.
+    let mut known = stop_loss_row();
+    known["client_oid"] = json!("fg-0a1b2c3d-12-T1");
+    known["status"] = json!("ACTIVE");
+    let responder = Responder::start(vec![ok(known)]);
+    let report = venue(&responder)
+        .order_by_client_oid("fg-0a1b2c3d-12-T1")
+        .unwrap()
+        .unwrap();
+    assert_eq!(report.status, VenueStatus::Active);
+    assert_eq!(responder.requests().len(), 1);
 }
 
 #[test]
@@ -736,7 +722,7 @@ fn history_walk_is_bounded_by_seven_days_whatever_since() {
 fn order_history_merges_both_apis_sorted_by_update_time() {
     let mut filled = stop_loss_row();
     filled["order_id"] = json!("78");
-    filled["status"] = json!("FILLED");
+    filled["status"] = json!("ACTIVE");
     filled["update_time"] = json!(9);
     let mut cancelled = stop_loss_row();
     cancelled["status"] = json!("CANCELED");

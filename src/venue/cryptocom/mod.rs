@@ -33,7 +33,6 @@ use crate::core::clock::Clock;
 use crate::core::domain::{
     Candle, Instrument, ListAck, Millis, OrderAck, OrderReport, OrderRequest,
 };
-use crate::core::ids::{Role, parse_client_oid};
 use crate::venue::{Budget, Venue, VenueError};
 use history::{HISTORY_CLOCK_MARGIN_MS, HISTORY_PAGES_MAX, HistoryWalk};
 use transport::{Retry, Transport};
@@ -423,20 +422,6 @@ fn timeframe_name(timeframe_seconds: u32) -> Result<&'static str, VenueError> {
 
 /// Plain and advanced rows merged: an advanced row whose order id the plain answer already
 /// holds is left out. Rows within one answer are kept as they are.
-const PLAIN_DETAIL: &str = "private/get-order-detail";
-const ADVANCED_DETAIL: &str = "private/advanced/get-order-detail";
-
-/// The order-detail endpoints to ask for a client_oid, in order (see `order_by_client_oid`).
-fn detail_methods(client_oid: &str) -> [&'static str; 2] {
-    let protective = parse_client_oid(client_oid)
-        .is_some_and(|parsed| matches!(parsed.role, Role::StopLoss | Role::TakeProfit));
-    if protective {
-        [ADVANCED_DETAIL, PLAIN_DETAIL]
-    } else {
-        [PLAIN_DETAIL, ADVANCED_DETAIL]
-    }
-}
-
 fn merge(mut plain: Vec<OrderReport>, advanced: Vec<OrderReport>) -> Vec<OrderReport> {
     let seen: BTreeSet<String> = plain.iter().map(|report| report.order_id.clone()).collect();
     plain.extend(
@@ -596,15 +581,14 @@ impl Venue for CryptoComVenue {
         }
     }
 
-    /// Order detail, in the family the order most likely lives in first: fillguard's
-    /// stop-loss and take-profit legs are advanced orders (trigger orders and list members), so
-    /// their read-back starts there; anything else starts with the plain family. Either way the
-    /// other family is asked when the first does not know the order.
+    /// Order detail, plain family first, then the advanced one when the plain family does not
+    /// know the client_oid. Plain first for every role, stop-loss and take-profit legs
+    /// included: when a trigger leg fires, the market order it sends may carry the client_oid
+    /// in the plain family (undocumented), and that report is the one with the fills.
     fn order_by_client_oid(&mut self, client_oid: &str) -> Result<Option<OrderReport>, VenueError> {
-        let [first, second] = detail_methods(client_oid);
-        match self.detail_by_client_oid(first, client_oid)? {
+        match self.detail_by_client_oid("private/get-order-detail", client_oid)? {
             Some(report) => Ok(Some(report)),
-            None => self.detail_by_client_oid(second, client_oid),
+            None => self.detail_by_client_oid("private/advanced/get-order-detail", client_oid),
         }
     }
 
