@@ -221,6 +221,12 @@ fn a_replayed_id_answers_409_also_after_a_restart() {
     let (_run, address) = start(&workspace, "run-2.log");
     let (status, answer) = post_signed(&address, &signal("once-1"));
     assert_eq!(status, 409, "after a restart: {answer}");
+    // A sender retrying its first body late (beyond the timestamp window) learns it arrived:
+    // 409, not a 400 that would make it send again under a new id.
+    let mut late = signal("once-1");
+    late["timestamp"] = json!(now_seconds() - 120);
+    let (status, answer) = post_signed(&address, &late);
+    assert_eq!(status, 409, "a late retry: {answer}");
     let (status, _) = post_signed(&address, &signal("once-2"));
     assert_eq!(status, 202);
     let keys: Vec<_> = store::all_signals(workspace.store().conn())

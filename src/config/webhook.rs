@@ -193,6 +193,14 @@ fn credentials(
         );
         return Err(ConfigError::for_key(key, message));
     }
+    // The token travels in URLs (proxy logs, the alert's settings); as the HMAC key too, it
+    // would make signed requests as weak as token ones.
+    if token.expose().trim() == shared.expose().trim() {
+        let message = format!(
+            "{key}: the token is the same as signals.webhook.secret_file's secret; make a separate one with `openssl rand -hex 32`"
+        );
+        return Err(ConfigError::for_key(key, message));
+    }
     Ok((Some(shared), Some(token)))
 }
 

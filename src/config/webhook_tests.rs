@@ -142,6 +142,10 @@ fn the_path_token_mode_needs_a_url_safe_token_of_32_characters() {
         refused.to_string().contains("letters, digits, - or _"),
         "{refused}"
     );
+    // The secret's own file as the token: refused, the token being the weaker of the two.
+    let same = error(&[base[0], base[1], base[2], (key, secret.to_str().unwrap())]);
+    assert_eq!(same.key(), Some("signals.webhook.path_token_file"));
+    assert!(same.to_string().contains("the same as"), "{same}");
     let good = write(directory.path(), "good", TOKEN, 0o600);
     let config = load(&[base[0], base[1], base[2], (key, good.to_str().unwrap())]).unwrap();
     assert_eq!(

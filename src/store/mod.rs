@@ -704,6 +704,10 @@ pub fn give_up_alert(conn: &Connection, id: i64, error: &str, now: Millis) -> Re
 
 // Signals.
 
+pub fn signal_key_exists(conn: &Connection, dedup_key: &str) -> Result<bool> {
+    rows::signal_key_exists(conn, dedup_key)
+}
+
 pub fn insert_signal(conn: &Connection, signal: &SignalRow) -> Result<Option<i64>> {
     rows::insert_signal(conn, signal)
 }

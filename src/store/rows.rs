@@ -593,8 +593,10 @@ pub fn insert_signal(conn: &Connection, signal: &SignalRow) -> Result<Option<i64
             "signal needs exactly one positive size".into(),
         ));
     }
-    let written = conn.prepare_cached("INSERT OR IGNORE INTO signals (symbol, side, quantity, notional, source, dedup_key, created_at_ms, status)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'NEW')")?.execute(params![
+    // Only a repeated dedup key is skipped: any other refusal of the schema is an error, never
+    // taken for "seen before".
+    let written = conn.prepare_cached("INSERT INTO signals (symbol, side, quantity, notional, source, dedup_key, created_at_ms, status)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'NEW') ON CONFLICT (dedup_key) DO NOTHING")?.execute(params![
             signal.symbol,
             signal.side.as_str(),
             opt_text(signal.quantity),
@@ -605,6 +607,14 @@ pub fn insert_signal(conn: &Connection, signal: &SignalRow) -> Result<Option<i64
         ],
     )?;
     Ok((written == 1).then(|| conn.last_insert_rowid()))
+}
+
+/// Whether a signal with this dedup key is already in the inbox (taken, dropped or waiting).
+pub fn signal_key_exists(conn: &Connection, dedup_key: &str) -> Result<bool> {
+    let found = conn
+        .prepare_cached("SELECT 1 FROM signals WHERE dedup_key = ?1")?
+        .exists(params![dedup_key])?;
+    Ok(found)
 }
 
 pub fn new_signals(conn: &Connection, limit: usize) -> Result<Vec<SignalRow>> {

@@ -266,6 +266,20 @@ fn accept(body: &[u8], state: &State) -> Outcome {
             };
         }
     };
+    // A repeat is answered 409 whatever its timestamp, so a sender retrying late learns that
+    // the first copy arrived instead of being told to send again (under a new id, a second
+    // trade). A 409 stores nothing, so a stale body is safe here.
+    match crate::store::signal_key_exists(state.store.conn(), &payload::id_key(&signal.id)) {
+        Ok(true) => {
+            info!(id = %signal.id, symbol = %signal.symbol, "webhook signal refused: its id was seen before");
+            return Outcome::Replay { id: signal.id };
+        }
+        Ok(false) => {}
+        Err(error) => {
+            tracing::warn!(error = %error, "webhook signal not checked against the inbox");
+            return Outcome::Unavailable;
+        }
+    }
     let now_ms = wall_now_ms();
     if let Err(seconds) = check::check_timestamp(signal.timestamp_ms, now_ms) {
         let tolerance = check::TIMESTAMP_TOLERANCE_MS / 1000;
