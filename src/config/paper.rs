@@ -2,9 +2,41 @@
 //! `PaperSettings`, so the venue never imports configuration types. `speed` stays behind: it
 //! sets the clock the paper venue is driven by, not the venue.
 
-use crate::venue::paper::{PaperInstrumentSettings, PaperSettings};
+use std::time::Duration;
 
-use super::{PaperConfig, PaperInstrument};
+use crate::venue::paper::{CANDLES_COUNT_MAX, PaperInstrumentSettings, PaperSettings};
+
+use super::{Config, PaperConfig, PaperInstrument, Strategy};
+
+/// The paper venue's settings for the agent of `config`: `[paper]`, with candles reaching only
+/// as far back as the watchlist's strategies ask (so the venue keeps no more prices).
+pub fn paper_settings(config: &Config) -> PaperSettings {
+    let mut settings = PaperSettings::from(&config.paper);
+    settings.lookback = Some(candle_lookback(config));
+    settings
+}
+
+/// The longest span of candles a strategy of the watchlist reads: `slow + 1` closed candles
+/// (at most `CANDLES_COUNT_MAX`), plus the one still open and one for the alignment of the
+/// first. Zero when no entry reads candles.
+pub fn candle_lookback(config: &Config) -> Duration {
+    let spans = config.watchlist.iter().map(|item| match item.strategy {
+        Strategy::None => Duration::ZERO,
+        Strategy::SmaCross {
+            slow,
+            timeframe_seconds,
+            ..
+        } => {
+            let count = usize::try_from(slow)
+                .unwrap_or(usize::MAX)
+                .saturating_add(1)
+                .min(CANDLES_COUNT_MAX);
+            let candles = u64::try_from(count).unwrap_or(u64::MAX).saturating_add(2);
+            Duration::from_secs(u64::from(timeframe_seconds).saturating_mul(candles))
+        }
+    });
+    spans.max().unwrap_or(Duration::ZERO)
+}
 
 impl From<&PaperInstrument> for PaperInstrumentSettings {
     fn from(instrument: &PaperInstrument) -> PaperInstrumentSettings {
@@ -36,6 +68,7 @@ impl From<&PaperConfig> for PaperSettings {
             step: config.step,
             volatility: config.volatility,
             candles_csv: config.candles_csv.clone(),
+            lookback: None,
         }
     }
 }
