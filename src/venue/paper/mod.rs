@@ -426,6 +426,8 @@ impl Venue for PaperVenue {
 }
 
 #[cfg(test)]
+mod persist_tests;
+#[cfg(test)]
 mod tests {
     use std::cell::Cell;
     use std::collections::BTreeMap;
@@ -434,12 +436,12 @@ mod tests {
     use super::*;
     use crate::core::domain::{OrderType, Side, VenueStatus};
 
-    struct TestClock {
-        now_ms: Cell<Millis>,
+    pub(super) struct TestClock {
+        pub(super) now_ms: Cell<Millis>,
     }
 
     impl TestClock {
-        fn advance(&self, duration_ms: Millis) {
+        pub(super) fn advance(&self, duration_ms: Millis) {
             self.now_ms.set(self.now_ms.get() + duration_ms);
         }
     }
@@ -455,11 +457,11 @@ mod tests {
         }
     }
 
-    fn decimal(text: &str) -> Decimal {
+    pub(super) fn decimal(text: &str) -> Decimal {
         Decimal::from_str_exact(text).expect("test decimal")
     }
 
-    fn config() -> PaperSettings {
+    pub(super) fn config() -> PaperSettings {
         let balances: BTreeMap<String, Decimal> =
             [("USD".to_string(), decimal("1000"))].into_iter().collect();
         PaperSettings {
@@ -492,7 +494,7 @@ mod tests {
         (venue, clock)
     }
 
-    fn request(client_oid: &str, side: Side, order_type: OrderType) -> OrderRequest {
+    pub(super) fn request(client_oid: &str, side: Side, order_type: OrderType) -> OrderRequest {
         OrderRequest {
             client_oid: client_oid.to_string(),
             symbol: "ETH_USD".to_string(),

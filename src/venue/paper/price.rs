@@ -185,6 +185,10 @@ impl PricePath {
             && self.replay.len() == other.replay.len()
     }
 
+    pub fn history_len(&self) -> usize {
+        self.history.len()
+    }
+
     pub fn has_history(&self) -> bool {
         !self.history.is_empty()
     }
@@ -445,6 +449,22 @@ mod tests {
             path.step(step);
         }
         assert_eq!(path.history.len(), HISTORY_STEPS_MAX);
+    }
+
+    #[test]
+    fn a_shorter_bound_keeps_the_newest_steps() {
+        let mut path = walk(1, "BTC_USD");
+        for step in 1..=100 {
+            path.step(step * 1_000);
+        }
+        path.set_history_steps(10);
+        assert_eq!(path.history.len(), 10);
+        assert_eq!(path.history.back().map(|step| step.0), Some(100_000));
+        path.step(101_000);
+        assert_eq!(path.history.len(), 10);
+        assert_eq!(path.history.front().map(|step| step.0), Some(92_000));
+        path.set_history_steps(0);
+        assert_eq!(path.history.len(), HISTORY_STEPS_MIN);
     }
 
     #[test]

@@ -49,6 +49,11 @@ impl Engine {
         }
     }
 
+    /// Step prices kept for `symbol` (zero for an unknown one).
+    pub fn history_len(&self, symbol: &str) -> usize {
+        self.paths.get(symbol).map_or(0, |path| path.history_len())
+    }
+
     /// Whether any path lacks a history (an account saved without it).
     pub fn needs_history(&self) -> bool {
         self.paths.values().any(|path| !path.has_history())
