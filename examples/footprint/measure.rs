@@ -144,8 +144,7 @@ fn sample(binary: &Path, config: &Path, dir: &Path, seconds: f64) -> anyhow::Res
     }
     let peak = agent.memory()?;
     let paper = std::fs::metadata(dir.join("fillguard.paper.json")).map_or(0, |m| m.len());
-    let prices =
-        std::fs::metadata(dir.join("fillguard.paper.prices.json")).map_or(0, |m| m.len());
+    let prices = std::fs::metadata(dir.join("fillguard.paper.prices.json")).map_or(0, |m| m.len());
     let breakdown = format!(
         "{}; the paper account file (saved after every create and cancel) {:.2} MiB, its price history (saved apart, at most every 10 s) {:.2} MiB",
         process::memory_breakdown(agent.pid()),

@@ -14,7 +14,6 @@ mod price;
 mod settings;
 mod validate;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -131,8 +130,7 @@ impl PaperVenue {
         let Some(path) = &self.state_path else {
             return Ok(());
         };
-        let text = serde_json::to_vec(&self.engine).map_err(|e| e.to_string())?;
-        write_whole(path, &text)
+        write_whole(path, &self.engine)
             .map_err(|e| format!("saving the paper account to {}: {e}", path.display()))
     }
 
@@ -142,8 +140,7 @@ impl PaperVenue {
             return Ok(());
         };
         let path = history_path(state_path);
-        let text = serde_json::to_vec(&self.engine.history_file()).map_err(|e| e.to_string())?;
-        write_whole(&path, &text)
+        write_whole(&path, &self.engine.history_file())
             .map_err(|e| format!("saving the paper prices to {}: {e}", path.display()))?;
         self.history_saved = Some((Instant::now(), self.engine.now_ms()));
         Ok(())
@@ -237,13 +234,15 @@ fn load_engine(path: &Path) -> Result<Option<Engine>, String> {
     })
 }
 
-/// Writes `text` to `path` whole or not at all: a temporary file, fsync, then rename.
-fn write_whole(path: &Path, text: &[u8]) -> std::io::Result<()> {
+/// Writes `value` as JSON to `path` whole or not at all: a temporary file, fsync, then rename.
+/// Streamed through a buffer, so no copy of the whole text is ever held in memory.
+fn write_whole(path: &Path, value: &impl serde::Serialize) -> std::io::Result<()> {
     let mut temporary = path.as_os_str().to_owned();
     temporary.push(".tmp");
     let temporary = PathBuf::from(temporary);
-    let mut file = std::fs::File::create(&temporary)?;
-    file.write_all(text)?;
+    let mut writer = std::io::BufWriter::new(std::fs::File::create(&temporary)?);
+    serde_json::to_writer(&mut writer, value)?;
+    let file = writer.into_inner().map_err(|error| error.into_error())?;
     file.sync_all()?;
     std::fs::rename(&temporary, path)
 }

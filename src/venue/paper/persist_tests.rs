@@ -127,11 +127,10 @@ fn an_account_saved_with_its_history_inside_still_loads() {
     let before = seen(&mut venue);
     // The format of before: every path holds its steps, there is no prices file.
     let mut old = serde_json::to_value(venue.engine()).expect("json");
-    let history = venue.engine().history_file();
-    for (symbol, saved) in &history.paths {
+    let history = serde_json::to_value(venue.engine().history_file()).expect("json");
+    for (symbol, saved) in history["paths"].as_object().expect("paths") {
         let path = &mut old["paths"][symbol];
-        let steps = serde_json::to_value(&saved.history).expect("steps");
-        path["history"] = steps;
+        path["history"] = saved["history"].clone();
         path.as_object_mut().expect("path").remove("history_steps");
     }
     std::fs::write(&state, serde_json::to_vec(&old).expect("bytes")).expect("write");

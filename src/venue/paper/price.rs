@@ -129,6 +129,13 @@ pub struct SavedHistory {
     pub history: Vec<(Millis, Decimal)>,
 }
 
+/// `SavedHistory` as written: borrowed, so saving copies nothing.
+#[derive(Debug, Serialize)]
+pub struct SavedHistoryRef<'a> {
+    pub path: &'a PricePath,
+    pub history: &'a VecDeque<(Millis, Decimal)>,
+}
+
 /// What a path is made from.
 pub struct PathSpec<'a> {
     pub seed: u64,
@@ -193,11 +200,11 @@ impl PricePath {
         !self.history.is_empty()
     }
 
-    /// This path and its history, to be saved apart from the account.
-    pub fn saved_history(&self) -> SavedHistory {
-        SavedHistory {
-            path: self.clone(),
-            history: self.history.iter().copied().collect(),
+    /// This path and its history, to be saved apart from the account (read as `SavedHistory`).
+    pub fn saved_history(&self) -> SavedHistoryRef<'_> {
+        SavedHistoryRef {
+            path: self,
+            history: &self.history,
         }
     }
 

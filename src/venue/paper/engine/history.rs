@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::core::domain::Millis;
 
 use super::Engine;
-use crate::venue::paper::price::{HISTORY_STEPS_MAX, SavedHistory};
+use crate::venue::paper::price::{HISTORY_STEPS_MAX, SavedHistory, SavedHistoryRef};
 
 /// Every path's history at one moment of the engine.
 #[derive(Debug, Serialize, Deserialize)]
@@ -18,6 +18,13 @@ pub struct HistoryFile {
     /// The engine's `next_step_ms` then, so the steps after it can be replayed.
     pub next_step_ms: Millis,
     pub paths: BTreeMap<String, SavedHistory>,
+}
+
+/// `HistoryFile` as written: borrowed from the engine.
+#[derive(Debug, Serialize)]
+pub struct HistoryFileRef<'a> {
+    pub next_step_ms: Millis,
+    pub paths: BTreeMap<&'a str, SavedHistoryRef<'a>>,
 }
 
 impl Engine {
@@ -37,13 +44,13 @@ impl Engine {
     }
 
     /// Every path with its history now, for the paper venue to save.
-    pub fn history_file(&self) -> HistoryFile {
+    pub fn history_file(&self) -> HistoryFileRef<'_> {
         let paths = self
             .paths
             .iter()
-            .map(|(symbol, path)| (symbol.clone(), path.saved_history()))
+            .map(|(symbol, path)| (symbol.as_str(), path.saved_history()))
             .collect();
-        HistoryFile {
+        HistoryFileRef {
             next_step_ms: self.next_step_ms,
             paths,
         }
