@@ -72,3 +72,35 @@ impl From<&PaperConfig> for PaperSettings {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::io::Write;
+
+    use super::*;
+
+    fn load(text: &str) -> Result<Config, super::super::ConfigError> {
+        let mut file = tempfile::Builder::new()
+            .suffix(".toml")
+            .tempfile()
+            .expect("temp file");
+        file.write_all(text.as_bytes()).expect("write");
+        super::super::load_from(Some(file.path()), &BTreeMap::new())
+    }
+
+    #[test]
+    fn the_paper_venue_keeps_the_candles_the_watchlist_reads() {
+        let config = load("").expect("defaults");
+        // SMA 3/8 on 1-minute candles: 9 closed candles, the open one and one for alignment.
+        assert_eq!(candle_lookback(&config), Duration::from_secs(660));
+        let text = "[[watchlist]]\nsymbol = \"BTC_USDT\"\nnotional = 10\nstop_loss_pct = 1\n\
+                    take_profit_pct = 1\nsma_slow = 499\nsma_fast = 2\ntimeframe_seconds = 300\n\n\
+                    [[watchlist]]\nsymbol = \"ETH_USDT\"\nnotional = 10\nstop_loss_pct = 1\n\
+                    take_profit_pct = 1\nstrategy = \"none\"\n";
+        let config = load(text).expect("valid");
+        // At most 300 candles are read, whatever sma_slow asks.
+        let settings = paper_settings(&config);
+        assert_eq!(settings.lookback, Some(Duration::from_secs(300 * 302)));
+    }
+}
