@@ -421,7 +421,8 @@ fn open_paper(config: &Config) -> Result<OpenedVenue, Failure> {
         .map_err(Failure::runtime)?
         .unwrap_or_else(wall_now_ms);
     let clock: Rc<dyn Clock> = Rc::new(ScaledClock::new(origin, config.paper.speed));
-    let venue = PaperVenue::open(&config.paper, Rc::clone(&clock), state)
+    let settings = crate::config::paper_settings(config);
+    let venue = PaperVenue::open(settings, Rc::clone(&clock), state)
         .map_err(|e| Failure::runtime(format!("paper venue: {e}")))?;
     Ok((Box::new(venue), clock))
 }

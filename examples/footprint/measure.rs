@@ -144,10 +144,12 @@ fn sample(binary: &Path, config: &Path, dir: &Path, seconds: f64) -> anyhow::Res
     }
     let peak = agent.memory()?;
     let paper = std::fs::metadata(dir.join("fillguard.paper.json")).map_or(0, |m| m.len());
+    let prices = std::fs::metadata(dir.join("fillguard.paper.prices.json")).map_or(0, |m| m.len());
     let breakdown = format!(
-        "{}; the paper account file (the engine saved after every create and cancel, each symbol's price history included) {:.1} MiB",
+        "{}; the paper account file (saved after every create and cancel) {:.2} MiB, its price history (saved apart, at most every 10 s) {:.2} MiB",
         process::memory_breakdown(agent.pid()),
-        paper as f64 / (1024.0 * 1024.0)
+        paper as f64 / (1024.0 * 1024.0),
+        prices as f64 / (1024.0 * 1024.0)
     );
     let _reaping = REAPING
         .lock()
@@ -176,7 +178,7 @@ fn run_cpu(
     let mut agent = Agent::spawn(binary, &config, dir, Some(ticks))?;
     agent.wait_ready(READY_LIMIT)?;
     // A turn is 5 paper seconds: 0.1 s at the default speed, unless the turn itself is longer
-    // (with 100 symbols the paper venue's saves take seconds).
+    // (a busy machine can stretch it).
     let limit = Duration::from_secs(60 + ticks * 20);
     agent.wait_exit(limit)?;
     Ok(process::children_cpu(ticks_per_second)? - before)

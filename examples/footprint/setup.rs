@@ -48,7 +48,7 @@ pub fn config_text(setup: &RunSetup, dir: &Path) -> String {
         );
     }
     // Quote only: the watchlist buys (a sell entry would need every base asset, and the
-    // account holds at most 100 assets).
+    // account holds at most 1,000 assets).
     let _ = writeln!(text, "[paper.balances]\nUSDT = \"100000000\"\n");
     for index in 0..setup.symbols {
         let _ = writeln!(

@@ -263,6 +263,7 @@ pub struct PaperConfig {
     pub candles_csv: Option<PathBuf>,
 }
 
+pub use paper::{candle_lookback, paper_settings};
 pub use render::render_masked;
 pub use secrets::Secrets;
 pub use webhook::WebhookConfig;

@@ -2,9 +2,41 @@
 //! `PaperSettings`, so the venue never imports configuration types. `speed` stays behind: it
 //! sets the clock the paper venue is driven by, not the venue.
 
-use crate::venue::paper::{PaperInstrumentSettings, PaperSettings};
+use std::time::Duration;
 
-use super::{PaperConfig, PaperInstrument};
+use crate::venue::paper::{CANDLES_COUNT_MAX, PaperInstrumentSettings, PaperSettings};
+
+use super::{Config, PaperConfig, PaperInstrument, Strategy};
+
+/// The paper venue's settings for the agent of `config`: `[paper]`, with candles reaching only
+/// as far back as the watchlist's strategies ask (so the venue keeps no more prices).
+pub fn paper_settings(config: &Config) -> PaperSettings {
+    let mut settings = PaperSettings::from(&config.paper);
+    settings.lookback = Some(candle_lookback(config));
+    settings
+}
+
+/// The longest span of candles a strategy of the watchlist reads: `slow + 1` closed candles
+/// (at most `CANDLES_COUNT_MAX`), plus the one still open and one for the alignment of the
+/// first. Zero when no entry reads candles.
+pub fn candle_lookback(config: &Config) -> Duration {
+    let spans = config.watchlist.iter().map(|item| match item.strategy {
+        Strategy::None => Duration::ZERO,
+        Strategy::SmaCross {
+            slow,
+            timeframe_seconds,
+            ..
+        } => {
+            let count = usize::try_from(slow)
+                .unwrap_or(usize::MAX)
+                .saturating_add(1)
+                .min(CANDLES_COUNT_MAX);
+            let candles = u64::try_from(count).unwrap_or(u64::MAX).saturating_add(2);
+            Duration::from_secs(u64::from(timeframe_seconds).saturating_mul(candles))
+        }
+    });
+    spans.max().unwrap_or(Duration::ZERO)
+}
 
 impl From<&PaperInstrument> for PaperInstrumentSettings {
     fn from(instrument: &PaperInstrument) -> PaperInstrumentSettings {
@@ -36,6 +68,39 @@ impl From<&PaperConfig> for PaperSettings {
             step: config.step,
             volatility: config.volatility,
             candles_csv: config.candles_csv.clone(),
+            lookback: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::io::Write;
+
+    use super::*;
+
+    fn load(text: &str) -> Result<Config, super::super::ConfigError> {
+        let mut file = tempfile::Builder::new()
+            .suffix(".toml")
+            .tempfile()
+            .expect("temp file");
+        file.write_all(text.as_bytes()).expect("write");
+        super::super::load_from(Some(file.path()), &BTreeMap::new())
+    }
+
+    #[test]
+    fn the_paper_venue_keeps_the_candles_the_watchlist_reads() {
+        let config = load("").expect("defaults");
+        // SMA 3/8 on 1-minute candles: 9 closed candles, the open one and one for alignment.
+        assert_eq!(candle_lookback(&config), Duration::from_secs(660));
+        let text = "[[watchlist]]\nsymbol = \"BTC_USDT\"\nnotional = 10\nstop_loss_pct = 1\n\
+                    take_profit_pct = 1\nsma_slow = 499\nsma_fast = 2\ntimeframe_seconds = 300\n\n\
+                    [[watchlist]]\nsymbol = \"ETH_USDT\"\nnotional = 10\nstop_loss_pct = 1\n\
+                    take_profit_pct = 1\nstrategy = \"none\"\n";
+        let config = load(text).expect("valid");
+        // At most 300 candles are read, whatever sma_slow asks.
+        let settings = paper_settings(&config);
+        assert_eq!(settings.lookback, Some(Duration::from_secs(300 * 302)));
     }
 }

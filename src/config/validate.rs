@@ -49,7 +49,7 @@ pub(crate) const WATCH_INTERVAL_DEFAULT: Duration = Duration::from_secs(5);
 pub(crate) const SIGNAL_TTL_MIN: Duration = Duration::from_secs(1);
 pub(crate) const SIGNAL_TTL_MAX: Duration = Duration::from_secs(86_400);
 pub(crate) const SIGNAL_TTL_DEFAULT: Duration = Duration::from_secs(300);
-pub(crate) const WATCHLIST_MAX: usize = 100;
+pub(crate) const WATCHLIST_MAX: usize = 1_000;
 pub(crate) const SMA_PERIOD_MIN: u32 = 1;
 pub(crate) const SMA_PERIOD_MAX: u32 = 500;
 pub(crate) const SMA_FAST_DEFAULT: u32 = 3;
@@ -78,8 +78,8 @@ pub(crate) const PAPER_STEP_MAX: Duration = Duration::from_secs(3600);
 pub(crate) const PAPER_STEP_DEFAULT: Duration = Duration::from_secs(1);
 /// 0.5, a 50 % standard deviation per step: anything above is a typo.
 pub(crate) const VOLATILITY_MAX: Decimal = Decimal::from_parts(5, 0, 0, false, 1);
-pub(crate) const PAPER_INSTRUMENTS_MAX: usize = 100;
-pub(crate) const PAPER_BALANCES_MAX: usize = 100;
+pub(crate) const PAPER_INSTRUMENTS_MAX: usize = 1_000;
+pub(crate) const PAPER_BALANCES_MAX: usize = 1_000;
 
 const _: () = assert!(POLL_ATTEMPTS_MIN >= 1 && POLL_ATTEMPTS_MIN <= POLL_ATTEMPTS_DEFAULT);
 const _: () = assert!(POLL_ATTEMPTS_DEFAULT <= POLL_ATTEMPTS_MAX);

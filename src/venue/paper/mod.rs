@@ -5,16 +5,18 @@
 //! (`venue::observe`). It must not know a wire format. Its only IO: the engine reads the optional
 //! candles CSV once at construction, and the paper account is saved to a state file after
 //! every create or cancel, so it survives restarts like a real exchange account would. Fills in
-//! between are not saved: they are replayed deterministically from the saved state.
+//! between are not saved: they are replayed deterministically from the saved state. The step
+//! prices behind `candles` are saved apart (`history_path`), at a bounded rate, so an order
+//! never rewrites them; after a restart the steps since are walked again from the seed.
 
 pub mod engine;
 mod price;
 mod settings;
 mod validate;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use rust_decimal::Decimal;
 
@@ -25,7 +27,7 @@ use crate::core::domain::{
 use crate::venue::observe::timed;
 use crate::venue::{Venue, VenueError};
 
-pub use engine::{Engine, EngineReject, FillBehavior, TestHooks};
+pub use engine::{CANDLES_COUNT_MAX, Engine, EngineReject, FillBehavior, HistoryFile, TestHooks};
 pub use price::SplitMix64;
 pub use settings::{PaperInstrumentSettings, PaperSettings};
 
@@ -35,10 +37,25 @@ pub const ORDER_HISTORY_LIMIT: usize = 100;
 /// A new paper account starts with this much price history, so candle strategies have data.
 pub const WARMUP_MS: Millis = 2 * 60 * 60 * 1000;
 
+/// The price history is saved at most this often in real time...
+const HISTORY_SAVE_INTERVAL: Duration = Duration::from_secs(10);
+/// ...and at least once per this many steps of paper time, so a restart walks at most this
+/// many steps again to complete it (more are left as a gap in the candles).
+const HISTORY_REPLAY_STEPS_MAX: usize = 20_000;
+
 pub struct PaperVenue {
     engine: Engine,
     clock: Rc<dyn Clock>,
     state_path: Option<PathBuf>,
+    /// When the price history was last saved (real time) and the engine's time then.
+    history_saved: Option<(Instant, Millis)>,
+    /// Paper time after which the history is saved even within `HISTORY_SAVE_INTERVAL`.
+    history_stale_ms: Millis,
+}
+
+/// Where the price history of the account at `state_path` is saved.
+pub fn history_path(state_path: &Path) -> PathBuf {
+    state_path.with_extension("prices.json")
 }
 
 impl PaperVenue {
@@ -53,30 +70,52 @@ impl PaperVenue {
             engine,
             clock,
             state_path: None,
+            history_saved: None,
+            history_stale_ms: Millis::MAX,
         })
     }
 
-    /// The paper account saved at `state_path`, or a new one (with `WARMUP_MS` of price
-    /// history) when the file does not exist yet. Delete the file to reset the account.
+    /// The paper account saved at `state_path` (with its price history from `history_path`),
+    /// or a new one when the file does not exist yet, with the price history its candles need
+    /// (`PaperSettings::lookback`, at most `WARMUP_MS`). Delete the files to reset the account.
     pub fn open(
         settings: impl Into<PaperSettings>,
         clock: Rc<dyn Clock>,
         state_path: PathBuf,
     ) -> Result<PaperVenue, String> {
+        let settings: PaperSettings = settings.into();
+        let lookback_ms = engine::lookback_ms(&settings)?;
         let engine = match load_engine(&state_path)? {
-            Some(engine) => engine,
+            Some(mut engine) => {
+                engine.set_lookback(lookback_ms);
+                if engine.needs_history() {
+                    if let Some(file) = load_history(&history_path(&state_path))? {
+                        engine.restore_history(file, HISTORY_REPLAY_STEPS_MAX);
+                    }
+                }
+                engine
+            }
             None => {
                 let now_ms = clock.now_ms();
-                let mut engine = Engine::new(&settings.into(), now_ms - WARMUP_MS)?;
+                let step_ms = Millis::try_from(settings.step.as_millis()).unwrap_or(WARMUP_MS);
+                let warmup_ms = lookback_ms.map_or(WARMUP_MS, |lookback_ms| {
+                    lookback_ms.saturating_add(step_ms).clamp(0, WARMUP_MS)
+                });
+                let mut engine = Engine::new(&settings, now_ms - warmup_ms)?;
                 engine.advance_to(now_ms);
                 engine
             }
         };
+        let step_ms = Millis::try_from(settings.step.as_millis()).unwrap_or(Millis::MAX);
+        let replay_steps = Millis::try_from(HISTORY_REPLAY_STEPS_MAX).unwrap_or(Millis::MAX);
         let mut venue = PaperVenue {
             engine,
             clock,
             state_path: Some(state_path),
+            history_saved: None,
+            history_stale_ms: step_ms.saturating_mul(replay_steps),
         };
+        venue.save_history()?;
         venue.save()?;
         Ok(venue)
     }
@@ -86,19 +125,41 @@ impl PaperVenue {
         Ok(load_engine(state_path)?.map(|engine| engine.now_ms()))
     }
 
+    /// Saves the account (orders, balances, the walk's state; not the price history).
     fn save(&mut self) -> Result<(), String> {
         let Some(path) = &self.state_path else {
             return Ok(());
         };
-        let text = serde_json::to_vec(&self.engine).map_err(|e| e.to_string())?;
-        let temporary = path.with_extension("json.tmp");
-        let write = || -> std::io::Result<()> {
-            let mut file = std::fs::File::create(&temporary)?;
-            file.write_all(&text)?;
-            file.sync_all()?;
-            std::fs::rename(&temporary, path)
+        write_whole(path, &self.engine)
+            .map_err(|e| format!("saving the paper account to {}: {e}", path.display()))
+    }
+
+    /// Saves the price history beside the account.
+    fn save_history(&mut self) -> Result<(), String> {
+        let Some(state_path) = &self.state_path else {
+            return Ok(());
         };
-        write().map_err(|e| format!("saving the paper account to {}: {e}", path.display()))
+        let path = history_path(state_path);
+        write_whole(&path, &self.engine.history_file())
+            .map_err(|e| format!("saving the paper prices to {}: {e}", path.display()))?;
+        self.history_saved = Some((Instant::now(), self.engine.now_ms()));
+        Ok(())
+    }
+
+    /// Saves the price history when the last save is `HISTORY_SAVE_INTERVAL` old, or
+    /// `HISTORY_REPLAY_STEPS_MAX` steps of paper time. A failure is logged and tried again at
+    /// the next call: the history feeds only candles, and the account is saved apart.
+    fn save_history_when_due(&mut self) {
+        let Some((saved_at, saved_ms)) = self.history_saved else {
+            return;
+        };
+        let paper_ms = self.engine.now_ms().saturating_sub(saved_ms);
+        if saved_at.elapsed() < HISTORY_SAVE_INTERVAL && paper_ms < self.history_stale_ms {
+            return;
+        }
+        if let Err(error) = self.save_history() {
+            tracing::warn!(%error, "the paper price history was not saved");
+        }
     }
 
     /// Runs a create or cancel, then saves the account. A failed save is reported like a lost
@@ -127,6 +188,7 @@ impl PaperVenue {
     fn advance(&mut self) -> Millis {
         let now_ms = self.clock.now_ms();
         self.engine.advance_to(now_ms);
+        self.save_history_when_due();
         now_ms
     }
 
@@ -167,6 +229,34 @@ fn load_engine(path: &Path) -> Result<Option<Engine>, String> {
     serde_json::from_slice(&text).map(Some).map_err(|error| {
         format!(
             "the paper account in {} is unreadable ({error}); move it away to start a new one",
+            path.display()
+        )
+    })
+}
+
+/// Writes `value` as JSON to `path` whole or not at all: a temporary file, fsync, then rename.
+/// Streamed through a buffer, so no copy of the whole text is ever held in memory.
+fn write_whole(path: &Path, value: &impl serde::Serialize) -> std::io::Result<()> {
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(".tmp");
+    let temporary = PathBuf::from(temporary);
+    let mut writer = std::io::BufWriter::new(std::fs::File::create(&temporary)?);
+    serde_json::to_writer(&mut writer, value)?;
+    let file = writer.into_inner().map_err(|error| error.into_error())?;
+    file.sync_all()?;
+    std::fs::rename(&temporary, path)
+}
+
+/// The saved price history, or `None` when there is none.
+fn load_history(path: &Path) -> Result<Option<HistoryFile>, String> {
+    let text = match std::fs::read(path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => return Err(format!("reading {}: {error}", path.display())),
+    };
+    serde_json::from_slice(&text).map(Some).map_err(|error| {
+        format!(
+            "the paper price history in {} is unreadable ({error}); delete it to start the candles afresh (the account is kept)",
             path.display()
         )
     })
@@ -335,6 +425,8 @@ impl Venue for PaperVenue {
 }
 
 #[cfg(test)]
+mod persist_tests;
+#[cfg(test)]
 mod tests {
     use std::cell::Cell;
     use std::collections::BTreeMap;
@@ -343,12 +435,12 @@ mod tests {
     use super::*;
     use crate::core::domain::{OrderType, Side, VenueStatus};
 
-    struct TestClock {
-        now_ms: Cell<Millis>,
+    pub(super) struct TestClock {
+        pub(super) now_ms: Cell<Millis>,
     }
 
     impl TestClock {
-        fn advance(&self, duration_ms: Millis) {
+        pub(super) fn advance(&self, duration_ms: Millis) {
             self.now_ms.set(self.now_ms.get() + duration_ms);
         }
     }
@@ -364,11 +456,11 @@ mod tests {
         }
     }
 
-    fn decimal(text: &str) -> Decimal {
+    pub(super) fn decimal(text: &str) -> Decimal {
         Decimal::from_str_exact(text).expect("test decimal")
     }
 
-    fn config() -> PaperSettings {
+    pub(super) fn config() -> PaperSettings {
         let balances: BTreeMap<String, Decimal> =
             [("USD".to_string(), decimal("1000"))].into_iter().collect();
         PaperSettings {
@@ -389,6 +481,7 @@ mod tests {
             step: Duration::from_secs(1),
             volatility: Decimal::ZERO,
             candles_csv: None,
+            lookback: None,
         }
     }
 
@@ -400,7 +493,7 @@ mod tests {
         (venue, clock)
     }
 
-    fn request(client_oid: &str, side: Side, order_type: OrderType) -> OrderRequest {
+    pub(super) fn request(client_oid: &str, side: Side, order_type: OrderType) -> OrderRequest {
         OrderRequest {
             client_oid: client_oid.to_string(),
             symbol: "ETH_USD".to_string(),

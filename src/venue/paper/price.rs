@@ -1,5 +1,7 @@
 //! Price paths of the paper venue: one seeded random walk (or a replay of CSV candles) per
 //! symbol, plus a bounded history of step prices from which closed candles are aggregated.
+//! The history is kept out of the path's own serialized form (`SavedHistory` carries it), so
+//! the paper account can be saved after every order without rewriting every price.
 //! Pure and deterministic for a seed: no clock, no randomness beyond the seeded generator, and
 //! no IO except `load_candles_csv`, which the engine calls once at construction.
 
@@ -11,8 +13,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::core::domain::{Candle, Millis};
 
-/// Step prices kept per symbol for candle aggregation.
+/// Step prices kept per symbol for candle aggregation at most; a path keeps fewer when told
+/// how far back its candles must reach (`PricePath::set_history_steps`).
 pub const HISTORY_STEPS_MAX: usize = 20_000;
+/// Step prices kept at least, so a short lookback still yields a few candles.
+pub const HISTORY_STEPS_MIN: usize = 4;
 /// Uniforms summed for one approximately normal draw; 12 uniforms minus 6 have variance 1.
 const NORMAL_UNIFORMS_COUNT: u32 = 12;
 /// Decimal places of one uniform draw: `u64 % 10^9` scaled by 10^-9, exact in Decimal.
@@ -25,10 +30,10 @@ const CSV_ROWS_MAX: usize = 2_000_000;
 const CSV_HEADER: &str = "symbol,open_time_ms,open,high,low,close";
 
 const _: () = assert!(NORMAL_UNIFORMS_COUNT == 12);
-const _: () = assert!(HISTORY_STEPS_MAX >= 4);
+const _: () = assert!(HISTORY_STEPS_MIN >= 4 && HISTORY_STEPS_MIN <= HISTORY_STEPS_MAX);
 
 /// splitmix64 (Steele, Lea, Flood 2014): tiny, fast, and good enough for a price walk.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SplitMix64 {
     state: u64,
 }
@@ -103,8 +108,32 @@ pub struct PricePath {
     /// Prices still to replay (O, H, L, C per candle), then the walk continues from the last.
     replay: VecDeque<Decimal>,
     price: Decimal,
-    /// (time of the step, price after it), oldest first, at most `HISTORY_STEPS_MAX`.
+    /// (time of the step, price after it), oldest first, at most `history_steps`. Not
+    /// serialized with the path (see `SavedHistory`); read from accounts saved before that.
+    #[serde(skip_serializing, default)]
     history: VecDeque<(Millis, Decimal)>,
+    /// Bound of `history`; accounts saved before it existed kept `HISTORY_STEPS_MAX`.
+    #[serde(default = "history_steps_max")]
+    history_steps: usize,
+}
+
+fn history_steps_max() -> usize {
+    HISTORY_STEPS_MAX
+}
+
+/// A path with its step history, as the paper venue saves it apart from the account.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SavedHistory {
+    /// The path's state when the history was saved.
+    pub path: PricePath,
+    pub history: Vec<(Millis, Decimal)>,
+}
+
+/// `SavedHistory` as written: borrowed, so saving copies nothing.
+#[derive(Debug, Serialize)]
+pub struct SavedHistoryRef<'a> {
+    pub path: &'a PricePath,
+    pub history: &'a VecDeque<(Millis, Decimal)>,
 }
 
 /// What a path is made from.
@@ -143,7 +172,54 @@ impl PricePath {
             replay,
             price: start_price,
             history,
+            history_steps: HISTORY_STEPS_MAX,
         }
+    }
+
+    /// Bounds the step history to `steps` (clamped to `HISTORY_STEPS_MIN..=HISTORY_STEPS_MAX`),
+    /// dropping the oldest steps beyond it.
+    pub fn set_history_steps(&mut self, steps: usize) {
+        self.history_steps = steps.clamp(HISTORY_STEPS_MIN, HISTORY_STEPS_MAX);
+        let excess = self.history.len().saturating_sub(self.history_steps);
+        self.history.drain(..excess);
+    }
+
+    /// Whether the walk of `self` and `other` is at the same point (generator, price, replay),
+    /// whatever their histories.
+    pub fn same_walk(&self, other: &PricePath) -> bool {
+        self.generator == other.generator
+            && self.price == other.price
+            && self.replay.len() == other.replay.len()
+    }
+
+    pub fn history_len(&self) -> usize {
+        self.history.len()
+    }
+
+    pub fn has_history(&self) -> bool {
+        !self.history.is_empty()
+    }
+
+    /// This path and its history, to be saved apart from the account (read as `SavedHistory`).
+    pub fn saved_history(&self) -> SavedHistoryRef<'_> {
+        SavedHistoryRef {
+            path: self,
+            history: &self.history,
+        }
+    }
+
+    /// Takes `history` as its own, dropping steps after `until_ms` and beyond the bound.
+    pub fn restore_history(&mut self, history: Vec<(Millis, Decimal)>, until_ms: Millis) {
+        self.history = history
+            .into_iter()
+            .filter(|&(time_ms, _)| time_ms <= until_ms)
+            .collect();
+        self.set_history_steps(self.history_steps);
+    }
+
+    /// The history, oldest first, for restoring.
+    pub fn take_history(&mut self) -> Vec<(Millis, Decimal)> {
+        std::mem::take(&mut self.history).into_iter().collect()
     }
 
     pub fn price(&self) -> Decimal {
@@ -171,7 +247,7 @@ impl PricePath {
     fn record(&mut self, price: Decimal, time_ms: Millis) {
         assert!(price > Decimal::ZERO);
         self.price = price;
-        if self.history.len() == HISTORY_STEPS_MAX {
+        if self.history.len() >= self.history_steps {
             self.history.pop_front();
         }
         self.history.push_back((time_ms, price));
@@ -380,6 +456,22 @@ mod tests {
             path.step(step);
         }
         assert_eq!(path.history.len(), HISTORY_STEPS_MAX);
+    }
+
+    #[test]
+    fn a_shorter_bound_keeps_the_newest_steps() {
+        let mut path = walk(1, "BTC_USD");
+        for step in 1..=100 {
+            path.step(step * 1_000);
+        }
+        path.set_history_steps(10);
+        assert_eq!(path.history.len(), 10);
+        assert_eq!(path.history.back().map(|step| step.0), Some(100_000));
+        path.step(101_000);
+        assert_eq!(path.history.len(), 10);
+        assert_eq!(path.history.front().map(|step| step.0), Some(92_000));
+        path.set_history_steps(0);
+        assert_eq!(path.history.len(), HISTORY_STEPS_MIN);
     }
 
     #[test]

@@ -26,6 +26,9 @@ pub struct PaperSettings {
     pub volatility: Decimal,
     /// Replays candles from this CSV instead of the synthetic walk (read once at construction).
     pub candles_csv: Option<PathBuf>,
+    /// How far back `candles` must reach: the engine keeps only the step prices this needs
+    /// (at most `HISTORY_STEPS_MAX`). `None` keeps `HISTORY_STEPS_MAX` steps.
+    pub lookback: Option<Duration>,
 }
 
 /// One tradable pair.

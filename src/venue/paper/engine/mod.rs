@@ -42,6 +42,7 @@ pub use super::validate::{
 };
 
 mod admission;
+mod history;
 mod hooks;
 mod ledger;
 mod matching;
@@ -49,6 +50,7 @@ mod matching;
 mod tests;
 
 pub use admission::AmendRequest;
+pub use history::HistoryFile;
 pub use hooks::TestHooks;
 pub use ledger::{Fill, Liquidity};
 
@@ -160,6 +162,14 @@ fn duration_ms(duration: std::time::Duration, key: &str) -> Result<Millis, Strin
     Millis::try_from(duration.as_millis()).map_err(|_| format!("paper.{key} is too large"))
 }
 
+/// How far back candles must reach, from the settings, in milliseconds.
+pub(crate) fn lookback_ms(config: &PaperSettings) -> Result<Option<Millis>, String> {
+    config
+        .lookback
+        .map(|lookback| duration_ms(lookback, "lookback"))
+        .transpose()
+}
+
 fn build_instruments(config: &PaperSettings) -> Result<BTreeMap<String, Instrument>, String> {
     let mut instruments = BTreeMap::new();
     for paper in &config.instruments {
@@ -245,7 +255,7 @@ impl Engine {
         }
         let instruments = build_instruments(config)?;
         let paths = build_paths(config, &instruments, start_ms)?;
-        Ok(Engine {
+        let mut engine = Engine {
             instruments,
             paths,
             balances: config.balances.clone(),
@@ -264,7 +274,9 @@ impl Engine {
             step_ms,
             now_ms: start_ms,
             next_step_ms: start_ms.saturating_add(step_ms),
-        })
+        };
+        engine.set_lookback(lookback_ms(config)?);
+        Ok(engine)
     }
 
     // ----- queries -----
@@ -308,7 +320,7 @@ impl Engine {
     }
 
     /// The last `count` (1..=300) candles of `timeframe_seconds` closed by now, oldest first,
-    /// from the step prices the engine remembers (see `price::HISTORY_STEPS_MAX`).
+    /// from the step prices the engine remembers (see `PaperSettings::lookback`).
     pub fn candles(
         &self,
         symbol: &str,

@@ -39,6 +39,7 @@ fn config() -> PaperSettings {
         step: Duration::from_secs(1),
         volatility: Decimal::ZERO,
         candles_csv: None,
+        lookback: None,
     }
 }
 
