@@ -315,6 +315,21 @@ impl Harness {
         panic!("not every trade protected after {ticks_max} turns: {states:?}");
     }
 
+    /// How often each protective leg of every trade was read by order detail since the
+    /// counts were last cleared, legs in trade and order order.
+    fn detail_reads_of_legs(&self) -> Vec<u64> {
+        let seen = self.seen.borrow();
+        self.trades()
+            .iter()
+            .flat_map(|view| view.orders.iter())
+            .filter(|order| order.role.is_protective())
+            .map(|order| {
+                let reads = seen.detail_lookups.get(&order.client_oid);
+                reads.copied().unwrap_or(0)
+            })
+            .collect()
+    }
+
     /// Runs turns for `duration` of virtual time (bounded by a turn count).
     fn run_for(&mut self, duration: Duration) {
         let until = self.clock.now_ms() + duration.as_millis() as Millis;
@@ -526,17 +541,7 @@ fn every_leg_is_read_by_detail_once_in_a_bounded_number_of_snapshots() {
         // One watch interval (5 s) per snapshot, and two more.
         let snapshots = DETAIL_EVERY_SNAPSHOTS + 2;
         harness.run_for(Duration::from_secs(5 * snapshots));
-        let legs: Vec<String> = harness
-            .trades()
-            .iter()
-            .flat_map(|view| view.orders.iter())
-            .filter(|order| order.role.is_protective())
-            .map(|order| order.client_oid.clone())
-            .collect();
-        let seen = harness.seen.borrow();
-        legs.iter()
-            .map(|leg| seen.detail_lookups.get(leg).copied().unwrap_or(0))
-            .collect::<Vec<u64>>()
+        harness.detail_reads_of_legs()
     };
     let reads = detail_reads(WatchMode::Snapshot);
     assert_eq!(reads.len(), 4, "{reads:?}");
@@ -558,21 +563,9 @@ fn a_failing_snapshot_passes_every_leg_on_to_its_own_lookup() {
     harness.seen.borrow_mut().detail_lookups.clear();
     harness.omit.borrow_mut().insert(LISTING_FAILS.to_string());
     harness.run_for(Duration::from_secs(30));
-    let legs: Vec<String> = harness
-        .trades()
-        .iter()
-        .flat_map(|view| view.orders.iter())
-        .filter(|order| order.role.is_protective())
-        .map(|order| order.client_oid.clone())
-        .collect();
-    let seen = harness.seen.borrow();
-    for leg in &legs {
-        assert!(
-            seen.detail_lookups.get(leg).copied().unwrap_or(0) >= 5,
-            "{leg}: {:?}",
-            seen.detail_lookups
-        );
-    }
+    let reads = harness.detail_reads_of_legs();
+    assert_eq!(reads.len(), 4, "{reads:?}");
+    assert!(reads.iter().all(|count| *count >= 5), "{reads:?}");
     for view in harness.trades() {
         assert_eq!(view.trade.state, TradeState::Protected, "{view:#?}");
     }
