@@ -187,8 +187,7 @@ pub(super) fn entry_still_open(
     actions: &mut Vec<Action>,
 ) {
     let trade = &mut view.trade;
-    let budget_spent = trade.attempts >= limits.poll_attempts_max
-        || now - trade.phase_started_ms >= limits.poll_deadline_ms;
+    let budget_spent = fill_polls_spent(trade.attempts, now - trade.phase_started_ms, limits);
     match trade.state {
         TradeState::CancellingEntry => retry_entry_cancel(view, now, limits, actions),
         // EntryPending: the repeat of a send lost in a crash was blocked by a breaker and the
@@ -259,7 +258,12 @@ pub(super) fn entry_not_found(
         OrderStatus::Unknown => {
             view.trade.due_ms = Some(now + unknown_delay(view.trade.attempts, limits));
         }
-        _ if view.trade.attempts < limits.poll_attempts_max => {
+        _ if !fill_polls_spent(
+            view.trade.attempts,
+            now - view.trade.phase_started_ms,
+            limits,
+        ) =>
+        {
             // Acknowledged orders can take a moment to become visible.
             let attempts = view.trade.attempts;
             let delay = if view.trade.state == TradeState::AwaitingFill {
@@ -292,7 +296,9 @@ pub(super) fn entry_lookup_failed(
     let spent = if unknown {
         now - view.trade.phase_started_ms >= UNKNOWN_WINDOW_MS + limits.poll_deadline_ms
     } else {
+        // Attempts beyond the poll's (the span's extra polls) count only once the span passed.
         view.trade.attempts >= limits.poll_attempts_max + CANCEL_ATTEMPTS_MAX
+            && now - view.trade.phase_started_ms >= fill_poll_span(limits)
     };
     if spent {
         let detail = "the entry's state could not be read from the exchange";

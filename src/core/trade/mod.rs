@@ -16,7 +16,7 @@ pub use window::{
     CANCEL_ATTEMPTS_MAX, POLL_FIRST_DELAY_DEFAULT_MS, POLL_FIRST_DELAY_MS,
     POLL_GROWTH_DEFAULT_PERCENT, POLL_GROWTH_MAX_PERCENT, POLL_GROWTH_MIN_PERCENT,
     POLL_STEP_MIN_MS, PollPolicy, PollSchedule, PollSource, RESTART_SETTLE_MS, UNKNOWN_WINDOW_MS,
-    VERIFY_ATTEMPTS_MAX, fill_poll_delay, poll_delay,
+    VERIFY_ATTEMPTS_MAX, fill_poll_delay, fill_poll_span, poll_delay,
 };
 
 use entry::*;

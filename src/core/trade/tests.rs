@@ -346,7 +346,7 @@ fn poll_budget_spent_with_entry_open_cancels_then_protects_what_filled() {
         actions = step_looked(
             &mut view,
             (E, VenueStatus::Active, "0.2"),
-            T0 + i64::from(attempt),
+            T0 + fill_poll_span(&limits) + i64::from(attempt),
             &limits,
         );
     }
@@ -397,8 +397,10 @@ fn entry_never_seen_anywhere_halts_with_breaker_and_alert() {
     step(&mut view, Event::Due, T0, &limits);
     step(&mut view, ack(&[E], Some("111"), None), T0, &limits);
     let mut actions = Vec::new();
+    // The polls' span passed (the adaptive schedule makes its attempts sooner).
+    let late = T0 + fill_poll_span(&limits);
     for _ in 0..limits.poll_attempts_max {
-        actions = step(&mut view, not_found(E), T0 + 1_000, &limits);
+        actions = step(&mut view, not_found(E), late, &limits);
     }
     // The entry may exist: the trade keeps being resolved behind its open breaker.
     assert_recovering(&view);
@@ -406,6 +408,35 @@ fn entry_never_seen_anywhere_halts_with_breaker_and_alert() {
     assert!(trips_breaker(&actions));
     let text = critical_alert(&actions).expect("a critical alert");
     assert!(text.contains("never found"), "{text}");
+}
+
+/// However soon the adaptive schedule makes its attempts, an open entry is polled on, a
+/// `poll.interval` apart, until the fixed schedule's span has passed: an entry slow to fill
+/// is not cancelled sooner than before the schedule was tuned.
+#[test]
+fn an_open_entry_is_polled_until_the_span_of_its_attempts_at_the_interval() {
+    let mut view = new_view(Side::Buy, ProtectionMode::Oco);
+    let limits = limits();
+    step(&mut view, Event::Due, T0, &limits);
+    step(&mut view, ack(&[E], Some("111"), None), T0, &limits);
+    let span = fill_poll_span(&limits);
+    assert_eq!(span, 4_000);
+    let mut actions = Vec::new();
+    for attempt in 0..limits.poll_attempts_max + 2 {
+        let now = T0 + 100 * i64::from(attempt);
+        actions = step_looked(&mut view, (E, VenueStatus::Active, "0"), now, &limits);
+    }
+    assert!(actions.is_empty(), "{actions:?}");
+    assert_eq!(view.trade.state, TradeState::AwaitingFill);
+    let now = T0 + 100 * i64::from(limits.poll_attempts_max + 1);
+    assert_eq!(view.trade.due_ms, Some(now + limits.poll_interval_ms));
+    let actions = step_looked(&mut view, (E, VenueStatus::Active, "0"), T0 + span, &limits);
+    assert_eq!(
+        actions,
+        vec![Action::Cancel {
+            client_oid: E.into()
+        }]
+    );
 }
 
 #[test]
@@ -417,8 +448,9 @@ fn entry_seen_open_but_not_filled_is_cancelled_not_halted() {
     step_looked(&mut view, (E, VenueStatus::New, "0"), T0, &limits);
     assert!(view.trade.entry_seen);
     let mut actions = Vec::new();
+    let late = T0 + fill_poll_span(&limits);
     for _ in 1..limits.poll_attempts_max {
-        actions = step_looked(&mut view, (E, VenueStatus::Active, "0"), T0, &limits);
+        actions = step_looked(&mut view, (E, VenueStatus::Active, "0"), late, &limits);
     }
     assert_eq!(
         actions,
@@ -447,8 +479,9 @@ fn filled_with_zero_cumulative_quantity_is_not_a_fill() {
             .contains("cumulative_quantity 0")
     );
     let mut actions = Vec::new();
+    let late = T0 + fill_poll_span(&limits);
     for _ in 0..10 {
-        actions = step_looked(&mut view, (E, VenueStatus::Filled, "0"), T0, &limits);
+        actions = step_looked(&mut view, (E, VenueStatus::Filled, "0"), late, &limits);
         if view.trade.state == TradeState::Recovering {
             break;
         }

@@ -124,6 +124,25 @@ pub fn fill_poll_delay(attempt: u32, limits: &Limits) -> Millis {
     }
 }
 
+/// How long an entry's polls last at least, from the start of its phase: as long as
+/// `poll.max_attempts` polls a `poll.interval` apart take (the fixed schedule's span), at most
+/// `poll.deadline`. The adaptive schedule polls densely at first and makes its attempts sooner;
+/// an entry slow to fill or to show is still given this long before it is cancelled or taken
+/// as missing, with polls a `poll.interval` apart after the attempts.
+pub fn fill_poll_span(limits: &Limits) -> Millis {
+    limits
+        .poll_interval_ms
+        .saturating_mul(i64::from(limits.poll_attempts_max))
+        .min(limits.poll_deadline_ms)
+}
+
+/// Whether an entry's fill polls are spent: its attempts made and its span passed, or its
+/// deadline passed.
+pub(super) fn fill_polls_spent(attempts: u32, since_ms: Millis, limits: &Limits) -> bool {
+    (attempts >= limits.poll_attempts_max && since_ms >= fill_poll_span(limits))
+        || since_ms >= limits.poll_deadline_ms
+}
+
 /// Lookups of an ambiguous send: quick at first, then every few seconds until the window ends.
 pub(super) const UNKNOWN_POLL_MAX_MS: Millis = 5_000;
 
