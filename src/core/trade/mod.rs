@@ -8,6 +8,7 @@ mod failsafe;
 mod protection;
 mod types;
 mod view;
+pub use view::RECOVERY_DELAY_MAX_MS;
 mod window;
 
 pub use types::*;

@@ -29,7 +29,7 @@ use crate::config::{self, Config};
 use crate::core::clock::Clock;
 use crate::core::domain::{Millis, OrderReport, ProtectionMode, Side};
 use crate::core::ids::Role;
-use crate::core::trade::{PollSchedule, PollSource, UNKNOWN_WINDOW_MS};
+use crate::core::trade::{PollSchedule, PollSource, RECOVERY_DELAY_MAX_MS, UNKNOWN_WINDOW_MS};
 use crate::shell::alerts::RETRY_DELAY_MAX;
 use crate::shell::clock::SteadyClock;
 use crate::shell::{Agent, is_transient_store_error};
@@ -49,13 +49,15 @@ const WARMUP_MS: Millis = 2 * 60 * 60 * 1000;
 const RESTART_DELAY: Duration = Duration::from_secs(1);
 /// Loop turns of the calm phase (faults off) in which every trade must settle.
 const CALM_TICKS: u64 = 400;
-/// Virtual time the calm phase lasts at least: twice the nonce window, as a protective send
-/// left ambiguous by the last faults is proven absent only after it, and a failsafe exit then
-/// waits for that proof. Turns alone are too short a measure when many trades are watched
-/// (their deadlines make turns of a hundred milliseconds or so).
-const CALM_MIN_MS: Millis = 2 * UNKNOWN_WINDOW_MS;
+/// Virtual time an unsettled seed's calm phase lasts at least (a settled one ends as soon as it
+/// is seen settled): the longest wait of a recovering trade for its next attempt, then twice
+/// the nonce window, as a protective send left ambiguous by the last faults is proven absent
+/// only after it, and a failsafe exit then waits for that proof. Turns alone are too short a
+/// measure when many trades are watched (their deadlines make turns of a hundred milliseconds
+/// or so).
+const CALM_MIN_MS: Millis = RECOVERY_DELAY_MAX_MS + 2 * UNKNOWN_WINDOW_MS;
 /// Bound on the calm phase's turns.
-const CALM_TICKS_MAX: u64 = 4 * CALM_TICKS;
+const CALM_TICKS_MAX: u64 = 16 * CALM_TICKS;
 const MODES: [&str; 3] = ["oco", "otoco", "separate"];
 /// Virtual time from the start of the calm phase in which the alert outbox must drain: the
 /// longest delay between two attempts, and two minutes for the queue behind it (one
