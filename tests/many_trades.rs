@@ -82,6 +82,15 @@ impl Latent {
 /// In `Latent::omit`: every open-orders listing fails.
 const LISTING_FAILS: &str = "(the listing fails)";
 
+/// The client_oid of a trade's stop-loss.
+fn stop_loss_oid(view: &fillguard::core::trade::TradeView) -> String {
+    let stop = view
+        .orders
+        .iter()
+        .find(|order| order.role == Role::StopLoss);
+    stop.expect("a stop-loss").client_oid.clone()
+}
+
 fn is_protective(client_oid: &str) -> bool {
     parse_client_oid(client_oid).is_some_and(|parsed| parsed.role.is_protective())
 }
@@ -477,20 +486,8 @@ fn missing_leg_is_read_by_detail(mode: &str) {
     harness.signals(2);
     harness.run_until_protected(2, 200);
     let view = harness.trades().remove(0);
-    let hidden = view
-        .orders
-        .iter()
-        .find(|order| order.role == Role::StopLoss)
-        .expect("a stop-loss")
-        .client_oid
-        .clone();
-    let other_trade_stop = harness.trades()[1]
-        .orders
-        .iter()
-        .find(|order| order.role == Role::StopLoss)
-        .expect("a stop-loss")
-        .client_oid
-        .clone();
+    let hidden = stop_loss_oid(&view);
+    let other_trade_stop = stop_loss_oid(&harness.trades()[1]);
     let generation = view.trade.generation;
     harness.seen.borrow_mut().detail_lookups.clear();
     harness.omit.borrow_mut().insert(hidden.clone());
@@ -580,13 +577,7 @@ fn a_snapshot_that_omits_a_stop_misleads_the_canary_into_protecting_twice() {
     harness.agent.set_watch_mode(WatchMode::AbsenceIsGone);
     harness.signals(1);
     harness.run_until_protected(1, 200);
-    let stop = harness.trades()[0]
-        .orders
-        .iter()
-        .find(|order| order.role == Role::StopLoss)
-        .expect("a stop-loss")
-        .client_oid
-        .clone();
+    let stop = stop_loss_oid(&harness.trades()[0]);
     harness.omit.borrow_mut().insert(stop);
     harness.run_for(Duration::from_secs(15));
     let live_stops = harness
