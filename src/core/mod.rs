@@ -8,6 +8,7 @@ pub mod domain;
 pub mod entry;
 pub mod ids;
 pub mod normalize;
+pub mod risk;
 pub mod startup;
 pub mod strategy;
 pub mod trade;

@@ -1,0 +1,254 @@
+//! Risk limits: the guards an entry passes after the breakers and before sizing is trusted, and
+//! the daily realized-loss check that opens the global breaker. Pure: the shell reads the usage
+//! from the database and records what these functions decide.
+//!
+//! The limits gate entries only. Nothing here ever stops, delays or resizes a protective order
+//! or a failsafe exit: a trade that is open stays watched and protected whatever the limits say.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use rust_decimal::Decimal;
+
+use crate::core::domain::{Millis, Side};
+use crate::core::ids::Role;
+use crate::core::normalize::plain;
+use crate::core::trade::TradeView;
+
+/// One hour, the window of `max_entries_per_hour`.
+pub const HOUR_MS: Millis = 3_600_000;
+/// One day, the period of the realized-loss limit (UTC days).
+pub const DAY_MS: Millis = 86_400_000;
+
+/// The configured limits; `None` (or an empty map) is no limit.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RiskLimits {
+    /// Trades open at once, all symbols together.
+    pub max_open_trades: Option<u32>,
+    /// Trades open at once on one symbol.
+    pub max_open_trades_per_symbol: Option<u32>,
+    /// The entry's value in its quote asset (quantity × last price).
+    pub max_notional_per_order: Option<Decimal>,
+    /// No entry on a symbol until this long after its last trade ended.
+    pub cooldown_ms: Option<Millis>,
+    /// Net realized loss per quote asset (e.g. `USDT`) since the start of the UTC day, or since
+    /// the global breaker was last reset that day, at which the global breaker opens.
+    pub daily_loss: BTreeMap<String, Decimal>,
+    /// Trades opened in the last hour, all symbols together.
+    pub max_entries_per_hour: Option<u32>,
+}
+
+/// Which limit refused an entry; its name is the `limit` label of the metrics and the start of
+/// the dropped signal's reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Limit {
+    MaxOpenTrades,
+    MaxOpenTradesPerSymbol,
+    MaxNotionalPerOrder,
+    Cooldown,
+    DailyLoss,
+    MaxEntriesPerHour,
+}
+
+impl Limit {
+    pub const ALL: [Limit; 6] = [
+        Limit::MaxOpenTrades,
+        Limit::MaxOpenTradesPerSymbol,
+        Limit::MaxNotionalPerOrder,
+        Limit::Cooldown,
+        Limit::DailyLoss,
+        Limit::MaxEntriesPerHour,
+    ];
+
+    /// The configuration key's last part, also the metrics label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Limit::MaxOpenTrades => "max_open_trades",
+            Limit::MaxOpenTradesPerSymbol => "max_open_trades_per_symbol",
+            Limit::MaxNotionalPerOrder => "max_notional_per_order",
+            Limit::Cooldown => "cooldown",
+            Limit::DailyLoss => "daily_loss_limit",
+            Limit::MaxEntriesPerHour => "max_entries_per_hour",
+        }
+    }
+}
+
+impl fmt::Display for Limit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What the limits are measured against at the moment of one entry, read from the store.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RiskUsage {
+    /// Trades not closed or halted (recovering ones count: their position may exist).
+    pub open_trades: u32,
+    pub open_trades_on_symbol: u32,
+    /// When the symbol's most recent trade ended (closed or halted).
+    pub last_ended_on_symbol_ms: Option<Millis>,
+    /// Trades opened since `now − 1 h`.
+    pub entries_last_hour: u32,
+    /// Net realized result per quote asset over the loss period (negative is a loss).
+    pub realized: BTreeMap<String, Decimal>,
+}
+
+/// An entry the limits refuse, with the figures behind it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub limit: Limit,
+    pub detail: String,
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "risk limit {}: {}", self.limit, self.detail)
+    }
+}
+
+/// Checks one entry of `notional` (quote asset `quote`) against every limit, in a fixed order,
+/// and names the first that refuses it.
+pub fn check_entry(
+    limits: &RiskLimits,
+    usage: &RiskUsage,
+    quote: &str,
+    notional: Decimal,
+    now: Millis,
+) -> Result<(), Refusal> {
+    let refuse = |limit: Limit, detail: String| Err(Refusal { limit, detail });
+    if let Some(max) = limits.max_open_trades {
+        if usage.open_trades >= max {
+            let detail = format!("{} trades open, at most {max}", usage.open_trades);
+            return refuse(Limit::MaxOpenTrades, detail);
+        }
+    }
+    if let Some(max) = limits.max_open_trades_per_symbol {
+        if usage.open_trades_on_symbol >= max {
+            let open = usage.open_trades_on_symbol;
+            return refuse(
+                Limit::MaxOpenTradesPerSymbol,
+                format!("{open} trades open on the symbol, at most {max}"),
+            );
+        }
+    }
+    if let Some(max) = limits.max_notional_per_order {
+        if notional > max {
+            let detail = format!(
+                "the entry is worth about {} {quote}, at most {}",
+                plain(notional.round_dp(8)),
+                plain(max)
+            );
+            return refuse(Limit::MaxNotionalPerOrder, detail);
+        }
+    }
+    if let (Some(cooldown), Some(ended)) = (limits.cooldown_ms, usage.last_ended_on_symbol_ms) {
+        let until = ended.saturating_add(cooldown);
+        if now < until {
+            let detail = format!(
+                "the symbol's last trade ended {} s ago, cooldown {} s",
+                (now - ended).max(0) / 1000,
+                cooldown / 1000
+            );
+            return refuse(Limit::Cooldown, detail);
+        }
+    }
+    if let Some(breach) = daily_loss_breach(limits, &usage.realized) {
+        if breach.quote == quote {
+            return refuse(Limit::DailyLoss, breach.to_string());
+        }
+    }
+    if let Some(max) = limits.max_entries_per_hour {
+        if usage.entries_last_hour >= max {
+            let detail = format!(
+                "{} entries in the last hour, at most {max}",
+                usage.entries_last_hour
+            );
+            return refuse(Limit::MaxEntriesPerHour, detail);
+        }
+    }
+    Ok(())
+}
+
+/// A realized loss at or beyond its limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LossBreach {
+    pub quote: String,
+    /// The net loss, positive.
+    pub loss: Decimal,
+    pub limit: Decimal,
+}
+
+impl fmt::Display for LossBreach {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "realized loss today {} {quote}, limit {} {quote}",
+            plain(self.loss.round_dp(8)),
+            plain(self.limit),
+            quote = self.quote
+        )
+    }
+}
+
+/// The first quote asset (in name order) whose net realized loss reached its limit.
+pub fn daily_loss_breach(
+    limits: &RiskLimits,
+    realized: &BTreeMap<String, Decimal>,
+) -> Option<LossBreach> {
+    limits.daily_loss.iter().find_map(|(quote, limit)| {
+        let result = realized.get(quote).copied().unwrap_or_default();
+        let loss = -result;
+        (loss > Decimal::ZERO && loss >= *limit).then(|| LossBreach {
+            quote: quote.clone(),
+            loss,
+            limit: *limit,
+        })
+    })
+}
+
+/// Where the loss period starts: the UTC midnight before `now`, or a later reset of the global
+/// breaker (an operator's reset forgives the losses before it).
+pub fn loss_period_start(now: Millis, global_reset_at: Option<Millis>) -> Millis {
+    let midnight = now - now.rem_euclid(DAY_MS);
+    global_reset_at
+        .filter(|reset| *reset > midnight && *reset <= now)
+        .unwrap_or(midnight)
+}
+
+/// The net result of a trade that has ended, in its quote asset: what its exit and protective
+/// fills brought in against what the entry cost (a SELL entry the other way round), less every
+/// fee in the quote asset or in the base asset (valued at the fill's own price). A fee in a
+/// third asset is not counted. `None` when nothing filled or the arithmetic overflows.
+pub fn realized_result(view: &TradeView, base: &str, quote: &str) -> Option<Decimal> {
+    let trade = &view.trade;
+    if trade.filled_quantity <= Decimal::ZERO {
+        return None;
+    }
+    let direction = match trade.side {
+        Side::Buy => Decimal::ONE,
+        Side::Sell => Decimal::NEGATIVE_ONE,
+    };
+    let fee_value = |fee: Decimal, currency: Option<&str>, price: Decimal| match currency {
+        Some(currency) if currency == quote => Some(fee),
+        Some(currency) if currency == base => fee.checked_mul(price),
+        _ => Some(Decimal::ZERO),
+    };
+    let entry_fee = fee_value(trade.fee, trade.fee_currency.as_deref(), trade.avg_price)?;
+    let mut result = Decimal::ZERO.checked_sub(entry_fee)?;
+    for order in view.orders.iter().filter(|order| order.role != Role::Entry) {
+        if order.cumulative_quantity <= Decimal::ZERO {
+            continue;
+        }
+        let moved = order.avg_price.checked_sub(trade.avg_price)?;
+        let gain = order
+            .cumulative_quantity
+            .checked_mul(moved)?
+            .checked_mul(direction)?;
+        let fee = fee_value(order.fee, order.fee_currency.as_deref(), order.avg_price)?;
+        result = result.checked_add(gain)?.checked_sub(fee)?;
+    }
+    Some(result)
+}
+
+#[cfg(test)]
+mod tests;
