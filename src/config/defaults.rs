@@ -118,6 +118,7 @@ pub(crate) fn raw(env: &BTreeMap<String, String>) -> RawConfig {
             webhook: super::webhook::defaults(),
         },
         paper: paper(),
+        risk: super::risk::defaults(),
         alerts: RawAlerts {
             telegram: RawTelegram {
                 base_url: Some(TELEGRAM_BASE_URL_DEFAULT.to_string()),

@@ -11,6 +11,7 @@ mod paper;
 mod poll;
 mod raw;
 mod render;
+mod risk;
 mod secrets;
 mod sources;
 mod turn;
@@ -83,6 +84,8 @@ pub struct Config {
     pub watchlist: Vec<WatchItem>,
     pub paper: PaperConfig,
     pub alerts: AlertsConfig,
+    /// The limits that gate new entries (`[risk]`), never protection.
+    pub risk: crate::core::risk::RiskLimits,
 }
 
 #[derive(Debug, Clone, Default)]

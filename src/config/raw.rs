@@ -179,6 +179,8 @@ pub(crate) struct RawConfig {
     pub paper: RawPaper,
     #[serde(default)]
     pub alerts: RawAlerts,
+    #[serde(default)]
+    pub risk: super::risk::RawRisk,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub watchlist: Option<Vec<RawWatchItem>>,
 }

@@ -120,6 +120,7 @@ fn to_raw(config: &Config) -> RawConfig {
         },
         paper: paper(&config.paper),
         alerts: alerts(&config.alerts, TELEGRAM_BASE_URL_DEFAULT),
+        risk: super::risk::to_raw(&config.risk),
         watchlist: Some(config.watchlist.iter().map(watch_item).collect()),
     }
 }

@@ -279,8 +279,10 @@ pub(crate) fn config(
         watchlist: watchlist(&c, raw.watchlist.as_ref())?,
         paper: paper(&c, &raw.paper)?,
         alerts: super::alerts::alerts(&c, &raw.alerts, env)?,
+        risk: super::risk::risk(&c, &raw.risk)?,
     };
     check_paper_symbols(&c, &config)?;
+    super::risk::check_against(&c, &config)?;
     Ok(config)
 }
 
