@@ -24,6 +24,7 @@ use crate::venue::paper::PaperVenue;
 
 mod backup;
 pub mod status;
+mod status_risk;
 mod watchdog;
 
 #[derive(Debug, Parser)]

@@ -56,14 +56,19 @@ pub fn report(conn: &Connection, closed: Option<usize>) -> Result<Report, store:
 pub fn print(config: &Config, as_json: bool, closed: Option<usize>) -> Result<(), Failure> {
     let store = Store::open_read_only(&config.store.path)?;
     let report = report(store.conn(), closed)?;
+    let now = crate::core::clock::Clock::now_ms(&crate::shell::clock::SystemClock);
+    let risk = super::status_risk::risk_report(store.conn(), config, now)?;
     if as_json {
+        let mut object = report_json(&report);
+        object["risk"] = super::status_risk::risk_json(&risk);
         println!(
             "{}",
-            serde_json::to_string_pretty(&report_json(&report)).map_err(Failure::runtime)?
+            serde_json::to_string_pretty(&object).map_err(Failure::runtime)?
         );
         return Ok(());
     }
     print_tables(&report.views, &report.breakers, &report.alerts);
+    super::status_risk::print_risk(&risk);
     for (id, error) in &report.unreadable {
         println!("trade {id} UNREADABLE: {error}");
     }

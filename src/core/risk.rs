@@ -13,7 +13,7 @@ use rust_decimal::Decimal;
 use crate::core::domain::{Millis, Side};
 use crate::core::ids::Role;
 use crate::core::normalize::plain;
-use crate::core::trade::TradeView;
+use crate::core::trade::{Alert, Severity, TradeView};
 
 /// One hour, the window of `max_entries_per_hour`.
 pub const HOUR_MS: Millis = 3_600_000;
@@ -203,6 +203,39 @@ pub fn daily_loss_breach(
             loss,
             limit: *limit,
         })
+    })
+}
+
+/// The reason the global breaker carries when the daily loss limit opened it.
+pub const DAILY_LOSS_REASON: &str = "daily_loss_limit";
+
+/// What the shell does when a realized loss reaches its limit: open the global breaker and
+/// queue the CRITICAL alert, once per loss period (the alert's key carries the period's start,
+/// so an operator's reset, which starts a new period, re-arms it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LossTrip {
+    pub reason: &'static str,
+    pub alert: Alert,
+}
+
+/// The trip a breach calls for, or `None` within the limits.
+pub fn daily_loss_trip(
+    limits: &RiskLimits,
+    realized: &BTreeMap<String, Decimal>,
+    period_start: Millis,
+    open_trades: u32,
+) -> Option<LossTrip> {
+    let breach = daily_loss_breach(limits, realized)?;
+    let text = format!(
+        "CRITICAL *: daily loss limit reached: {breach}.\nThe global breaker is OPEN: no new entries on any symbol. {open_trades} open trades stay watched and protected.\nTo do: review the day's trades (`fillguard status`), then `fillguard breaker reset '*'` to trade again; losses before the reset no longer count."
+    );
+    Some(LossTrip {
+        reason: DAILY_LOSS_REASON,
+        alert: Alert {
+            severity: Severity::Critical,
+            key: format!("daily-loss:{}:{period_start}", breach.quote),
+            text,
+        },
     })
 }
 

@@ -12,6 +12,7 @@ mod observe;
 mod records;
 mod refusals;
 mod retention;
+mod risk;
 mod signals;
 mod turn;
 mod urgent;

@@ -280,7 +280,7 @@ impl Agent {
             let open = if breaker.open { 1.0 } else { 0.0 };
             gauge!(CIRCUIT_BREAKER_OPEN, "symbol" => breaker.symbol.clone()).set(open);
         }
-        Ok(())
+        self.read_risk_gauges(conn)
     }
 
     /// One turn's duration; for a completed turn also the heartbeat, its wall time (a turn

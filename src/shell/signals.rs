@@ -60,6 +60,8 @@ impl Agent {
                 self.evaluate_sma(item, fast as usize, slow as usize, timeframe_seconds)?;
             }
         }
+        // A loss that reached its limit closes the door before any signal below is taken.
+        self.check_daily_loss()?;
         for signal in store::new_signals(self.store.conn(), SIGNALS_PER_TURN_MAX)? {
             self.notify.watchdog();
             if self.turn_deferred {
@@ -205,7 +207,10 @@ impl Agent {
     ) -> anyhow::Result<Result<i64, String>> {
         let now = self.clock.now_ms();
         let allow_concurrent = self.config.signals.allow_concurrent_trades;
-        self.store
+        let limits = &self.config.risk;
+        let mut refused_by = None;
+        let planned = self
+            .store
             .transaction(|conn| {
                 store::cache_instrument(conn, &prices.instrument, now)?;
                 let symbol_breaker = store::breaker(conn, &signal.symbol)?;
@@ -223,7 +228,35 @@ impl Agent {
                     allow_concurrent_trades: allow_concurrent,
                 };
                 let trade_id = store::next_trade_id(conn)?;
-                match plan_entry(trade_id, request, &context, now) {
+                let planned = plan_entry(trade_id, request, &context, now);
+                let refusal = match &planned {
+                    Ok(view) => super::risk::check(
+                        conn,
+                        limits,
+                        &signal.symbol,
+                        &prices.instrument.quote,
+                        view.trade
+                            .entry_quantity
+                            .checked_mul(prices.last_price)
+                            .unwrap_or(Decimal::MAX),
+                        now,
+                    )?
+                    .err(),
+                    Err(_) => None,
+                };
+                if let Some(refusal) = refusal {
+                    refused_by = Some(refusal.limit);
+                    let reason = refusal.to_string();
+                    store::settle_signal(
+                        conn,
+                        signal.id,
+                        SignalStatus::Dropped,
+                        Some(&reason),
+                        None,
+                    )?;
+                    return Ok(Err(reason));
+                }
+                match planned {
                     Ok(view) => {
                         store::save_view(conn, &view)?;
                         store::settle_signal(
@@ -263,7 +296,11 @@ impl Agent {
                     }
                 }
             })
-            .map_err(Into::into)
+            .map_err(anyhow::Error::from)?;
+        if let Some(limit) = refused_by {
+            super::risk::record_refusal(limit);
+        }
+        Ok(planned)
     }
 
     fn drop_signal(&mut self, signal: &SignalRow, reason: &str) -> anyhow::Result<()> {

@@ -13,6 +13,7 @@ mod gauges;
 mod lock;
 mod recent;
 mod retention;
+mod risk;
 mod rows;
 #[cfg(test)]
 mod schema_tests;
@@ -35,17 +36,21 @@ pub use gauges::{OpenTrade, open_trades, pending_alerts};
 pub use lock::{RunLock, lock_path};
 pub use recent::{Listing, status_alerts, status_trade_ids};
 pub use retention::{PRUNE_BATCH, prune_events};
+pub use risk::{
+    alert_exists, entries_since, open_trade_count, realized_since, risk_drops_since, risk_usage,
+};
 pub use rows::{AlertRow, SignalRow, SignalStatus};
 
 /// Migrations in order; the schema version is the number of migrations applied.
-const MIGRATIONS: [&str; 5] = [
+const MIGRATIONS: [&str; 6] = [
     include_str!("../../sql/0001_initial.sql"),
     include_str!("../../sql/0002_oid_epoch.sql"),
     include_str!("../../sql/0003_recovery.sql"),
     include_str!("../../sql/0004_unconfirmed_alerts.sql"),
     include_str!("../../sql/0005_scale_indexes.sql"),
+    include_str!("../../sql/0006_risk.sql"),
 ];
-/// The indexes of the latest migration, for the scale measurement's before/after comparison.
+/// The indexes of migration 5, for the scale measurement's before/after comparison.
 pub const SCALE_INDEXES_SQL: &str = include_str!("../../sql/0005_scale_indexes.sql");
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const STATEMENT_CACHE_CAPACITY: usize = 64;
@@ -440,7 +445,8 @@ pub fn quarantine_trade(
 ) -> Result<Option<String>> {
     conn.prepare_cached(
         "UPDATE trades SET state = 'HALTED', close_reason = ?3, due_ms = NULL,
-            recovering_since_ms = NULL, updated_ms = ?2 WHERE id = ?1",
+            recovering_since_ms = NULL, updated_ms = ?2, ended_ms = COALESCE(ended_ms, ?2)
+         WHERE id = ?1",
     )?
     .execute(params![trade_id, now, reason])?;
     let symbol: Option<Option<String>> = conn
@@ -460,7 +466,7 @@ pub fn save_view(conn: &Connection, view: &TradeView) -> Result<()> {
     for order in &view.orders {
         rows::upsert_order(conn, view.trade.id, order, view.trade.updated_ms)?;
     }
-    Ok(())
+    risk::record_end(conn, view)
 }
 
 /// Saves one order of a stored trade: the insert of a new intent, where the schema's unique

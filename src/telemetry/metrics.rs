@@ -33,6 +33,9 @@ pub const OPEN_TRADES: &str = "fillguard_open_trades";
 pub const STORE_WRITE_FAILURES_TOTAL: &str = "fillguard_store_write_failures_total";
 pub const RECONCILIATIONS_TOTAL: &str = "fillguard_reconciliations_total";
 pub const WEBHOOK_REQUESTS_TOTAL: &str = "fillguard_webhook_requests_total";
+pub const RISK_REFUSALS_TOTAL: &str = "fillguard_risk_refusals_total";
+pub const RISK_LIMIT: &str = "fillguard_risk_limit";
+pub const RISK_USED: &str = "fillguard_risk_used";
 
 /// Label values of `orders_total{outcome}`.
 pub const ORDER_OUTCOMES: [&str; 4] = ["ack", "duplicate", "rejected", "ambiguous"];
@@ -46,6 +49,23 @@ pub const ALERT_OUTCOMES: [&str; 2] = ["sent", "failed"];
 /// Label values of `webhook_requests_total{outcome}` (`webhook::Outcome`'s labels and
 /// `over_capacity`).
 pub const WEBHOOK_OUTCOMES: [&str; 11] = crate::webhook::OUTCOME_LABELS;
+/// The limits `risk_limit` always shows (+Inf when off); `daily_loss_limit` has one series per
+/// quote asset with a limit.
+pub const RISK_SCALAR_LIMITS: [crate::core::risk::Limit; 5] = {
+    use crate::core::risk::Limit;
+    [
+        Limit::MaxOpenTrades,
+        Limit::MaxOpenTradesPerSymbol,
+        Limit::MaxNotionalPerOrder,
+        Limit::Cooldown,
+        Limit::MaxEntriesPerHour,
+    ]
+};
+/// The limits `risk_used` always shows.
+pub const RISK_USED_LIMITS: [crate::core::risk::Limit; 2] = [
+    crate::core::risk::Limit::MaxOpenTrades,
+    crate::core::risk::Limit::MaxEntriesPerHour,
+];
 /// The breaker label of the global breaker.
 pub const GLOBAL_SYMBOL: &str = crate::core::breaker::GLOBAL;
 
@@ -148,7 +168,7 @@ pub enum Kind {
 }
 
 /// Every metric of the contract: name, type, unit and help text.
-pub const FAMILIES: [(&str, Kind, Option<Unit>, &str); 18] = [
+pub const FAMILIES: [(&str, Kind, Option<Unit>, &str); 21] = [
     (
         PROTECTION_FAILURES_TOTAL,
         Kind::Counter,
@@ -257,6 +277,24 @@ pub const FAMILIES: [(&str, Kind, Option<Unit>, &str); 18] = [
         Some(Unit::Count),
         "Requests to the webhook receiver by outcome (accepted, malformed, unauthorized, replay, too_large, rate_limited, ...; over_capacity: a connection closed unread)",
     ),
+    (
+        RISK_REFUSALS_TOTAL,
+        Kind::Counter,
+        Some(Unit::Count),
+        "Signals dropped because a risk limit refused their entry, by limit",
+    ),
+    (
+        RISK_LIMIT,
+        Kind::Gauge,
+        None,
+        "A configured risk limit by name, +Inf when off (cooldown in seconds; daily_loss_limit per quote asset with a limit, in that asset)",
+    ),
+    (
+        RISK_USED,
+        Kind::Gauge,
+        None,
+        "What is used of a risk limit: open trades, entries in the last hour, and the net realized loss of the loss period per quote asset (0 when in profit)",
+    ),
 ];
 
 /// Help text and unit of every metric of the contract.
@@ -339,6 +377,16 @@ fn register(symbols: &[String]) {
     }
     for outcome in WEBHOOK_OUTCOMES {
         counter!(WEBHOOK_REQUESTS_TOTAL, "outcome" => outcome).absolute(0);
+    }
+    for limit in crate::core::risk::Limit::ALL {
+        counter!(RISK_REFUSALS_TOTAL, "limit" => limit.as_str()).absolute(0);
+    }
+    // Until the first turn reads the configuration's limits, every one is "none" (+Inf).
+    for limit in RISK_SCALAR_LIMITS {
+        gauge!(RISK_LIMIT, "limit" => limit.as_str(), "asset" => "").set(f64::INFINITY);
+    }
+    for limit in RISK_USED_LIMITS {
+        gauge!(RISK_USED, "limit" => limit.as_str(), "asset" => "").set(0.0);
     }
 }
 

@@ -199,3 +199,17 @@ fn an_overflowing_result_is_none_not_a_panic() {
     view.trade.avg_price = Decimal::MAX;
     assert_eq!(realized_result(&view, "BTC", "USDT"), None);
 }
+
+#[test]
+fn a_breach_trips_once_per_period_with_a_critical_alert() {
+    let realized = BTreeMap::from([("USDT".to_string(), d("-75.5"))]);
+    let trip = daily_loss_trip(&limits(), &realized, 86_400_000, 2).unwrap();
+    assert_eq!(trip.reason, "daily_loss_limit");
+    assert_eq!(trip.alert.severity, Severity::Critical);
+    assert_eq!(trip.alert.key, "daily-loss:USDT:86400000");
+    assert!(trip.alert.text.contains("realized loss today 75.5 USDT, limit 50 USDT"));
+    assert!(trip.alert.text.contains("2 open trades stay watched and protected"));
+    let within = BTreeMap::from([("USDT".to_string(), d("-10"))]);
+    assert_eq!(daily_loss_trip(&limits(), &within, 86_400_000, 2), None);
+    assert_eq!(daily_loss_trip(&RiskLimits::default(), &realized, 0, 0), None);
+}
