@@ -23,6 +23,9 @@ use fillguard::store::{self, SignalRow, SignalStatus, Store};
 use fillguard::venue::paper::{EngineReject, FillBehavior, PaperVenue};
 use fillguard::venue::{Venue, VenueError};
 
+#[path = "agent/risk.rs"]
+mod risk;
+
 const START_MS: Millis = 1_760_000_000_000;
 
 struct VirtualClock(Cell<Millis>);

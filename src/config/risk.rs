@@ -106,12 +106,13 @@ pub(super) fn defaults() -> RawRisk {
 }
 
 pub(super) fn risk(c: &Check<'_>, raw: &RawRisk) -> Result<RiskLimits, ConfigError> {
-    let count = |key: &str, value: Option<RawLimit>, max: u32| -> Result<Option<u32>, ConfigError> {
-        match c.required(key, value)?.0 {
-            None => Ok(None),
-            Some(number) => c.count_u32(key, Some(number), 1, max).map(Some),
-        }
-    };
+    let count =
+        |key: &str, value: Option<RawLimit>, max: u32| -> Result<Option<u32>, ConfigError> {
+            match c.required(key, value)?.0 {
+                None => Ok(None),
+                Some(number) => c.count_u32(key, Some(number), 1, max).map(Some),
+            }
+        };
     let amount = |key: &str, value: Option<RawLimit>| -> Result<Option<Decimal>, ConfigError> {
         match c.required(key, value)?.0 {
             None => Ok(None),
@@ -132,10 +133,7 @@ pub(super) fn risk(c: &Check<'_>, raw: &RawRisk) -> Result<RiskLimits, ConfigErr
             raw.max_open_trades_per_symbol,
             OPEN_TRADES_MAX,
         )?,
-        max_notional_per_order: amount(
-            "risk.max_notional_per_order",
-            raw.max_notional_per_order,
-        )?,
+        max_notional_per_order: amount("risk.max_notional_per_order", raw.max_notional_per_order)?,
         cooldown_ms: cooldown.map(|seconds| i64::from(seconds) * 1000),
         daily_loss: daily_loss(c, &raw.daily_loss_limit)?,
         max_entries_per_hour: count(
@@ -160,9 +158,8 @@ fn daily_loss(
     for (asset, value) in raw {
         let key = format!("risk.daily_loss_limit.{asset}");
         let name = asset.trim().to_ascii_uppercase();
-        let shaped = !name.is_empty()
-            && name.len() <= 16
-            && name.chars().all(|c| c.is_ascii_alphanumeric());
+        let shaped =
+            !name.is_empty() && name.len() <= 16 && name.chars().all(|c| c.is_ascii_alphanumeric());
         if !shaped {
             let reason = "must be a quote asset's name, like USDT";
             return Err(c.invalid(&key, &format!("{asset:?}"), reason));
@@ -194,8 +191,9 @@ pub(super) fn check_against(c: &Check<'_>, config: &super::Config) -> Result<(),
         if let super::Size::Notional(notional) = item.size {
             if notional > max {
                 let key = format!("watchlist[{index}].notional");
-                let reason =
-                    format!("is above risk.max_notional_per_order = {max}: every entry would be refused");
+                let reason = format!(
+                    "is above risk.max_notional_per_order = {max}: every entry would be refused"
+                );
                 return Err(c.invalid(&key, &notional, &reason));
             }
         }

@@ -25,7 +25,10 @@ fn every_limit_is_off_by_default() {
     let config = load("", &[]).unwrap();
     assert_eq!(config.risk, crate::core::risk::RiskLimits::default());
     let rendered = crate::config::render_masked(&config);
-    assert!(rendered.contains("[risk]\nmax_open_trades = \"off\""), "{rendered}");
+    assert!(
+        rendered.contains("[risk]\nmax_open_trades = \"off\""),
+        "{rendered}"
+    );
 }
 
 #[test]
@@ -40,7 +43,10 @@ fn limits_from_the_file_and_the_environment() {
     assert_eq!(risk.max_entries_per_hour, Some(6));
     assert_eq!(
         risk.daily_loss,
-        BTreeMap::from([("BTC".to_string(), d("0.01")), ("USDT".to_string(), d("100"))])
+        BTreeMap::from([
+            ("BTC".to_string(), d("0.01")),
+            ("USDT".to_string(), d("100"))
+        ])
     );
     // The rendered configuration loads back to the same limits.
     let rendered = crate::config::render_masked(&config);
@@ -52,14 +58,38 @@ fn limits_from_the_file_and_the_environment() {
 fn a_bad_limit_names_its_key() {
     let cases = [
         ("[risk]\nmax_open_trades = 0\n", "risk.max_open_trades"),
-        ("[risk]\nmax_open_trades = \"many\"\n", "risk.max_open_trades"),
-        ("[risk]\nmax_entries_per_hour = 2.5\n", "risk.max_entries_per_hour"),
-        ("[risk]\nmax_notional_per_order = -5\n", "risk.max_notional_per_order"),
-        ("[risk]\ncooldown_seconds = 999999999\n", "risk.cooldown_seconds"),
-        ("[risk.daily_loss_limit]\nUSDT = 0\n", "risk.daily_loss_limit.USDT"),
-        ("[risk.daily_loss_limit]\n\"US DT\" = 5\n", "risk.daily_loss_limit.US DT"),
-        ("[risk]\nmax_open_trades_per_symbol = 2\n", "risk.max_open_trades_per_symbol"),
-        ("[risk]\nmax_notional_per_order = 50\n", "watchlist[0].notional"),
+        (
+            "[risk]\nmax_open_trades = \"many\"\n",
+            "risk.max_open_trades",
+        ),
+        (
+            "[risk]\nmax_entries_per_hour = 2.5\n",
+            "risk.max_entries_per_hour",
+        ),
+        (
+            "[risk]\nmax_notional_per_order = -5\n",
+            "risk.max_notional_per_order",
+        ),
+        (
+            "[risk]\ncooldown_seconds = 999999999\n",
+            "risk.cooldown_seconds",
+        ),
+        (
+            "[risk.daily_loss_limit]\nUSDT = 0\n",
+            "risk.daily_loss_limit.USDT",
+        ),
+        (
+            "[risk.daily_loss_limit]\n\"US DT\" = 5\n",
+            "risk.daily_loss_limit.US DT",
+        ),
+        (
+            "[risk]\nmax_open_trades_per_symbol = 2\n",
+            "risk.max_open_trades_per_symbol",
+        ),
+        (
+            "[risk]\nmax_notional_per_order = 50\n",
+            "watchlist[0].notional",
+        ),
         ("[risk]\nmax_daily_trades = 5\n", "max_daily_trades"),
     ];
     for (toml, key) in cases {

@@ -228,73 +228,24 @@ impl Agent {
                     allow_concurrent_trades: allow_concurrent,
                 };
                 let trade_id = store::next_trade_id(conn)?;
-                let planned = plan_entry(trade_id, request, &context, now);
-                let refusal = match &planned {
-                    Ok(view) => super::risk::check(
-                        conn,
-                        limits,
-                        &signal.symbol,
-                        &prices.instrument.quote,
-                        view.trade
-                            .entry_quantity
-                            .checked_mul(prices.last_price)
-                            .unwrap_or(Decimal::MAX),
-                        now,
-                    )?
-                    .err(),
-                    Err(_) => None,
+                let view = match plan_entry(trade_id, request, &context, now) {
+                    Ok(view) => view,
+                    Err(reason) => return drop_in(conn, signal, reason),
                 };
-                if let Some(refusal) = refusal {
+                let notional = view
+                    .trade
+                    .entry_quantity
+                    .checked_mul(prices.last_price)
+                    .unwrap_or(Decimal::MAX);
+                let quote = &prices.instrument.quote;
+                let checked =
+                    super::risk::check(conn, limits, &signal.symbol, quote, notional, now)?;
+                if let Err(refusal) = checked {
                     refused_by = Some(refusal.limit);
-                    let reason = refusal.to_string();
-                    store::settle_signal(
-                        conn,
-                        signal.id,
-                        SignalStatus::Dropped,
-                        Some(&reason),
-                        None,
-                    )?;
-                    return Ok(Err(reason));
+                    return drop_in(conn, signal, refusal.to_string());
                 }
-                match planned {
-                    Ok(view) => {
-                        store::save_view(conn, &view)?;
-                        store::settle_signal(
-                            conn,
-                            signal.id,
-                            SignalStatus::Taken,
-                            None,
-                            Some(trade_id),
-                        )?;
-                        let detail = format!(
-                            "opened from signal {} ({}): {} {} {}",
-                            signal.id,
-                            signal.source,
-                            view.trade.side,
-                            view.trade.entry_quantity,
-                            view.trade.symbol
-                        );
-                        store::record_event(
-                            conn,
-                            now,
-                            Some(trade_id),
-                            Some(&signal.symbol),
-                            "opened",
-                            &detail,
-                        )?;
-                        Ok(Ok(trade_id))
-                    }
-                    Err(reason) => {
-                        store::settle_signal(
-                            conn,
-                            signal.id,
-                            SignalStatus::Dropped,
-                            Some(&reason),
-                            None,
-                        )?;
-                        Ok(Err(reason))
-                    }
-                }
+                store_opened(conn, signal, &view, now)?;
+                Ok(Ok(trade_id))
             })
             .map_err(anyhow::Error::from)?;
         if let Some(limit) = refused_by {
@@ -324,6 +275,40 @@ impl Agent {
             free_quote,
         })
     }
+}
+
+/// Marks the signal dropped with `reason`, inside the caller's transaction.
+fn drop_in(
+    conn: &rusqlite::Connection,
+    signal: &SignalRow,
+    reason: String,
+) -> store::Result<Result<i64, String>> {
+    store::settle_signal(conn, signal.id, SignalStatus::Dropped, Some(&reason), None)?;
+    Ok(Err(reason))
+}
+
+/// Stores the new trade with its intents, marks the signal taken and records the event.
+fn store_opened(
+    conn: &rusqlite::Connection,
+    signal: &SignalRow,
+    view: &crate::core::trade::TradeView,
+    now: crate::core::domain::Millis,
+) -> store::Result<()> {
+    let trade = &view.trade;
+    store::save_view(conn, view)?;
+    store::settle_signal(conn, signal.id, SignalStatus::Taken, None, Some(trade.id))?;
+    let detail = format!(
+        "opened from signal {} ({}): {} {} {}",
+        signal.id, signal.source, trade.side, trade.entry_quantity, trade.symbol
+    );
+    store::record_event(
+        conn,
+        now,
+        Some(trade.id),
+        Some(&signal.symbol),
+        "opened",
+        &detail,
+    )
 }
 
 fn entry_request(

@@ -70,7 +70,9 @@ pub fn risk_usage(
     loss_since: Millis,
 ) -> Result<RiskUsage> {
     let count = |sql: &str, value: &dyn rusqlite::ToSql| -> Result<u32> {
-        let n: i64 = conn.prepare_cached(sql)?.query_row([value], |row| row.get(0))?;
+        let n: i64 = conn
+            .prepare_cached(sql)?
+            .query_row([value], |row| row.get(0))?;
         Ok(u32::try_from(n).unwrap_or(u32::MAX))
     };
     let open_trades = open_trade_count(conn)?;

@@ -32,7 +32,13 @@ fn refused(usage: &RiskUsage, notional: &str) -> Option<Limit> {
 fn an_entry_within_every_limit_passes() {
     assert_eq!(refused(&RiskUsage::default(), "100"), None);
     assert_eq!(
-        check_entry(&RiskLimits::default(), &RiskUsage::default(), "USDT", d("1e9"), NOW),
+        check_entry(
+            &RiskLimits::default(),
+            &RiskUsage::default(),
+            "USDT",
+            d("1e9"),
+            NOW
+        ),
         Ok(())
     );
 }
@@ -49,7 +55,10 @@ fn each_limit_refuses_and_names_itself() {
         open_trades_on_symbol: 1,
         ..RiskUsage::default()
     };
-    assert_eq!(refused(&on_symbol, "100"), Some(Limit::MaxOpenTradesPerSymbol));
+    assert_eq!(
+        refused(&on_symbol, "100"),
+        Some(Limit::MaxOpenTradesPerSymbol)
+    );
     assert_eq!(
         refused(&RiskUsage::default(), "500.01"),
         Some(Limit::MaxNotionalPerOrder)
@@ -93,7 +102,10 @@ fn a_loss_in_another_quote_asset_does_not_refuse_this_one() {
     assert_eq!(check_entry(&limits, &usage, "USDT", d("100"), NOW), Ok(()));
     let breach = daily_loss_breach(&limits, &usage.realized).unwrap();
     assert_eq!(breach.quote, "BTC");
-    assert_eq!(breach.to_string(), "realized loss today 0.02 BTC, limit 0.01 BTC");
+    assert_eq!(
+        breach.to_string(),
+        "realized loss today 0.02 BTC, limit 0.01 BTC"
+    );
 }
 
 #[test]
@@ -151,8 +163,25 @@ fn entered(side: Side) -> TradeView {
     view
 }
 
-fn leg(role: Role, side: Side, filled: &str, price: &str, fee: &str, currency: &str) -> crate::core::trade::Order {
-    let mut order = new_order("", 1, role, 1, side, OrderType::Market, d(filled), None, None);
+fn leg(
+    role: Role,
+    side: Side,
+    filled: &str,
+    price: &str,
+    fee: &str,
+    currency: &str,
+) -> crate::core::trade::Order {
+    let mut order = new_order(
+        "",
+        1,
+        role,
+        1,
+        side,
+        OrderType::Market,
+        d(filled),
+        None,
+        None,
+    );
     order.status = OrderStatus::Venue(VenueStatus::Filled);
     order.cumulative_quantity = d(filled);
     order.avg_price = d(price);
@@ -166,7 +195,14 @@ fn a_stopped_buy_loses_the_move_and_every_fee() {
     let mut view = entered(Side::Buy);
     view.trade.fee = d("0.001");
     view.trade.fee_currency = Some("BTC".into());
-    view.orders.push(leg(Role::StopLoss, Side::Sell, "0.999", "99", "0.0999", "USDT"));
+    view.orders.push(leg(
+        Role::StopLoss,
+        Side::Sell,
+        "0.999",
+        "99",
+        "0.0999",
+        "USDT",
+    ));
     // 0.999 × (99 − 100) − 0.001 BTC × 100 − 0.0999 USDT
     assert_eq!(realized_result(&view, "BTC", "USDT"), Some(d("-1.1989")));
 }
@@ -176,7 +212,8 @@ fn a_sell_entry_gains_when_bought_back_lower() {
     let mut view = entered(Side::Sell);
     view.trade.fee = d("0.1");
     view.trade.fee_currency = Some("USDT".into());
-    view.orders.push(leg(Role::TakeProfit, Side::Buy, "1", "98", "0.098", "USDT"));
+    view.orders
+        .push(leg(Role::TakeProfit, Side::Buy, "1", "98", "0.098", "USDT"));
     assert_eq!(realized_result(&view, "BTC", "USDT"), Some(d("1.802")));
 }
 
@@ -185,7 +222,8 @@ fn a_fee_in_a_third_asset_is_left_out_and_no_fill_is_no_result() {
     let mut view = entered(Side::Buy);
     view.trade.fee = d("3");
     view.trade.fee_currency = Some("CRO".into());
-    view.orders.push(leg(Role::Exit, Side::Sell, "1", "101", "0", "USDT"));
+    view.orders
+        .push(leg(Role::Exit, Side::Sell, "1", "101", "0", "USDT"));
     assert_eq!(realized_result(&view, "BTC", "USDT"), Some(d("1")));
     view.trade.filled_quantity = Decimal::ZERO;
     assert_eq!(realized_result(&view, "BTC", "USDT"), None);
@@ -194,7 +232,8 @@ fn a_fee_in_a_third_asset_is_left_out_and_no_fill_is_no_result() {
 #[test]
 fn an_overflowing_result_is_none_not_a_panic() {
     let mut view = entered(Side::Buy);
-    view.orders.push(leg(Role::Exit, Side::Sell, "1", "1", "0", "USDT"));
+    view.orders
+        .push(leg(Role::Exit, Side::Sell, "1", "1", "0", "USDT"));
     view.orders[1].cumulative_quantity = Decimal::MAX;
     view.trade.avg_price = Decimal::MAX;
     assert_eq!(realized_result(&view, "BTC", "USDT"), None);
@@ -207,9 +246,20 @@ fn a_breach_trips_once_per_period_with_a_critical_alert() {
     assert_eq!(trip.reason, "daily_loss_limit");
     assert_eq!(trip.alert.severity, Severity::Critical);
     assert_eq!(trip.alert.key, "daily-loss:USDT:86400000");
-    assert!(trip.alert.text.contains("realized loss today 75.5 USDT, limit 50 USDT"));
-    assert!(trip.alert.text.contains("2 open trades stay watched and protected"));
+    assert!(
+        trip.alert
+            .text
+            .contains("realized loss today 75.5 USDT, limit 50 USDT")
+    );
+    assert!(
+        trip.alert
+            .text
+            .contains("2 open trades stay watched and protected")
+    );
     let within = BTreeMap::from([("USDT".to_string(), d("-10"))]);
     assert_eq!(daily_loss_trip(&limits(), &within, 86_400_000, 2), None);
-    assert_eq!(daily_loss_trip(&RiskLimits::default(), &realized, 0, 0), None);
+    assert_eq!(
+        daily_loss_trip(&RiskLimits::default(), &realized, 0, 0),
+        None
+    );
 }
