@@ -27,6 +27,12 @@ fn schema_1_database(path: &Path) {
     conn.execute_batch(
         "DROP INDEX trades_open;
          DROP INDEX events_at;
+         DROP INDEX trades_ended;
+         DROP INDEX trades_symbol_ended;
+         DROP INDEX trades_created;
+         ALTER TABLE trades DROP COLUMN ended_ms;
+         ALTER TABLE trades DROP COLUMN realized_result;
+         ALTER TABLE trades DROP COLUMN result_asset;
          DROP TABLE meta;
          ALTER TABLE trades DROP COLUMN oid_epoch;
          ALTER TABLE trades DROP COLUMN recovering_since_ms;
