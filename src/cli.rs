@@ -591,6 +591,10 @@ fn reset_breaker(config: &Config, symbol: &str) -> Result<(), Failure> {
         }
         row.reset();
         store::save_breaker(conn, &row, Some((now, "cli")))?;
+        if symbol == GLOBAL {
+            // Losses before this reset no longer count towards the daily loss limit.
+            store::record_global_reset(conn, now)?;
+        }
         store::record_event(
             conn,
             now,

@@ -7,7 +7,6 @@ use rusqlite::Connection;
 use serde_json::{Value, json};
 
 use crate::config::Config;
-use crate::core::breaker::GLOBAL;
 use crate::core::domain::Millis;
 use crate::core::normalize::plain;
 use crate::core::risk::{HOUR_MS, Limit, RiskLimits, loss_period_start};
@@ -33,7 +32,7 @@ pub fn risk_report(
     now: Millis,
 ) -> Result<RiskReport, store::StoreError> {
     let limits = config.risk.clone();
-    let since = loss_period_start(now, store::breaker_reset_at(conn, GLOBAL)?);
+    let since = loss_period_start(now, store::global_reset_at(conn)?);
     let mut cooling = Vec::new();
     if let Some(cooldown) = limits.cooldown_ms {
         for item in &config.watchlist {

@@ -22,10 +22,7 @@ use super::records::trip_breaker;
 
 /// Where today's loss period starts: UTC midnight, or the global breaker's later reset.
 fn loss_period(conn: &Connection, now: Millis) -> store::Result<Millis> {
-    Ok(loss_period_start(
-        now,
-        store::breaker_reset_at(conn, GLOBAL)?,
-    ))
+    Ok(loss_period_start(now, store::global_reset_at(conn)?))
 }
 
 /// Checks an entry of `notional` in `quote` on `symbol` against the limits, inside the
@@ -64,21 +61,27 @@ impl Agent {
         self.store.transaction(|conn| {
             let since = loss_period(conn, now)?;
             let realized = store::realized_since(conn, since)?;
-            let open = store::open_trade_count(conn)?;
-            let Some(trip) = daily_loss_trip(&limits, &realized, since, open) else {
+            let open_trades = store::open_trade_count(conn)?;
+            let Some(trip) = daily_loss_trip(&limits, &realized, since, open_trades) else {
                 return Ok(());
             };
-            if store::alert_exists(conn, &trip.alert.key)? {
+            let alerted = store::alert_exists(conn, &trip.alert.key)?;
+            let open = store::breaker(conn, GLOBAL)?.is_some_and(|breaker| breaker.open);
+            // Alerted once per period; opened again if anything but the operator closed it
+            // (the self-check closing a trip of its own that this one joined).
+            if alerted && open {
                 return Ok(());
             }
-            error!(symbol = GLOBAL, reason = trip.reason, "{}", trip.alert.text);
+            if !alerted {
+                error!(symbol = GLOBAL, reason = trip.reason, "{}", trip.alert.text);
+                store::enqueue_alert(conn, &trip.alert, None, Some(GLOBAL), now)?;
+            }
             if trip_breaker(conn, GLOBAL, trip.reason, now)? {
                 trips.push(Trip {
                     symbol: GLOBAL.to_string(),
                     reason: trip.reason.to_string(),
                 });
             }
-            store::enqueue_alert(conn, &trip.alert, None, Some(GLOBAL), now)?;
             let detail = format!("breaker tripped: {}", trip.reason);
             store::record_event(conn, now, None, Some(GLOBAL), "breaker", &detail)
         })?;

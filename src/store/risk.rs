@@ -142,3 +142,23 @@ pub fn risk_drops_since(conn: &Connection, since: Millis) -> Result<BTreeMap<Str
     }
     Ok(counts)
 }
+
+/// The `meta` key holding when the operator last reset the global breaker.
+const GLOBAL_RESET_KEY: &str = "risk_global_reset_ms";
+
+/// Notes an operator's reset of the global breaker: the day's loss period starts again there.
+/// (The start-up self-check closing its own trip is no such reset.)
+pub fn record_global_reset(conn: &Connection, now: Millis) -> Result<()> {
+    conn.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")?
+        .execute(params![GLOBAL_RESET_KEY, now.to_string()])?;
+    Ok(())
+}
+
+/// When the operator last reset the global breaker; a value that does not parse is none.
+pub fn global_reset_at(conn: &Connection) -> Result<Option<Millis>> {
+    let value: Option<String> = conn
+        .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+        .query_row([GLOBAL_RESET_KEY], |row| row.get(0))
+        .optional()?;
+    Ok(value.and_then(|text| text.parse().ok()))
+}

@@ -40,6 +40,7 @@ impl Harness {
             .unwrap_or_else(|| Breaker::closed(GLOBAL));
         row.reset();
         store::save_breaker(conn, &row, Some((now, "test"))).unwrap();
+        store::record_global_reset(conn, now).unwrap();
     }
 }
 
