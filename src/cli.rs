@@ -172,6 +172,10 @@ enum CanaryArg {
     EntriesFirst,
     /// The agent takes a leg missing from the open-orders snapshot as cancelled.
     SnapshotAbsenceGone,
+    /// The agent runs without its entry risk limits (the daily loss limit kept).
+    IgnoreRiskLimits,
+    /// The agent runs without the daily loss limit.
+    IgnoreLossLimit,
 }
 
 fn parse_seed_range(text: &str) -> Result<std::ops::Range<u64>, String> {
@@ -251,6 +255,8 @@ fn simulate(
         CanaryArg::IgnoreSignalIds => crate::sim::simulate::Canary::IgnoreSignalIds,
         CanaryArg::EntriesFirst => crate::sim::simulate::Canary::EntriesFirst,
         CanaryArg::SnapshotAbsenceGone => crate::sim::simulate::Canary::SnapshotAbsenceGone,
+        CanaryArg::IgnoreRiskLimits => crate::sim::simulate::Canary::IgnoreRiskLimits,
+        CanaryArg::IgnoreLossLimit => crate::sim::simulate::Canary::IgnoreLossLimit,
     });
     match crate::sim::simulate::run_seeds(seeds, ticks, canary) {
         0 => Ok(()),

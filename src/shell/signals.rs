@@ -43,6 +43,9 @@ impl Agent {
         } else {
             Vec::new()
         };
+        // A loss that reached its limit closes the door before any signal is taken; it needs
+        // no exchange, so no outage delays it.
+        self.check_daily_loss()?;
         for item in &watchlist {
             // One symbol's candles, or one signal below, is a unit of work: the watchdog is
             // pinged between them, never during one (`Agent::run`). Once the turn's budget is
@@ -60,8 +63,6 @@ impl Agent {
                 self.evaluate_sma(item, fast as usize, slow as usize, timeframe_seconds)?;
             }
         }
-        // A loss that reached its limit closes the door before any signal below is taken.
-        self.check_daily_loss()?;
         for signal in store::new_signals(self.store.conn(), SIGNALS_PER_TURN_MAX)? {
             self.notify.watchdog();
             if self.turn_deferred {

@@ -174,6 +174,12 @@ pub enum Canary {
     /// as cancelled and protects again. With listings that leave out live orders, S1 (two
     /// live stops), S2 or S8 must fail.
     SnapshotAbsenceGone,
+    /// Not the venue: the agent runs without its entry risk limits (the daily loss limit
+    /// kept). In seeds with limits, R1 must fail.
+    IgnoreRiskLimits,
+    /// Not the venue: the agent runs without the daily loss limit. In seeds with one, R2 must
+    /// fail once a loss reaches it.
+    IgnoreLossLimit,
 }
 
 pub struct FaultyVenue {

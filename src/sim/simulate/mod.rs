@@ -11,6 +11,7 @@ mod environment;
 mod faulty;
 mod invariants;
 mod polling;
+mod risk;
 mod scale;
 mod senders;
 
@@ -40,6 +41,7 @@ use alert_sink::SimAlertSink;
 use environment::{Disk, DiskFaults, SkewedClock, VirtualClock};
 pub use faulty::{CRASH, Canary, FaultPlan, FaultyVenue};
 use polling::Polling;
+use risk::RiskSim;
 use senders::Senders;
 
 const START_MS: Millis = 1_700_000_000_000;
@@ -125,6 +127,8 @@ pub struct SeedReport {
     pub deferrals: u32,
     /// Signals sent again under an id already sent (S9).
     pub signal_repeats: u32,
+    /// The seed ran with risk limits (R1, R2).
+    pub risk: bool,
     /// The last events of the store, for a failure's trace.
     pub trace: Vec<String>,
 }
@@ -156,6 +160,8 @@ struct Run {
     canary: Option<Canary>,
     /// Draws the bursts of signals (`scale.rs`), apart from the signals' own stream.
     burst_random: SplitMix64,
+    /// The seed's risk limits and their checks R1, R2 (`risk.rs`).
+    risk: RiskSim,
 }
 
 /// The failsafe's settings of one seed: a share runs with `flatten` on, a share with the
@@ -176,7 +182,7 @@ impl Failsafe {
     }
 }
 
-fn configuration(dir: &Path, seed: u64, mode: &str, failsafe: Failsafe) -> Config {
+fn configuration(dir: &Path, seed: u64, mode: &str, failsafe: Failsafe, risk: &RiskSim) -> Config {
     let polling = Polling::draw(seed);
     let env: BTreeMap<String, String> = polling
         .env()
@@ -205,6 +211,7 @@ fn configuration(dir: &Path, seed: u64, mode: &str, failsafe: Failsafe) -> Confi
             ),
         ])
         .map(|(key, value)| (key.to_string(), value))
+        .chain(risk.env())
         .collect();
     config::load_from(None, &env).expect("the simulation's configuration is valid")
 }
@@ -215,7 +222,8 @@ impl Run {
         let mode = MODES[(random.next_u64() % 3) as usize];
         let plan = FaultPlan::draw(&mut random);
         let failsafe = Failsafe::draw(&mut random);
-        let config = configuration(dir, seed, mode, failsafe);
+        let risk = RiskSim::draw(seed);
+        let config = configuration(dir, seed, mode, failsafe, &risk);
         let clock = Rc::new(VirtualClock(Cell::new(START_MS - WARMUP_MS)));
         let dyn_clock: Rc<dyn Clock> = clock.clone();
         let paper = PaperVenue::new(&config.paper, dyn_clock.clone()).expect("paper venue");
@@ -258,6 +266,7 @@ impl Run {
             senders: Senders::new(seed, canary == Some(Canary::IgnoreSignalIds)),
             canary,
             burst_random: SplitMix64::new(seed ^ 0xB0B5_7000),
+            risk,
         }
     }
 
@@ -283,7 +292,7 @@ impl Run {
         let steady: Rc<dyn Clock> = Rc::new(SteadyClock::new(self.wall.as_ref(), ticker));
         let wall: Rc<dyn Clock> = self.wall.clone();
         let mut agent = Agent::new(
-            self.config.clone(),
+            self.agent_config(),
             store,
             Box::new(self.venue.clone()),
             steady.clone(),
@@ -305,6 +314,23 @@ impl Run {
             self.agent = Some(agent);
         }
         Ok(())
+    }
+
+    /// The configuration the agent runs with: the seed's, less what a risk canary drops.
+    fn agent_config(&self) -> Config {
+        let mut config = self.config.clone();
+        match self.canary {
+            Some(Canary::IgnoreRiskLimits) => {
+                let daily_loss = std::mem::take(&mut config.risk.daily_loss);
+                config.risk = crate::core::risk::RiskLimits {
+                    daily_loss,
+                    ..Default::default()
+                };
+            }
+            Some(Canary::IgnoreLossLimit) => config.risk.daily_loss.clear(),
+            _ => {}
+        }
+        config
     }
 
     /// Runs `work`, turning a simulated crash into `Ok(false)` (memory dropped), as well as an
@@ -423,7 +449,25 @@ impl Run {
         problems.extend(self.unalerted_double_fills(&book, now));
         problems.append(&mut self.venue.borrow_mut().violations);
         invariants::note_fills(&book, now, &mut self.first_fill);
+        let skew_range_ms = 2 * self.venue.borrow().plan.skew_max_ms;
+        problems.extend(self.risk.check_book(&book, now, skew_range_ms));
         if let Some(agent) = &self.agent {
+            let agent_now = self
+                .venue
+                .borrow()
+                .agent_clock
+                .as_ref()
+                .map(|clock| clock.now_ms());
+            let grace = risk::LOSS_TRIP_BOUND_MS + self.venue.borrow().plan.outage_ms;
+            if let Some(agent_now) = agent_now {
+                let times = risk::StoreTimes {
+                    now,
+                    agent_now,
+                    grace_ms: grace,
+                    skew_range_ms,
+                };
+                problems.extend(self.risk.check_store(agent.store(), times));
+            }
             problems.extend(invariants::check_known(&book, agent.store()));
             problems.extend(invariants::check_not_quarantined(agent.store()));
             problems.extend(self.alerts.check(agent.store()));
@@ -578,10 +622,11 @@ impl Run {
             hash: hash.0,
             mode: self.config.protection.mode.as_str(),
             faults: format!(
-                "{} {} {}",
+                "{} {} {} {}",
                 venue.plan.describe(),
                 venue.scale.describe(),
-                self.alerts.describe()
+                self.alerts.describe(),
+                self.risk.describe()
             ),
             trades: store
                 .as_ref()
@@ -599,6 +644,7 @@ impl Run {
             alerts_down: self.alerts.faulty(),
             deferrals: venue.deferrals,
             signal_repeats: self.senders.repeats,
+            risk: self.risk.is_on(),
             trace: events
                 .iter()
                 .rev()
@@ -707,6 +753,7 @@ pub fn run_seed(seed: u64, ticks: u64, canary: Option<Canary>) -> SeedReport {
                 alerts_down: false,
                 deferrals: 0,
                 signal_repeats: 0,
+                risk: false,
                 trace: Vec::new(),
             };
         }
@@ -798,8 +845,9 @@ fn summarize(reports: &[SeedReport], ticks: u64, canary: Option<Canary>, elapsed
     let alerts_down = reports.iter().filter(|r| r.alerts_down).count();
     let deferred_seeds = reports.iter().filter(|r| r.deferrals > 0).count();
     let deferrals: u64 = reports.iter().map(|r| u64::from(r.deferrals)).sum();
+    let risk = reports.iter().filter(|r| r.risk).count();
     println!(
-        "{} seeds, {} passed, {} failed; {flatten} with failsafe.flatten, {alert_only} with on_protection_error off, {fixed} with poll.schedule fixed, {listed} with poll.source open-then-history, {outages} with an exchange outage, {alerts_down} with a failing alert channel, {deferred_seeds} with calls deferred ({deferrals} in all); {trades} trades, {crashes} simulated crashes, {store_errors} refused writes, {exits} exits on a refusing database, {turns} loop turns in {:.1} s",
+        "{} seeds, {} passed, {} failed; {flatten} with failsafe.flatten, {alert_only} with on_protection_error off, {fixed} with poll.schedule fixed, {listed} with poll.source open-then-history, {outages} with an exchange outage, {alerts_down} with a failing alert channel, {deferred_seeds} with calls deferred ({deferrals} in all), {risk} with risk limits; {trades} trades, {crashes} simulated crashes, {store_errors} refused writes, {exits} exits on a refusing database, {turns} loop turns in {:.1} s",
         reports.len(),
         reports.len() - failures.len(),
         failures.len(),
@@ -835,6 +883,8 @@ fn summarize(reports: &[SeedReport], ticks: u64, canary: Option<Canary>, elapsed
         Some(Canary::IgnoreSignalIds) => " --canary ignore-signal-ids",
         Some(Canary::EntriesFirst) => " --canary entries-first",
         Some(Canary::SnapshotAbsenceGone) => " --canary snapshot-absence-gone",
+        Some(Canary::IgnoreRiskLimits) => " --canary ignore-risk-limits",
+        Some(Canary::IgnoreLossLimit) => " --canary ignore-loss-limit",
         None => "",
     };
     println!(
