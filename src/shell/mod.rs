@@ -5,6 +5,7 @@
 //! together.
 
 pub mod alerts;
+mod candles;
 pub mod clock;
 pub mod execute;
 pub mod lookup;
@@ -95,6 +96,8 @@ pub struct Agent {
     inbox_waits: bool,
     /// Last candle each strategy acted on, per symbol (the store's dedup key makes it durable).
     last_candle: BTreeMap<String, Millis>,
+    /// Each watched symbol's newest closed candles, refreshed incrementally (`candles.rs`).
+    candles: candles::CandleCache,
     summary: RunSummary,
     /// Set at start and after a turn the database refused: every open trade is driven (read
     /// back from the exchange) before anything else happens.
@@ -162,6 +165,7 @@ impl Agent {
             next_signal_check_ms: 0,
             inbox_waits: false,
             last_candle: BTreeMap::new(),
+            candles: candles::CandleCache::default(),
             summary: RunSummary::default(),
             reconcile_pending: true,
             store_failures: 0,
