@@ -171,6 +171,8 @@ enum CanaryArg {
     EntriesFirst,
     /// The agent takes a leg missing from the open-orders snapshot as cancelled.
     SnapshotAbsenceGone,
+    /// The agent reads the candle still forming as closed.
+    FormingCandles,
 }
 
 fn parse_seed_range(text: &str) -> Result<std::ops::Range<u64>, String> {
@@ -250,6 +252,7 @@ fn simulate(
         CanaryArg::IgnoreSignalIds => crate::sim::simulate::Canary::IgnoreSignalIds,
         CanaryArg::EntriesFirst => crate::sim::simulate::Canary::EntriesFirst,
         CanaryArg::SnapshotAbsenceGone => crate::sim::simulate::Canary::SnapshotAbsenceGone,
+        CanaryArg::FormingCandles => crate::sim::simulate::Canary::FormingCandles,
     });
     match crate::sim::simulate::run_seeds(seeds, ticks, canary) {
         0 => Ok(()),

@@ -85,7 +85,11 @@ impl Agent {
         timeframe_seconds: u32,
     ) -> anyhow::Result<()> {
         let timeframe_ms = Millis::from(timeframe_seconds) * 1_000;
-        let now_ms = self.clock.now_ms();
+        let now_ms = if self.closed_candles_only {
+            self.clock.now_ms()
+        } else {
+            self.clock.now_ms().saturating_add(timeframe_ms)
+        };
         let venue = &mut self.venue;
         let mut fetch = |count: usize| venue.candles(&item.symbol, timeframe_seconds, count);
         let refreshed = self.candles.refresh(

@@ -7,6 +7,7 @@
 //! then a calm phase with faults off must settle every trade (L1).
 
 mod alert_sink;
+mod candles;
 mod environment;
 mod faulty;
 mod invariants;
@@ -156,6 +157,8 @@ struct Run {
     canary: Option<Canary>,
     /// Draws the bursts of signals (`scale.rs`), apart from the signals' own stream.
     burst_random: SplitMix64,
+    /// The strategy signals already checked against their candle's close (C1).
+    candle_signals: candles::CandleSignals,
 }
 
 /// The failsafe's settings of one seed: a share runs with `flatten` on, a share with the
@@ -258,6 +261,7 @@ impl Run {
             senders: Senders::new(seed, canary == Some(Canary::IgnoreSignalIds)),
             canary,
             burst_random: SplitMix64::new(seed ^ 0xB0B5_7000),
+            candle_signals: candles::CandleSignals::default(),
         }
     }
 
@@ -296,6 +300,7 @@ impl Run {
             Some(Canary::SnapshotAbsenceGone) => {
                 agent.set_watch_mode(crate::shell::watch::WatchMode::AbsenceIsGone)
             }
+            Some(Canary::FormingCandles) => agent.set_closed_candles_only(false),
             _ => {}
         }
         self.venue.borrow_mut().agent_clock = Some(steady.clone());
@@ -428,6 +433,13 @@ impl Run {
             problems.extend(invariants::check_not_quarantined(agent.store()));
             problems.extend(self.alerts.check(agent.store()));
             problems.extend(self.senders.check(agent.store()));
+            let skew_max_ms = self.venue.borrow().plan.skew_max_ms;
+            problems.extend(self.candle_signals.check(
+                agent.store(),
+                &self.config,
+                now,
+                skew_max_ms,
+            ));
             problems.extend(invariants::check_protected(
                 agent.store(),
                 &mut self.first_fill,
@@ -835,6 +847,7 @@ fn summarize(reports: &[SeedReport], ticks: u64, canary: Option<Canary>, elapsed
         Some(Canary::IgnoreSignalIds) => " --canary ignore-signal-ids",
         Some(Canary::EntriesFirst) => " --canary entries-first",
         Some(Canary::SnapshotAbsenceGone) => " --canary snapshot-absence-gone",
+        Some(Canary::FormingCandles) => " --canary forming-candles",
         None => "",
     };
     println!(
