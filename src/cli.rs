@@ -176,6 +176,8 @@ enum CanaryArg {
     IgnoreRiskLimits,
     /// The agent runs without the daily loss limit.
     IgnoreLossLimit,
+    /// The agent reads the candle still forming as closed.
+    FormingCandles,
 }
 
 fn parse_seed_range(text: &str) -> Result<std::ops::Range<u64>, String> {
@@ -257,6 +259,7 @@ fn simulate(
         CanaryArg::SnapshotAbsenceGone => crate::sim::simulate::Canary::SnapshotAbsenceGone,
         CanaryArg::IgnoreRiskLimits => crate::sim::simulate::Canary::IgnoreRiskLimits,
         CanaryArg::IgnoreLossLimit => crate::sim::simulate::Canary::IgnoreLossLimit,
+        CanaryArg::FormingCandles => crate::sim::simulate::Canary::FormingCandles,
     });
     match crate::sim::simulate::run_seeds(seeds, ticks, canary) {
         0 => Ok(()),

@@ -144,6 +144,7 @@ fn watchlist() -> Vec<RawWatchItem> {
             stop_loss_pct: Some(num(STOP_LOSS_PCT_DEFAULT)),
             take_profit_pct: Some(num(TAKE_PROFIT_PCT_DEFAULT)),
             sides: Some(vec!["BUY".to_string(), "SELL".to_string()]),
+            ..RawWatchItem::default()
         })
         .collect()
 }

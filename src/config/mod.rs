@@ -14,6 +14,9 @@ mod render;
 mod risk;
 mod secrets;
 mod sources;
+mod strategy;
+#[cfg(test)]
+mod strategy_tests;
 mod turn;
 mod webhook;
 
@@ -37,6 +40,7 @@ use figment::Figment;
 use rust_decimal::Decimal;
 
 use crate::core::domain::{ProtectionMode, Side};
+use crate::core::strategy::Rule;
 use crate::core::trade::{PollPolicy, PollSchedule, PollSource};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -211,6 +215,8 @@ pub enum Size {
     Notional(Decimal),
 }
 
+/// A watchlist entry's built-in strategy, validated (`config/strategy.rs`); the core's
+/// `strategy::Rule` evaluates it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Strategy {
     /// Trades only on inbox signals.
@@ -221,6 +227,60 @@ pub enum Strategy {
         slow: u32,
         timeframe_seconds: u32,
     },
+    /// BUY when Wilder's RSI over `period` crosses up through `oversold`, SELL when it crosses
+    /// down through `overbought` (0 < oversold < overbought < 100).
+    Rsi {
+        period: u32,
+        oversold: Decimal,
+        overbought: Decimal,
+        timeframe_seconds: u32,
+    },
+    /// BUY when a candle closes above `above` after one at or below it, SELL when one closes
+    /// below `below` after one at or above it (at least one level; `below < above`).
+    Breakout {
+        above: Option<Decimal>,
+        below: Option<Decimal>,
+        timeframe_seconds: u32,
+    },
+}
+
+impl Strategy {
+    /// The core's rule and the timeframe of its candles in seconds; `None` for `none`.
+    pub fn rule(&self) -> Option<(Rule, u32)> {
+        let widen = |value: u32| usize::try_from(value).unwrap_or(usize::MAX);
+        match *self {
+            Strategy::None => None,
+            Strategy::SmaCross {
+                fast,
+                slow,
+                timeframe_seconds,
+            } => Some((
+                Rule::SmaCross {
+                    fast: widen(fast),
+                    slow: widen(slow),
+                },
+                timeframe_seconds,
+            )),
+            Strategy::Rsi {
+                period,
+                oversold,
+                overbought,
+                timeframe_seconds,
+            } => Some((
+                Rule::Rsi {
+                    period: widen(period),
+                    oversold,
+                    overbought,
+                },
+                timeframe_seconds,
+            )),
+            Strategy::Breakout {
+                above,
+                below,
+                timeframe_seconds,
+            } => Some((Rule::Breakout { above, below }, timeframe_seconds)),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::venue::paper::{CANDLES_COUNT_MAX, PaperInstrumentSettings, PaperSettings};
 
-use super::{Config, PaperConfig, PaperInstrument, Strategy};
+use super::{Config, PaperConfig, PaperInstrument};
 
 /// The paper venue's settings for the agent of `config`: `[paper]`, with candles reaching only
 /// as far back as the watchlist's strategies ask (so the venue keeps no more prices).
@@ -16,24 +16,17 @@ pub fn paper_settings(config: &Config) -> PaperSettings {
     settings
 }
 
-/// The longest span of candles a strategy of the watchlist reads: `slow + 1` closed candles
-/// (at most `CANDLES_COUNT_MAX`), plus the one still open and one for the alignment of the
-/// first. Zero when no entry reads candles.
+/// The longest span of candles a strategy of the watchlist reads: the closed candles its rule
+/// needs (`Rule::candles_needed`, at most `CANDLES_COUNT_MAX`), plus the one still open and
+/// one for the alignment of the first. Zero when no entry reads candles.
 pub fn candle_lookback(config: &Config) -> Duration {
-    let spans = config.watchlist.iter().map(|item| match item.strategy {
-        Strategy::None => Duration::ZERO,
-        Strategy::SmaCross {
-            slow,
-            timeframe_seconds,
-            ..
-        } => {
-            let count = usize::try_from(slow)
-                .unwrap_or(usize::MAX)
-                .saturating_add(1)
-                .min(CANDLES_COUNT_MAX);
-            let candles = u64::try_from(count).unwrap_or(u64::MAX).saturating_add(2);
-            Duration::from_secs(u64::from(timeframe_seconds).saturating_mul(candles))
-        }
+    let spans = config.watchlist.iter().map(|item| {
+        let Some((rule, timeframe_seconds)) = item.strategy.rule() else {
+            return Duration::ZERO;
+        };
+        let count = rule.candles_needed().min(CANDLES_COUNT_MAX);
+        let candles = u64::try_from(count).unwrap_or(u64::MAX).saturating_add(2);
+        Duration::from_secs(u64::from(timeframe_seconds).saturating_mul(candles))
     });
     spans.max().unwrap_or(Duration::ZERO)
 }
@@ -94,13 +87,33 @@ mod tests {
         let config = load("").expect("defaults");
         // SMA 3/8 on 1-minute candles: 9 closed candles, the open one and one for alignment.
         assert_eq!(candle_lookback(&config), Duration::from_secs(660));
-        let text = "[[watchlist]]\nsymbol = \"BTC_USDT\"\nnotional = 10\nstop_loss_pct = 1\n\
-                    take_profit_pct = 1\nsma_slow = 499\nsma_fast = 2\ntimeframe_seconds = 300\n\n\
-                    [[watchlist]]\nsymbol = \"ETH_USDT\"\nnotional = 10\nstop_loss_pct = 1\n\
-                    take_profit_pct = 1\nstrategy = \"none\"\n";
-        let config = load(text).expect("valid");
-        // At most 300 candles are read, whatever sma_slow asks.
+        let entry = |symbol: &str, keys: &str| {
+            format!(
+                "[[watchlist]]\nsymbol = \"{symbol}\"\nnotional = 10\nstop_loss_pct = 1\n\
+                 take_profit_pct = 1\n{keys}\n"
+            )
+        };
+        let text = entry(
+            "BTC_USDT",
+            "sma_slow = 298\nsma_fast = 2\ntimeframe_seconds = 300",
+        ) + &entry("ETH_USDT", "strategy = \"none\"");
+        let config = load(&text).expect("valid");
+        // The longest SMA: 299 closed candles, whatever the venue could answer.
         let settings = paper_settings(&config);
-        assert_eq!(settings.lookback, Some(Duration::from_secs(300 * 302)));
+        assert_eq!(settings.lookback, Some(Duration::from_secs(300 * 301)));
+        // RSI 14 reads 72 closed candles (five periods of changes and two), a breakout two.
+        let text = entry("BTC_USDT", "strategy = \"rsi\"\ntimeframe_seconds = 60")
+            + &entry(
+                "ETH_USDT",
+                "strategy = \"breakout\"\nbreakout_above = 5000\ntimeframe_seconds = 3600",
+            );
+        let config = load(&text).expect("valid");
+        assert_eq!(candle_lookback(&config), Duration::from_secs(3600 * 4));
+        let text = entry(
+            "BTC_USDT",
+            "strategy = \"rsi\"\nrsi_period = 20\ntimeframe_seconds = 300",
+        );
+        let config = load(&text).expect("valid");
+        assert_eq!(candle_lookback(&config), Duration::from_secs(300 * 104));
     }
 }

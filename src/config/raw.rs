@@ -356,6 +356,16 @@ pub(crate) struct RawWatchItem {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sma_slow: Option<Num>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rsi_period: Option<Num>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rsi_oversold: Option<Num>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rsi_overbought: Option<Num>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub breakout_above: Option<Num>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub breakout_below: Option<Num>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeframe_seconds: Option<Num>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quantity: Option<Num>,

@@ -146,29 +146,12 @@ fn venue(venue: &VenueConfig) -> RawVenue {
 }
 
 fn watch_item(item: &WatchItem) -> RawWatchItem {
-    let (strategy, sma_fast, sma_slow, timeframe_seconds) = match item.strategy {
-        Strategy::None => ("none", None, None, None),
-        Strategy::SmaCross {
-            fast,
-            slow,
-            timeframe_seconds,
-        } => (
-            "sma_cross",
-            count(fast),
-            count(slow),
-            count(timeframe_seconds),
-        ),
-    };
     let (quantity, notional) = match item.size {
         Size::Quantity(quantity) => (Some(Num(quantity)), None),
         Size::Notional(notional) => (None, Some(Num(notional))),
     };
-    RawWatchItem {
+    let raw = RawWatchItem {
         symbol: Some(item.symbol.clone()),
-        strategy: Some(strategy.to_string()),
-        sma_fast,
-        sma_slow,
-        timeframe_seconds,
         quantity,
         notional,
         stop_loss_pct: Some(Num(item.stop_loss_pct)),
@@ -179,6 +162,55 @@ fn watch_item(item: &WatchItem) -> RawWatchItem {
                 .map(|side| side.as_str().to_string())
                 .collect(),
         ),
+        ..RawWatchItem::default()
+    };
+    with_strategy(raw, &item.strategy)
+}
+
+/// The strategy and exactly the keys it reads (with their defaults filled in), so the rendered
+/// configuration parses back: a key the strategy does not read is an error.
+fn with_strategy(raw: RawWatchItem, strategy: &Strategy) -> RawWatchItem {
+    let name = |name: &str| Some(name.to_string());
+    match *strategy {
+        Strategy::None => RawWatchItem {
+            strategy: name("none"),
+            ..raw
+        },
+        Strategy::SmaCross {
+            fast,
+            slow,
+            timeframe_seconds,
+        } => RawWatchItem {
+            strategy: name("sma_cross"),
+            sma_fast: count(fast),
+            sma_slow: count(slow),
+            timeframe_seconds: count(timeframe_seconds),
+            ..raw
+        },
+        Strategy::Rsi {
+            period,
+            oversold,
+            overbought,
+            timeframe_seconds,
+        } => RawWatchItem {
+            strategy: name("rsi"),
+            rsi_period: count(period),
+            rsi_oversold: Some(Num(oversold)),
+            rsi_overbought: Some(Num(overbought)),
+            timeframe_seconds: count(timeframe_seconds),
+            ..raw
+        },
+        Strategy::Breakout {
+            above,
+            below,
+            timeframe_seconds,
+        } => RawWatchItem {
+            strategy: name("breakout"),
+            breakout_above: above.map(Num),
+            breakout_below: below.map(Num),
+            timeframe_seconds: count(timeframe_seconds),
+            ..raw
+        },
     }
 }
 

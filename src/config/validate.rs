@@ -51,7 +51,8 @@ pub(crate) const SIGNAL_TTL_MAX: Duration = Duration::from_secs(86_400);
 pub(crate) const SIGNAL_TTL_DEFAULT: Duration = Duration::from_secs(300);
 pub(crate) const WATCHLIST_MAX: usize = 1_000;
 pub(crate) const SMA_PERIOD_MIN: u32 = 1;
-pub(crate) const SMA_PERIOD_MAX: u32 = 500;
+/// An SMA reads `sma_slow + 1` closed candles, at most one request's worth.
+pub(crate) const SMA_PERIOD_MAX: u32 = crate::core::strategy::CANDLES_MAX as u32 - 1;
 pub(crate) const SMA_FAST_DEFAULT: u32 = 3;
 pub(crate) const SMA_SLOW_DEFAULT: u32 = 8;
 pub(crate) const TIMEFRAME_SECONDS_MIN: u32 = 1;
@@ -512,38 +513,7 @@ fn watch_item(c: &Check<'_>, index: usize, item: &RawWatchItem) -> Result<WatchI
 }
 
 fn strategy(c: &Check<'_>, index: usize, item: &RawWatchItem) -> Result<Strategy, ConfigError> {
-    let key = |field: &str| format!("watchlist[{index}].{field}");
-    let default = |value: u32| Some(Num(Decimal::from(value)));
-    match item.strategy.as_deref().unwrap_or("sma_cross") {
-        "none" => Ok(Strategy::None),
-        "sma_cross" => {
-            let (min, max) = (SMA_PERIOD_MIN, SMA_PERIOD_MAX);
-            let fast_value = item.sma_fast.or(default(SMA_FAST_DEFAULT));
-            let slow_value = item.sma_slow.or(default(SMA_SLOW_DEFAULT));
-            let fast = c.count_u32(&key("sma_fast"), fast_value, min, max)?;
-            let slow = c.count_u32(&key("sma_slow"), slow_value, min, max)?;
-            if fast >= slow {
-                let reason = format!("must be less than sma_slow = {slow}");
-                return Err(c.invalid(&key("sma_fast"), &fast, &reason));
-            }
-            let timeframe_seconds = c.count_u32(
-                &key("timeframe_seconds"),
-                item.timeframe_seconds
-                    .or(default(TIMEFRAME_SECONDS_DEFAULT)),
-                TIMEFRAME_SECONDS_MIN,
-                TIMEFRAME_SECONDS_MAX,
-            )?;
-            Ok(Strategy::SmaCross {
-                fast,
-                slow,
-                timeframe_seconds,
-            })
-        }
-        other => {
-            let reason = "must be sma_cross or none";
-            Err(c.invalid(&key("strategy"), &format!("{other:?}"), reason))
-        }
-    }
+    super::strategy::strategy(c, index, item)
 }
 
 fn size(c: &Check<'_>, index: usize, item: &RawWatchItem) -> Result<Size, ConfigError> {

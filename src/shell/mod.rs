@@ -5,6 +5,7 @@
 //! together.
 
 pub mod alerts;
+mod candles;
 pub mod clock;
 pub mod execute;
 pub mod lookup;
@@ -96,6 +97,11 @@ pub struct Agent {
     inbox_waits: bool,
     /// Last candle each strategy acted on, per symbol (the store's dedup key makes it durable).
     last_candle: BTreeMap<String, Millis>,
+    /// Each watched symbol's newest closed candles, refreshed incrementally (`candles.rs`).
+    candles: candles::CandleCache,
+    /// Whether strategies read closed candles only. Always on; only the simulation's canary
+    /// turns it off, to prove its check can fail.
+    closed_candles_only: bool,
     summary: RunSummary,
     /// Set at start and after a turn the database refused: every open trade is driven (read
     /// back from the exchange) before anything else happens.
@@ -163,6 +169,8 @@ impl Agent {
             next_signal_check_ms: 0,
             inbox_waits: false,
             last_candle: BTreeMap::new(),
+            candles: candles::CandleCache::default(),
+            closed_candles_only: true,
             summary: RunSummary::default(),
             reconcile_pending: true,
             store_failures: 0,
@@ -206,6 +214,13 @@ impl Agent {
     /// simulation's canary only, which must make its protection-first check fail.
     pub fn set_protection_first(&mut self, on: bool) {
         self.protection_first = on;
+    }
+
+    /// Off, strategies read every candle as if it had closed a timeframe earlier, so the one
+    /// still forming counts as closed. Wrong on purpose; for the simulation's canary only,
+    /// which must make its closed-candle check (C1) fail.
+    pub fn set_closed_candles_only(&mut self, on: bool) {
+        self.closed_candles_only = on;
     }
 
     /// A fresh time budget for the venue's requests (`loop.turn_budget_seconds`), on the

@@ -1,14 +1,16 @@
 //! Signal intake: the built-in strategies write signals into the inbox (deduplicated per
-//! candle), then each new inbox signal is guarded and turned into a trade, or dropped with a
-//! logged reason (stale, unknown symbol, breaker open, open trade, size, balance).
+//! rule, symbol and closed candle; candles come through the cache of `candles.rs`), then each
+//! new inbox signal is guarded and turned into a trade, or dropped with a logged reason
+//! (stale, unknown symbol, breaker open, open trade, size, balance).
 
 use rust_decimal::Decimal;
 use tracing::{info, warn};
 
-use crate::config::{Size, Strategy, WatchItem};
+use crate::config::{Size, WatchItem};
 use crate::core::breaker::GLOBAL;
+use crate::core::domain::Millis;
 use crate::core::entry::{EntryContext, EntryRequest, EntrySize, plan_entry};
-use crate::core::strategy::sma_cross;
+use crate::core::strategy::{Rule, Verdict, evaluate};
 use crate::core::trade::Event;
 use crate::shell::Agent;
 use crate::store::{self, SignalRow, SignalStatus};
@@ -54,13 +56,8 @@ impl Agent {
             if self.turn_deferred {
                 return Ok(SignalCheck::Cut);
             }
-            if let Strategy::SmaCross {
-                fast,
-                slow,
-                timeframe_seconds,
-            } = item.strategy
-            {
-                self.evaluate_sma(item, fast as usize, slow as usize, timeframe_seconds)?;
+            if let Some((rule, timeframe_seconds)) = item.strategy.rule() {
+                self.evaluate_strategy(item, &rule, timeframe_seconds)?;
             }
         }
         for signal in store::new_signals(self.store.conn(), SIGNALS_PER_TURN_MAX)? {
@@ -80,48 +77,70 @@ impl Agent {
         Ok(SignalCheck::Complete)
     }
 
-    fn evaluate_sma(
+    /// Brings the symbol's closed candles up to date (`candles.rs`: only those that can have
+    /// closed since the last check) and evaluates the rule on them at the agent's time (the
+    /// core drops a forming candle again, whatever the venue sent). A signal on a candle not
+    /// acted on before is written to the inbox, deduplicated per rule, symbol and candle.
+    fn evaluate_strategy(
         &mut self,
         item: &WatchItem,
-        fast: usize,
-        slow: usize,
+        rule: &Rule,
         timeframe_seconds: u32,
     ) -> anyhow::Result<()> {
-        let candles = match self
-            .venue
-            .candles(&item.symbol, timeframe_seconds, slow + 1)
-        {
-            Ok(candles) => candles,
+        let timeframe_ms = Millis::from(timeframe_seconds) * 1_000;
+        let now_ms = if self.closed_candles_only {
+            self.clock.now_ms()
+        } else {
+            self.clock.now_ms().saturating_add(timeframe_ms)
+        };
+        let venue = &mut self.venue;
+        let mut fetch = |count: usize| venue.candles(&item.symbol, timeframe_seconds, count);
+        let refreshed = self.candles.refresh(
+            &item.symbol,
+            timeframe_ms,
+            rule.candles_needed(),
+            now_ms,
+            &mut fetch,
+        );
+        let verdict = match refreshed {
+            Ok(candles) => evaluate(rule, candles, timeframe_ms, now_ms),
             Err(error) => {
                 self.turn_deferred |= error.is_deferred();
                 warn!(symbol = %item.symbol, error = %error, "candles unavailable");
                 return Ok(());
             }
         };
-        let Some(last) = candles.last() else {
-            return Ok(());
+        let (side, candle_open_time_ms) = match verdict {
+            Verdict::TooFew => return Ok(()),
+            Verdict::Hold {
+                candle_open_time_ms,
+            } => (None, candle_open_time_ms),
+            Verdict::Signal {
+                side,
+                candle_open_time_ms,
+            } => (Some(side), candle_open_time_ms),
         };
-        if self.last_candle.get(&item.symbol) == Some(&last.open_time_ms) {
+        if self.last_candle.get(&item.symbol) == Some(&candle_open_time_ms) {
             return Ok(());
         }
-        let Some(side) = sma_cross(&candles, fast, slow).filter(|side| item.sides.contains(side))
-        else {
+        let Some(side) = side.filter(|side| item.sides.contains(side)) else {
             self.last_candle
-                .insert(item.symbol.clone(), last.open_time_ms);
+                .insert(item.symbol.clone(), candle_open_time_ms);
             return Ok(());
         };
         let (quantity, notional) = match item.size {
             Size::Quantity(quantity) => (Some(quantity), None),
             Size::Notional(notional) => (None, Some(notional)),
         };
+        let source = rule.name();
         let signal = SignalRow {
             id: 0,
             symbol: item.symbol.clone(),
             side,
             quantity,
             notional,
-            source: "sma_cross".into(),
-            dedup_key: Some(format!("sma_cross:{}:{}", item.symbol, last.open_time_ms)),
+            source: source.into(),
+            dedup_key: Some(format!("{source}:{}:{candle_open_time_ms}", item.symbol)),
             created_at_ms: self.wall.now_ms(),
             status: SignalStatus::New,
             reason: None,
@@ -132,9 +151,9 @@ impl Agent {
             .transaction(|conn| store::insert_signal(conn, &signal))?;
         // Remembered only once stored: after a failed write the candle is evaluated again.
         self.last_candle
-            .insert(item.symbol.clone(), last.open_time_ms);
+            .insert(item.symbol.clone(), candle_open_time_ms);
         if let Some(id) = inserted {
-            info!(signal_id = id, symbol = %item.symbol, side = %side, "strategy signal");
+            info!(signal_id = id, symbol = %item.symbol, side = %side, source, "strategy signal");
         }
         Ok(())
     }

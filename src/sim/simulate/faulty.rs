@@ -3,6 +3,7 @@
 //! rejected protective orders, calls deferred for want of time in the turn) and simulated crashes of the agent at a venue call. The plan also
 //! holds the rates of the machine's faults (disk, clock) that `environment` injects. It also checks
 //! what is sent (S4 no entry behind an open breaker, S7 ticks, minimums and plain decimals).
+//! Its candle answers include the candle still forming, as Crypto.com's do (C1).
 //! Canary modes break the venue on purpose, to prove the invariant checks can fail.
 
 use std::collections::BTreeMap;
@@ -180,6 +181,10 @@ pub enum Canary {
     /// Not the venue: the agent runs without the daily loss limit. In seeds with one, R2 must
     /// fail once a loss reaches it.
     IgnoreLossLimit,
+    /// Not the venue: the agent reads candles as if each had closed a timeframe earlier, so
+    /// the one still forming counts as closed. C1 must fail (in seeds whose clock skew is
+    /// small against a candle).
+    FormingCandles,
 }
 
 pub struct FaultyVenue {
@@ -533,7 +538,27 @@ impl Venue for FaultyVenue {
         count: usize,
     ) -> Result<Vec<Candle>, VenueError> {
         self.before()?;
-        self.paper.candles(symbol, timeframe, count)
+        let mut candles = self.paper.candles(symbol, timeframe, count)?;
+        // As Crypto.com answers: the newest candle may still be forming. The paper venue
+        // answers closed candles only, so the one forming now is added (at the last price);
+        // the agent must never act on it (C1).
+        let timeframe_ms = Millis::from(timeframe) * 1_000;
+        let now_ms = self.clock.now_ms();
+        let open_time_ms = now_ms - now_ms.rem_euclid(timeframe_ms.max(1));
+        let price = self.paper.engine().last_price(symbol);
+        let present = candles
+            .last()
+            .is_some_and(|last| last.open_time_ms >= open_time_ms);
+        if let (Ok(price), false) = (price, present) {
+            candles.push(Candle {
+                open_time_ms,
+                open: price,
+                high: price,
+                low: price,
+                close: price,
+            });
+        }
+        Ok(candles)
     }
 
     fn free_balance(&mut self, asset: &str) -> Result<Decimal, VenueError> {

@@ -7,6 +7,7 @@
 //! then a calm phase with faults off must settle every trade (L1).
 
 mod alert_sink;
+mod candles;
 mod environment;
 mod faulty;
 mod invariants;
@@ -162,6 +163,8 @@ struct Run {
     burst_random: SplitMix64,
     /// The seed's risk limits and their checks R1, R2 (`risk.rs`).
     risk: RiskSim,
+    /// The strategy signals already checked against their candle's close (C1).
+    candle_signals: candles::CandleSignals,
 }
 
 /// The failsafe's settings of one seed: a share runs with `flatten` on, a share with the
@@ -267,6 +270,7 @@ impl Run {
             canary,
             burst_random: SplitMix64::new(seed ^ 0xB0B5_7000),
             risk,
+            candle_signals: candles::CandleSignals::default(),
         }
     }
 
@@ -305,6 +309,7 @@ impl Run {
             Some(Canary::SnapshotAbsenceGone) => {
                 agent.set_watch_mode(crate::shell::watch::WatchMode::AbsenceIsGone)
             }
+            Some(Canary::FormingCandles) => agent.set_closed_candles_only(false),
             _ => {}
         }
         self.venue.borrow_mut().agent_clock = Some(steady.clone());
@@ -472,6 +477,13 @@ impl Run {
             problems.extend(invariants::check_not_quarantined(agent.store()));
             problems.extend(self.alerts.check(agent.store()));
             problems.extend(self.senders.check(agent.store()));
+            let skew_max_ms = self.venue.borrow().plan.skew_max_ms;
+            problems.extend(self.candle_signals.check(
+                agent.store(),
+                &self.config,
+                now,
+                skew_max_ms,
+            ));
             problems.extend(invariants::check_protected(
                 agent.store(),
                 &mut self.first_fill,
@@ -885,6 +897,7 @@ fn summarize(reports: &[SeedReport], ticks: u64, canary: Option<Canary>, elapsed
         Some(Canary::SnapshotAbsenceGone) => " --canary snapshot-absence-gone",
         Some(Canary::IgnoreRiskLimits) => " --canary ignore-risk-limits",
         Some(Canary::IgnoreLossLimit) => " --canary ignore-loss-limit",
+        Some(Canary::FormingCandles) => " --canary forming-candles",
         None => "",
     };
     println!(

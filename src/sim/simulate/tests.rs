@@ -169,6 +169,17 @@ fn a_leg_missing_from_a_listing_taken_as_gone_fails_s1_s2_or_s8() {
     );
 }
 
+/// The simulated exchange's candle answers include the candle still forming: an agent that
+/// reads it as closed writes strategy signals on it, which C1 must catch.
+#[test]
+fn an_agent_that_reads_the_forming_candle_fails_c1() {
+    let verdict = first_failure(Canary::FormingCandles);
+    assert!(
+        matches!(&verdict, Verdict::Correctness(text) if text.starts_with("C1")),
+        "{verdict:?}"
+    );
+}
+
 /// Seeds with latency and bursts, or with listings that omit orders or answer stale, keep
 /// every invariant (P1 included).
 #[test]
