@@ -264,20 +264,22 @@ fn a_body_over_the_limit_answers_413() {
 }
 
 #[test]
-fn requests_over_the_rate_answer_429() {
+fn requests_over_the_rate_answer_429_and_refused_ones_cannot_spend_the_senders_allowance() {
     let workspace = workspace("rate_per_minute = 3\n");
     let metrics = common::free_loopback_address();
     let toml = std::fs::read_to_string(workspace.path("fillguard.toml")).unwrap();
     let toml = toml.replace("listen = \"off\"", &format!("listen = \"{metrics}\""));
     std::fs::write(workspace.path("fillguard.toml"), toml).unwrap();
     let (_run, address) = start(&workspace, "run.log");
+    // A flood without the secret spends its own allowance, then gets 429 ...
+    let head = format!("POST /signal HTTP/1.1\r\nHost: {address}\r\nContent-Length: 2\r\n\r\n{{}}");
+    let statuses: Vec<u16> = (0..4).map(|_| request(&address, &head, b"").0).collect();
+    assert_eq!(statuses, [401, 401, 401, 429]);
+    // ... and the senders' allowance is untouched by it.
     for id in ["rate-1", "rate-2", "rate-3"] {
         let (status, answer) = post_signed(&address, &signal(id));
         assert_eq!(status, 202, "{answer}");
     }
-    let head = format!("POST /signal HTTP/1.1\r\nHost: {address}\r\nContent-Length: 2\r\n\r\n{{}}");
-    let (status, text) = request(&address, &head, b"");
-    assert_eq!(status, 429, "{text}");
     let (status, answer) = post_signed(&address, &signal("rate-4"));
     assert_eq!(status, 429, "{answer}");
     assert_eq!(answer["outcome"], "rate_limited");
@@ -289,7 +291,7 @@ fn requests_over_the_rate_answer_429() {
         .body_mut()
         .read_to_string()
         .unwrap();
-    for (outcome, count) in [("accepted", 3), ("rate_limited", 2), ("unauthorized", 0)] {
+    for (outcome, count) in [("accepted", 3), ("rate_limited", 2), ("unauthorized", 3)] {
         let series = format!("fillguard_webhook_requests_total{{outcome=\"{outcome}\"}} {count}");
         assert!(scrape.contains(&series), "{series} in\n{scrape}");
     }

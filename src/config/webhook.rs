@@ -84,7 +84,8 @@ pub struct WebhookConfig {
     pub token: Option<Secret>,
     /// A request body longer than this is refused (413) unread.
     pub max_body_bytes: u32,
-    /// Requests admitted per minute, all paths and outcomes together (429 beyond).
+    /// Authenticated requests admitted per minute (429 beyond); requests refused before or at
+    /// authentication have an allowance of the same size of their own.
     pub rate_per_minute: u32,
     /// Connections served at once; more are closed at once.
     pub max_connections: u32,

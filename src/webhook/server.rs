@@ -48,7 +48,13 @@ const _: () = assert!(
 struct State {
     settings: Settings,
     store: Store,
-    limiter: RefCell<RateLimiter>,
+    /// Authenticated requests: the senders' allowance, which nobody without the secret can
+    /// spend.
+    signals: RefCell<RateLimiter>,
+    /// Every other request (unknown path, wrong method, too large, bad signature or token):
+    /// past this allowance they are answered 429 and logged at debug only, so a flood can
+    /// neither crowd the senders out nor flood the journal.
+    refused: RefCell<RateLimiter>,
 }
 
 /// Starts the thread and waits (at most `start_timeout`) until it has its database
@@ -94,11 +100,13 @@ fn serve(
             return;
         }
     };
-    let limiter = RefCell::new(RateLimiter::new(settings.rate_per_minute, Instant::now()));
+    let limiter = || RefCell::new(RateLimiter::new(settings.rate_per_minute, Instant::now()));
+    let (signals, refused) = (limiter(), limiter());
     let state = Rc::new(State {
         settings,
         store,
-        limiter,
+        signals,
+        refused,
     });
     let local = tokio::task::LocalSet::new();
     local.block_on(&runtime, async move {
@@ -207,20 +215,36 @@ fn log(outcome: &Outcome, peer: SocketAddr) {
     }
 }
 
+/// Authenticates the request, then charges it to its allowance: an authenticated one to the
+/// senders', any other to the refused requests' (`State`).
 async fn decide(request: Request<Incoming>, state: &State) -> Outcome {
-    let settings = &state.settings;
-    if let Err(wait) = state.limiter.borrow_mut().admit(Instant::now()) {
+    let checked = authenticate(request, state).await;
+    let limiter = match checked {
+        Ok(_) => &state.signals,
+        Err(_) => &state.refused,
+    };
+    if let Err(wait) = limiter.borrow_mut().admit(Instant::now()) {
         return Outcome::RateLimited {
             retry_after_seconds: wait.as_secs().max(1),
         };
     }
+    match checked {
+        Ok(body) => accept(&body, state),
+        Err(refusal) => refusal,
+    }
+}
+
+/// The route, the method, the size and the signature (or path token): the body of a request
+/// that passes them all, else the refusal.
+async fn authenticate(request: Request<Incoming>, state: &State) -> Result<Bytes, Outcome> {
+    let settings = &state.settings;
     let path = request.uri().path().to_string();
     let route = check::route(&path, settings.token.is_some());
     if route == Route::Unknown {
-        return Outcome::NotFound;
+        return Err(Outcome::NotFound);
     }
     if request.method() != Method::POST {
-        return Outcome::MethodNotAllowed;
+        return Err(Outcome::MethodNotAllowed);
     }
     let limit = settings.max_body_bytes;
     let declared = request
@@ -228,16 +252,13 @@ async fn decide(request: Request<Incoming>, state: &State) -> Outcome {
         .get(CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
     if declared.is_some_and(|length| length > u64::from(limit)) {
-        return Outcome::TooLarge { limit };
+        return Err(Outcome::TooLarge { limit });
     }
     let signature = request
         .headers()
         .get(check::SIGNATURE_HEADER)
         .map(|value| value.as_bytes().to_vec());
-    let body = match read_body(request.into_body(), limit).await {
-        Ok(body) => body,
-        Err(outcome) => return outcome,
-    };
+    let body = read_body(request.into_body(), limit).await?;
     let authenticated = match route {
         Route::Token(token) => {
             let expected = settings.token.as_ref().expect("token routes need a token");
@@ -249,10 +270,8 @@ async fn decide(request: Request<Incoming>, state: &State) -> Outcome {
             signature.as_deref(),
         ),
     };
-    if let Err(failure) = authenticated {
-        return Outcome::Unauthorized(failure);
-    }
-    accept(&body, state)
+    authenticated.map_err(Outcome::Unauthorized)?;
+    Ok(body)
 }
 
 /// The checks after authentication, and the inbox write.

@@ -841,6 +841,5 @@ pub fn run_seeds(seeds: std::ops::Range<u64>, ticks: u64, canary: Option<Canary>
     summarize(&reports, ticks, canary, started.elapsed())
 }
 
-
 #[cfg(test)]
 mod tests;

@@ -5,7 +5,12 @@ use std::time::Duration;
 
 use super::{Canary, SeedReport, Verdict};
 
-pub(super) fn summarize(reports: &[SeedReport], ticks: u64, canary: Option<Canary>, elapsed: Duration) -> u8 {
+pub(super) fn summarize(
+    reports: &[SeedReport],
+    ticks: u64,
+    canary: Option<Canary>,
+    elapsed: Duration,
+) -> u8 {
     let failures: Vec<&SeedReport> = reports
         .iter()
         .filter(|r| r.verdict != Verdict::Pass)
