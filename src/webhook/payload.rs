@@ -54,6 +54,11 @@ pub fn parse(body: &[u8], watchlist: &[String]) -> Result<Payload, Malformed> {
     let Value::Object(object) = value else {
         return Err(malformed("body", "must be a JSON object"));
     };
+    // serde_json keeps the last of two equal keys; another reader may keep the first. A body
+    // that can mean two things is refused, naming the key.
+    if let Some(repeated) = repeated_key(body) {
+        return Err(malformed(&bounded(&repeated), "appears twice in the body"));
+    }
     if let Some(unknown) = object.keys().find(|key| !FIELDS.contains(&key.as_str())) {
         // The name is the sender's text: shown only in a bounded, printable form.
         return Err(malformed(
@@ -88,6 +93,39 @@ pub fn parse(body: &[u8], watchlist: &[String]) -> Result<Payload, Malformed> {
         notional,
         timestamp_ms,
     })
+}
+
+/// The first top-level key the body's object holds twice, if any.
+fn repeated_key(body: &[u8]) -> Option<String> {
+    struct Keys(Option<String>);
+    struct KeysVisitor;
+    impl<'de> serde::de::Visitor<'de> for KeysVisitor {
+        type Value = Keys;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Keys, A::Error> {
+            // The whole map is read (a reader that stops early fails the parse).
+            let (mut seen, mut repeated) = (Vec::<String>::new(), None);
+            while let Some(key) = map.next_key::<String>()? {
+                map.next_value::<serde::de::IgnoredAny>()?;
+                if seen.contains(&key) {
+                    repeated.get_or_insert(key);
+                } else if seen.len() < FIELDS.len() * 4 {
+                    seen.push(key);
+                }
+            }
+            Ok(Keys(repeated))
+        }
+    }
+    impl<'de> serde::Deserialize<'de> for Keys {
+        fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Keys, D::Error> {
+            deserializer.deserialize_map(KeysVisitor)
+        }
+    }
+    serde_json::from_slice::<Keys>(body)
+        .ok()
+        .and_then(|keys| keys.0)
 }
 
 /// An id is 1 to 64 letters, digits and `-`, `_`, `.`, `:`, `/`, `@`: what scripts and
@@ -174,6 +212,15 @@ fn timestamp(value: Option<&Value>) -> Result<i64, Malformed> {
         } else {
             integer.saturating_mul(1000)
         });
+    }
+    // Seconds with a fraction (`1800000000.25`, as `time.time()` gives): to the millisecond.
+    if let Ok(seconds) = Decimal::from_str(&text) {
+        let millis = seconds
+            .checked_mul(Decimal::from(1000))
+            .map(|value| value.floor())
+            .and_then(|value| i64::try_from(value).ok())
+            .filter(|value| *value > 0 && *value < MILLISECONDS_FROM * 1000);
+        return millis.ok_or_else(|| malformed(field, "must be Unix seconds after 1970"));
     }
     rfc3339_ms(&text).ok_or_else(|| {
         malformed(

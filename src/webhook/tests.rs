@@ -147,6 +147,26 @@ fn a_good_body_is_read_with_exact_decimals() {
     let signal = parse(&body(&number), &watchlist()).unwrap();
     assert_eq!(signal.notional, Some(Decimal::new(1, 1)));
     assert_eq!(signal.quantity, None);
+    // More digits than a double holds (17 significant ones at most) survive, as a number
+    // and as a string.
+    let long = "0.12345678901234567891";
+    for written in [long.to_string(), format!("\"{long}\"")] {
+        let precise = GOOD.replace(
+            r#""quantity":"0.0015""#,
+            &format!(r#""quantity":{written}"#),
+        );
+        let signal = parse(&body(&precise), &watchlist()).unwrap();
+        assert_eq!(signal.quantity, Some(long.parse().unwrap()), "{written}");
+    }
+}
+
+#[test]
+fn a_key_given_twice_is_refused_by_name() {
+    let twice = GOOD.replace(r#""side":"buy""#, r#""side":"buy","side":"SELL""#);
+    assert_ne!(twice, GOOD, "the body names side");
+    let refused = parse(&body(&twice), &watchlist()).unwrap_err();
+    assert_eq!(refused.field, "side");
+    assert_eq!(refused.reason, "appears twice in the body");
 }
 
 #[test]
@@ -214,6 +234,11 @@ fn timestamps_are_seconds_milliseconds_or_rfc3339_in_utc() {
     assert_eq!(
         parse(&body(&millis), &watchlist()).unwrap().timestamp_ms,
         1_800_000_000_123
+    );
+    let fraction = GOOD.replace("1800000000", "1800000000.2509");
+    assert_eq!(
+        parse(&body(&fraction), &watchlist()).unwrap().timestamp_ms,
+        1_800_000_000_250
     );
     let text = GOOD.replace("1800000000", r#""2026-11-30T12:00:00Z""#);
     assert_eq!(
