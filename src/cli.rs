@@ -600,9 +600,11 @@ fn reset_breaker(config: &Config, symbol: &str) -> Result<(), Failure> {
         }
         row.reset();
         store::save_breaker(conn, &row, Some((now, "cli")))?;
-        if symbol == GLOBAL {
-            // Losses before this reset no longer count towards the daily loss limit.
+        // The reset of a loss trip starts the daily loss count again; any other reset of the
+        // global breaker leaves the day's losses counted.
+        if symbol == GLOBAL && store::loss_state(conn)?.latched {
             store::record_global_reset(conn, now)?;
+            println!("daily loss limit: losses before this reset no longer count");
         }
         store::record_event(
             conn,

@@ -32,7 +32,7 @@ pub fn risk_report(
     now: Millis,
 ) -> Result<RiskReport, store::StoreError> {
     let limits = config.risk.clone();
-    let since = loss_period_start(now, store::global_reset_at(conn)?);
+    let since = loss_period_start(now, store::loss_state(conn)?.since_ms);
     let mut cooling = Vec::new();
     if let Some(cooldown) = limits.cooldown_ms {
         for item in &config.watchlist {

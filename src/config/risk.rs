@@ -110,6 +110,11 @@ pub(super) fn risk(c: &Check<'_>, raw: &RawRisk) -> Result<RiskLimits, ConfigErr
         |key: &str, value: Option<RawLimit>, max: u32| -> Result<Option<u32>, ConfigError> {
             match c.required(key, value)?.0 {
                 None => Ok(None),
+                Some(number) if number.0.is_zero() => Err(c.invalid(
+                    key,
+                    &number,
+                    "must be at least 1; \"off\" turns the limit off",
+                )),
                 Some(number) => c.count_u32(key, Some(number), 1, max).map(Some),
             }
         };
@@ -166,9 +171,9 @@ fn daily_loss(
         }
         let Some(number) = value.0 else { continue };
         let amount = c.decimal(&key, Some(number), (Decimal::ZERO, None), true)?;
-        if limits.insert(name.clone(), amount).is_some() {
-            return Err(c.invalid(&key, &format!("{asset:?}"), "names an asset twice"));
-        }
+        // The environment's form (lower case) sorts after the file's (upper case) and wins,
+        // as the environment wins everywhere.
+        limits.insert(name, amount);
     }
     Ok(limits)
 }
@@ -184,9 +189,33 @@ pub(super) fn check_against(c: &Check<'_>, config: &super::Config) -> Result<(),
             return Err(c.invalid("risk.max_open_trades_per_symbol", &per_symbol, reason));
         }
     }
+    let quotes: std::collections::BTreeSet<&str> = config
+        .watchlist
+        .iter()
+        .map(|item| item.symbol.split_once('_').map_or("", |(_, quote)| quote))
+        .collect();
+    for asset in limits.daily_loss.keys() {
+        if !quotes.contains(asset.as_str()) {
+            let key = format!("risk.daily_loss_limit.{asset}");
+            let shown: Vec<&str> = quotes.iter().copied().collect();
+            let reason = format!(
+                "no watchlist symbol is quoted in {asset} (they are quoted in {}): the limit would count nothing",
+                shown.join(", ")
+            );
+            return Err(c.invalid(&key, &limits.daily_loss[asset], &reason));
+        }
+    }
     let Some(max) = limits.max_notional_per_order else {
         return Ok(());
     };
+    if quotes.len() > 1 {
+        let shown: Vec<&str> = quotes.iter().copied().collect();
+        let reason = format!(
+            "is one amount in each symbol's quote asset, and the watchlist is quoted in {}: size each symbol with its notional instead",
+            shown.join(", ")
+        );
+        return Err(c.invalid("risk.max_notional_per_order", &max, &reason));
+    }
     for (index, item) in config.watchlist.iter().enumerate() {
         if let super::Size::Notional(notional) = item.size {
             if notional > max {

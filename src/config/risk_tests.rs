@@ -34,7 +34,7 @@ fn every_limit_is_off_by_default() {
 #[test]
 fn limits_from_the_file_and_the_environment() {
     let toml = "[signals]\nallow_concurrent_trades = true\n[risk]\nmax_open_trades = 3\nmax_open_trades_per_symbol = 2\nmax_notional_per_order = \"250.5\"\ncooldown_seconds = 600\nmax_entries_per_hour = 6\n[risk.daily_loss_limit]\nUSDT = 100\n";
-    let config = load(toml, &[("FILLGUARD_RISK__DAILY_LOSS_LIMIT__BTC", "0.01")]).unwrap();
+    let config = load(toml, &[("FILLGUARD_RISK__DAILY_LOSS_LIMIT__USDT", "75.5")]).unwrap();
     let risk = &config.risk;
     assert_eq!(risk.max_open_trades, Some(3));
     assert_eq!(risk.max_open_trades_per_symbol, Some(2));
@@ -43,10 +43,8 @@ fn limits_from_the_file_and_the_environment() {
     assert_eq!(risk.max_entries_per_hour, Some(6));
     assert_eq!(
         risk.daily_loss,
-        BTreeMap::from([
-            ("BTC".to_string(), d("0.01")),
-            ("USDT".to_string(), d("100"))
-        ])
+        BTreeMap::from([("USDT".to_string(), d("75.5"))]),
+        "the environment wins, its lower-case name upper-cased"
     );
     // The rendered configuration loads back to the same limits.
     let rendered = crate::config::render_masked(&config);
@@ -91,11 +89,35 @@ fn a_bad_limit_names_its_key() {
             "watchlist[0].notional",
         ),
         ("[risk]\nmax_daily_trades = 5\n", "max_daily_trades"),
+        (
+            "[risk.daily_loss_limit]\nUSD = 5\n",
+            "risk.daily_loss_limit.USD",
+        ),
     ];
     for (toml, key) in cases {
         let error = load(toml, &[]).unwrap_err().to_string();
         assert!(error.contains(key), "{toml:?}: {error}");
     }
+}
+
+#[test]
+fn zero_points_at_off_and_one_notional_limit_needs_one_quote_asset() {
+    let error = load("[risk]\nmax_open_trades = 0\n", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("\"off\" turns the limit off"), "{error}");
+    let toml = "[venue]\nkind = \"cryptocom\"\napi_key = \"key\"\n[risk]\nmax_notional_per_order = 500\n[[watchlist]]\nsymbol = \"BTC_USDT\"\nnotional = 100\nstop_loss_pct = 1\ntake_profit_pct = 2\n[[watchlist]]\nsymbol = \"ETH_BTC\"\nquantity = 1\nstop_loss_pct = 1\ntake_profit_pct = 2\n";
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fillguard.toml");
+    std::fs::write(&path, toml).unwrap();
+    let unread = crate::config::Secrets::Unread;
+    let error = load_from_with(Some(&path), &BTreeMap::new(), unread)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("risk.max_notional_per_order") && error.contains("BTC, USDT"),
+        "{error}"
+    );
 }
 
 #[test]

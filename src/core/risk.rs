@@ -218,43 +218,116 @@ pub struct LossTrip {
     pub alert: Alert,
 }
 
+/// The daily loss limit's state, kept in the database: the operator's last reset of a loss
+/// trip (as the command stamped it on the wall clock: only a marker of change), the marker the
+/// agent last acted on, when the agent began counting again after it (on the agent's own
+/// clock), and whether a loss trip holds the global breaker until the operator resets it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LossState {
+    pub reset_marker: Option<Millis>,
+    pub reset_seen: Option<Millis>,
+    pub since_ms: Option<Millis>,
+    pub latched: bool,
+}
+
+impl LossState {
+    /// A reset the agent has not acted on yet releases the latch and starts the count again
+    /// at `now`, on the agent's clock (the command's stamp is on the wall clock, which the
+    /// agent's may trail).
+    pub fn after_resets(self, now: Millis) -> LossState {
+        if self.reset_marker == self.reset_seen {
+            return self;
+        }
+        LossState {
+            reset_marker: self.reset_marker,
+            reset_seen: self.reset_marker,
+            since_ms: Some(now),
+            latched: false,
+        }
+    }
+}
+
+/// What one daily loss check does: queue the alert (once per loss period), open the global
+/// breaker, and latch it so that only the operator's reset lets entries open again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LossDecision {
+    pub alert: Option<Alert>,
+    pub trip: bool,
+    pub latch: bool,
+}
+
+/// Facts of one daily loss check besides the limits and the results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LossFacts {
+    pub period_start: Millis,
+    pub latched: bool,
+    pub breaker_open: bool,
+    /// Whether this period's alert was queued before.
+    pub alerted: bool,
+    pub protected_trades: u32,
+    pub open_trades: u32,
+}
+
+/// A breach trips (and alerts, once per period); a latched trip holds the global breaker open
+/// until the operator's reset, across midnight and whatever else closed it (the start-up
+/// self-check closing a trip of its own that this one joined).
+pub fn daily_loss_decision(
+    limits: &RiskLimits,
+    realized: &BTreeMap<String, Decimal>,
+    facts: LossFacts,
+) -> LossDecision {
+    let Some(trip) = daily_loss_trip(limits, realized, facts) else {
+        return LossDecision {
+            alert: None,
+            trip: facts.latched && !facts.breaker_open,
+            latch: facts.latched,
+        };
+    };
+    LossDecision {
+        alert: (!facts.alerted).then_some(trip.alert),
+        trip: !facts.breaker_open,
+        latch: true,
+    }
+}
+
 /// The trip a breach calls for, or `None` within the limits.
 pub fn daily_loss_trip(
     limits: &RiskLimits,
     realized: &BTreeMap<String, Decimal>,
-    period_start: Millis,
-    open_trades: u32,
+    facts: LossFacts,
 ) -> Option<LossTrip> {
     let breach = daily_loss_breach(limits, realized)?;
+    let unsettled = facts.open_trades.saturating_sub(facts.protected_trades);
     let text = format!(
-        "CRITICAL *: daily loss limit reached: {breach}.\nThe global breaker is OPEN: no new entries on any symbol. {open_trades} open trades stay watched and protected.\nTo do: review the day's trades (`fillguard status`), then `fillguard breaker reset '*'` to trade again; losses before the reset no longer count."
+        "CRITICAL *: daily loss limit reached: {breach}.\nThe global breaker is OPEN: no new entries on any symbol. {} protected trades stay watched and protected; {unsettled} other open trades are still being resolved.\nTo do: review the day's trades (`fillguard status`), then `fillguard breaker reset '*'` to trade again; losses before the reset no longer count.",
+        facts.protected_trades
     );
     Some(LossTrip {
         reason: DAILY_LOSS_REASON,
         alert: Alert {
             severity: Severity::Critical,
-            key: format!("daily-loss:{}:{period_start}", breach.quote),
+            key: format!("daily-loss:{}:{}", breach.quote, facts.period_start),
             text,
         },
     })
 }
 
-/// Where the loss period starts: the UTC midnight before `now`, or a later reset of the global
-/// breaker (an operator's reset forgives the losses before it).
-pub fn loss_period_start(now: Millis, global_reset_at: Option<Millis>) -> Millis {
+/// Where the loss period starts: the UTC midnight before `now`, or the later moment the agent
+/// began counting again after an operator's reset (never later than `now`).
+pub fn loss_period_start(now: Millis, since: Option<Millis>) -> Millis {
     let midnight = now - now.rem_euclid(DAY_MS);
-    global_reset_at
-        .filter(|reset| *reset > midnight && *reset <= now)
-        .unwrap_or(midnight)
+    since.map_or(midnight, |since| since.min(now).max(midnight))
 }
 
 /// The net result of a trade that has ended, in its quote asset: what its exit and protective
 /// fills brought in against what the entry cost (a SELL entry the other way round), less every
 /// fee in the quote asset or in the base asset (valued at the fill's own price). A fee in a
-/// third asset is not counted. `None` when nothing filled or the arithmetic overflows.
+/// third asset is not counted. A fill without a price (an exchange that left it out) is valued
+/// at the order's limit or trigger price. `None` when nothing filled, a filled quantity has no
+/// price at all, or the arithmetic overflows.
 pub fn realized_result(view: &TradeView, base: &str, quote: &str) -> Option<Decimal> {
     let trade = &view.trade;
-    if trade.filled_quantity <= Decimal::ZERO {
+    if trade.filled_quantity <= Decimal::ZERO || trade.avg_price <= Decimal::ZERO {
         return None;
     }
     let direction = match trade.side {
@@ -272,12 +345,16 @@ pub fn realized_result(view: &TradeView, base: &str, quote: &str) -> Option<Deci
         if order.cumulative_quantity <= Decimal::ZERO {
             continue;
         }
-        let moved = order.avg_price.checked_sub(trade.avg_price)?;
+        let price = [Some(order.avg_price), order.price, order.trigger_price]
+            .into_iter()
+            .flatten()
+            .find(|price| *price > Decimal::ZERO)?;
+        let moved = price.checked_sub(trade.avg_price)?;
         let gain = order
             .cumulative_quantity
             .checked_mul(moved)?
             .checked_mul(direction)?;
-        let fee = fee_value(order.fee, order.fee_currency.as_deref(), order.avg_price)?;
+        let fee = fee_value(order.fee, order.fee_currency.as_deref(), price)?;
         result = result.checked_add(gain)?.checked_sub(fee)?;
     }
     Some(result)

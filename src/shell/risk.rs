@@ -11,7 +11,8 @@ use tracing::error;
 use crate::core::breaker::GLOBAL;
 use crate::core::domain::Millis;
 use crate::core::risk::{
-    HOUR_MS, Limit, Refusal, RiskLimits, check_entry, daily_loss_trip, loss_period_start,
+    DAILY_LOSS_REASON, HOUR_MS, Limit, LossFacts, Refusal, RiskLimits, check_entry,
+    daily_loss_decision, loss_period_start,
 };
 use crate::shell::Agent;
 use crate::store;
@@ -20,9 +21,11 @@ use crate::telemetry::metrics as names;
 use super::observe::{Trip, record_trips};
 use super::records::trip_breaker;
 
-/// Where today's loss period starts: UTC midnight, or the global breaker's later reset.
+/// Where today's loss period starts: UTC midnight, or when the agent began counting again
+/// after the operator's last reset of a loss trip.
 fn loss_period(conn: &Connection, now: Millis) -> store::Result<Millis> {
-    Ok(loss_period_start(now, store::global_reset_at(conn)?))
+    let state = store::loss_state(conn)?;
+    Ok(loss_period_start(now, state.since_ms))
 }
 
 /// Checks an entry of `notional` in `quote` on `symbol` against the limits, inside the
@@ -49,8 +52,9 @@ pub(super) fn record_refusal(limit: Limit) {
 
 impl Agent {
     /// Opens the global breaker with a CRITICAL alert when the day's net realized loss in a
-    /// quote asset reached its limit; once per loss period (an operator's reset starts a new
-    /// one). Open trades are left as they are: watched and protected.
+    /// quote asset reached its limit (the alert once per loss period), and holds it open until
+    /// the operator resets it. Every turn: it reads only the database. Open trades are left as
+    /// they are: watched and protected.
     pub(super) fn check_daily_loss(&mut self) -> anyhow::Result<()> {
         if self.config.risk.daily_loss.is_empty() {
             return Ok(());
@@ -59,30 +63,48 @@ impl Agent {
         let limits = self.config.risk.clone();
         let mut trips = Vec::new();
         self.store.transaction(|conn| {
-            let since = loss_period(conn, now)?;
-            let realized = store::realized_since(conn, since)?;
-            let open_trades = store::open_trade_count(conn)?;
-            let Some(trip) = daily_loss_trip(&limits, &realized, since, open_trades) else {
-                return Ok(());
+            let stored = store::loss_state(conn)?;
+            let mut state = stored.after_resets(now);
+            let period_start = loss_period_start(now, state.since_ms);
+            let realized = store::realized_since(conn, period_start)?;
+            let breaker_open = store::breaker(conn, GLOBAL)?.is_some_and(|b| b.open);
+            let facts = LossFacts {
+                period_start,
+                latched: state.latched,
+                breaker_open,
+                alerted: false,
+                protected_trades: store::protected_trade_count(conn)?,
+                open_trades: store::open_trade_count(conn)?,
             };
-            let alerted = store::alert_exists(conn, &trip.alert.key)?;
-            let open = store::breaker(conn, GLOBAL)?.is_some_and(|breaker| breaker.open);
-            // Alerted once per period; opened again if anything but the operator closed it
-            // (the self-check closing a trip of its own that this one joined).
-            if alerted && open {
+            let mut decision = daily_loss_decision(&limits, &realized, facts);
+            if let Some(alert) = &decision.alert {
+                if store::alert_exists(conn, &alert.key)? {
+                    decision.alert = None;
+                }
+            }
+            state.latched = decision.latch;
+            if state != stored {
+                store::save_loss_state(conn, &state)?;
+            }
+            if let Some(alert) = &decision.alert {
+                error!(
+                    symbol = GLOBAL,
+                    reason = DAILY_LOSS_REASON,
+                    "{}",
+                    alert.text
+                );
+                store::enqueue_alert(conn, alert, None, Some(GLOBAL), now)?;
+            }
+            if !decision.trip {
                 return Ok(());
             }
-            if !alerted {
-                error!(symbol = GLOBAL, reason = trip.reason, "{}", trip.alert.text);
-                store::enqueue_alert(conn, &trip.alert, None, Some(GLOBAL), now)?;
-            }
-            if trip_breaker(conn, GLOBAL, trip.reason, now)? {
+            if trip_breaker(conn, GLOBAL, DAILY_LOSS_REASON, now)? {
                 trips.push(Trip {
                     symbol: GLOBAL.to_string(),
-                    reason: trip.reason.to_string(),
+                    reason: DAILY_LOSS_REASON.to_string(),
                 });
             }
-            let detail = format!("breaker tripped: {}", trip.reason);
+            let detail = format!("breaker tripped: {DAILY_LOSS_REASON}");
             store::record_event(conn, now, None, Some(GLOBAL), "breaker", &detail)
         })?;
         record_trips(&trips);

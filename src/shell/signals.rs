@@ -45,9 +45,6 @@ impl Agent {
         } else {
             Vec::new()
         };
-        // A loss that reached its limit closes the door before any signal is taken; it needs
-        // no exchange, so no outage delays it.
-        self.check_daily_loss()?;
         for item in &watchlist {
             // One symbol's candles, or one signal below, is a unit of work: the watchdog is
             // pinged between them, never during one (`Agent::run`). Once the turn's budget is

@@ -41,6 +41,8 @@ impl Agent {
             }
             self.drive(trade_id, Event::Due)?;
         }
+        // Reads only the database, so no spent budget or outage holds it up.
+        self.check_daily_loss()?;
         if !self.turn_deferred && self.self_check_due_ms.is_some_and(|due| due <= now) {
             self.self_check()?;
         }

@@ -37,8 +37,8 @@ pub use lock::{RunLock, lock_path};
 pub use recent::{Listing, status_alerts, status_trade_ids};
 pub use retention::{PRUNE_BATCH, prune_events};
 pub use risk::{
-    alert_exists, entries_since, global_reset_at, open_trade_count, realized_since,
-    record_global_reset, risk_drops_since, risk_usage,
+    alert_exists, entries_since, loss_state, open_trade_count, protected_trade_count,
+    realized_since, record_global_reset, risk_drops_since, risk_usage, save_loss_state,
 };
 pub use rows::{AlertRow, SignalRow, SignalStatus};
 

@@ -10,7 +10,7 @@ use rust_decimal::Decimal;
 use super::Result;
 use crate::core::domain::Millis;
 use crate::core::normalize::plain;
-use crate::core::risk::{HOUR_MS, RiskUsage, realized_result};
+use crate::core::risk::{HOUR_MS, LossState, RiskUsage, realized_result};
 use crate::core::trade::TradeView;
 
 /// Called with every saved view: the first save of an ended trade stamps `ended_ms`, and every
@@ -105,6 +105,16 @@ pub fn entries_since(conn: &Connection, since: Millis) -> Result<u32> {
     Ok(u32::try_from(n).unwrap_or(u32::MAX))
 }
 
+/// Trades whose protection is live and verified.
+pub fn protected_trade_count(conn: &Connection) -> Result<u32> {
+    let n: i64 = conn
+        .prepare_cached(
+            "SELECT COUNT(*) FROM trades WHERE state NOT IN ('CLOSED', 'HALTED') AND state = 'PROTECTED'",
+        )?
+        .query_row([], |row| row.get(0))?;
+    Ok(u32::try_from(n).unwrap_or(u32::MAX))
+}
+
 /// Trades not closed or halted, every symbol.
 pub fn open_trade_count(conn: &Connection) -> Result<u32> {
     let n: i64 = conn
@@ -143,22 +153,50 @@ pub fn risk_drops_since(conn: &Connection, since: Millis) -> Result<BTreeMap<Str
     Ok(counts)
 }
 
-/// The `meta` key holding when the operator last reset the global breaker.
-const GLOBAL_RESET_KEY: &str = "risk_global_reset_ms";
+/// `meta` keys of the daily loss limit's state.
+const RESET_MARKER_KEY: &str = "risk_global_reset_ms";
+const RESET_SEEN_KEY: &str = "risk_global_reset_seen";
+const LOSS_SINCE_KEY: &str = "risk_loss_since_ms";
+const LATCH_KEY: &str = "risk_loss_latched";
 
-/// Notes an operator's reset of the global breaker: the day's loss period starts again there.
-/// (The start-up self-check closing its own trip is no such reset.)
-pub fn record_global_reset(conn: &Connection, now: Millis) -> Result<()> {
-    conn.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")?
-        .execute(params![GLOBAL_RESET_KEY, now.to_string()])?;
+fn meta_i64(conn: &Connection, key: &str) -> Result<Option<i64>> {
+    let value: Option<String> = conn
+        .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+        .query_row([key], |row| row.get(0))
+        .optional()?;
+    Ok(value.and_then(|text| text.parse().ok()))
+}
+
+fn set_meta(conn: &Connection, key: &str, value: Option<i64>) -> Result<()> {
+    match value {
+        Some(value) => conn
+            .prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")?
+            .execute(params![key, value.to_string()])?,
+        None => conn
+            .prepare_cached("DELETE FROM meta WHERE key = ?1")?
+            .execute([key])?,
+    };
     Ok(())
 }
 
-/// When the operator last reset the global breaker; a value that does not parse is none.
-pub fn global_reset_at(conn: &Connection) -> Result<Option<Millis>> {
-    let value: Option<String> = conn
-        .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
-        .query_row([GLOBAL_RESET_KEY], |row| row.get(0))
-        .optional()?;
-    Ok(value.and_then(|text| text.parse().ok()))
+pub fn loss_state(conn: &Connection) -> Result<LossState> {
+    Ok(LossState {
+        reset_marker: meta_i64(conn, RESET_MARKER_KEY)?,
+        reset_seen: meta_i64(conn, RESET_SEEN_KEY)?,
+        since_ms: meta_i64(conn, LOSS_SINCE_KEY)?,
+        latched: meta_i64(conn, LATCH_KEY)?.is_some(),
+    })
+}
+
+/// Saves what the agent keeps of the state (the marker is the command's).
+pub fn save_loss_state(conn: &Connection, state: &LossState) -> Result<()> {
+    set_meta(conn, RESET_SEEN_KEY, state.reset_seen)?;
+    set_meta(conn, LOSS_SINCE_KEY, state.since_ms)?;
+    set_meta(conn, LATCH_KEY, state.latched.then_some(1))
+}
+
+/// Notes an operator's reset of a loss trip: the agent starts counting the day's losses again
+/// when it sees it. Only the operator's command writes it.
+pub fn record_global_reset(conn: &Connection, now: Millis) -> Result<()> {
+    set_meta(conn, RESET_MARKER_KEY, Some(now))
 }

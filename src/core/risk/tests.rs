@@ -117,13 +117,78 @@ fn gains_offset_losses_and_a_loss_below_the_limit_is_no_breach() {
 }
 
 #[test]
-fn the_loss_period_starts_at_utc_midnight_or_a_later_reset() {
+fn the_loss_period_starts_at_utc_midnight_or_when_counting_began_again() {
     let midnight = NOW - NOW.rem_euclid(DAY_MS);
     assert_eq!(loss_period_start(NOW, None), midnight);
     assert_eq!(loss_period_start(NOW, Some(midnight - 1)), midnight);
     assert_eq!(loss_period_start(NOW, Some(midnight + 5)), midnight + 5);
-    // A reset stamped in the future (a clock step) is not trusted.
-    assert_eq!(loss_period_start(NOW, Some(NOW + 1)), midnight);
+    // Never later than now (a clock stepped back since).
+    assert_eq!(loss_period_start(NOW, Some(NOW + 1)), NOW);
+}
+
+#[test]
+fn a_reset_not_yet_seen_releases_the_latch_and_counts_from_now() {
+    let latched = LossState {
+        reset_marker: Some(5),
+        reset_seen: Some(5),
+        since_ms: Some(1),
+        latched: true,
+    };
+    assert_eq!(latched.after_resets(NOW), latched, "nothing new");
+    // The operator's stamp is on the wall clock, which may be ahead of the agent's.
+    let reset = LossState {
+        reset_marker: Some(NOW + 3_600_000),
+        ..latched
+    };
+    let after = reset.after_resets(NOW);
+    assert_eq!(after.since_ms, Some(NOW));
+    assert_eq!(after.reset_seen, Some(NOW + 3_600_000));
+    assert!(!after.latched);
+}
+
+fn facts(latched: bool, breaker_open: bool, alerted: bool) -> LossFacts {
+    LossFacts {
+        period_start: 86_400_000,
+        latched,
+        breaker_open,
+        alerted,
+        protected_trades: 1,
+        open_trades: 2,
+    }
+}
+
+#[test]
+fn a_breach_trips_latches_and_alerts_once_per_period() {
+    let loss = BTreeMap::from([("USDT".to_string(), d("-75.5"))]);
+    let first = daily_loss_decision(&limits(), &loss, facts(false, false, false));
+    let alert = first.alert.unwrap();
+    assert!(first.trip && first.latch);
+    assert_eq!(alert.severity, Severity::Critical);
+    assert_eq!(alert.key, "daily-loss:USDT:86400000");
+    assert!(
+        alert
+            .text
+            .contains("realized loss today 75.5 USDT, limit 50 USDT")
+    );
+    assert!(
+        alert
+            .text
+            .contains("1 protected trades stay watched and protected; 1 other")
+    );
+    let again = daily_loss_decision(&limits(), &loss, facts(true, true, true));
+    assert_eq!((again.alert, again.trip, again.latch), (None, false, true));
+}
+
+#[test]
+fn a_latched_trip_holds_the_breaker_across_midnight_until_the_operator_resets_it() {
+    let none = BTreeMap::new();
+    // Closed by something else (the self-check) after midnight: opened again, no alert.
+    let held = daily_loss_decision(&limits(), &none, facts(true, false, true));
+    assert_eq!((held.alert, held.trip, held.latch), (None, true, true));
+    // No latch, no breach: nothing to do.
+    let free = daily_loss_decision(&limits(), &none, facts(false, false, false));
+    assert_eq!((free.alert, free.trip, free.latch), (None, false, false));
+    assert!(!daily_loss_decision(&RiskLimits::default(), &none, facts(false, false, false)).trip);
 }
 
 fn entered(side: Side) -> TradeView {
@@ -240,26 +305,16 @@ fn an_overflowing_result_is_none_not_a_panic() {
 }
 
 #[test]
-fn a_breach_trips_once_per_period_with_a_critical_alert() {
-    let realized = BTreeMap::from([("USDT".to_string(), d("-75.5"))]);
-    let trip = daily_loss_trip(&limits(), &realized, 86_400_000, 2).unwrap();
-    assert_eq!(trip.reason, "daily_loss_limit");
-    assert_eq!(trip.alert.severity, Severity::Critical);
-    assert_eq!(trip.alert.key, "daily-loss:USDT:86400000");
-    assert!(
-        trip.alert
-            .text
-            .contains("realized loss today 75.5 USDT, limit 50 USDT")
-    );
-    assert!(
-        trip.alert
-            .text
-            .contains("2 open trades stay watched and protected")
-    );
-    let within = BTreeMap::from([("USDT".to_string(), d("-10"))]);
-    assert_eq!(daily_loss_trip(&limits(), &within, 86_400_000, 2), None);
+fn a_fill_without_a_price_is_valued_at_the_orders_own_price_or_not_at_all() {
+    let mut view = entered(Side::Buy);
+    let mut stop = leg(Role::StopLoss, Side::Sell, "1", "0", "0", "USDT");
+    stop.trigger_price = Some(d("99"));
+    view.orders.push(stop);
+    assert_eq!(realized_result(&view, "BTC", "USDT"), Some(d("-1")));
+    view.orders[1].trigger_price = None;
     assert_eq!(
-        daily_loss_trip(&RiskLimits::default(), &realized, 0, 0),
-        None
+        realized_result(&view, "BTC", "USDT"),
+        None,
+        "not a 100 % loss"
     );
 }

@@ -217,7 +217,7 @@ impl RiskSim {
         if let Some(cooldown) = self.limits.cooldown_ms {
             problems.extend(cooled_too_soon(conn, cooldown, skew_range_ms)?);
         }
-        let since = loss_period_start(agent_now, store::global_reset_at(conn)?);
+        let since = loss_period_start(agent_now, store::loss_state(conn)?.since_ms);
         let realized = store::realized_since(conn, since)?;
         let Some(breach) = daily_loss_breach(&self.limits, &realized) else {
             self.breach_since = None;
