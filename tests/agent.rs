@@ -46,6 +46,9 @@ impl Venue for Shared {
     fn instrument(&mut self, symbol: &str) -> Result<Instrument, VenueError> {
         self.0.borrow_mut().instrument(symbol)
     }
+    fn listed_symbols(&mut self) -> Result<std::collections::BTreeSet<String>, VenueError> {
+        self.0.borrow_mut().listed_symbols()
+    }
     fn last_price(&mut self, symbol: &str) -> Result<Decimal, VenueError> {
         self.0.borrow_mut().last_price(symbol)
     }

@@ -11,3 +11,4 @@ pub mod normalize;
 pub mod startup;
 pub mod strategy;
 pub mod trade;
+pub mod watchlist;

@@ -16,6 +16,7 @@ mod retention;
 mod rows;
 #[cfg(test)]
 mod schema_tests;
+mod watchlist;
 
 use std::path::Path;
 use std::time::Duration;
@@ -36,6 +37,7 @@ pub use lock::{RunLock, lock_path};
 pub use recent::{Listing, status_alerts, status_trade_ids};
 pub use retention::{PRUNE_BATCH, prune_events};
 pub use rows::{AlertRow, SignalRow, SignalStatus};
+pub use watchlist::{WatchlistRecord, save_watchlist, watchlist_reported, watchlist_states};
 
 /// Migrations in order; the schema version is the number of migrations applied.
 const MIGRATIONS: [&str; 5] = [

@@ -13,6 +13,7 @@ use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, Promet
 
 use crate::core::ids::Role;
 use crate::core::trade::TradeState;
+use crate::core::watchlist::SymbolState;
 use crate::venue::observe::{
     CODE_OK, EXCHANGE_REQUEST_DURATION_SECONDS, EXCHANGE_REQUESTS_TOTAL, METHODS,
 };
@@ -33,6 +34,7 @@ pub const OPEN_TRADES: &str = "fillguard_open_trades";
 pub const STORE_WRITE_FAILURES_TOTAL: &str = "fillguard_store_write_failures_total";
 pub const RECONCILIATIONS_TOTAL: &str = "fillguard_reconciliations_total";
 pub const WEBHOOK_REQUESTS_TOTAL: &str = "fillguard_webhook_requests_total";
+pub const WATCHLIST_SYMBOLS: &str = "fillguard_watchlist_symbols";
 
 /// Label values of `orders_total{outcome}`.
 pub const ORDER_OUTCOMES: [&str; 4] = ["ack", "duplicate", "rejected", "ambiguous"];
@@ -148,7 +150,7 @@ pub enum Kind {
 }
 
 /// Every metric of the contract: name, type, unit and help text.
-pub const FAMILIES: [(&str, Kind, Option<Unit>, &str); 18] = [
+pub const FAMILIES: [(&str, Kind, Option<Unit>, &str); 19] = [
     (
         PROTECTION_FAILURES_TOTAL,
         Kind::Counter,
@@ -257,6 +259,12 @@ pub const FAMILIES: [(&str, Kind, Option<Unit>, &str); 18] = [
         Some(Unit::Count),
         "Requests to the webhook receiver by outcome (accepted, malformed, unauthorized, replay, too_large, rate_limited, ...; over_capacity: a connection closed unread)",
     ),
+    (
+        WATCHLIST_SYMBOLS,
+        Kind::Gauge,
+        Some(Unit::Count),
+        "Watchlist symbols by state against the exchange's instruments: enabled (listed), disabled (not listed: no strategy, signals dropped), unchecked (the start-up check is pending)",
+    ),
 ];
 
 /// Help text and unit of every metric of the contract.
@@ -299,6 +307,15 @@ fn register(symbols: &[String]) {
         gauge!(POSITIONS_UNPROTECTED, "symbol" => symbol.clone()).set(0.0);
     }
     gauge!(ALERTS_PENDING).set(0.0);
+    for state in SymbolState::ALL {
+        // Until the start-up check answers, every symbol is unchecked.
+        let count = if state == SymbolState::Unchecked {
+            symbols.len()
+        } else {
+            0
+        };
+        gauge!(WATCHLIST_SYMBOLS, "state" => state.as_str()).set(count as f64);
+    }
     gauge!(LAST_LOOP_TIMESTAMP_SECONDS).set(0.0);
     // Looking a histogram up registers it: it renders with empty buckets until recorded.
     let _ = histogram!(UNPROTECTED_SECONDS);

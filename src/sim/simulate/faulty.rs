@@ -515,6 +515,11 @@ impl Venue for FaultyVenue {
         self.paper.instrument(symbol)
     }
 
+    fn listed_symbols(&mut self) -> Result<std::collections::BTreeSet<String>, VenueError> {
+        self.before()?;
+        self.paper.listed_symbols()
+    }
+
     fn last_price(&mut self, symbol: &str) -> Result<Decimal, VenueError> {
         self.before()?;
         self.paper.last_price(symbol)

@@ -448,6 +448,12 @@ impl Venue for CryptoComVenue {
         self.transport.set_budget(budget);
     }
 
+    /// The symbols of the instrument cache (`public/get-instruments`, fetched when the cache
+    /// is older than `INSTRUMENT_CACHE_TTL`): a row the client cannot read is still listed.
+    fn listed_symbols(&mut self) -> Result<BTreeSet<String>, VenueError> {
+        Ok(self.instrument_cache()?.rows.keys().cloned().collect())
+    }
+
     fn instrument(&mut self, symbol: &str) -> Result<Instrument, VenueError> {
         let fallback = self.min_notional_fallback;
         let taker_fee_rate = self.taker_fee_rate;
