@@ -171,6 +171,8 @@ enum CanaryArg {
     EntriesFirst,
     /// The agent takes a leg missing from the open-orders snapshot as cancelled.
     SnapshotAbsenceGone,
+    /// The agent keeps trading a watchlist symbol the exchange does not list.
+    UnlistedKept,
 }
 
 fn parse_seed_range(text: &str) -> Result<std::ops::Range<u64>, String> {
@@ -250,6 +252,7 @@ fn simulate(
         CanaryArg::IgnoreSignalIds => crate::sim::simulate::Canary::IgnoreSignalIds,
         CanaryArg::EntriesFirst => crate::sim::simulate::Canary::EntriesFirst,
         CanaryArg::SnapshotAbsenceGone => crate::sim::simulate::Canary::SnapshotAbsenceGone,
+        CanaryArg::UnlistedKept => crate::sim::simulate::Canary::UnlistedKept,
     });
     match crate::sim::simulate::run_seeds(seeds, ticks, canary) {
         0 => Ok(()),

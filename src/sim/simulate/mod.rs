@@ -13,6 +13,7 @@ mod invariants;
 mod polling;
 mod scale;
 mod senders;
+mod unlisted;
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -41,6 +42,7 @@ use environment::{Disk, DiskFaults, SkewedClock, VirtualClock};
 pub use faulty::{CRASH, Canary, FaultPlan, FaultyVenue};
 use polling::Polling;
 use senders::Senders;
+use unlisted::{UNLISTED_SYMBOL, Unlisted};
 
 const START_MS: Millis = 1_700_000_000_000;
 /// The paper engine starts with this much price history.
@@ -125,6 +127,8 @@ pub struct SeedReport {
     pub deferrals: u32,
     /// Signals sent again under an id already sent (S9).
     pub signal_repeats: u32,
+    /// The watchlist had a symbol the exchange does not list (U1, U2).
+    pub unlisted: bool,
     /// The last events of the store, for a failure's trace.
     pub trace: Vec<String>,
 }
@@ -156,6 +160,8 @@ struct Run {
     canary: Option<Canary>,
     /// Draws the bursts of signals (`scale.rs`), apart from the signals' own stream.
     burst_random: SplitMix64,
+    /// A watchlist symbol the exchange does not list, in a share of the seeds (`unlisted.rs`).
+    unlisted: Unlisted,
 }
 
 /// The failsafe's settings of one seed: a share runs with `flatten` on, a share with the
@@ -215,7 +221,9 @@ impl Run {
         let mode = MODES[(random.next_u64() % 3) as usize];
         let plan = FaultPlan::draw(&mut random);
         let failsafe = Failsafe::draw(&mut random);
-        let config = configuration(dir, seed, mode, failsafe);
+        let mut config = configuration(dir, seed, mode, failsafe);
+        let unlisted = Unlisted::draw(seed, canary);
+        unlisted.add_to(&mut config);
         let clock = Rc::new(VirtualClock(Cell::new(START_MS - WARMUP_MS)));
         let dyn_clock: Rc<dyn Clock> = clock.clone();
         let paper = PaperVenue::new(&config.paper, dyn_clock.clone()).expect("paper venue");
@@ -258,6 +266,7 @@ impl Run {
             senders: Senders::new(seed, canary == Some(Canary::IgnoreSignalIds)),
             canary,
             burst_random: SplitMix64::new(seed ^ 0xB0B5_7000),
+            unlisted,
         }
     }
 
@@ -296,6 +305,7 @@ impl Run {
             Some(Canary::SnapshotAbsenceGone) => {
                 agent.set_watch_mode(crate::shell::watch::WatchMode::AbsenceIsGone)
             }
+            Some(Canary::UnlistedKept) => agent.set_watchlist_enforced(false),
             _ => {}
         }
         self.venue.borrow_mut().agent_clock = Some(steady.clone());
@@ -340,6 +350,13 @@ impl Run {
         let side = [Side::Buy, Side::Sell][(self.random.next_u64() % 2) as usize];
         let notional = 50 + self.random.next_u64() % 100;
         self.insert_signal(symbol, side, notional);
+    }
+
+    /// Now and then a signal for the watchlist symbol the exchange does not list.
+    fn maybe_signal_unlisted(&mut self) {
+        if let Some(side) = self.unlisted.draw_signal() {
+            self.insert_signal(UNLISTED_SYMBOL, side, 60);
+        }
     }
 
     /// Now and then in seeds with latency, several signals at once (`scale.rs`): their
@@ -399,6 +416,8 @@ impl Run {
         let Some(mut agent) = self.agent.take() else {
             return Ok(());
         };
+        self.unlisted.turn_begins(&agent);
+        self.venue.borrow_mut().unlisted_calls.clear();
         if self.venue.borrow().faults_on
             && self.random.next_u64() % 1000 < (self.skew_step * 1000.0) as u64
         {
@@ -422,6 +441,10 @@ impl Run {
         problems.extend(self.lasting_excess(&book, now));
         problems.extend(self.unalerted_double_fills(&book, now));
         problems.append(&mut self.venue.borrow_mut().violations);
+        problems.extend(
+            self.unlisted
+                .check_turn(&self.venue.borrow().unlisted_calls),
+        );
         invariants::note_fills(&book, now, &mut self.first_fill);
         if let Some(agent) = &self.agent {
             problems.extend(invariants::check_known(&book, agent.store()));
@@ -498,6 +521,7 @@ impl Run {
         let book = self.venue.borrow().paper.engine().book();
         invariants::check_settled(agent.store()).is_empty()
             && invariants::check_positions(&book, agent.store()).is_empty()
+            && self.unlisted.settled(agent.store())
     }
 
     fn calm(&mut self) -> Result<(), Verdict> {
@@ -507,6 +531,9 @@ impl Run {
         let calm_started_ms = self.clock.now_ms();
         for turn in 0..CALM_TICKS_MAX {
             self.tick()?;
+            if let Some(agent) = &self.agent {
+                self.unlisted.calm_turn(agent, self.wall.now_ms());
+            }
             let settled = turn % 10 == 9 && self.settled();
             let long_enough =
                 turn + 1 >= CALM_TICKS && self.clock.now_ms() - calm_started_ms >= CALM_MIN_MS;
@@ -521,6 +548,9 @@ impl Run {
         problems.extend(invariants::check_positions(&book, agent.store()));
         if let Some(problem) = problems.into_iter().next() {
             return Err(Verdict::Liveness(problem));
+        }
+        if let Some(problem) = self.unlisted.check_end(agent.store()) {
+            return Err(Verdict::Correctness(problem));
         }
         self.drain_alerts(calm_started_ms)?;
         let agent = self.agent.as_ref().expect("no crashes without faults");
@@ -599,6 +629,7 @@ impl Run {
             alerts_down: self.alerts.faulty(),
             deferrals: venue.deferrals,
             signal_repeats: self.senders.repeats,
+            unlisted: self.unlisted.is_on(),
             trace: events
                 .iter()
                 .rev()
@@ -707,6 +738,7 @@ pub fn run_seed(seed: u64, ticks: u64, canary: Option<Canary>) -> SeedReport {
                 alerts_down: false,
                 deferrals: 0,
                 signal_repeats: 0,
+                unlisted: false,
                 trace: Vec::new(),
             };
         }
@@ -715,6 +747,7 @@ pub fn run_seed(seed: u64, ticks: u64, canary: Option<Canary>) -> SeedReport {
     let mut verdict = Verdict::Pass;
     for _ in 0..ticks {
         run.maybe_signal();
+        run.maybe_signal_unlisted();
         if let Err(failure) = run.tick() {
             verdict = failure;
             break;
@@ -798,8 +831,9 @@ fn summarize(reports: &[SeedReport], ticks: u64, canary: Option<Canary>, elapsed
     let alerts_down = reports.iter().filter(|r| r.alerts_down).count();
     let deferred_seeds = reports.iter().filter(|r| r.deferrals > 0).count();
     let deferrals: u64 = reports.iter().map(|r| u64::from(r.deferrals)).sum();
+    let unlisted = reports.iter().filter(|r| r.unlisted).count();
     println!(
-        "{} seeds, {} passed, {} failed; {flatten} with failsafe.flatten, {alert_only} with on_protection_error off, {fixed} with poll.schedule fixed, {listed} with poll.source open-then-history, {outages} with an exchange outage, {alerts_down} with a failing alert channel, {deferred_seeds} with calls deferred ({deferrals} in all); {trades} trades, {crashes} simulated crashes, {store_errors} refused writes, {exits} exits on a refusing database, {turns} loop turns in {:.1} s",
+        "{} seeds, {} passed, {} failed; {flatten} with failsafe.flatten, {alert_only} with on_protection_error off, {fixed} with poll.schedule fixed, {listed} with poll.source open-then-history, {outages} with an exchange outage, {alerts_down} with a failing alert channel, {deferred_seeds} with calls deferred ({deferrals} in all), {unlisted} with an unlisted watchlist symbol; {trades} trades, {crashes} simulated crashes, {store_errors} refused writes, {exits} exits on a refusing database, {turns} loop turns in {:.1} s",
         reports.len(),
         reports.len() - failures.len(),
         failures.len(),
@@ -835,6 +869,7 @@ fn summarize(reports: &[SeedReport], ticks: u64, canary: Option<Canary>, elapsed
         Some(Canary::IgnoreSignalIds) => " --canary ignore-signal-ids",
         Some(Canary::EntriesFirst) => " --canary entries-first",
         Some(Canary::SnapshotAbsenceGone) => " --canary snapshot-absence-gone",
+        Some(Canary::UnlistedKept) => " --canary unlisted-kept",
         None => "",
     };
     println!(
