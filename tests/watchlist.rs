@@ -203,8 +203,12 @@ fn an_unlisted_watchlist_symbol_is_reported_once_and_disabled_while_the_listed_o
         agent.log()
     );
     assert_eq!(agent.terminate(EXIT_LIMIT).code(), Some(0));
+    check_restart_does_not_alert_again(&workspace);
+}
 
-    // A restart checks again and logs again, but does not alert again.
+/// A restart checks again and logs again, but does not alert again; `status` names the
+/// disabled symbol.
+fn check_restart_does_not_alert_again(workspace: &Workspace) {
     let mut again = workspace.spawn_run("run-2.log");
     wait_for(Duration::from_secs(20), POLL, || {
         (!again
