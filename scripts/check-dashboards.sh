@@ -74,7 +74,7 @@ check "metrics the dashboard must show but no query uses" \
          "fillguard_loop_duration_seconds_bucket", "fillguard_store_write_failures_total",
          "fillguard_reconciliations_total", "fillguard_alerts_pending", "fillguard_alerts_total",
          "fillguard_risk_used", "fillguard_risk_limit", "fillguard_risk_refusals_total",
-         "fillguard_webhook_requests_total")
+         "fillguard_webhook_requests_total", "fillguard_watchlist_symbols")
       | select(($all | contains(.)) | not)]'
 if [[ $STRUCTURE_FAILED -ne 0 ]]; then
     exit 1

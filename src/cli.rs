@@ -178,6 +178,8 @@ enum CanaryArg {
     IgnoreLossLimit,
     /// The agent reads the candle still forming as closed.
     FormingCandles,
+    /// The agent keeps trading a watchlist symbol the exchange does not list.
+    UnlistedKept,
 }
 
 fn parse_seed_range(text: &str) -> Result<std::ops::Range<u64>, String> {
@@ -260,6 +262,7 @@ fn simulate(
         CanaryArg::IgnoreRiskLimits => crate::sim::simulate::Canary::IgnoreRiskLimits,
         CanaryArg::IgnoreLossLimit => crate::sim::simulate::Canary::IgnoreLossLimit,
         CanaryArg::FormingCandles => crate::sim::simulate::Canary::FormingCandles,
+        CanaryArg::UnlistedKept => crate::sim::simulate::Canary::UnlistedKept,
     });
     match crate::sim::simulate::run_seeds(seeds, ticks, canary) {
         0 => Ok(()),

@@ -39,8 +39,9 @@ impl Clock for VirtualClock {
     }
 }
 
-/// Lets the test keep a handle on the paper venue the agent owns.
-struct Shared(Rc<RefCell<PaperVenue>>);
+/// Lets the test keep a handle on the paper venue the agent owns; the symbols of its second
+/// field are left out of the listing, as if the exchange had stopped listing them.
+struct Shared(Rc<RefCell<PaperVenue>>, Vec<&'static str>);
 
 impl Venue for Shared {
     fn name(&self) -> &'static str {
@@ -48,6 +49,11 @@ impl Venue for Shared {
     }
     fn instrument(&mut self, symbol: &str) -> Result<Instrument, VenueError> {
         self.0.borrow_mut().instrument(symbol)
+    }
+    fn listed_symbols(&mut self) -> Result<std::collections::BTreeSet<String>, VenueError> {
+        let mut listed = self.0.borrow_mut().listed_symbols()?;
+        listed.retain(|symbol| !self.1.contains(&symbol.as_str()));
+        Ok(listed)
     }
     fn last_price(&mut self, symbol: &str) -> Result<Decimal, VenueError> {
         self.0.borrow_mut().last_price(symbol)
@@ -153,7 +159,7 @@ fn harness(env: &[(&str, &str)]) -> Harness {
     let agent = Agent::new(
         config,
         store,
-        Box::new(Shared(paper.clone())),
+        Box::new(Shared(paper.clone(), Vec::new())),
         dyn_clock.clone(),
         dyn_clock,
         Arc::new(AtomicBool::new(false)),
@@ -546,7 +552,7 @@ fn a_clock_stepped_back_across_a_restart_leaves_no_trade_unwatched() {
     harness.agent = Agent::new(
         config,
         store,
-        Box::new(Shared(harness.paper.clone())),
+        Box::new(Shared(harness.paper.clone(), Vec::new())),
         behind_clock.clone(),
         behind_clock,
         Arc::new(AtomicBool::new(false)),
@@ -691,4 +697,57 @@ fn run_deletes_old_events_of_closed_trades_and_keeps_an_open_trades() {
         "the closed trade's old events remain"
     );
     assert!(events(&harness, 2) >= open, "the open trade lost events");
+}
+
+/// Entry guards only: a symbol the exchange no longer lists is disabled at the next start (its
+/// signals dropped naming it), while the trade already open on it stays watched and protected
+/// until its stop-loss closes it.
+#[test]
+fn an_open_trade_on_a_symbol_disabled_at_restart_stays_protected_and_closes_by_its_stop() {
+    let mut harness = harness(&[]);
+    harness.signal("BTC_USDT", Side::Buy);
+    harness.run(20);
+    assert_eq!(harness.trades()[0].trade.state, TradeState::Protected);
+    let config = config(harness._dir.path(), &[]);
+    let store = Store::open(&config.store.path).unwrap();
+    let clock: Rc<dyn Clock> = harness.clock.clone();
+    harness.agent = Agent::new(
+        config,
+        store,
+        Box::new(Shared(harness.paper.clone(), vec!["BTC_USDT"])),
+        clock.clone(),
+        clock,
+        Arc::new(AtomicBool::new(false)),
+    );
+    harness.signal("BTC_USDT", Side::Buy);
+    harness.run(3);
+    let states = harness.agent.watchlist_states();
+    assert_eq!(states["BTC_USDT"].as_str(), "disabled", "{states:?}");
+    assert_eq!(states["ETH_USDT"].as_str(), "enabled", "{states:?}");
+    let conn = harness.agent.store().conn();
+    let reason: String = conn
+        .query_row(
+            "SELECT reason FROM signals ORDER BY id DESC LIMIT 1",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert!(
+        reason.starts_with("BTC_USDT is not listed on the exchange"),
+        "{reason}"
+    );
+    assert_eq!(harness.trades().len(), 1, "no second trade");
+    assert_eq!(harness.live_protection().len(), 1, "still protected");
+    let stop = harness.trades()[0]
+        .orders
+        .iter()
+        .find(|o| o.role == Role::StopLoss)
+        .unwrap()
+        .trigger_price
+        .unwrap();
+    harness.set_price("BTC_USDT", &(stop - Decimal::ONE).to_string());
+    harness.run(5);
+    let view = &harness.trades()[0];
+    assert_eq!(view.trade.state, TradeState::Closed, "{view:#?}");
+    assert_eq!(view.trade.close_reason.as_deref(), Some("stop_loss_filled"));
 }

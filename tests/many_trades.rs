@@ -103,6 +103,10 @@ impl Venue for Latent {
         self.trip("public/get-instruments", 1);
         self.paper.borrow_mut().instrument(symbol)
     }
+    fn listed_symbols(&mut self) -> Result<std::collections::BTreeSet<String>, VenueError> {
+        self.trip("public/get-instruments", 1);
+        self.paper.borrow_mut().listed_symbols()
+    }
     fn last_price(&mut self, symbol: &str) -> Result<Decimal, VenueError> {
         self.trip("public/get-tickers", 1);
         self.paper.borrow_mut().last_price(symbol)

@@ -12,6 +12,7 @@ use crate::core::breaker::Breaker;
 use crate::core::ids::Role;
 use crate::core::normalize::plain;
 use crate::core::trade::{Order, TradeView};
+use crate::core::watchlist::SymbolState;
 use crate::store::{self, Store};
 
 /// How many closed trades (and delivered alerts) `status` shows unless asked for more.
@@ -24,6 +25,9 @@ pub struct Report {
     pub unreadable: Vec<(i64, String)>,
     pub breakers: Vec<Breaker>,
     pub alerts: Vec<store::AlertRow>,
+    /// The watchlist's symbols against the exchange, as the agent last stored them (`None`:
+    /// never checked, or the row is unreadable).
+    pub watchlist: Option<store::WatchlistRecord>,
     /// Whether everything stored is shown (false: older closed trades or alerts were left out).
     pub complete: bool,
 }
@@ -49,6 +53,7 @@ pub fn report(conn: &Connection, closed: Option<usize>) -> Result<Report, store:
         unreadable,
         breakers: store::breakers(conn)?,
         alerts: alerts.items,
+        watchlist: store::watchlist_states(conn).ok().flatten(),
         complete: !trades.omitted && !alerts.omitted,
     })
 }
@@ -69,6 +74,7 @@ pub fn print(config: &Config, as_json: bool, closed: Option<usize>) -> Result<()
     }
     print_tables(&report.views, &report.breakers, &report.alerts);
     super::status_risk::print_risk(&risk);
+    print_watchlist(report.watchlist.as_ref());
     for (id, error) in &report.unreadable {
         println!("trade {id} UNREADABLE: {error}");
     }
@@ -95,8 +101,34 @@ pub fn report_json(report: &Report) -> Value {
         "alerts": report.alerts.iter().map(|a| json!({
             "severity": a.severity, "key": a.key, "sent": a.sent_at_ms.is_some(), "text": a.text,
         })).collect::<Vec<_>>(),
+        "watchlist": report.watchlist.as_ref().map(|record| json!({
+            "checked_at_ms": record.checked_at_ms,
+            "symbols": record.states.iter().map(|(symbol, state)| json!({
+                "symbol": symbol, "state": state.as_str(),
+            })).collect::<Vec<_>>(),
+        })),
         "complete": report.complete,
     })
+}
+
+/// The watchlist's symbols and their state; a disabled one says why.
+fn print_watchlist(record: Option<&store::WatchlistRecord>) {
+    let Some(record) = record else {
+        println!("\nwatchlist: not checked against the exchange yet");
+        return;
+    };
+    let checked = match record.checked_at_ms {
+        Some(_) => "checked against the exchange",
+        None => "check against the exchange pending",
+    };
+    println!("\nwatchlist ({checked}):");
+    for (symbol, state) in &record.states {
+        let why = match state {
+            SymbolState::Disabled => ": not listed on the exchange (no strategy, signals dropped)",
+            _ => "",
+        };
+        println!("  {symbol:<12} {}{why}", state.as_str());
+    }
 }
 
 /// The order of `role` with the highest generation (the current protection).

@@ -29,6 +29,8 @@ mod poll_tests;
 #[cfg(test)]
 mod tests;
 mod validate;
+#[cfg(test)]
+mod watch_tests;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

@@ -60,6 +60,22 @@ pub(crate) const TIMEFRAME_SECONDS_MAX: u32 = 86_400;
 pub(crate) const TIMEFRAME_SECONDS_DEFAULT: u32 = 60;
 /// Stop-loss and take-profit distances are percentages strictly between 0 and this.
 pub(crate) const PERCENT_MAX: Decimal = Decimal::from_parts(100, 0, 0, false, 0);
+/// A watchlist stop-loss, in percent of the entry price. Below 0.1 % the stop sits inside the
+/// spread and a few ticks of noise, so it fires at once and protects nothing; above 25 % it is
+/// no longer a stop but a quarter of the position given away (50 % was accepted before).
+pub(crate) const STOP_LOSS_PCT_MIN: Decimal = Decimal::from_parts(1, 0, 0, false, 1);
+pub(crate) const STOP_LOSS_PCT_MAX: Decimal = Decimal::from_parts(25, 0, 0, false, 0);
+/// A watchlist take-profit, in percent of the entry price. A target must beat the round
+/// trip's fees: two taker fills at 0.1 % a side (the paper venue's default taker rate) cost
+/// 0.2 %, and a take-profit below that closes every winning trade at a loss. Above 100 % the
+/// target is a typing error (a price that doubles is no protective order).
+pub(crate) const TAKE_PROFIT_PCT_MIN: Decimal = Decimal::from_parts(2, 0, 0, false, 1);
+pub(crate) const TAKE_PROFIT_PCT_MAX: Decimal = PERCENT_MAX;
+/// The largest entry size a watchlist item may ask for, in base units (`quantity`) and in the
+/// quote asset (`notional`): beyond them the value is a typing error (a missing decimal
+/// point), and the bounds keep every product of size and price far inside `Decimal`'s range.
+pub(crate) const QUANTITY_MAX: Decimal = Decimal::from_parts(1_000_000_000, 0, 0, false, 0);
+pub(crate) const NOTIONAL_MAX: Decimal = Decimal::from_parts(10_000_000, 0, 0, false, 0);
 pub(crate) const SYMBOL_LENGTH_MAX: usize = 32;
 pub(crate) const PAPER_SEED_DEFAULT: u64 = 7;
 pub(crate) const PAPER_SPEED_MIN: u32 = 1;
@@ -225,6 +241,16 @@ impl Check<'_> {
 
     fn positive(&self, key: &str, value: Option<Num>) -> Result<Decimal, ConfigError> {
         self.decimal(key, value, (Decimal::ZERO, None), true)
+    }
+
+    /// An entry size: greater than zero and at most `max`.
+    fn size(&self, key: &str, value: Num, max: Decimal) -> Result<Decimal, ConfigError> {
+        let size = self.positive(key, Some(value))?;
+        if size > max {
+            let reason = format!("must be greater than 0 and at most {max}");
+            return Err(self.invalid(key, &size, &reason));
+        }
+        Ok(size)
     }
 
     fn symbol(&self, key: &str, value: Option<&String>) -> Result<String, ConfigError> {
@@ -499,14 +525,14 @@ fn watch_item(c: &Check<'_>, index: usize, item: &RawWatchItem) -> Result<WatchI
         stop_loss_pct: c.decimal(
             &key("stop_loss_pct"),
             item.stop_loss_pct,
-            (Decimal::ZERO, Some(PERCENT_MAX)),
-            true,
+            (STOP_LOSS_PCT_MIN, Some(STOP_LOSS_PCT_MAX)),
+            false,
         )?,
         take_profit_pct: c.decimal(
             &key("take_profit_pct"),
             item.take_profit_pct,
-            (Decimal::ZERO, Some(PERCENT_MAX)),
-            true,
+            (TAKE_PROFIT_PCT_MIN, Some(TAKE_PROFIT_PCT_MAX)),
+            false,
         )?,
         sides: sides(c, &key("sides"), item.sides.as_ref())?,
     })
@@ -519,12 +545,16 @@ fn strategy(c: &Check<'_>, index: usize, item: &RawWatchItem) -> Result<Strategy
 fn size(c: &Check<'_>, index: usize, item: &RawWatchItem) -> Result<Size, ConfigError> {
     let key = |field: &str| format!("watchlist[{index}].{field}");
     match (item.quantity, item.notional) {
-        (Some(quantity), None) => Ok(Size::Quantity(
-            c.positive(&key("quantity"), Some(quantity))?,
-        )),
-        (None, Some(notional)) => Ok(Size::Notional(
-            c.positive(&key("notional"), Some(notional))?,
-        )),
+        (Some(quantity), None) => Ok(Size::Quantity(c.size(
+            &key("quantity"),
+            quantity,
+            QUANTITY_MAX,
+        )?)),
+        (None, Some(notional)) => Ok(Size::Notional(c.size(
+            &key("notional"),
+            notional,
+            NOTIONAL_MAX,
+        )?)),
         (quantity, _) => {
             let entry = format!("watchlist[{index}]");
             let origin = origin(c.figment, &entry);

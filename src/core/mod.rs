@@ -12,3 +12,4 @@ pub mod risk;
 pub mod startup;
 pub mod strategy;
 pub mod trade;
+pub mod watchlist;

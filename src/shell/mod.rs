@@ -18,6 +18,7 @@ mod signals;
 mod turn;
 mod urgent;
 pub mod watch;
+mod watchlist;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
@@ -142,6 +143,8 @@ pub struct Agent {
     protection_first: bool,
     /// The turn's open-orders snapshot that protected trades are watched from (`watch.rs`).
     watch: watch::Watch,
+    /// Each watchlist symbol against the exchange's instruments (`watchlist.rs`).
+    watchlist: watchlist::WatchlistGate,
 }
 
 impl Agent {
@@ -158,6 +161,7 @@ impl Agent {
             ..limits_from(&config)
         };
         let alerts = alerts::Outbox::new(&config);
+        let watchlist = watchlist::WatchlistGate::new(&config.watchlist);
         Agent {
             config,
             store,
@@ -190,6 +194,7 @@ impl Agent {
             next_prune_ms: 0,
             protection_first: true,
             watch: watch::Watch::default(),
+            watchlist,
         }
     }
 

@@ -265,6 +265,9 @@ impl Agent {
             gauge!(names::POSITIONS_UNPROTECTED, "symbol" => symbol.clone()).set(count as f64);
         }
         gauge!(names::ALERTS_PENDING).set(store::pending_alerts(conn)? as f64);
+        for (state, count) in self.watchlist.counts() {
+            gauge!(names::WATCHLIST_SYMBOLS, "state" => state.as_str()).set(count as f64);
+        }
         let breakers = store::breakers(conn)?;
         let watched = self
             .config

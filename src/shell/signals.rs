@@ -12,6 +12,7 @@ use crate::core::domain::Millis;
 use crate::core::entry::{EntryContext, EntryRequest, EntrySize, plan_entry};
 use crate::core::strategy::{Rule, Verdict, evaluate};
 use crate::core::trade::Event;
+use crate::core::watchlist::drop_reason;
 use crate::shell::Agent;
 use crate::store::{self, SignalRow, SignalStatus};
 use crate::venue::VenueError;
@@ -52,6 +53,9 @@ impl Agent {
             self.notify.watchdog();
             if self.turn_deferred {
                 return Ok(SignalCheck::Cut);
+            }
+            if self.watchlist.is_disabled(&item.symbol) {
+                continue;
             }
             if let Some((rule, timeframe_seconds)) = item.strategy.rule() {
                 self.evaluate_strategy(item, &rule, timeframe_seconds)?;
@@ -169,6 +173,10 @@ impl Agent {
             self.drop_signal(&signal, "symbol is not on the watchlist")?;
             return Ok(true);
         };
+        if self.watchlist.is_disabled(&signal.symbol) {
+            self.drop_signal(&signal, &drop_reason(&signal.symbol))?;
+            return Ok(true);
+        }
         let age_ms = self.wall.now_ms() - signal.created_at_ms;
         let ttl_ms = self.config.signals.ttl.as_millis() as i64;
         if age_ms > ttl_ms {

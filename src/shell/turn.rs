@@ -46,6 +46,11 @@ impl Agent {
         if !self.turn_deferred && self.self_check_due_ms.is_some_and(|due| due <= now) {
             self.self_check()?;
         }
+        // The watchlist meets the exchange once the self-check no longer waits (passed, or
+        // refused for the operator), before any signal is read.
+        if !self.turn_deferred && self.self_check_due_ms.is_none() && self.watchlist.is_due(now) {
+            self.check_watchlist()?;
+        }
         if !self.turn_deferred && now >= self.next_signal_check_ms {
             match self.check_signals(!self.inbox_waits)? {
                 // Signals the budget cut short are checked again next turn, strategies and all.

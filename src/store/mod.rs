@@ -17,6 +17,7 @@ mod risk;
 mod rows;
 #[cfg(test)]
 mod schema_tests;
+mod watchlist;
 
 use std::path::Path;
 use std::time::Duration;
@@ -41,6 +42,7 @@ pub use risk::{
     realized_since, record_global_reset, risk_drops_since, risk_usage, save_loss_state,
 };
 pub use rows::{AlertRow, SignalRow, SignalStatus};
+pub use watchlist::{WatchlistRecord, save_watchlist, watchlist_reported, watchlist_states};
 
 /// Migrations in order; the schema version is the number of migrations applied.
 const MIGRATIONS: [&str; 6] = [

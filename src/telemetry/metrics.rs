@@ -13,6 +13,7 @@ use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, Promet
 
 use crate::core::ids::Role;
 use crate::core::trade::TradeState;
+use crate::core::watchlist::SymbolState;
 use crate::venue::observe::{
     CODE_OK, EXCHANGE_REQUEST_DURATION_SECONDS, EXCHANGE_REQUESTS_TOTAL, METHODS,
 };
@@ -36,6 +37,7 @@ pub const WEBHOOK_REQUESTS_TOTAL: &str = "fillguard_webhook_requests_total";
 pub const RISK_REFUSALS_TOTAL: &str = "fillguard_risk_refusals_total";
 pub const RISK_LIMIT: &str = "fillguard_risk_limit";
 pub const RISK_USED: &str = "fillguard_risk_used";
+pub const WATCHLIST_SYMBOLS: &str = "fillguard_watchlist_symbols";
 
 /// Label values of `orders_total{outcome}`.
 pub const ORDER_OUTCOMES: [&str; 4] = ["ack", "duplicate", "rejected", "ambiguous"];
@@ -168,7 +170,7 @@ pub enum Kind {
 }
 
 /// Every metric of the contract: name, type, unit and help text.
-pub const FAMILIES: [(&str, Kind, Option<Unit>, &str); 21] = [
+pub const FAMILIES: [(&str, Kind, Option<Unit>, &str); 22] = [
     (
         PROTECTION_FAILURES_TOTAL,
         Kind::Counter,
@@ -295,6 +297,12 @@ pub const FAMILIES: [(&str, Kind, Option<Unit>, &str); 21] = [
         None,
         "What is used of a risk limit: open trades, entries in the last hour, and the net realized loss of the loss period per quote asset (0 when in profit)",
     ),
+    (
+        WATCHLIST_SYMBOLS,
+        Kind::Gauge,
+        Some(Unit::Count),
+        "Watchlist symbols by state against the exchange's instruments: enabled (listed), disabled (not listed: no strategy, signals dropped), unchecked (the start-up check is pending)",
+    ),
 ];
 
 /// Help text and unit of every metric of the contract.
@@ -337,6 +345,15 @@ fn register(symbols: &[String]) {
         gauge!(POSITIONS_UNPROTECTED, "symbol" => symbol.clone()).set(0.0);
     }
     gauge!(ALERTS_PENDING).set(0.0);
+    for state in SymbolState::ALL {
+        // Until the start-up check answers, every symbol is unchecked.
+        let count = if state == SymbolState::Unchecked {
+            symbols.len()
+        } else {
+            0
+        };
+        gauge!(WATCHLIST_SYMBOLS, "state" => state.as_str()).set(count as f64);
+    }
     gauge!(LAST_LOOP_TIMESTAMP_SECONDS).set(0.0);
     // Looking a histogram up registers it: it renders with empty buckets until recorded.
     let _ = histogram!(UNPROTECTED_SECONDS);

@@ -7,6 +7,8 @@ pub mod cryptocom;
 pub mod observe;
 pub mod paper;
 
+use std::collections::BTreeSet;
+
 use rust_decimal::Decimal;
 use thiserror::Error;
 
@@ -93,6 +95,9 @@ pub trait Venue {
     /// answers `VenueError::Deferred` otherwise. In-process venues may ignore it.
     fn set_budget(&mut self, _budget: Budget) {}
     fn instrument(&mut self, symbol: &str) -> Result<Instrument, VenueError>;
+    /// Every symbol the exchange lists, in one request where the exchange lists them all (the
+    /// watchlist's start-up check). An error is a failure to ask, never "not listed".
+    fn listed_symbols(&mut self) -> Result<BTreeSet<String>, VenueError>;
     fn last_price(&mut self, symbol: &str) -> Result<Decimal, VenueError>;
     /// The most recent `count` closed candles of `timeframe_seconds`, oldest first.
     fn candles(
@@ -150,6 +155,9 @@ impl<V: Venue> Venue for std::rc::Rc<std::cell::RefCell<V>> {
     }
     fn instrument(&mut self, symbol: &str) -> Result<Instrument, VenueError> {
         self.borrow_mut().instrument(symbol)
+    }
+    fn listed_symbols(&mut self) -> Result<BTreeSet<String>, VenueError> {
+        self.borrow_mut().listed_symbols()
     }
     fn last_price(&mut self, symbol: &str) -> Result<Decimal, VenueError> {
         self.borrow_mut().last_price(symbol)

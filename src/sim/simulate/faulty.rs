@@ -185,6 +185,10 @@ pub enum Canary {
     /// the one still forming counts as closed. C1 must fail (in seeds whose clock skew is
     /// small against a candle).
     FormingCandles,
+    /// Not the venue: the agent keeps a watchlist symbol the exchange does not list in play
+    /// after its start-up check disabled it (strategy evaluated, signals taken). Every seed
+    /// then has such a symbol; U1 or U2 must fail.
+    UnlistedKept,
 }
 
 pub struct FaultyVenue {
@@ -217,6 +221,9 @@ pub struct FaultyVenue {
     frozen: Option<(Vec<OrderReport>, u64)>,
     /// The running agent's clock (P1 judges due times on it); set at each start.
     pub agent_clock: Option<std::rc::Rc<dyn Clock>>,
+    /// Market-data calls naming a symbol the exchange does not list, since the run last
+    /// cleared them (`unlisted.rs` judges them).
+    pub unlisted_calls: Vec<String>,
 }
 
 impl FaultyVenue {
@@ -249,6 +256,14 @@ impl FaultyVenue {
             last_listing: None,
             frozen: None,
             agent_clock: None,
+            unlisted_calls: Vec::new(),
+        }
+    }
+
+    /// Notes a call naming `symbol` when the exchange does not list it.
+    fn note_symbol(&mut self, method: &str, symbol: &str) {
+        if self.paper.engine().instrument(symbol).is_err() {
+            self.unlisted_calls.push(format!("{method} {symbol}"));
         }
     }
 
@@ -400,6 +415,11 @@ impl FaultyVenue {
 
     fn check_sent(&mut self, order: &OrderRequest) {
         let Ok(instrument) = self.paper.instrument(&order.symbol) else {
+            let problem = format!(
+                "U1: order {} sent for {}, which the exchange does not list",
+                order.client_oid, order.symbol
+            );
+            self.violations.push(problem);
             return;
         };
         let mut values = vec![];
@@ -522,11 +542,18 @@ impl Venue for FaultyVenue {
     }
 
     fn instrument(&mut self, symbol: &str) -> Result<Instrument, VenueError> {
+        self.note_symbol("public/get-instruments", symbol);
         self.before()?;
         self.paper.instrument(symbol)
     }
 
+    fn listed_symbols(&mut self) -> Result<std::collections::BTreeSet<String>, VenueError> {
+        self.before()?;
+        self.paper.listed_symbols()
+    }
+
     fn last_price(&mut self, symbol: &str) -> Result<Decimal, VenueError> {
+        self.note_symbol("public/get-tickers", symbol);
         self.before()?;
         self.paper.last_price(symbol)
     }
@@ -537,6 +564,7 @@ impl Venue for FaultyVenue {
         timeframe: u32,
         count: usize,
     ) -> Result<Vec<Candle>, VenueError> {
+        self.note_symbol("public/get-candlestick", symbol);
         self.before()?;
         let mut candles = self.paper.candles(symbol, timeframe, count)?;
         // As Crypto.com answers: the newest candle may still be forming. The paper venue

@@ -16,6 +16,7 @@ mod risk;
 mod scale;
 mod senders;
 mod summary;
+mod unlisted;
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -46,6 +47,7 @@ use polling::Polling;
 use risk::RiskSim;
 use senders::Senders;
 use summary::summarize;
+use unlisted::{UNLISTED_SYMBOL, Unlisted};
 
 const START_MS: Millis = 1_700_000_000_000;
 /// The paper engine starts with this much price history.
@@ -132,6 +134,8 @@ pub struct SeedReport {
     pub signal_repeats: u32,
     /// The seed ran with risk limits (R1, R2).
     pub risk: bool,
+    /// The watchlist had a symbol the exchange does not list (U1, U2).
+    pub unlisted: bool,
     /// The last events of the store, for a failure's trace.
     pub trace: Vec<String>,
 }
@@ -167,6 +171,8 @@ struct Run {
     risk: RiskSim,
     /// The strategy signals already checked against their candle's close (C1).
     candle_signals: candles::CandleSignals,
+    /// A watchlist symbol the exchange does not list, in a share of the seeds (`unlisted.rs`).
+    unlisted: Unlisted,
 }
 
 /// The failsafe's settings of one seed: a share runs with `flatten` on, a share with the
@@ -228,7 +234,9 @@ impl Run {
         let plan = FaultPlan::draw(&mut random);
         let failsafe = Failsafe::draw(&mut random);
         let risk = RiskSim::draw(seed);
-        let config = configuration(dir, seed, mode, failsafe, &risk);
+        let mut config = configuration(dir, seed, mode, failsafe, &risk);
+        let unlisted = Unlisted::draw(seed, canary);
+        unlisted.add_to(&mut config);
         let clock = Rc::new(VirtualClock(Cell::new(START_MS - WARMUP_MS)));
         let dyn_clock: Rc<dyn Clock> = clock.clone();
         let paper = PaperVenue::new(&config.paper, dyn_clock.clone()).expect("paper venue");
@@ -273,6 +281,7 @@ impl Run {
             burst_random: SplitMix64::new(seed ^ 0xB0B5_7000),
             risk,
             candle_signals: candles::CandleSignals::default(),
+            unlisted,
         }
     }
 
@@ -312,6 +321,7 @@ impl Run {
                 agent.set_watch_mode(crate::shell::watch::WatchMode::AbsenceIsGone)
             }
             Some(Canary::FormingCandles) => agent.set_closed_candles_only(false),
+            Some(Canary::UnlistedKept) => agent.set_watchlist_enforced(false),
             _ => {}
         }
         self.venue.borrow_mut().agent_clock = Some(steady.clone());
@@ -375,6 +385,13 @@ impl Run {
         self.insert_signal(symbol, side, notional);
     }
 
+    /// Now and then a signal for the watchlist symbol the exchange does not list.
+    fn maybe_signal_unlisted(&mut self) {
+        if let Some(side) = self.unlisted.draw_signal() {
+            self.insert_signal(UNLISTED_SYMBOL, side, 60);
+        }
+    }
+
     /// Now and then in seeds with latency, several signals at once (`scale.rs`): their
     /// entries must not go out ahead of the fills already being polled (P1).
     fn maybe_burst(&mut self) {
@@ -432,6 +449,8 @@ impl Run {
         let Some(mut agent) = self.agent.take() else {
             return Ok(());
         };
+        self.unlisted.turn_begins(&agent);
+        self.venue.borrow_mut().unlisted_calls.clear();
         if self.venue.borrow().faults_on
             && self.random.next_u64() % 1000 < (self.skew_step * 1000.0) as u64
         {
@@ -455,6 +474,10 @@ impl Run {
         problems.extend(self.lasting_excess(&book, now));
         problems.extend(self.unalerted_double_fills(&book, now));
         problems.append(&mut self.venue.borrow_mut().violations);
+        problems.extend(
+            self.unlisted
+                .check_turn(&self.venue.borrow().unlisted_calls),
+        );
         invariants::note_fills(&book, now, &mut self.first_fill);
         let skew_range_ms = 2 * self.venue.borrow().plan.skew_max_ms;
         problems.extend(self.risk.check_book(&book, now, skew_range_ms));
@@ -556,6 +579,7 @@ impl Run {
         let book = self.venue.borrow().paper.engine().book();
         invariants::check_settled(agent.store()).is_empty()
             && invariants::check_positions(&book, agent.store()).is_empty()
+            && self.unlisted.settled(agent.store())
     }
 
     fn calm(&mut self) -> Result<(), Verdict> {
@@ -565,6 +589,9 @@ impl Run {
         let calm_started_ms = self.clock.now_ms();
         for turn in 0..CALM_TICKS_MAX {
             self.tick()?;
+            if let Some(agent) = &self.agent {
+                self.unlisted.calm_turn(agent, self.wall.now_ms());
+            }
             let settled = turn % 10 == 9 && self.settled();
             let long_enough =
                 turn + 1 >= CALM_TICKS && self.clock.now_ms() - calm_started_ms >= CALM_MIN_MS;
@@ -579,6 +606,9 @@ impl Run {
         problems.extend(invariants::check_positions(&book, agent.store()));
         if let Some(problem) = problems.into_iter().next() {
             return Err(Verdict::Liveness(problem));
+        }
+        if let Some(problem) = self.unlisted.check_end(agent.store()) {
+            return Err(Verdict::Correctness(problem));
         }
         self.drain_alerts(calm_started_ms)?;
         let agent = self.agent.as_ref().expect("no crashes without faults");
@@ -659,6 +689,7 @@ impl Run {
             deferrals: venue.deferrals,
             signal_repeats: self.senders.repeats,
             risk: self.risk.is_on(),
+            unlisted: self.unlisted.is_on(),
             trace: events
                 .iter()
                 .rev()
@@ -768,6 +799,7 @@ pub fn run_seed(seed: u64, ticks: u64, canary: Option<Canary>) -> SeedReport {
                 deferrals: 0,
                 signal_repeats: 0,
                 risk: false,
+                unlisted: false,
                 trace: Vec::new(),
             };
         }
@@ -776,6 +808,7 @@ pub fn run_seed(seed: u64, ticks: u64, canary: Option<Canary>) -> SeedReport {
     let mut verdict = Verdict::Pass;
     for _ in 0..ticks {
         run.maybe_signal();
+        run.maybe_signal_unlisted();
         if let Err(failure) = run.tick() {
             verdict = failure;
             break;

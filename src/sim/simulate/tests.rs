@@ -231,3 +231,24 @@ fn seeds_keep_their_risk_limits_and_agents_ignoring_them_fail_r1_and_r2() {
         "{verdict:?}"
     );
 }
+
+/// A watchlist symbol the exchange does not list: the seeds that have one keep U1 and U2
+/// (its signals dropped naming it, nothing asked about it once disabled, no order for it),
+/// and an agent that keeps it in play after its check must fail U1 or U2.
+#[test]
+fn an_unlisted_watchlist_symbol_is_dropped_and_an_agent_keeping_it_fails_u1_or_u2() {
+    let reports: Vec<SeedReport> = (0..40)
+        .map(|seed| run_seed(seed, TICKS, None))
+        .filter(|report| report.unlisted)
+        .take(3)
+        .collect();
+    assert!(!reports.is_empty(), "some seed has an unlisted symbol");
+    for report in &reports {
+        assert_eq!(report.verdict, Verdict::Pass, "{report:#?}");
+    }
+    let verdict = first_failure(Canary::UnlistedKept);
+    assert!(
+        matches!(&verdict, Verdict::Correctness(text) if text.starts_with("U1") || text.starts_with("U2")),
+        "{verdict:?}"
+    );
+}

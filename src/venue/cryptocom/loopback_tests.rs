@@ -460,6 +460,26 @@ fn instruments_are_cached_with_the_minimum_notional() {
     );
 }
 
+/// The watchlist's start-up check: every symbol the exchange lists, from the same cached
+/// `get-instruments` answer the orders use; a row marked not tradable is left out.
+#[test]
+fn listed_symbols_come_from_the_instrument_cache_without_untradable_rows() {
+    let instruments = json!({"data": [{"symbol": "BTC_USDT", "base_ccy": "BTC",
+        "quote_ccy": "USDT", "price_tick_size": "0.01", "qty_tick_size": "0.00001",
+        "tradable": true},
+        {"symbol": "OLD_USDT", "base_ccy": "OLD", "quote_ccy": "USDT",
+        "price_tick_size": "0.01", "qty_tick_size": "1", "tradable": false},
+        {"symbol": "ODD_USDT", "base_ccy": "ODD"}]});
+    let risk = json!({"base_currency_config": []});
+    let responder = Responder::start(vec![ok(instruments), ok(risk)]);
+    let mut venue = venue(&responder);
+    let listed = venue.listed_symbols().unwrap();
+    let names: Vec<&str> = listed.iter().map(String::as_str).collect();
+    assert_eq!(names, ["BTC_USDT", "ODD_USDT"]);
+    assert!(venue.instrument("BTC_USDT").is_ok());
+    assert_eq!(responder.requests().len(), 2, "one fetch of each");
+}
+
 #[test]
 fn self_check_names_the_failing_call() {
     let responder = Responder::start(vec![

@@ -118,6 +118,8 @@ impl fmt::Debug for CryptoComSettings {
 struct InstrumentCache {
     fetched_at: Instant,
     rows: BTreeMap<String, Result<InstrumentRow, VenueError>>,
+    /// Symbols the exchange lists with `"tradable": false`: listed, but not to be traded.
+    untradable: BTreeSet<String>,
     min_notionals: BTreeMap<String, Decimal>,
 }
 
@@ -203,17 +205,24 @@ impl CryptoComVenue {
             .is_some_and(|cache| cache.fetched_at.elapsed() < INSTRUMENT_CACHE_TTL);
         if !fresh {
             let result = self.transport.public("public/get-instruments", &[])?;
-            let rows = wire::rows(&result, "get-instruments")?
+            let listed = wire::rows(&result, "get-instruments")?;
+            let rows = listed
                 .iter()
                 .filter_map(|row| {
                     let symbol = row.get("symbol").and_then(wire::text_of)?;
                     Some((symbol, wire::instrument_row(row)))
                 })
                 .collect();
+            let untradable = listed
+                .iter()
+                .filter(|row| row.get("tradable") == Some(&Value::Bool(false)))
+                .filter_map(|row| row.get("symbol").and_then(wire::text_of))
+                .collect();
             let min_notionals = self.fetch_min_notionals()?;
             self.instruments = Some(InstrumentCache {
                 fetched_at: Instant::now(),
                 rows,
+                untradable,
                 min_notionals,
             });
         }
@@ -446,6 +455,19 @@ impl Venue for CryptoComVenue {
 
     fn set_budget(&mut self, budget: Budget) {
         self.transport.set_budget(budget);
+    }
+
+    /// The symbols of the instrument cache (`public/get-instruments`, fetched when the cache
+    /// is older than `INSTRUMENT_CACHE_TTL`): a row the client cannot read is still listed, one
+    /// marked `"tradable": false` is not (no order could be placed on it).
+    fn listed_symbols(&mut self) -> Result<BTreeSet<String>, VenueError> {
+        let cache = self.instrument_cache()?;
+        Ok(cache
+            .rows
+            .keys()
+            .filter(|symbol| !cache.untradable.contains(*symbol))
+            .cloned()
+            .collect())
     }
 
     fn instrument(&mut self, symbol: &str) -> Result<Instrument, VenueError> {

@@ -14,6 +14,7 @@ mod price;
 mod settings;
 mod validate;
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -287,6 +288,13 @@ impl Venue for PaperVenue {
         timed("public/get-instruments", || {
             self.advance();
             self.engine.instrument(symbol).map_err(map_reject)
+        })
+    }
+
+    fn listed_symbols(&mut self) -> Result<BTreeSet<String>, VenueError> {
+        timed("public/get-instruments", || {
+            self.advance();
+            Ok(self.engine.symbols())
         })
     }
 

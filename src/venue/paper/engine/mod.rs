@@ -305,6 +305,11 @@ impl Engine {
         total - self.reserved.get(asset).copied().unwrap_or_default()
     }
 
+    /// Every symbol the engine lists.
+    pub fn symbols(&self) -> std::collections::BTreeSet<String> {
+        self.instruments.keys().cloned().collect()
+    }
+
     pub fn instrument(&self, symbol: &str) -> Result<Instrument, EngineReject> {
         self.instruments.get(symbol).cloned().ok_or_else(|| {
             EngineReject::new(
