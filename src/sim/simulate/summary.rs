@@ -59,7 +59,22 @@ pub(super) fn summarize(
     for line in &first.trace {
         println!("    {line}");
     }
-    let canary_flag = match canary {
+    let canary_flag = canary_flag(canary);
+    println!(
+        "  replay: fillguard simulate --seeds {}..{} --ticks {ticks}{canary_flag}",
+        first.seed,
+        first.seed + 1
+    );
+    failures
+        .iter()
+        .map(|r| r.verdict.exit_code())
+        .max()
+        .unwrap_or(0)
+}
+
+/// The `--canary` flag that replays a run's canary.
+fn canary_flag(canary: Option<Canary>) -> &'static str {
+    match canary {
         Some(Canary::DuplicateOrders) => " --canary duplicate-orders",
         Some(Canary::LoseFills) => " --canary lose-fills",
         Some(Canary::ExitBeforeCancel) => " --canary exit-before-cancel",
@@ -72,15 +87,5 @@ pub(super) fn summarize(
         Some(Canary::UnlistedKept) => " --canary unlisted-kept",
         Some(Canary::FormingCandles) => " --canary forming-candles",
         None => "",
-    };
-    println!(
-        "  replay: fillguard simulate --seeds {}..{} --ticks {ticks}{canary_flag}",
-        first.seed,
-        first.seed + 1
-    );
-    failures
-        .iter()
-        .map(|r| r.verdict.exit_code())
-        .max()
-        .unwrap_or(0)
+    }
 }
