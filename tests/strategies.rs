@@ -196,3 +196,20 @@ fn an_rsi_leaving_the_oversold_zone_buys_on_the_closed_candle() {
     assert_eq!(signals[0].dedup_key.as_deref(), Some(key.as_str()));
     assert_eq!(harness.trade_states(), [(Side::Buy, TradeState::Protected)]);
 }
+
+/// A crossing found late (the agent was down, the exchange was out) is as old as its candle:
+/// the signal is born at the candle's close, so `signals.ttl_seconds` counts from there and a
+/// stale crossing is dropped, not traded at a later price.
+#[test]
+fn a_strategy_signal_is_born_at_its_candles_close() {
+    let mut harness = harness("strategy = \"breakout\"\nbreakout_above = 60500");
+    for offset_ms in [5 * SECOND_MS, MINUTE_MS + 5 * SECOND_MS, 2 * MINUTE_MS] {
+        harness.turn_at(offset_ms);
+    }
+    harness.price_at(2 * MINUTE_MS + 10 * SECOND_MS, 61_000);
+    // The crossing's candle closes at 3 minutes; the agent looks 59 s later.
+    harness.turn_at(3 * MINUTE_MS + 59 * SECOND_MS);
+    let signals = harness.signals();
+    assert_eq!(signals.len(), 1, "{signals:?}");
+    assert_eq!(signals[0].created_at_ms, START_MS + 3 * MINUTE_MS);
+}

@@ -4,9 +4,13 @@
 
 use std::time::Duration;
 
-use crate::venue::paper::{CANDLES_COUNT_MAX, PaperInstrumentSettings, PaperSettings};
+use crate::venue::cryptocom::TIMEFRAMES;
+use crate::venue::paper::{
+    CANDLES_COUNT_MAX, HISTORY_STEPS_MAX, PaperInstrumentSettings, PaperSettings,
+};
 
-use super::{Config, PaperConfig, PaperInstrument};
+use super::validate::Check;
+use super::{Config, ConfigError, PaperConfig, PaperInstrument, VenueKind};
 
 /// The paper venue's settings for the agent of `config`: `[paper]`, with candles reaching only
 /// as far back as the watchlist's strategies ask (so the venue keeps no more prices).
@@ -29,6 +33,52 @@ pub fn candle_lookback(config: &Config) -> Duration {
         Duration::from_secs(u64::from(timeframe_seconds).saturating_mul(candles))
     });
     spans.max().unwrap_or(Duration::ZERO)
+}
+
+/// Every strategy's timeframe must be one the venue serves candles in, and on paper its
+/// candles must fit in the price history the paper venue keeps: otherwise the strategy never
+/// signals, and nothing but this says so.
+pub(super) fn check_timeframes(c: &Check<'_>, config: &Config) -> Result<(), ConfigError> {
+    for (index, item) in config.watchlist.iter().enumerate() {
+        let Some((rule, timeframe_seconds)) = item.strategy.rule() else {
+            continue;
+        };
+        let key = format!("watchlist[{index}].timeframe_seconds");
+        match config.venue.kind {
+            VenueKind::CryptoCom => {
+                if !TIMEFRAMES
+                    .iter()
+                    .any(|(seconds, _)| *seconds == timeframe_seconds)
+                {
+                    let names: Vec<String> = TIMEFRAMES
+                        .iter()
+                        .map(|(seconds, name)| format!("{seconds} ({name})"))
+                        .collect();
+                    let reason = format!(
+                        "Crypto.com serves candles of {} seconds only",
+                        names.join(", ")
+                    );
+                    return Err(c.invalid(&key, &timeframe_seconds, &reason));
+                }
+            }
+            VenueKind::Paper => {
+                let count = rule.candles_needed().min(CANDLES_COUNT_MAX);
+                let candles = u64::try_from(count).unwrap_or(u64::MAX).saturating_add(2);
+                let span_ms = u128::from(timeframe_seconds) * 1000 * u128::from(candles);
+                let step_ms = config.paper.step.as_millis().max(1);
+                let steps = span_ms.div_ceil(step_ms);
+                if steps > HISTORY_STEPS_MAX as u128 {
+                    let reason = format!(
+                        "{} needs {candles} candles, {steps} price steps of paper.step_seconds = {} s, and the paper venue keeps {HISTORY_STEPS_MAX}: the strategy would never signal; raise paper.step_seconds or shorten the timeframe or period",
+                        rule.name(),
+                        config.paper.step.as_secs_f64()
+                    );
+                    return Err(c.invalid(&key, &timeframe_seconds, &reason));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 impl From<&PaperInstrument> for PaperInstrumentSettings {
@@ -96,7 +146,9 @@ mod tests {
         let text = entry(
             "BTC_USDT",
             "sma_slow = 298\nsma_fast = 2\ntimeframe_seconds = 300",
-        ) + &entry("ETH_USDT", "strategy = \"none\"");
+        ) + &entry("ETH_USDT", "strategy = \"none\"")
+            // 301 candles of 300 s are 18,060 steps of 5 s: within what the venue keeps.
+            + "[paper]\nstep_seconds = 5\n";
         let config = load(&text).expect("valid");
         // The longest SMA: 299 closed candles, whatever the venue could answer.
         let settings = paper_settings(&config);
@@ -112,7 +164,7 @@ mod tests {
         let text = entry(
             "BTC_USDT",
             "strategy = \"rsi\"\nrsi_period = 20\ntimeframe_seconds = 300",
-        );
+        ) + "[paper]\nstep_seconds = 5\n";
         let config = load(&text).expect("valid");
         assert_eq!(candle_lookback(&config), Duration::from_secs(300 * 104));
     }

@@ -240,3 +240,30 @@ fn rendered_strategies_parse_back_to_the_same_values() {
         );
     }
 }
+
+#[test]
+fn a_paper_strategy_reaching_past_the_kept_price_history_names_its_timeframe() {
+    let (key, text) = refused("strategy = \"rsi\"\ntimeframe_seconds = 300");
+    assert_eq!(key, "watchlist[2].timeframe_seconds", "{text}");
+    assert!(text.contains("raise paper.step_seconds"), "{text}");
+    strategy("strategy = \"rsi\"\ntimeframe_seconds = 60");
+}
+
+#[test]
+fn a_timeframe_crypto_com_has_no_candles_for_names_its_key() {
+    let text = "[venue]\nkind = \"cryptocom\"\napi_key = \"key\"\n[[watchlist]]\nsymbol = \"BTC_USDT\"\nnotional = 10\nstop_loss_pct = 1\ntake_profit_pct = 2\ntimeframe_seconds = 120\n";
+    let mut file = tempfile::Builder::new()
+        .suffix(".toml")
+        .tempfile()
+        .expect("temp file");
+    file.write_all(text.as_bytes()).expect("write temp file");
+    let unread = crate::config::Secrets::Unread;
+    let error = crate::config::load_from_with(Some(file.path()), &BTreeMap::new(), unread)
+        .expect_err("120 s is not a Crypto.com timeframe");
+    assert_eq!(
+        error.key(),
+        Some("watchlist[0].timeframe_seconds"),
+        "{error}"
+    );
+    assert!(error.to_string().contains("3600 (1h)"), "{error}");
+}

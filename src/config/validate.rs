@@ -309,6 +309,7 @@ pub(crate) fn config(
         risk: super::risk::risk(&c, &raw.risk)?,
     };
     check_paper_symbols(&c, &config)?;
+    super::paper::check_timeframes(&c, &config)?;
     super::risk::check_against(&c, &config)?;
     Ok(config)
 }

@@ -142,7 +142,11 @@ impl Agent {
             notional,
             source: source.into(),
             dedup_key: Some(format!("{source}:{}:{candle_open_time_ms}", item.symbol)),
-            created_at_ms: self.wall.now_ms(),
+            // Born when its candle closed: a crossing found late (after a restart or an
+            // outage) is as old as it is, and `signals.ttl_seconds` drops it when stale.
+            created_at_ms: candle_open_time_ms
+                .saturating_add(timeframe_ms)
+                .min(self.wall.now_ms()),
             status: SignalStatus::New,
             reason: None,
             trade_id: None,

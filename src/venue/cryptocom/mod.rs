@@ -69,7 +69,8 @@ pub fn longest_unit(budget: Duration, timeout: Duration) -> Duration {
 }
 
 /// Supported candle timeframes: seconds and the exchange's name (reference §4.3).
-const TIMEFRAMES: [(u32, &str); 9] = [
+/// The candle timeframes `public/get-candlestick` serves, in seconds with their names.
+pub const TIMEFRAMES: [(u32, &str); 9] = [
     (60, "1m"),
     (300, "5m"),
     (900, "15m"),

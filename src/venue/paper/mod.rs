@@ -29,7 +29,7 @@ use crate::venue::observe::timed;
 use crate::venue::{Venue, VenueError};
 
 pub use engine::{CANDLES_COUNT_MAX, Engine, EngineReject, FillBehavior, HistoryFile, TestHooks};
-pub use price::SplitMix64;
+pub use price::{HISTORY_STEPS_MAX, SplitMix64};
 pub use settings::{PaperInstrumentSettings, PaperSettings};
 
 /// Most orders one `order_history` call returns (the most recent ones), as on Crypto.com.
