@@ -271,12 +271,18 @@ fn requests_over_the_rate_answer_429_and_refused_ones_cannot_spend_the_senders_a
     let toml = toml.replace("listen = \"off\"", &format!("listen = \"{metrics}\""));
     std::fs::write(workspace.path("fillguard.toml"), toml).unwrap();
     let (_run, address) = start(&workspace, "run.log");
-    // A flood without the secret spends its own allowance, then gets 429 ...
+    let (status, answer) = post_signed(&address, &signal("rate-1"));
+    assert_eq!(status, 202, "{answer}");
+    // A captured signed body sent again, and requests without the secret, spend the refused
+    // requests' allowance, then get 429 ...
+    let replays: Vec<u16> = (0..3)
+        .map(|_| post_signed(&address, &signal("rate-1")).0)
+        .collect();
+    assert_eq!(replays, [409, 409, 409]);
     let head = format!("POST /signal HTTP/1.1\r\nHost: {address}\r\nContent-Length: 2\r\n\r\n{{}}");
-    let statuses: Vec<u16> = (0..4).map(|_| request(&address, &head, b"").0).collect();
-    assert_eq!(statuses, [401, 401, 401, 429]);
-    // ... and the senders' allowance is untouched by it.
-    for id in ["rate-1", "rate-2", "rate-3"] {
+    assert_eq!(request(&address, &head, b"").0, 429);
+    // ... and the senders' allowance is untouched by them.
+    for id in ["rate-2", "rate-3"] {
         let (status, answer) = post_signed(&address, &signal(id));
         assert_eq!(status, 202, "{answer}");
     }
@@ -291,7 +297,7 @@ fn requests_over_the_rate_answer_429_and_refused_ones_cannot_spend_the_senders_a
         .body_mut()
         .read_to_string()
         .unwrap();
-    for (outcome, count) in [("accepted", 3), ("rate_limited", 2), ("unauthorized", 3)] {
+    for (outcome, count) in [("accepted", 3), ("replay", 3), ("rate_limited", 2)] {
         let series = format!("fillguard_webhook_requests_total{{outcome=\"{outcome}\"}} {count}");
         assert!(scrape.contains(&series), "{series} in\n{scrape}");
     }

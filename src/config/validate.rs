@@ -65,10 +65,9 @@ pub(crate) const PERCENT_MAX: Decimal = Decimal::from_parts(100, 0, 0, false, 0)
 /// no longer a stop but a quarter of the position given away (50 % was accepted before).
 pub(crate) const STOP_LOSS_PCT_MIN: Decimal = Decimal::from_parts(1, 0, 0, false, 1);
 pub(crate) const STOP_LOSS_PCT_MAX: Decimal = Decimal::from_parts(25, 0, 0, false, 0);
-/// A watchlist take-profit, in percent of the entry price. A target must beat the round
-/// trip's fees: two taker fills at 0.1 % a side (the paper venue's default taker rate) cost
-/// 0.2 %, and a take-profit below that closes every winning trade at a loss. Above 100 % the
-/// target is a typing error (a price that doubles is no protective order).
+/// A watchlist take-profit, in percent of the entry price: at least 0.2 % (two taker fills at
+/// the paper venue's default 0.1 % a side), and above the round trip at the venue's own rate
+/// in effect (`check_take_profit_fees`: 0.5 % at Crypto.com's default 0.25 %); below 100 %.
 pub(crate) const TAKE_PROFIT_PCT_MIN: Decimal = Decimal::from_parts(2, 0, 0, false, 1);
 pub(crate) const TAKE_PROFIT_PCT_MAX: Decimal = PERCENT_MAX;
 /// The largest entry size a watchlist item may ask for, in base units (`quantity`) and in the
@@ -310,6 +309,7 @@ pub(crate) fn config(
     };
     check_paper_symbols(&c, &config)?;
     super::paper::check_timeframes(&c, &config)?;
+    check_take_profit_fees(&c, &config)?;
     super::risk::check_against(&c, &config)?;
     Ok(config)
 }
@@ -529,14 +529,46 @@ fn watch_item(c: &Check<'_>, index: usize, item: &RawWatchItem) -> Result<WatchI
             (STOP_LOSS_PCT_MIN, Some(STOP_LOSS_PCT_MAX)),
             false,
         )?,
-        take_profit_pct: c.decimal(
-            &key("take_profit_pct"),
-            item.take_profit_pct,
-            (TAKE_PROFIT_PCT_MIN, Some(TAKE_PROFIT_PCT_MAX)),
-            false,
-        )?,
+        take_profit_pct: take_profit_pct(c, &key("take_profit_pct"), item.take_profit_pct)?,
         sides: sides(c, &key("sides"), item.sides.as_ref())?,
     })
+}
+
+/// At least `TAKE_PROFIT_PCT_MIN`, below 100: a SELL entry's target is the entry price less
+/// this share of it, and at 100 % that is a price of zero.
+fn take_profit_pct(c: &Check<'_>, key: &str, value: Option<Num>) -> Result<Decimal, ConfigError> {
+    let bounds = (TAKE_PROFIT_PCT_MIN, Some(TAKE_PROFIT_PCT_MAX));
+    let pct = c.decimal(key, value, bounds, false)?;
+    if pct >= TAKE_PROFIT_PCT_MAX {
+        let reason = format!(
+            "must be at least {TAKE_PROFIT_PCT_MIN} and less than {TAKE_PROFIT_PCT_MAX} (a SELL entry's target would be a price of zero)"
+        );
+        return Err(c.invalid(key, &pct, &reason));
+    }
+    Ok(pct)
+}
+
+/// A take-profit must beat the round trip's taker fees at the venue's rate in effect
+/// (`venue.taker_fee_rate`, or `paper.taker_fee_rate` on paper): below them every winning
+/// trade closes at a loss.
+fn check_take_profit_fees(c: &Check<'_>, config: &Config) -> Result<(), ConfigError> {
+    let (rate, rate_key) = match config.venue.kind {
+        VenueKind::Paper => (config.paper.taker_fee_rate, "paper.taker_fee_rate"),
+        VenueKind::CryptoCom => (config.venue.taker_fee_rate, "venue.taker_fee_rate"),
+    };
+    let round_trip_pct = rate * Decimal::from(200);
+    for (index, item) in config.watchlist.iter().enumerate() {
+        if item.take_profit_pct <= round_trip_pct {
+            let key = format!("watchlist[{index}].take_profit_pct");
+            let reason = format!(
+                "must be above the round trip's taker fees, {}% at {rate_key} = {}: below them every winning trade closes at a loss",
+                round_trip_pct.normalize(),
+                rate.normalize()
+            );
+            return Err(c.invalid(&key, &item.take_profit_pct, &reason));
+        }
+    }
+    Ok(())
 }
 
 fn strategy(c: &Check<'_>, index: usize, item: &RawWatchItem) -> Result<Strategy, ConfigError> {

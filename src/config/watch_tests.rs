@@ -46,7 +46,7 @@ fn a_stop_loss_outside_its_range_is_refused_naming_the_key_and_the_range() {
 }
 
 #[test]
-fn a_take_profit_below_the_round_trip_fees_or_above_100_is_refused() {
+fn a_take_profit_below_the_round_trip_fees_or_at_100_is_refused() {
     for value in ["0.001", "0.19", "100.5", "0"] {
         let message = error(&format!(
             "{SIZE}stop_loss_pct = 1\ntake_profit_pct = {value}\n"
@@ -60,7 +60,16 @@ fn a_take_profit_below_the_round_trip_fees_or_above_100_is_refused() {
             "{value}: {message}"
         );
     }
-    for value in ["0.2", "100", "0.8"] {
+    // 100 %: a SELL entry's target would be a price of zero.
+    let message = error(&format!("{SIZE}stop_loss_pct = 1\ntake_profit_pct = 100\n"));
+    assert!(message.contains("less than 100"), "{message}");
+    // At the paper venue's 0.1 % a side, 0.2 % is the round trip itself: refused.
+    let message = error(&format!("{SIZE}stop_loss_pct = 1\ntake_profit_pct = 0.2\n"));
+    assert!(
+        message.contains("above the round trip's taker fees, 0.2% at paper.taker_fee_rate"),
+        "{message}"
+    );
+    for value in ["0.21", "99.9", "0.8"] {
         let config = load(&format!(
             "{SIZE}stop_loss_pct = 1\ntake_profit_pct = {value}\n"
         ))

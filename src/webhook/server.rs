@@ -215,21 +215,30 @@ fn log(outcome: &Outcome, peer: SocketAddr) {
     }
 }
 
-/// Authenticates the request, then charges it to its allowance: an authenticated one to the
-/// senders', any other to the refused requests' (`State`).
+/// Authenticates and vets the request, then charges it to its allowance: a fresh signal to
+/// the senders', anything else — unauthenticated, malformed, a replay or a stale body, which
+/// anyone who captured one signed request could send again — to the refused requests'
+/// (`State`). Only then is a signal stored.
 async fn decide(request: Request<Incoming>, state: &State) -> Outcome {
-    let checked = authenticate(request, state).await;
-    let limiter = match checked {
+    let vetted = match authenticate(request, state).await {
+        Ok(body) => vet(&body, state),
+        Err(refusal) => Err(refusal),
+    };
+    let limiter = match vetted {
         Ok(_) => &state.signals,
         Err(_) => &state.refused,
     };
     if let Err(wait) = limiter.borrow_mut().admit(Instant::now()) {
+        if let Ok((signal, _)) = &vetted {
+            // A genuine signal lost to the limit is worth a line the operator sees.
+            warn!(id = %signal.id, symbol = %signal.symbol, "webhook signal refused: signals.webhook.rate_per_minute reached");
+        }
         return Outcome::RateLimited {
             retry_after_seconds: wait.as_secs().max(1),
         };
     }
-    match checked {
-        Ok(body) => accept(&body, state),
+    match vetted {
+        Ok((signal, now_ms)) => accept(&signal, now_ms, state),
         Err(refusal) => refusal,
     }
 }
@@ -274,15 +283,15 @@ async fn authenticate(request: Request<Incoming>, state: &State) -> Result<Bytes
     Ok(body)
 }
 
-/// The checks after authentication, and the inbox write.
-fn accept(body: &[u8], state: &State) -> Outcome {
+/// The checks after authentication: the fields, the id (a replay), the time.
+fn vet(body: &[u8], state: &State) -> Result<(payload::Payload, i64), Outcome> {
     let signal = match payload::parse(body, &state.settings.watchlist) {
         Ok(signal) => signal,
         Err(malformed) => {
-            return Outcome::Malformed {
+            return Err(Outcome::Malformed {
                 field: malformed.field,
                 reason: malformed.reason,
-            };
+            });
         }
     };
     // A repeat is answered 409 whatever its timestamp, so a sender retrying late learns that
@@ -291,27 +300,32 @@ fn accept(body: &[u8], state: &State) -> Outcome {
     match crate::store::signal_key_exists(state.store.conn(), &payload::id_key(&signal.id)) {
         Ok(true) => {
             info!(id = %signal.id, symbol = %signal.symbol, "webhook signal refused: its id was seen before");
-            return Outcome::Replay { id: signal.id };
+            return Err(Outcome::Replay { id: signal.id });
         }
         Ok(false) => {}
         Err(error) => {
             tracing::warn!(error = %error, "webhook signal not checked against the inbox");
-            return Outcome::Unavailable;
+            return Err(Outcome::Unavailable);
         }
     }
     let now_ms = wall_now_ms();
     if let Err(seconds) = check::check_timestamp(signal.timestamp_ms, now_ms) {
         let tolerance = check::TIMESTAMP_TOLERANCE_MS / 1000;
         let when = if seconds > 0 { "ahead of" } else { "behind" };
-        return Outcome::Malformed {
+        return Err(Outcome::Malformed {
             field: "timestamp".to_string(),
             reason: format!(
                 "{} s {when} this machine's clock; at most {tolerance} s either way",
                 seconds.abs()
             ),
-        };
+        });
     }
-    let outcome = store_signal(&state.store, &signal, now_ms);
+    Ok((signal, now_ms))
+}
+
+/// The inbox write of a vetted signal.
+fn accept(signal: &payload::Payload, now_ms: i64, state: &State) -> Outcome {
+    let outcome = store_signal(&state.store, signal, now_ms);
     match &outcome {
         Outcome::Accepted { signal: row } => info!(
             signal_id = row,

@@ -134,6 +134,8 @@ pub struct SeedReport {
     pub signal_repeats: u32,
     /// The seed ran with risk limits (R1, R2).
     pub risk: bool,
+    /// Signals a risk limit dropped.
+    pub risk_refusals: u32,
     /// The watchlist had a symbol the exchange does not list (U1, U2).
     pub unlisted: bool,
     /// The last events of the store, for a failure's trace.
@@ -689,6 +691,10 @@ impl Run {
             deferrals: venue.deferrals,
             signal_repeats: self.senders.repeats,
             risk: self.risk.is_on(),
+            risk_refusals: store
+                .as_ref()
+                .and_then(|store| store::risk_drops_since(store.conn(), 0).ok())
+                .map_or(0, |drops| drops.values().sum()),
             unlisted: self.unlisted.is_on(),
             trace: events
                 .iter()
@@ -799,6 +805,7 @@ pub fn run_seed(seed: u64, ticks: u64, canary: Option<Canary>) -> SeedReport {
                 deferrals: 0,
                 signal_repeats: 0,
                 risk: false,
+                risk_refusals: 0,
                 unlisted: false,
                 trace: Vec::new(),
             };

@@ -215,6 +215,10 @@ fn seeds_keep_their_risk_limits_and_agents_ignoring_them_fail_r1_and_r2() {
         assert_eq!(report.verdict, Verdict::Pass, "{report:#?}");
         assert!(report.faults.contains("risk["), "{}", report.faults);
     }
+    assert!(
+        reports.iter().any(|report| report.risk_refusals > 0),
+        "the limits refused some entry: {reports:#?}"
+    );
     let verdict = first_failure(Canary::IgnoreRiskLimits);
     assert!(
         matches!(&verdict, Verdict::Correctness(text) if text.starts_with("R1")),
