@@ -1,6 +1,9 @@
 //! The real shell and core against the paper venue on a virtual clock and a real SQLite file:
 //! every protection mode, the breaker and the failsafe, checked against the venue's book.
 
+mod common;
+
+use common::clock::VirtualClock;
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -27,17 +30,6 @@ use fillguard::venue::{Venue, VenueError};
 mod risk;
 
 const START_MS: Millis = 1_760_000_000_000;
-
-struct VirtualClock(Cell<Millis>);
-
-impl Clock for VirtualClock {
-    fn now_ms(&self) -> Millis {
-        self.0.get()
-    }
-    fn sleep(&self, duration: Duration) {
-        self.0.set(self.0.get() + duration.as_millis() as Millis);
-    }
-}
 
 /// Lets the test keep a handle on the paper venue the agent owns; the symbols of its second
 /// field are left out of the listing, as if the exchange had stopped listing them.

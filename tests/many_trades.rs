@@ -5,6 +5,9 @@
 //! watch interval, whatever the number of protected trades; a leg missing from it looked up by
 //! detail, never taken as gone), with the requests per minute before and after.
 
+mod common;
+
+use common::clock::VirtualClock;
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
@@ -32,17 +35,6 @@ const START_MS: Millis = 1_760_000_000_000;
 /// 100 ms; every other private method, the advanced ones included, 3 per 100 ms.
 const DETAIL_PER_SECOND_MAX: f64 = 300.0;
 const OTHER_PRIVATE_PER_SECOND_MAX: f64 = 30.0;
-
-struct VirtualClock(Cell<Millis>);
-
-impl Clock for VirtualClock {
-    fn now_ms(&self) -> Millis {
-        self.0.get()
-    }
-    fn sleep(&self, duration: Duration) {
-        self.0.set(self.0.get() + duration.as_millis() as Millis);
-    }
-}
 
 /// What the exchange saw: the Crypto.com requests each call stands for, and when each order
 /// was created (after the call's round trip).

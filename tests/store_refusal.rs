@@ -5,6 +5,9 @@
 //! counted in `fillguard_store_write_failures_total`; once writes work again one WARNING alert
 //! per refusal episode goes through the outbox to the alert sink.
 
+mod common;
+
+use common::clock::VirtualClock;
 use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -25,17 +28,6 @@ use fillguard::store::{self, AlertRow, SignalRow, SignalStatus, Store, StoreFaul
 use fillguard::venue::paper::PaperVenue;
 
 const START_MS: Millis = 1_760_000_000_000;
-
-struct VirtualClock(Cell<Millis>);
-
-impl Clock for VirtualClock {
-    fn now_ms(&self) -> Millis {
-        self.0.get()
-    }
-    fn sleep(&self, duration: Duration) {
-        self.0.set(self.0.get() + duration.as_millis() as Millis);
-    }
-}
 
 /// Refuses every write transaction at `BEGIN` with `code` while `refusing` is set.
 struct Refusing {

@@ -3,12 +3,14 @@
 //! their candle has closed, with their source and dedup key, and open a trade that ends
 //! protected; a candle is acted on once.
 
+mod common;
+
+use common::clock::VirtualClock;
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use std::time::Duration;
 
 use fillguard::config::{self, Config};
 use fillguard::core::clock::Clock;
@@ -22,17 +24,6 @@ use fillguard::venue::paper::PaperVenue;
 const START_MS: Millis = 1_759_999_980_000;
 const MINUTE_MS: Millis = 60_000;
 const SECOND_MS: Millis = 1_000;
-
-struct VirtualClock(Cell<Millis>);
-
-impl Clock for VirtualClock {
-    fn now_ms(&self) -> Millis {
-        self.0.get()
-    }
-    fn sleep(&self, duration: Duration) {
-        self.0.set(self.0.get() + duration.as_millis() as Millis);
-    }
-}
 
 struct Harness {
     _dir: tempfile::TempDir,

@@ -6,6 +6,7 @@
 
 mod common;
 
+use common::clock::VirtualClock;
 use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -31,17 +32,6 @@ use common::{Workspace, trades, watchlist_entry};
 const START_MS: Millis = 1_760_000_000_000;
 const TOKEN: &str = "987654321:AAF-test_token_do_not_leak";
 const TOKEN_SECRET_HALF: &str = "AAF-test_token_do_not_leak";
-
-struct VirtualClock(Cell<Millis>);
-
-impl Clock for VirtualClock {
-    fn now_ms(&self) -> Millis {
-        self.0.get()
-    }
-    fn sleep(&self, duration: Duration) {
-        self.0.set(self.0.get() + duration.as_millis() as Millis);
-    }
-}
 
 struct Harness {
     dir: tempfile::TempDir,

@@ -5,6 +5,7 @@
 //! Each test file uses a part of it, so unused items are not warnings here.
 #![allow(dead_code)]
 
+pub mod clock;
 pub mod sqlite;
 
 use std::io::{BufRead, BufReader};
