@@ -85,7 +85,7 @@ pub struct RiskUsage {
     /// Trades not closed or halted (recovering ones count: their position may exist).
     pub open_trades: u32,
     pub open_trades_on_symbol: u32,
-    /// When the symbol's most recent trade ended (closed or halted).
+    /// When the symbol's most recent trade that filled ended (closed or halted).
     pub last_ended_on_symbol_ms: Option<Millis>,
     /// Trades opened since `now − 1 h`.
     pub entries_last_hour: u32,

@@ -82,7 +82,9 @@ pub fn risk_usage(
     )?;
     let last_ended_on_symbol_ms: Option<Millis> = conn
         .prepare_cached(
-            "SELECT MAX(ended_ms) FROM trades WHERE symbol = ?1 AND ended_ms IS NOT NULL",
+            // Trades that filled: an entry that never filled traded nothing to cool down from.
+            "SELECT MAX(ended_ms) FROM trades
+             WHERE symbol = ?1 AND ended_ms IS NOT NULL AND realized_result IS NOT NULL",
         )?
         .query_row([symbol], |row| row.get(0))
         .optional()?

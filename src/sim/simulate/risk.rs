@@ -255,7 +255,7 @@ fn cooled_too_soon(
         "SELECT ended.id, opened.id, opened.symbol, opened.created_ms - ended.ended_ms
          FROM trades ended JOIN trades opened
            ON opened.symbol = ended.symbol AND opened.id > ended.id
-         WHERE ended.ended_ms IS NOT NULL
+         WHERE ended.ended_ms IS NOT NULL AND ended.realized_result IS NOT NULL
            AND opened.created_ms > ended.ended_ms + ?2
            AND opened.created_ms < ended.ended_ms + ?1
          LIMIT 1",
