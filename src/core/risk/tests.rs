@@ -1,7 +1,7 @@
 use std::str::FromStr;
 
 use super::*;
-use crate::core::domain::{Instrument, OrderType, ProtectionMode, VenueStatus};
+use crate::core::domain::{OrderType, ProtectionMode, VenueStatus};
 use crate::core::entry::{EntryContext, EntryRequest, EntrySize, plan_entry};
 use crate::core::trade::{OrderStatus, new_order};
 
@@ -192,16 +192,7 @@ fn a_latched_trip_holds_the_breaker_across_midnight_until_the_operator_resets_it
 }
 
 fn entered(side: Side) -> TradeView {
-    let instrument = Instrument {
-        symbol: "BTC_USDT".into(),
-        base: "BTC".into(),
-        quote: "USDT".into(),
-        price_tick: d("0.01"),
-        quantity_tick: d("0.0001"),
-        min_quantity: d("0.0001"),
-        min_notional: Decimal::ONE,
-        taker_fee_rate: d("0.001"),
-    };
+    let instrument = crate::core::trade::tests::instrument();
     let request = EntryRequest {
         symbol: "BTC_USDT".into(),
         side,

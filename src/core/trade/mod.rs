@@ -605,4 +605,4 @@ fn resume(view: &mut TradeView, now: Millis, limits: &Limits, actions: &mut Vec<
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -19,7 +19,9 @@ fn d(text: &str) -> Decimal {
     text.parse().unwrap()
 }
 
-fn instrument() -> Instrument {
+/// BTC_USDT with 0.01 price and 0.0001 quantity ticks and a 0.1 % taker fee; also the risk
+/// tests' instrument.
+pub(crate) fn instrument() -> Instrument {
     Instrument {
         symbol: "BTC_USDT".into(),
         base: "BTC".into(),
